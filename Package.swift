@@ -1,0 +1,98 @@
+// swift-tools-version:6.0
+// Kiln: a declarative pipeline-spec compiler and runner for machine learning.
+// Targets are listed lowest stage first; see docs/architecture.md for the data flow.
+
+import Foundation
+import PackageDescription
+
+/// Settings every Swift target shares.
+let swiftSettings: [SwiftSetting] = [
+    // C shims stay out of public APIs: no yaml_event_t or git_oid leaks across modules.
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    // `any P` everywhere an existential is meant, so costs are visible.
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+var targets: [Target] = [
+    // MARK: System libraries (Debian packages; scripts/setup installs them)
+    /// libyaml's event parser, under our own composer.
+    .systemLibrary(
+        name: "CYAML", pkgConfig: "yaml-0.1",
+        providers: [.apt(["libyaml-dev"])]),
+    /// OpenBLAS (cblas_* lives in libopenblas.so); the compute core's kernels.
+    .systemLibrary(
+        name: "COpenBLAS", pkgConfig: "openblas",
+        providers: [.apt(["libopenblas-dev"])]),
+    /// libgit2; the model and spec registry.
+    .systemLibrary(
+        name: "CGit2", pkgConfig: "libgit2",
+        providers: [.apt(["libgit2-dev"])]),
+
+    // MARK: Front end
+    /// Diagnostics: positioned messages, the engine that sorts them, text/json/github renderers.
+    .target(name: "KilnDiagnostics", swiftSettings: swiftSettings),
+    /// YAML on libyaml -> syntax tree with positions -> typed resources, by one schema definition.
+    .target(
+        name: "KilnSpec",
+        dependencies: [
+            "CYAML", "KilnDiagnostics",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ],
+        swiftSettings: swiftSettings),
+    /// Passes: resolve, check, infer shapes, expand matrices, lower to the execution graph.
+    .target(name: "KilnCompiler", dependencies: ["KilnSpec"], swiftSettings: swiftSettings),
+
+    // MARK: Edges
+    /// The commands; one file per subcommand.
+    .target(
+        name: "KilnCLI",
+        dependencies: [
+            "KilnCompiler", "CGit2", "COpenBLAS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ],
+        swiftSettings: swiftSettings),
+    .executableTarget(name: "kiln", dependencies: ["KilnCLI"], swiftSettings: swiftSettings),
+
+    // MARK: Benchmarks (programs, never timed tests)
+    .executableTarget(
+        name: "kiln-bench-compiler", dependencies: ["KilnSpec"],
+        path: "Benchmarks/CompilerBench", swiftSettings: swiftSettings),
+
+    // MARK: Tests
+    .target(
+        name: "KilnTestSupport", dependencies: ["KilnCompiler"], path: "Tests/KilnTestSupport",
+        swiftSettings: swiftSettings),
+    .testTarget(
+        name: "KilnSpecTests", dependencies: ["KilnSpec", "KilnTestSupport"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "KilnCompilerTests", dependencies: ["KilnCompiler", "KilnTestSupport"],
+        swiftSettings: swiftSettings),
+    .testTarget(
+        name: "KilnConformanceTests", dependencies: ["KilnCompiler", "KilnTestSupport"],
+        swiftSettings: swiftSettings),
+    .testTarget(
+        name: "KilnCLITests", dependencies: ["KilnTestSupport"], swiftSettings: swiftSettings),
+]
+
+// The libFuzzer harness exists only in fuzz builds (scripts/fuzz sets KILN_FUZZ=1): a plain build
+// would turn it into an executable without a main.
+if ProcessInfo.processInfo.environment["KILN_FUZZ"] != nil {
+    targets.append(
+        .executableTarget(
+            name: "kiln-fuzz", dependencies: ["KilnCompiler"], path: "Sources/KilnFuzz",
+            swiftSettings: swiftSettings))
+}
+
+let package = Package(
+    name: "kiln",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "kiln", targets: ["kiln"]),
+        .library(name: "KilnCompiler", targets: ["KilnCompiler"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
+    targets: targets
+)

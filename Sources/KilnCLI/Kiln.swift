@@ -1,0 +1,1 @@
+public struct Kiln { public static func main() {} }

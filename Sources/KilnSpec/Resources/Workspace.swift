@@ -1,0 +1,182 @@
+import Foundation
+public import KilnDiagnostics
+
+/// A spec file as read: its display path and text (kept for the source lines of diagnostics).
+public struct SourceFile: Sendable {
+    public var path: String
+    public var text: String
+}
+
+/// Everything the front end read from a workspace: files, resources, and the diagnostics so far.
+public struct Workspace: Sendable {
+    public var root: String
+    public var files: [SourceFile] = []
+    public var resources: [Resource] = []
+    public var diagnostics = DiagnosticEngine()
+    /// Names of resources that exist but failed to decode: references to them are not reported again.
+    public var brokenNames: Set<String> = []
+    /// YAML documents that are not kiln resources (another tool's file), for `--verbose`.
+    public var ignored: [SourceSpan] = []
+
+    public var sources: [String: String] {
+        Dictionary(files.map { ($0.path, $0.text) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public func resources(of kind: ResourceKind) -> [Resource] { resources.filter { $0.kind == kind } }
+}
+
+/// Reads a workspace: finds spec files, composes them, decodes each document by the schema.
+public struct WorkspaceLoader {
+    public var limits: YAMLLimits
+
+    public init(limits: YAMLLimits = .default) {
+        self.limits = limits
+    }
+
+    /// Loads every `*.yaml`/`*.yml` below `path` (or the single file `path`), skipping `.kiln/`,
+    /// `.git/` and hidden folders, in a stable order.
+    public func load(path: String) -> Workspace {
+        var isDirectory: ObjCBool = false
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            var w = Workspace(root: path)
+            w.diagnostics.error(
+                "workspace.not-found", "no such file or directory '\(path)'", at: nil,
+                help: "give a workspace directory or a spec file")
+            return w
+        }
+        var workspace = Workspace(root: isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent)
+        let files = isDirectory.boolValue ? Self.specFiles(in: path) : [path]
+        if isDirectory.boolValue && files.isEmpty {
+            workspace.diagnostics.warning(
+                "workspace.empty", "no spec files (*.yaml, *.yml) in '\(path)'", at: nil)
+        }
+        for file in files {
+            guard let data = fm.contents(atPath: file) else {
+                workspace.diagnostics.error("workspace.unreadable", "cannot read '\(file)'", at: nil)
+                continue
+            }
+            load(file: file, bytes: [UInt8](data), into: &workspace)
+        }
+        return workspace
+    }
+
+    /// Loads one file's text into a workspace (also the entry point of tests and the fuzzer).
+    public func load(file: String, bytes: [UInt8], into workspace: inout Workspace) {
+        let composed = YAMLComposer(file: file, limits: limits).compose(bytes)
+        workspace.files.append(SourceFile(path: file, text: String(decoding: bytes.prefix(limits.maxFileBytes), as: UTF8.self)))
+        workspace.diagnostics.emit(contentsOf: composed.diagnostics)
+        let directory = (file as NSString).deletingLastPathComponent
+        for document in composed.documents {
+            decodeDocument(document.root, directory: directory, into: &workspace)
+        }
+    }
+
+    static func specFiles(in directory: String) -> [String] {
+        let fm = FileManager.default
+        var result: [String] = []
+        var stack = [directory]
+        while let dir = stack.popLast() {
+            guard let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
+            for name in names.sorted() {
+                if name.hasPrefix(".") { continue }
+                let full = dir == "." ? name : (dir as NSString).appendingPathComponent(name)
+                var isDir: ObjCBool = false
+                guard fm.fileExists(atPath: full, isDirectory: &isDir) else { continue }
+                if isDir.boolValue {
+                    stack.append(full)
+                } else if name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+                    result.append(full)
+                }
+            }
+        }
+        return result.sorted()
+    }
+
+    private static let envelope = ["apiVersion", "kind", "metadata", "spec"]
+
+    private func decodeDocument(_ root: YAMLNode, directory: String, into workspace: inout Workspace) {
+        guard let entries = root.entries else {
+            workspace.ignored.append(root.span)
+            return
+        }
+        func entry(_ name: String) -> YAMLEntry? { entries.first { $0.name == name } }
+        let apiVersion = entry("apiVersion")
+        let kindEntry = entry("kind")
+        let claimsKiln = apiVersion?.value.scalar?.hasPrefix("kiln/") ?? false
+        let namesKind = kindEntry.flatMap { $0.value.scalar }.map { ResourceKind(rawValue: $0) != nil } ?? false
+        guard claimsKiln || namesKind else {
+            workspace.ignored.append(root.span)
+            return
+        }
+        var decoder = SchemaDecoder()
+        var ok = true
+        for e in entries where !Self.envelope.contains(e.name) {
+            workspace.diagnostics.error(
+                "spec.unknown-field", "unknown field '\(e.name)' at the top of a resource", at: e.key.span,
+                help: DidYouMean.help(for: e.name, among: Self.envelope))
+            ok = false
+        }
+        if let apiVersion {
+            if apiVersion.value.scalar != SpecSchema.apiVersion {
+                workspace.diagnostics.error(
+                    "spec.unknown-api-version", "unknown apiVersion \(apiVersion.value.describedKind)",
+                    at: apiVersion.value.span, help: "this kiln reads 'apiVersion: \(SpecSchema.apiVersion)'")
+                ok = false
+            }
+        } else {
+            workspace.diagnostics.error(
+                "spec.missing-field", "missing required field 'apiVersion' in the resource", at: root.span,
+                help: "add 'apiVersion: \(SpecSchema.apiVersion)'")
+            ok = false
+        }
+        var kind: ResourceKind?
+        if let kindEntry {
+            let words = ResourceKind.allCases.map(\.rawValue)
+            if let word = kindEntry.value.scalar, let k = ResourceKind(rawValue: word) {
+                kind = k
+            } else {
+                workspace.diagnostics.error(
+                    "spec.unknown-kind", "unknown kind \(kindEntry.value.describedKind)", at: kindEntry.value.span,
+                    help: DidYouMean.help(for: kindEntry.value.scalar ?? "", among: words))
+            }
+        } else {
+            workspace.diagnostics.error(
+                "spec.missing-field", "missing required field 'kind' in the resource", at: root.span,
+                help: "add 'kind:' (one of Dataset, Model, Training, Deployment, Policy)")
+        }
+        let metadataEntry = entry("metadata")
+        let metadata = metadataEntry.flatMap {
+            decoder.decode($0.value, as: .object(SpecSchema.metadata), name: "metadata", keySpan: $0.key.span)
+        }
+        if metadataEntry == nil {
+            workspace.diagnostics.error(
+                "spec.missing-field", "missing required field 'metadata' in the resource", at: root.span,
+                help: "add 'metadata: {name: …}'")
+        }
+        var spec: SpecValue?
+        if let kind {
+            if let specEntry = entry("spec") {
+                spec = decoder.decode(
+                    specEntry.value, as: .object(SpecSchema.spec(for: kind)), name: "spec", keySpan: specEntry.key.span)
+            } else {
+                workspace.diagnostics.error(
+                    "spec.missing-field", "missing required field 'spec' in the \(kind.rawValue)", at: root.span,
+                    help: "add 'spec:' with the \(kind.rawValue)'s fields")
+            }
+        }
+        workspace.diagnostics.emit(contentsOf: decoder.diagnostics)
+        ok = ok && decoder.diagnostics.isEmpty && spec != nil
+        guard let kind, let metadata, let name = metadata["name"]?.string, let nameValue = metadata["name"] else {
+            return
+        }
+        guard ok, let spec else {
+            workspace.brokenNames.insert("\(kind.word)/\(name)")
+            return
+        }
+        workspace.resources.append(
+            Resource(
+                kind: kind, name: name, nameSpan: nameValue.span, span: root.span, metadata: metadata, spec: spec,
+                directory: directory))
+    }
+}

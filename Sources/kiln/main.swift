@@ -1,0 +1,2 @@
+import KilnCLI
+Kiln.main()
