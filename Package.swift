@@ -34,13 +34,13 @@ var targets: [Target] = [
     /// YAML on libyaml -> syntax tree with positions -> typed resources, by one schema definition.
     .target(
         name: "KilnSpec",
-        dependencies: [
-            "CYAML", "KilnDiagnostics",
-            .product(name: "Crypto", package: "swift-crypto"),
-        ],
+        dependencies: ["CYAML", "KilnDiagnostics"],
         swiftSettings: swiftSettings),
     /// Passes: resolve, check, infer shapes, expand matrices, lower to the execution graph.
-    .target(name: "KilnCompiler", dependencies: ["KilnSpec"], swiftSettings: swiftSettings),
+    .target(
+        name: "KilnCompiler",
+        dependencies: ["KilnSpec", .product(name: "Crypto", package: "swift-crypto")],
+        swiftSettings: swiftSettings),
 
     // MARK: Edges
     /// The commands; one file per subcommand.

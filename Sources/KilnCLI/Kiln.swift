@@ -1,1 +1,44 @@
-public struct Kiln { public static func main() {} }
+public import ArgumentParser
+import Foundation
+import KilnSpec
+
+/// The `kiln` command. Subcommands live one per file in Commands/.
+public struct Kiln: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "kiln",
+        abstract: "Compile, run, version and serve machine-learning pipelines declared in YAML.",
+        discussion: """
+            Examples:
+              kiln check                      validate every spec under the current directory
+              kiln check examples/iris --format json
+              kiln graph examples/iris --format mermaid
+              kiln schema > kiln.schema.json  JSON Schema for editors (yaml-language-server)
+
+            Exit codes: 0 success, 1 the work failed (invalid spec, failed node), 2 usage error.
+            """,
+        version: "kiln \(KilnVersion.string)",
+        subcommands: [Check.self, Graph.self, Schema.self]
+    )
+
+    public init() {}
+
+    /// Runs the command line; usage errors exit 2 (argument-parser's default is 64).
+    public static func run(arguments: [String]? = nil) -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            Foundation.exit(ExitStatus.success.rawValue)
+        } catch let exit as ExitStatus {
+            Foundation.exit(exit.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            let message = fullMessage(for: error)
+            if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            Foundation.exit(code == .validationFailure ? ExitStatus.usage.rawValue : ExitStatus.failure.rawValue)
+        }
+    }
+}

@@ -1,2 +1,3 @@
 import KilnCLI
-Kiln.main()
+
+Kiln.run()

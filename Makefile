@@ -1,0 +1,43 @@
+# The two commands of the README, and the pieces they are made of.
+SWIFT ?= swift
+KILN_RELEASE := .build/release/kiln
+FUZZ_SECONDS ?= 60
+
+.PHONY: setup build release demo test unit schema-check fuzz bench reference
+
+setup:
+	@scripts/setup
+
+build: setup
+	$(SWIFT) build
+
+release: setup
+	$(SWIFT) build -c release --product kiln
+
+## demo: set up, build in release mode, and compile the iris example into its execution graph.
+demo: release
+	$(KILN_RELEASE) check examples/iris
+	$(KILN_RELEASE) graph examples/iris --format mermaid
+
+## test: the whole suite: unit, conformance and end-to-end tests, the JSON Schema check, a bounded fuzz run.
+test: unit schema-check fuzz
+
+unit: setup
+	$(SWIFT) test
+
+schema-check: setup
+	@scripts/setup --test
+	$(SWIFT) build --product kiln
+	scripts/check-schema
+
+fuzz: setup
+	scripts/fuzz $(FUZZ_SECONDS)
+
+bench: setup
+	$(SWIFT) build -c release --product kiln --product kiln-bench-compiler
+	.build/release/kiln-bench-compiler
+
+## reference: regenerate the committed schema and reference from the one schema definition.
+reference: build
+	.build/debug/kiln schema > specs/kiln.schema.json
+	.build/debug/kiln schema --format markdown > docs/spec-reference.md

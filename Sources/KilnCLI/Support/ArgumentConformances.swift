@@ -1,0 +1,7 @@
+public import ArgumentParser
+public import KilnCompiler
+public import KilnDiagnostics
+
+// Library enums that flags take; their raw values are the words users type.
+extension DiagnosticFormat: ExpressibleByArgument {}
+extension GraphFormat: ExpressibleByArgument {}

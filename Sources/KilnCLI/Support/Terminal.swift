@@ -1,0 +1,27 @@
+import Foundation
+import KilnDiagnostics
+
+/// What the output goes to: a TTY gets colour; a pipe, `CI=true` or `NO_COLOR` get plain text.
+enum Terminal {
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    static func colour(for fd: Int32) -> Bool {
+        isatty(fd) == 1 && environment["NO_COLOR"] == nil && environment["CI"] != "true"
+            && environment["TERM"] != "dumb"
+    }
+
+    static func standardError(_ s: String) {
+        FileHandle.standardError.write(Data(s.utf8))
+    }
+
+    static func standardOutput(_ s: String) {
+        FileHandle.standardOutput.write(Data(s.utf8))
+    }
+
+    /// The diagnostics format: the flag if given, GitHub annotations under GitHub Actions, else text.
+    static func diagnosticFormat(_ flag: DiagnosticFormat?) -> DiagnosticFormat {
+        if let flag { return flag }
+        return environment["GITHUB_ACTIONS"] == "true" ? .github : .text
+    }
+}
+

@@ -1,0 +1,38 @@
+public import KilnSpec
+
+/// The lowered workspace: what `kiln graph` shows and what the runner executes.
+public struct ExecutionGraph: Sendable {
+    /// Version of the graph's JSON form (docs/cli.md); bump on any incompatible change.
+    public static let formatVersion = 1
+
+    /// Nodes in a stable topological order.
+    public var nodes: [GraphNode]
+
+    public func node(_ id: String) -> GraphNode? { nodes.first { $0.id == id } }
+
+    /// Edges as (from, to) pairs, in node order.
+    public var edges: [(from: String, to: String)] {
+        nodes.flatMap { node in node.inputs.map { (from: $0, to: node.id) } }
+    }
+}
+
+/// One unit of work.
+public struct GraphNode: Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case ingest, check, split, fit, gate, register, release
+    }
+
+    /// `dataset/iris:ingest`, `training/iris-train[batch_size=16]:fit`.
+    public var id: String
+    public var kind: Kind
+    /// `dataset/iris`, `training/iris-train[batch_size=16]`.
+    public var resource: String
+    /// Node ids this node consumes.
+    public var inputs: [String]
+    /// The resolved configuration the node runs with (hashed into the fingerprint).
+    public var config: JSON
+    /// Files the node reads, with their content hashes (SHA-256 hex).
+    public var files: [(path: String, sha256: String)]
+    /// Hash of kind, config, file hashes, input fingerprints and kiln version.
+    public var fingerprint: String
+}

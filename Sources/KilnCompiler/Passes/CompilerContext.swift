@@ -1,0 +1,106 @@
+import Foundation
+import KilnDiagnostics
+import KilnSpec
+
+/// State shared by the passes of one compilation.
+struct CompilerContext {
+    let workspace: Workspace
+    let checkFiles: Bool
+    var diagnostics: DiagnosticEngine
+    var checked = CheckedWorkspace()
+
+    /// The first resource of each kind and name (later duplicates are reported and skipped).
+    var byName: [ResourceKind: [String: Resource]] = [:]
+    /// Datasets and models some Training uses, for the unused-resource warnings.
+    var used = Set<String>()
+
+    init(workspace: Workspace, checkFiles: Bool) {
+        self.workspace = workspace
+        self.checkFiles = checkFiles
+        self.diagnostics = workspace.diagnostics
+    }
+
+    mutating func run() {
+        indexNames()
+        checked.policies = (byName[.policy]?.values.sorted { $0.name < $1.name } ?? []).map(PolicySpec.init)
+        for policy in checked.policies { checkPolicy(policy) }
+        for resource in resources(.dataset) { checkDataset(resource) }
+        for resource in resources(.model) { checkModel(resource) }
+        for resource in resources(.training) { checkTraining(resource) }
+        for resource in resources(.deployment) { checkDeployment(resource) }
+        warnUnused()
+    }
+
+    func resources(_ kind: ResourceKind) -> [Resource] {
+        workspace.resources.filter { $0.kind == kind && byName[kind]?[$0.name]?.span == $0.span }
+    }
+
+    func isBroken(_ kind: ResourceKind, _ name: String) -> Bool {
+        workspace.brokenNames.contains("\(kind.word)/\(name)")
+    }
+
+    // MARK: Names
+
+    mutating func indexNames() {
+        for resource in workspace.resources {
+            if let first = byName[resource.kind]?[resource.name] {
+                diagnostics.error(
+                    "compiler.duplicate-name", "duplicate \(resource.kind.rawValue) name '\(resource.name)'",
+                    at: resource.nameSpan,
+                    notes: [DiagnosticNote("'\(resource.name)' first defined here", at: first.nameSpan)],
+                    help: "names are unique per kind; rename one of them")
+            } else {
+                byName[resource.kind, default: [:]][resource.name] = resource
+            }
+        }
+    }
+
+    /// Reports a reference to a resource that does not exist, unless it exists but failed to decode.
+    mutating func unknownReference(_ kind: ResourceKind, _ name: String, at span: SourceSpan, from field: String) {
+        guard !isBroken(kind, name) else { return }
+        var notes: [DiagnosticNote] = []
+        for other in ResourceKind.allCases where other != kind {
+            if let r = byName[other]?[name] {
+                notes.append(DiagnosticNote("a \(other.rawValue) named '\(name)' is defined here", at: r.nameSpan))
+            }
+        }
+        let known = (byName[kind]?.keys).map(Array.init)?.sorted() ?? []
+        diagnostics.error(
+            "compiler.unknown-reference", "'\(field)' names no \(kind.rawValue) '\(name)'", at: span, notes: notes,
+            help: DidYouMean.help(for: name, among: known)
+                ?? (known.isEmpty ? "the workspace defines no \(kind.rawValue)" : nil))
+    }
+
+    mutating func warnUnused() {
+        for kind in [ResourceKind.dataset, .model] {
+            for resource in resources(kind) where !used.contains(resource.id) {
+                diagnostics.warning(
+                    "compiler.unused-resource", "\(kind.rawValue) '\(resource.name)' is not used by any Training",
+                    at: resource.nameSpan, help: "use it in a Training, or remove it")
+            }
+        }
+    }
+
+    // MARK: Files
+
+    /// Resolves a path against a spec's directory.
+    static func resolve(_ path: String, in directory: String) -> String {
+        if path.hasPrefix("/") || directory.isEmpty { return path }
+        return (directory as NSString).appendingPathComponent(path)
+    }
+
+    /// Files matching a path or glob, sorted.
+    static func expand(_ path: String) -> [String] {
+        guard path.contains(where: { "*?[".contains($0) }) else {
+            return FileManager.default.fileExists(atPath: path) ? [path] : []
+        }
+        var g = glob_t()
+        defer { globfree(&g) }
+        guard glob(path, 0, nil, &g) == 0 else { return [] }
+        var result: [String] = []
+        for i in 0..<Int(g.gl_pathc) {
+            if let p = g.gl_pathv[i] { result.append(String(cString: p)) }
+        }
+        return result.sorted()
+    }
+}

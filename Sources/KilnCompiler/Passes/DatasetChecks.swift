@@ -1,0 +1,402 @@
+import Foundation
+import KilnDiagnostics
+import KilnSpec
+
+extension CompilerContext {
+    /// Reports a column name that the schema does not declare; true when it exists.
+    mutating func requireColumn(_ name: String, in spec: DatasetSpec, at span: SourceSpan, role: String) -> Bool {
+        if spec.column(name) != nil { return true }
+        diagnostics.error(
+            "compiler.unknown-column", "\(role) '\(name)' is not a column of dataset '\(spec.name)'", at: span,
+            help: DidYouMean.help(for: name, among: spec.columns.map(\.name)))
+        return false
+    }
+
+    mutating func checkDataset(_ resource: Resource) {
+        let spec = DatasetSpec(resource)
+        let v = resource.spec
+
+        // Label.
+        var classes: [String]?
+        if let label = spec.label, let labelSpan = v[path: ["schema", "label"]]?.span,
+            requireColumn(label, in: spec, at: labelSpan, role: "label"), let column = spec.column(label)
+        {
+            switch column.type {
+            case .category: classes = column.values
+            case .bool: classes = ["false", "true"]
+            default: break
+            }
+            if column.type == .category && column.values.count < 2 {
+                diagnostics.error(
+                    "compiler.label-classes", "label '\(label)' is a category with fewer than two values",
+                    at: column.raw["values"]?.span ?? column.span, help: "list the classes under 'values:'")
+            }
+            if column.pii || column.ignore {
+                diagnostics.warning(
+                    "compiler.label-flags", "label '\(label)' is marked \(column.pii ? "pii" : "ignore")",
+                    at: column.span, help: "the label is never a feature; the flag has no effect")
+            }
+        }
+
+        // Features.
+        var features: [String] = []
+        if let explicit = v[path: ["schema", "features"]]?.list {
+            var seen = Set<String>()
+            for item in explicit {
+                guard let name = item.string else { continue }
+                guard seen.insert(name).inserted else {
+                    diagnostics.error("compiler.duplicate-feature", "feature '\(name)' is listed twice", at: item.span)
+                    continue
+                }
+                guard requireColumn(name, in: spec, at: item.span, role: "feature") else { continue }
+                if name == spec.label {
+                    diagnostics.error(
+                        "compiler.label-is-feature", "the label '\(name)' cannot also be a feature", at: item.span,
+                        notes: [DiagnosticNote("'\(name)' is the label here", at: v[path: ["schema", "label"]]?.span)],
+                        help: "remove '\(name)' from 'features'")
+                    continue
+                }
+                if let column = spec.column(name), column.pii { checkPIIFeature(column, dataset: spec, resource: resource, at: item.span) }
+                features.append(name)
+            }
+        } else {
+            features = spec.columns.filter { $0.name != spec.label && !$0.pii && !$0.ignore }.map(\.name)
+        }
+
+        // Transforms: in order, over the feature list; compute the input width.
+        var encoded: [String: Int] = [:]  // category column -> width after encoding
+        var current = features
+        for t in spec.transforms {
+            guard let op = t["op"]?.string else { continue }
+            let columnsValue = t["columns"]
+            var targets: [(String, SourceSpan)] = []
+            if let list = columnsValue?.list {
+                for item in list {
+                    guard let name = item.string, requireColumn(name, in: spec, at: item.span, role: "transform column") else { continue }
+                    if name == spec.label {
+                        diagnostics.error(
+                            "compiler.transform-label", "'\(op)' applies to features, and '\(name)' is the label",
+                            at: item.span, help: "the label is encoded by its 'values'; remove it here")
+                        continue
+                    }
+                    if op != "drop" && !current.contains(name) {
+                        diagnostics.error(
+                            "compiler.transform-not-feature", "'\(op)' names '\(name)', which is not a feature", at: item.span,
+                            help: "transforms apply to features; add '\(name)' to 'features' or remove it here")
+                        continue
+                    }
+                    targets.append((name, item.span))
+                }
+            } else {
+                // auto: the numeric features (for impute: the nullable numeric ones).
+                targets = current.compactMap { spec.column($0) }.filter { $0.isNumeric && (op != "impute" || $0.nullable) }
+                    .map { ($0.name, columnsValue?.span ?? t.span) }
+            }
+            for (name, span) in targets {
+                guard let column = spec.column(name) else { continue }
+                switch op {
+                case "standardize", "min_max":
+                    if !column.isNumeric {
+                        diagnostics.error(
+                            "compiler.transform-type", "'\(op)' needs a numeric column, and '\(name)' is \(column.type.rawValue)",
+                            at: span, help: column.type == .category ? "encode categories with 'one_hot' or 'ordinal'" : nil)
+                    }
+                case "one_hot", "ordinal":
+                    if column.type != .category {
+                        diagnostics.error(
+                            "compiler.transform-type", "'\(op)' needs a category column, and '\(name)' is \(column.type.rawValue)",
+                            at: span, help: "declare it 'type: category' with its 'values'")
+                    } else if encoded[name] != nil {
+                        diagnostics.error("compiler.transform-twice", "'\(name)' is encoded twice", at: span)
+                    } else {
+                        encoded[name] = op == "one_hot" ? column.values.count : 1
+                    }
+                case "impute":
+                    if t["strategy"]?.string == "constant" && t["value"] == nil {
+                        diagnostics.error(
+                            "compiler.impute-value", "'impute' with strategy 'constant' needs a 'value'", at: t.span,
+                            help: "add 'value:' (the fill value)")
+                    }
+                    if ["mean", "median"].contains(t["strategy"]?.string ?? "") && !column.isNumeric {
+                        diagnostics.error(
+                            "compiler.transform-type",
+                            "strategy '\(t["strategy"]?.string ?? "")' needs a numeric column, and '\(name)' is \(column.type.rawValue)",
+                            at: span, help: "use 'most_frequent' or 'constant'")
+                    }
+                case "drop":
+                    current.removeAll { $0 == name }
+                default: break
+                }
+            }
+        }
+
+        // Every remaining feature must be something a model can read.
+        var width = 0
+        var widthKnown = true
+        for name in current {
+            guard let column = spec.column(name) else { continue }
+            switch column.type {
+            case .float, .int, .bool: width += 1
+            case .category:
+                if let w = encoded[name] {
+                    width += w
+                } else {
+                    widthKnown = false
+                    diagnostics.error(
+                        "compiler.unencoded-feature", "category feature '\(name)' is not encoded", at: column.span,
+                        help: "add a transform {op: one_hot, columns: [\(name)]} (or ordinal), or drop it")
+                }
+            case .string, .text:
+                widthKnown = false
+                diagnostics.error(
+                    "compiler.unusable-feature", "\(column.type.rawValue) column '\(name)' cannot be a feature", at: column.span,
+                    help: "mark it 'ignore: true', or drop it with {op: drop, columns: [\(name)]}")
+            }
+        }
+        if current.isEmpty && spec.label != nil {
+            diagnostics.error(
+                "compiler.no-features", "dataset '\(spec.name)' has no features after transforms",
+                at: v[path: ["schema", "features"]]?.span ?? resource.nameSpan)
+        }
+
+        // Column constraints.
+        for column in spec.columns {
+            if (column.min != nil || column.max != nil) && !column.isNumeric {
+                diagnostics.error(
+                    "compiler.column-bounds", "'min'/'max' apply to numeric columns, and '\(column.name)' is \(column.type.rawValue)",
+                    at: (column.raw["min"] ?? column.raw["max"])?.keySpan ?? column.span)
+            }
+            if let min = column.min, let max = column.max, min > max {
+                diagnostics.error(
+                    "compiler.column-bounds", "'min' (\(show(min))) is greater than 'max' (\(show(max))) for '\(column.name)'",
+                    at: column.raw["min"]?.span ?? column.span)
+            }
+            if !column.values.isEmpty && column.type != .category {
+                diagnostics.error(
+                    "compiler.column-values", "'values' applies to category columns, and '\(column.name)' is \(column.type.rawValue)",
+                    at: column.raw["values"]?.keySpan ?? column.span, help: "declare 'type: category'")
+            }
+            if column.type == .category && column.values.isEmpty {
+                diagnostics.error(
+                    "compiler.column-values", "category column '\(column.name)' needs its 'values'", at: column.span,
+                    help: "list the categories: values: [a, b, c]")
+            }
+            if Set(column.values).count != column.values.count, let valuesSpan = column.raw["values"]?.span {
+                diagnostics.error("compiler.column-values", "'values' of '\(column.name)' lists a value twice", at: valuesSpan)
+            }
+            if column.pattern != nil && column.type != .string {
+                diagnostics.error(
+                    "compiler.column-pattern", "'pattern' applies to string columns, and '\(column.name)' is \(column.type.rawValue)",
+                    at: column.raw["pattern"]?.keySpan ?? column.span)
+            }
+        }
+
+        checkDataChecks(spec)
+        checkSplit(spec, resource: resource)
+        if spec.encrypt && !checked.policies.contains(where: { $0.raw["encryption"] != nil }) {
+            diagnostics.error(
+                "policy.encrypt-without-key", "dataset '\(spec.name)' asks for encryption, but no Policy declares a key",
+                at: v[path: ["governance", "encrypt"]]?.span ?? resource.nameSpan,
+                help: "add 'encryption: {key: ${env:KILN_DATA_KEY}}' to a Policy")
+        }
+        let files = checkSource(spec, resource: resource)
+
+        checked.datasets[spec.name] = CheckedDataset(
+            resource: resource, spec: spec,
+            featureColumns: current.flatMap { name -> [String] in
+                guard let column = spec.column(name), column.type == .category, encoded[name] ?? 1 > 1 else { return [name] }
+                return column.values.map { "\(name)=\($0)" }
+            },
+            inputWidth: widthKnown ? width : nil, classes: classes, sourceFiles: files)
+    }
+
+    private mutating func checkDataChecks(_ spec: DatasetSpec) {
+        for check in spec.checks {
+            let kind = check["check"]?.string ?? ""
+            let names: [SpecValue] = check["columns"]?.list ?? (check["column"].map { [$0] } ?? [])
+            for item in names {
+                guard let name = item.string, requireColumn(name, in: spec, at: item.span, role: "check column"), let column = spec.column(name) else {
+                    continue
+                }
+                switch kind {
+                case "range" where !column.isNumeric:
+                    diagnostics.error(
+                        "compiler.check-type", "'range' needs a numeric column, and '\(name)' is \(column.type.rawValue)", at: item.span)
+                case "allowed_values" where check["values"] == nil && column.values.isEmpty:
+                    diagnostics.error(
+                        "compiler.check-values", "'allowed_values' on '\(name)' has no values to allow", at: check.span,
+                        help: "add 'values:' to the check, or declare the column as a category with 'values'")
+                case "pattern" where column.type != .string && column.type != .text:
+                    diagnostics.error(
+                        "compiler.check-type", "'pattern' needs a string column, and '\(name)' is \(column.type.rawValue)", at: item.span)
+                default: break
+                }
+            }
+            if kind == "range" && check["min"] == nil && check["max"] == nil {
+                diagnostics.error("compiler.check-bounds", "'range' needs 'min', 'max' or both", at: check.span)
+            }
+            if kind == "row_count" && check["min"] == nil && check["max"] == nil {
+                diagnostics.error("compiler.check-bounds", "'row_count' needs 'min', 'max' or both", at: check.span)
+            }
+            if kind == "class_balance" && check["column"] == nil && spec.label == nil {
+                diagnostics.error(
+                    "compiler.check-column", "'class_balance' needs a 'column' when the dataset has no label", at: check.span)
+            }
+        }
+    }
+
+    private mutating func checkSplit(
+        _ spec: DatasetSpec, resource: Resource
+    ) {
+        let split = spec.split
+        let train = spec.fraction("train"), validation = spec.fraction("validation"), test = spec.fraction("test")
+        let sum = train + validation + test
+        if abs(sum - 1) > 1e-9 {
+            diagnostics.error(
+                "compiler.split-sum",
+                "split fractions add up to \(show(sum)), not 1 (train \(show(train)) + validation \(show(validation)) + test \(show(test)))",
+                at: split.keySpan ?? split.span, help: "make train + validation + test equal 1")
+        }
+        if train <= 0 {
+            diagnostics.error(
+                "compiler.empty-train-split", "the train split is empty", at: split["train"]?.span ?? split.span,
+                help: "give 'train' a fraction above 0")
+        }
+        let strategy = split["strategy"]?.string ?? "random"
+        let by = split["by"]
+        switch strategy {
+        case "stratified":
+            if let by, let name = by.string {
+                if requireColumn(name, in: spec, at: by.span, role: "stratify column"), let column = spec.column(name),
+                    ![.category, .bool, .int].contains(column.type)
+                {
+                    diagnostics.error(
+                        "compiler.split-column", "cannot stratify by \(column.type.rawValue) column '\(name)'", at: by.span,
+                        help: "stratify by a category, bool or int column")
+                }
+            } else if spec.label == nil {
+                diagnostics.error(
+                    "compiler.split-column", "a stratified split needs 'by' when the dataset has no label",
+                    at: split["strategy"]?.span ?? split.span)
+            }
+        case "group":
+            if let by, let name = by.string {
+                _ = requireColumn(name, in: spec, at: by.span, role: "group column")
+            } else {
+                diagnostics.error(
+                    "compiler.split-column", "a group split needs 'by': the column whose groups stay together",
+                    at: split["strategy"]?.span ?? split.span, help: "add 'by: COLUMN'")
+            }
+        default:
+            if let by {
+                diagnostics.warning(
+                    "compiler.split-by-unused", "'by' has no effect with strategy '\(strategy)'", at: by.keySpan ?? by.span)
+            }
+        }
+    }
+
+    /// The source files (resolved); checks they exist and, for CSV/TSV with a header, that it names
+    /// the declared columns.
+    private mutating func checkSource(_ spec: DatasetSpec, resource: Resource) -> [String] {
+        let pathValue = resource.spec[path: ["source", "path"]]
+        let pathSpan = pathValue?.span ?? resource.nameSpan
+        let ext = (spec.path as NSString).pathExtension.lowercased()
+        let format = spec.format ?? ["csv": "csv", "tsv": "tsv", "tab": "tsv", "jsonl": "jsonl", "ndjson": "jsonl"][ext]
+        if format == nil {
+            diagnostics.error(
+                "compiler.unknown-format", "cannot tell the format of '\(spec.path)' from its extension", at: pathSpan,
+                help: "add 'format: csv' (or tsv, jsonl) to 'source'")
+        }
+        let resolved = Self.resolve(spec.path, in: resource.directory)
+        guard checkFiles else { return [resolved] }
+        let files = Self.expand(resolved)
+        guard let first = files.first else {
+            diagnostics.error(
+                "compiler.missing-file", "data source '\(spec.path)' matches no file", at: pathSpan,
+                help: "paths resolve against the spec file's directory ('\(resource.directory.isEmpty ? "." : resource.directory)')")
+            return []
+        }
+        guard spec.header, format == "csv" || format == "tsv" else { return files }
+        let delimiter = spec.delimiter ?? (format == "tsv" ? "\t" : ",")
+        guard let header = Self.headerRow(first, delimiter: delimiter) else { return files }
+        let declared = spec.columns.map(\.name)
+        for column in spec.columns where !header.contains(column.name) {
+            diagnostics.error(
+                "compiler.header-mismatch", "column '\(column.name)' is not in the header of '\(first)'", at: column.span,
+                notes: [DiagnosticNote("the header is: \(header.joined(separator: delimiter))", at: pathSpan)],
+                help: DidYouMean.help(for: column.name, among: header.filter { !declared.contains($0) }, listing: false))
+        }
+        let undeclared = header.filter { !declared.contains($0) && !$0.isEmpty }
+        if !undeclared.isEmpty {
+            diagnostics.warning(
+                "compiler.undeclared-columns",
+                "'\(first)' has columns the schema does not declare: \(undeclared.map { "'\($0)'" }.joined(separator: ", ")); they are not read",
+                at: resource.spec[path: ["schema", "columns"]]?.keySpan ?? pathSpan,
+                help: "declare them (with 'ignore: true' to keep them out of the features)")
+        }
+        return files
+    }
+
+    /// The first row of a delimited file, read from its first 64 KiB (quotes understood, BOM dropped).
+    static func headerRow(_ path: String, delimiter: String) -> [String]? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: 65536) else { return nil }
+        var text = String(decoding: data, as: UTF8.self)
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
+        var fields: [String] = []
+        var field = ""
+        var quoted = false
+        var iterator = text.unicodeScalars.makeIterator()
+        let d = delimiter.unicodeScalars.first ?? ","
+        while let c = iterator.next() {
+            if quoted {
+                if c == "\"" { quoted = false } else { field.unicodeScalars.append(c) }
+            } else if c == "\"" {
+                quoted = true
+            } else if c == d {
+                fields.append(field)
+                field = ""
+            } else if c == "\n" || c == "\r" {
+                break
+            } else {
+                field.unicodeScalars.append(c)
+            }
+        }
+        fields.append(field)
+        return fields.map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    /// A pii column listed as a feature: an error, citing the Policy rule that denies it if there is one.
+    mutating func checkPIIFeature(_ column: ColumnSpec, dataset: DatasetSpec, resource: Resource, at span: SourceSpan) {
+        var denying: PolicySpec.DataRule?
+        var allowed = false
+        for policy in checked.policies {
+            for rule in policy.data where globMatches(rule.on, resource.id) && (rule.pii ?? true) {
+                if rule.classification != nil && rule.classification != dataset.classification { continue }
+                if rule.allow.contains("feature") { allowed = true }
+                if rule.deny.contains("feature") && denying == nil { denying = rule }
+            }
+        }
+        if !allowed, let denying {
+            diagnostics.error(
+                "policy.pii-as-feature", "pii column '\(column.name)' is used as a feature, which a Policy denies", at: span,
+                notes: [
+                    DiagnosticNote("denied by this rule", at: denying.raw.span),
+                    DiagnosticNote("'\(column.name)' is marked pii here", at: column.raw["pii"]?.span ?? column.span),
+                ],
+                help: "remove '\(column.name)' from 'features'")
+        } else if !allowed {
+            diagnostics.error(
+                "policy.pii-as-feature", "pii column '\(column.name)' is used as a feature without a Policy allowing it",
+                at: span, notes: [DiagnosticNote("'\(column.name)' is marked pii here", at: column.raw["pii"]?.span ?? column.span)],
+                help: "remove it from 'features', or allow it in a Policy: {allow: [feature], on: \(resource.id), where: {pii: true}}")
+        }
+    }
+}
+
+func show(_ d: Double) -> String {
+    if d == d.rounded() && abs(d) < 1e15 { return String(Int(d)) }
+    let s = String(format: "%.6g", d)
+    return s
+}

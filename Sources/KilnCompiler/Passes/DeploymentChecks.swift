@@ -1,0 +1,68 @@
+import Foundation
+import KilnDiagnostics
+import KilnSpec
+
+extension CompilerContext {
+    /// Model names that can be registered: every Model's name and every Training's `register.name`.
+    var registrableModels: Set<String> {
+        var names = Set(byName[.model]?.keys.map { $0 } ?? [])
+        for r in resources(.training) {
+            if let name = r.spec[path: ["register", "name"]]?.string { names.insert(name) }
+        }
+        return names
+    }
+
+    mutating func checkDeployment(_ resource: Resource) {
+        let spec = DeploymentSpec(resource)
+        let v = resource.spec
+        let known = registrableModels
+        for (reference, value) in [(spec.model, v["model"]), (spec.canary, v[path: ["canary", "model"]])] {
+            guard let reference, let value, !known.contains(reference.model) else { continue }
+            if isBroken(.model, reference.model) { continue }
+            diagnostics.error(
+                "compiler.unknown-model", "'\(reference)' names no model that this workspace registers", at: value.span,
+                help: DidYouMean.help(for: reference.model, among: known.sorted()).map { $0 + " (a version reference is NAME@REF)" }
+                    ?? "a deployed model is a Model, or a Training's 'register.name'")
+        }
+        if let canary = spec.canary, let model = spec.model, canary == model, let c = v[path: ["canary", "model"]] {
+            diagnostics.warning(
+                "compiler.canary-same-version", "the canary '\(canary)' is the same reference as the model", at: c.span,
+                help: "point the canary at another version or alias")
+        }
+
+        // Policies: which protect this environment, and whether signing is required.
+        var signingRequired = false
+        var keyFiles: [String] = []
+        for policy in checked.policies {
+            let protects = policy.protectedEnvironments.contains(spec.environment)
+                || policy.roles.contains { $0.rules.contains { $0.actions.contains("infer") && globMatches($0.on, resource.id) } }
+            if protects && spec.auth == "none", let auth = v["auth"] {
+                diagnostics.error(
+                    "policy.auth-none-protected",
+                    "'auth: none' in environment '\(spec.environment)', which Policy '\(policy.name)' protects", at: auth.span,
+                    notes: [DiagnosticNote("the Policy is defined here", at: policy.raw.keySpan ?? policy.raw.span)],
+                    help: "use 'auth: required'; clients send 'Authorization: Bearer <token>'")
+            }
+            if policy.signingRequiredFor.contains(spec.environment) {
+                signingRequired = true
+                for key in policy.trustedKeys {
+                    if let path = key.string {
+                        keyFiles.append(Self.resolve(path, in: policyDirectories[policy.name] ?? ""))
+                    }
+                }
+            }
+        }
+        if signingRequired && keyFiles.isEmpty, let env = v["environment"] {
+            diagnostics.error(
+                "policy.no-trusted-keys",
+                "environment '\(spec.environment)' requires signed versions, but no Policy lists 'trusted_keys'", at: env.span,
+                help: "add 'trusted_keys: [keys/release.pub]' under 'signing' (make a pair with 'kiln keygen')")
+        }
+        checked.deployments.append(
+            CheckedDeployment(resource: resource, spec: spec, signingRequired: signingRequired, trustedKeyFiles: keyFiles))
+    }
+
+    var policyDirectories: [String: String] {
+        Dictionary(resources(.policy).map { ($0.name, $0.directory) }, uniquingKeysWith: { a, _ in a })
+    }
+}

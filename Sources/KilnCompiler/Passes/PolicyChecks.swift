@@ -1,0 +1,75 @@
+import Foundation
+import KilnDiagnostics
+import KilnSpec
+
+extension CompilerContext {
+    static let patternKinds = ["dataset", "model", "training", "deployment", "policy"]
+
+    mutating func checkPolicy(_ policy: PolicySpec) {
+        let roleNames = Set(checked.policies.flatMap { $0.roles.map(\.name) })
+        var principalNames: [String: SourceSpan] = [:]
+        for principal in policy.principals {
+            let nameValue = principal.raw["name"]
+            if let first = principalNames[principal.name], let span = nameValue?.span {
+                diagnostics.error(
+                    "policy.duplicate-principal", "principal '\(principal.name)' is defined twice", at: span,
+                    notes: [DiagnosticNote("first defined here", at: first)])
+            } else if let span = nameValue?.span {
+                principalNames[principal.name] = span
+            }
+            for role in principal.raw["roles"]?.list ?? [] {
+                guard let name = role.string, !roleNames.contains(name) else { continue }
+                diagnostics.error(
+                    "policy.unknown-role", "principal '\(principal.name)' has role '\(name)', which no Policy defines",
+                    at: role.span, help: DidYouMean.help(for: name, among: roleNames.sorted()))
+            }
+        }
+        for role in policy.roles {
+            for rule in role.rules {
+                if let on = rule.raw["on"] { checkPattern(on, kinds: Self.patternKinds) }
+                if rule.actions.contains("infer") && !rule.on.hasPrefix("deployment/") && !rule.on.hasPrefix("*"),
+                    let on = rule.raw["on"]
+                {
+                    diagnostics.error(
+                        "policy.action-kind", "'infer' applies to deployments, and '\(rule.on)' names none", at: on.span,
+                        help: "write 'on: deployment/NAME'")
+                }
+            }
+        }
+        for rule in policy.data {
+            if let on = rule.raw["on"] { checkPattern(on, kinds: ["dataset"]) }
+            if rule.deny.isEmpty && rule.allow.isEmpty {
+                diagnostics.error(
+                    "policy.empty-rule", "a data rule needs 'deny' or 'allow'", at: rule.raw.span,
+                    help: "write {deny: [feature], on: \"dataset/*\", where: {pii: true}}")
+            }
+        }
+        for key in policy.trustedKeys {
+            guard checkFiles, let path = key.string else { continue }
+            let resolved = Self.resolve(path, in: policyDirectories[policy.name] ?? "")
+            if !FileManager.default.fileExists(atPath: resolved) {
+                diagnostics.error(
+                    "compiler.missing-file", "trusted key '\(path)' does not exist", at: key.span,
+                    help: "make a key pair with 'kiln keygen'; paths resolve against the spec file's directory")
+            }
+        }
+    }
+
+    /// A `KIND/NAME` pattern: a known lower-case kind (or `*`), then a name glob.
+    private mutating func checkPattern(_ value: SpecValue, kinds: [String]) {
+        guard let pattern = value.string else { return }
+        let parts = pattern.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[1].isEmpty else {
+            diagnostics.error(
+                "policy.invalid-pattern", "'\(pattern)' is not a KIND/NAME pattern", at: value.span,
+                help: "write it like 'training/*' or 'deployment/iris-api'")
+            return
+        }
+        let kind = String(parts[0])
+        if kind != "*" && !kinds.contains(kind) {
+            diagnostics.error(
+                "policy.unknown-kind", "unknown kind '\(kind)' in pattern '\(pattern)'", at: value.span,
+                help: DidYouMean.help(for: kind, among: kinds) ?? "kinds are lower-case: " + kinds.joined(separator: ", "))
+        }
+    }
+}

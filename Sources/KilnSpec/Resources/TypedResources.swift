@@ -1,0 +1,261 @@
+public import KilnDiagnostics
+
+/// Typed views of decoded resources: the vocabulary the compiler and the runner work in. Each is
+/// built from a `SpecValue` the schema already checked, so construction cannot fail; the underlying
+/// value stays reachable (`raw`) for positions.
+
+/// A column of a Dataset's schema.
+public struct ColumnSpec: Sendable {
+    public enum ColumnType: String, Sendable { case float, int, bool, category, string, text }
+
+    public var name: String
+    public var type: ColumnType
+    public var nullable: Bool
+    public var min: Double?
+    public var max: Double?
+    public var values: [String]
+    public var pattern: String?
+    public var pii: Bool
+    public var ignore: Bool
+    public var raw: SpecValue
+
+    public var isNumeric: Bool { type == .float || type == .int }
+    /// Where the column's name is written.
+    public var span: SourceSpan { raw.keySpan ?? raw.span }
+
+    init(name: String, _ v: SpecValue) {
+        self.name = name
+        type = v["type"]?.string.flatMap(ColumnType.init) ?? .string
+        nullable = v["nullable"]?.bool ?? false
+        min = v["min"]?.double
+        max = v["max"]?.double
+        values = v["values"]?.strings ?? []
+        pattern = v["pattern"]?.string
+        pii = v["pii"]?.bool ?? false
+        ignore = v["ignore"]?.bool ?? false
+        raw = v
+    }
+}
+
+public struct DatasetSpec: Sendable {
+    public var name: String
+    public var path: String
+    public var format: String?
+    public var header: Bool
+    public var delimiter: String?
+    public var columns: [ColumnSpec]
+    public var label: String?
+    /// nil means `auto`.
+    public var features: [String]?
+    public var checks: [SpecValue]
+    public var transforms: [SpecValue]
+    public var split: SpecValue
+    public var encrypt: Bool
+    public var classification: String
+    public var raw: SpecValue
+
+    public init(_ resource: Resource) {
+        let v = resource.spec
+        name = resource.name
+        path = v[path: ["source", "path"]]?.string ?? ""
+        format = v[path: ["source", "format"]]?.string
+        header = v[path: ["source", "header"]]?.bool ?? true
+        delimiter = v[path: ["source", "delimiter"]]?.string
+        columns = (v[path: ["schema", "columns"]]?.fields ?? []).map { ColumnSpec(name: $0.name, $0.value) }
+        label = v[path: ["schema", "label"]]?.string
+        let f = v[path: ["schema", "features"]]
+        features = f?.list != nil ? f?.strings : nil
+        checks = v["checks"]?.list ?? []
+        transforms = v["transforms"]?.list ?? []
+        split = v["split"] ?? SpecValue(.object([]), span: resource.span)
+        encrypt = v[path: ["governance", "encrypt"]]?.bool ?? false
+        classification = v[path: ["governance", "classification"]]?.string ?? "internal"
+        raw = v
+    }
+
+    public func column(_ name: String) -> ColumnSpec? { columns.first { $0.name == name } }
+
+    /// The fraction of rows in a split (`train`, `validation`, `test`).
+    public func fraction(_ split: String) -> Double { self.split[split]?.double ?? 0 }
+}
+
+public struct ModelSpec: Sendable {
+    public var name: String
+    public var task: String
+    public var architecture: String
+    public var hidden: [Int]
+    public var raw: SpecValue
+
+    public init(_ resource: Resource) {
+        let v = resource.spec
+        name = resource.name
+        task = v["task"]?.string ?? "classification"
+        architecture = v[path: ["architecture", "type"]]?.string ?? "linear"
+        hidden = v[path: ["architecture", "hidden"]]?.list?.compactMap(\.int) ?? []
+        raw = v
+    }
+}
+
+public struct TrainingSpec: Sendable {
+    public var name: String
+    public var model: String
+    public var dataset: String
+    public var loss: String
+    /// nil: the task's default metrics.
+    public var metrics: [String]?
+    public var gates: [SpecValue]
+    public var register: SpecValue?
+    public var matrix: [SpecField]
+    public var raw: SpecValue
+
+    public init(name: String, _ v: SpecValue) {
+        self.name = name
+        model = v["model"]?.string ?? ""
+        dataset = v["dataset"]?.string ?? ""
+        loss = v["loss"]?.string ?? "auto"
+        metrics = v["metrics"].map(\.strings)
+        gates = v["gates"]?.list ?? []
+        register = v["register"]
+        matrix = v["matrix"]?.fields ?? []
+        raw = v
+    }
+}
+
+public struct DeploymentSpec: Sendable {
+    public var name: String
+    public var model: ModelReference?
+    public var canary: ModelReference?
+    public var environment: String
+    public var auth: String
+    public var raw: SpecValue
+
+    public init(_ resource: Resource) {
+        let v = resource.spec
+        name = resource.name
+        model = v["model"]?.string.flatMap(ModelReference.init)
+        canary = v[path: ["canary", "model"]]?.string.flatMap(ModelReference.init)
+        environment = v["environment"]?.string ?? "default"
+        auth = v["auth"]?.string ?? "required"
+        raw = v
+    }
+}
+
+/// `NAME@vN`, `NAME@ALIAS` or `NAME@latest`.
+public struct ModelReference: Sendable, Hashable, CustomStringConvertible {
+    public enum Target: Sendable, Hashable {
+        case version(Int)
+        case alias(String)
+        case latest
+    }
+
+    public var model: String
+    public var target: Target
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        model = String(parts[0])
+        let ref = String(parts[1])
+        if ref == "latest" {
+            target = .latest
+        } else if ref.hasPrefix("v"), let n = Int(ref.dropFirst()), n > 0 {
+            target = .version(n)
+        } else {
+            target = .alias(ref)
+        }
+    }
+
+    public var description: String {
+        switch target {
+        case .version(let n): return "\(model)@v\(n)"
+        case .alias(let a): return "\(model)@\(a)"
+        case .latest: return "\(model)@latest"
+        }
+    }
+}
+
+public struct PolicySpec: Sendable {
+    public struct Rule: Sendable {
+        public var actions: [String]
+        public var on: String
+        public var environments: [String]?
+        public var raw: SpecValue
+    }
+
+    public struct Principal: Sendable {
+        public var name: String
+        public var roles: [String]
+        public var tokenSHA256: String?
+        public var raw: SpecValue
+    }
+
+    public struct DataRule: Sendable {
+        public var deny: [String]
+        public var allow: [String]
+        public var on: String
+        public var pii: Bool?
+        public var classification: String?
+        public var raw: SpecValue
+    }
+
+    public var name: String
+    public var principals: [Principal]
+    public var roles: [(name: String, rules: [Rule], raw: SpecValue)]
+    public var data: [DataRule]
+    public var signingRequiredFor: [String]
+    public var trustedKeys: [SpecValue]
+    public var raw: SpecValue
+
+    public init(_ resource: Resource) {
+        let v = resource.spec
+        name = resource.name
+        principals = (v["principals"]?.list ?? []).map {
+            Principal(name: $0["name"]?.string ?? "", roles: $0["roles"]?.strings ?? [], tokenSHA256: $0["token_sha256"]?.string, raw: $0)
+        }
+        roles = (v["roles"]?.fields ?? []).map { field in
+            let rules = (field.value.list ?? []).map {
+                Rule(actions: $0["allow"]?.strings ?? [], on: $0["on"]?.string ?? "", environments: $0["environments"]?.strings, raw: $0)
+            }
+            return (field.name, rules, field.value)
+        }
+        data = (v["data"]?.list ?? []).map {
+            DataRule(
+                deny: $0["deny"]?.strings ?? [], allow: $0["allow"]?.strings ?? [], on: $0["on"]?.string ?? "",
+                pii: $0[path: ["where", "pii"]]?.bool, classification: $0[path: ["where", "classification"]]?.string, raw: $0)
+        }
+        signingRequiredFor = v[path: ["signing", "required_for"]]?.strings ?? []
+        trustedKeys = v[path: ["signing", "trusted_keys"]]?.list ?? []
+        raw = v
+    }
+
+    /// Environments this Policy names: rules scoped to them or signing required for them.
+    public var protectedEnvironments: Set<String> {
+        var result = Set(signingRequiredFor)
+        for role in roles { for rule in role.rules { result.formUnion(rule.environments ?? []) } }
+        return result
+    }
+}
+
+/// Glob matching of `KIND/NAME` patterns: `*` matches any run of characters, `?` one.
+public func globMatches(_ pattern: String, _ text: String) -> Bool {
+    let p = Array(pattern.unicodeScalars), t = Array(text.unicodeScalars)
+    var pi = 0, ti = 0, star = -1, mark = 0
+    while ti < t.count {
+        if pi < p.count && (p[pi] == "?" || p[pi] == t[ti]) {
+            pi += 1
+            ti += 1
+        } else if pi < p.count && p[pi] == "*" {
+            star = pi
+            mark = ti
+            pi += 1
+        } else if star >= 0 {
+            pi = star + 1
+            mark += 1
+            ti = mark
+        } else {
+            return false
+        }
+    }
+    while pi < p.count && p[pi] == "*" { pi += 1 }
+    return pi == p.count
+}
