@@ -2,6 +2,8 @@
 public enum DidYouMean {
     /// The candidate nearest to `word` by edit distance, if it is near enough to be a likely typo.
     public static func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
+        let candidates = Array(candidates)
+        if let synonym = synonyms[word.lowercased()], candidates.contains(synonym) { return synonym }
         let w = Array(word.lowercased().unicodeScalars)
         var best: (name: String, distance: Int)?
         for candidate in candidates {
@@ -14,6 +16,13 @@ public enum DidYouMean {
         }
         return best?.name
     }
+
+    /// Names from other tools that edit distance cannot connect to ours.
+    static let synonyms: [String: String] = [
+        "lr": "learning_rate", "bs": "batch_size", "wd": "weight_decay", "n_epochs": "epochs",
+        "num_epochs": "epochs", "max_epochs": "epochs", "layers": "hidden", "hidden_sizes": "hidden",
+        "target": "label", "y": "label", "file": "path", "sep": "delimiter", "ratio": "max_ratio",
+    ]
 
     /// `help:` text for an unknown name, or the list of valid names when none is close.
     public static func help(for word: String, among candidates: [String], listing: Bool = true) -> String? {

@@ -27,7 +27,7 @@ struct Lowering {
             add(
                 "\(r):ingest", .ingest, r,
                 config: .object([
-                    ("source", source), ("resolved_files", .array(d.sourceFiles.map(JSON.string))),
+                    ("source", source),
                     ("columns", v[path: ["schema", "columns"]]?.json ?? .null), ("governance", v["governance"]?.json ?? .null),
                 ]), inputs: [], files: d.sourceFiles)
             add("\(r):check", .check, r, config: .object([("checks", v["checks"]?.json ?? .array([]))]), inputs: ["\(r):ingest"])

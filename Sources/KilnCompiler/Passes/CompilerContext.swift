@@ -13,6 +13,8 @@ struct CompilerContext {
     var byName: [ResourceKind: [String: Resource]] = [:]
     /// Datasets and models some Training uses, for the unused-resource warnings.
     var used = Set<String>()
+    /// An unknown reference makes the resource it meant look unused: skip those warnings then.
+    var sawUnknownReference = false
 
     init(workspace: Workspace, checkFiles: Bool) {
         self.workspace = workspace
@@ -58,6 +60,7 @@ struct CompilerContext {
     /// Reports a reference to a resource that does not exist, unless it exists but failed to decode.
     mutating func unknownReference(_ kind: ResourceKind, _ name: String, at span: SourceSpan, from field: String) {
         guard !isBroken(kind, name) else { return }
+        sawUnknownReference = true
         var notes: [DiagnosticNote] = []
         for other in ResourceKind.allCases where other != kind {
             if let r = byName[other]?[name] {
@@ -71,7 +74,13 @@ struct CompilerContext {
                 ?? (known.isEmpty ? "the workspace defines no \(kind.rawValue)" : nil))
     }
 
+    /// Datasets and models no Training uses are worth a warning, once the workspace trains anything
+    /// (a workspace of data contracts alone is legitimate), and only when every Training decoded
+    /// (a broken one may be the user).
     mutating func warnUnused() {
+        guard !resources(.training).isEmpty, !sawUnknownReference, !workspace.brokenNames.contains(where: { $0.hasPrefix("training/") }) else {
+            return
+        }
         for kind in [ResourceKind.dataset, .model] {
             for resource in resources(kind) where !used.contains(resource.id) {
                 diagnostics.warning(

@@ -18,6 +18,8 @@ extension CompilerContext {
 
         // Label.
         var classes: [String]?
+        // An unknown label would make every later feature message a cascade of the first.
+        let labelUnknown = spec.label.map { spec.column($0) == nil } ?? false
         if let label = spec.label, let labelSpan = v[path: ["schema", "label"]]?.span,
             requireColumn(label, in: spec, at: labelSpan, role: "label"), let column = spec.column(label)
         {
@@ -26,7 +28,7 @@ extension CompilerContext {
             case .bool: classes = ["false", "true"]
             default: break
             }
-            if column.type == .category && column.values.count < 2 {
+            if column.type == .category && column.values.count == 1 {
                 diagnostics.error(
                     "compiler.label-classes", "label '\(label)' is a category with fewer than two values",
                     at: column.raw["values"]?.span ?? column.span, help: "list the classes under 'values:'")
@@ -132,8 +134,8 @@ extension CompilerContext {
 
         // Every remaining feature must be something a model can read.
         var width = 0
-        var widthKnown = true
-        for name in current {
+        var widthKnown = !labelUnknown
+        for name in current where !labelUnknown {
             guard let column = spec.column(name) else { continue }
             switch column.type {
             case .float, .int, .bool: width += 1

@@ -195,11 +195,15 @@ public struct SchemaDecoder {
         _ entries: [YAMLEntry], schema: ObjectSchema, name: String, span: SourceSpan
     ) -> SpecValue? {
         var fields: [SpecField] = []
+        // A misspelt required field is reported once, as unknown with its suggestion, not also as missing.
+        var suggested = Set<String>()
         for entry in entries {
             guard let field = schema.field(entry.name) else {
+                let names = schema.fields.map(\.name)
+                if let s = DidYouMean.suggestion(for: entry.name, among: names) { suggested.insert(s) }
                 error(
                     "spec.unknown-field", "unknown field '\(entry.name)' in '\(name)'", at: entry.key.span,
-                    help: DidYouMean.help(for: entry.name, among: schema.fields.map(\.name)))
+                    help: DidYouMean.help(for: entry.name, among: names))
                 continue
             }
             if entry.value.isNull && !field.required { continue }
@@ -210,6 +214,7 @@ public struct SchemaDecoder {
         let present = Set(entries.map(\.name))
         for field in schema.fields where !present.contains(field.name) {
             if field.required {
+                guard !suggested.contains(field.name) else { continue }
                 error(
                     "spec.missing-field", "missing required field '\(field.name)' in '\(name)'", at: span,
                     help: "add '\(field.name):' (\(field.type.expectation))")
@@ -223,6 +228,9 @@ public struct SchemaDecoder {
                 }
             }
         }
+        // Schema order, not the order written: the resolved value (and every fingerprint) is canonical.
+        let order = Dictionary(uniqueKeysWithValues: schema.fields.enumerated().map { ($1.name, $0) })
+        fields.sort { order[$0.name, default: 0] < order[$1.name, default: 0] }
         return SpecValue(.object(fields), span: span)
     }
 

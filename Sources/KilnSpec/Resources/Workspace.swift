@@ -111,7 +111,9 @@ public struct WorkspaceLoader {
         }
         var decoder = SchemaDecoder()
         var ok = true
+        var suggested = Set<String>()
         for e in entries where !Self.envelope.contains(e.name) {
+            if let s = DidYouMean.suggestion(for: e.name, among: Self.envelope) { suggested.insert(s) }
             workspace.diagnostics.error(
                 "spec.unknown-field", "unknown field '\(e.name)' at the top of a resource", at: e.key.span,
                 help: DidYouMean.help(for: e.name, among: Self.envelope))
@@ -149,7 +151,7 @@ public struct WorkspaceLoader {
         let metadata = metadataEntry.flatMap {
             decoder.decode($0.value, as: .object(SpecSchema.metadata), name: "metadata", keySpan: $0.key.span)
         }
-        if metadataEntry == nil {
+        if metadataEntry == nil && !suggested.contains("metadata") {
             workspace.diagnostics.error(
                 "spec.missing-field", "missing required field 'metadata' in the resource", at: root.span,
                 help: "add 'metadata: {name: …}'")
@@ -159,7 +161,7 @@ public struct WorkspaceLoader {
             if let specEntry = entry("spec") {
                 spec = decoder.decode(
                     specEntry.value, as: .object(SpecSchema.spec(for: kind)), name: "spec", keySpan: specEntry.key.span)
-            } else {
+            } else if !suggested.contains("spec") {
                 workspace.diagnostics.error(
                     "spec.missing-field", "missing required field 'spec' in the \(kind.rawValue)", at: root.span,
                     help: "add 'spec:' with the \(kind.rawValue)'s fields")

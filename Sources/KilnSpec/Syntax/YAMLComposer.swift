@@ -294,12 +294,17 @@ private struct State {
                 help: "YAML indents with spaces only; replace the tab with spaces")
             return
         }
-        var message = problem
+        var notes: [DiagnosticNote] = []
         if let context = parser.context.map({ String(cString: $0) }) {
             let cm = parser.context_mark
-            message = "\(problem) \(context) (line \(cm.line + 1), column \(cm.column + 1))"
+            let start = SourceLocation(line: Int(cm.line) + 1, column: Int(cm.column) + 1, offset: Int(cm.index))
+            notes.append(
+                DiagnosticNote(
+                    context.replacingOccurrences(of: "while ", with: "") + " that starts here",
+                    at: SourceSpan(file: file, start: start, end: SourceLocation(line: start.line, column: start.column + 1))))
         }
-        fatal("spec.syntax", "invalid YAML: \(message)", at: sp)
+        diagnostics.append(Diagnostic("spec.syntax", .error, "invalid YAML: \(problem)", at: sp, notes: notes))
+        finished = true
     }
 
     /// The character at a 1-based line and column (columns count Unicode scalars, as libyaml does).
