@@ -71,7 +71,7 @@ var targets: [Target] = [
         name: "KilnConformanceTests", dependencies: ["KilnCompiler", "KilnTestSupport"],
         swiftSettings: swiftSettings),
     .testTarget(
-        name: "KilnCLITests", dependencies: ["KilnTestSupport"], swiftSettings: swiftSettings),
+        name: "KilnCLITests", dependencies: ["KilnTestSupport", "kiln"], swiftSettings: swiftSettings),
 ]
 
 // The libFuzzer harness exists only in fuzz builds (scripts/fuzz sets KILN_FUZZ=1): a plain build

@@ -18,6 +18,10 @@ public struct Workspace: Sendable {
     /// YAML documents that are not kiln resources (another tool's file), for `--verbose`.
     public var ignored: [SourceSpan] = []
 
+    public init(root: String) {
+        self.root = root
+    }
+
     public var sources: [String: String] {
         Dictionary(files.map { ($0.path, $0.text) }, uniquingKeysWith: { a, _ in a })
     }
