@@ -35,7 +35,7 @@ public struct DiagnosticRenderer: Sendable {
         var out = ""
         for d in diagnostics {
             out += header(d.span, d.severity.rawValue, d.message + " [\(d.id)]", severity: d.severity)
-            out += excerpt(d.span)
+            out += excerpt(d.span, redact: d.id == Self.redactedID)
             if let help = d.help { out += "  " + paint("help", .cyan) + ": \(help)\n" }
             for note in d.notes {
                 out += header(note.span, "note", note.message, severity: .note)
@@ -58,8 +58,11 @@ public struct DiagnosticRenderer: Sendable {
         return paint(place, .bold) + paint(label, colourOf) + ": " + message + "\n"
     }
 
+    /// Diagnostics whose span may hold a secret: the quoted source line masks it.
+    public static let redactedID = "spec.inline-secret"
+
     /// The source line, and a caret line under the span (to the end of the line if it goes on).
-    private func excerpt(_ span: SourceSpan?) -> String {
+    private func excerpt(_ span: SourceSpan?, redact: Bool = false) -> String {
         guard let span, let text = sources[span.file] else { return "" }
         guard let line = Self.line(span.start.line, of: text) else { return "" }
         let number = String(span.start.line)
@@ -73,7 +76,11 @@ public struct DiagnosticRenderer: Sendable {
         // Keep tabs in the padding so the caret lines up under them.
         let pad = String(String.UnicodeScalarView(scalars[0..<startCol].map { $0 == "\t" ? "\t" : " " }))
         let carets = "^" + String(repeating: "~", count: endCol - startCol - 1)
-        let shown = line.replacingOccurrences(of: "\r", with: "")
+        var shownScalars = scalars
+        if redact {
+            for i in startCol..<min(endCol, shownScalars.count) { shownScalars[i] = "*" }
+        }
+        let shown = String(String.UnicodeScalarView(shownScalars)).replacingOccurrences(of: "\r", with: "")
         return " \(number) | \(shown)\n \(gutter) | \(pad)\(paint(carets, .green))\n"
     }
 

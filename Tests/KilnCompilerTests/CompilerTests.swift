@@ -1,0 +1,141 @@
+import KilnCompiler
+import KilnSpec
+import KilnTestSupport
+import Testing
+
+let dataset = """
+    apiVersion: kiln/v1
+    kind: Dataset
+    metadata: {name: iris, description: first}
+    spec:
+      source: {path: iris.csv}
+      schema:
+        columns:
+          a: {type: float}
+          b: {type: float}
+          colour: {type: category, values: [red, green, blue]}
+          species: {type: category, values: [x, y, z]}
+        label: species
+      checks:
+        - {check: row_count, min: 10}
+      transforms:
+        - {op: standardize, columns: auto}
+        - {op: one_hot, columns: [colour]}
+      split: {train: 0.8, test: 0.2}
+    """
+
+let model = """
+    apiVersion: kiln/v1
+    kind: Model
+    metadata: {name: net}
+    spec: {task: classification, architecture: {type: mlp, hidden: [8]}}
+    """
+
+let training = """
+    apiVersion: kiln/v1
+    kind: Training
+    metadata: {name: fit}
+    spec:
+      model: net
+      dataset: iris
+      epochs: 10
+      gates: [{metric: accuracy, min: 0.5}]
+      register: {alias: staging}
+    """
+
+func workspace(_ d: String = dataset, _ m: String = model, _ t: String = training) -> String {
+    [d, m, t].joined(separator: "\n---\n")
+}
+
+func fingerprints(_ yaml: String) throws -> [String: String] {
+    let graph = try #require(TestCompile.graph(yaml), Comment(rawValue: "\(TestCompile.diagnostics(yaml))"))
+    return Dictionary(uniqueKeysWithValues: graph.nodes.map { ($0.id, $0.fingerprint) })
+}
+
+/// Which nodes' fingerprints differ between two workspaces.
+func changed(_ a: String, _ b: String) throws -> Set<String> {
+    let fa = try fingerprints(a), fb = try fingerprints(b)
+    return Set(fa.keys.filter { fa[$0] != fb[$0] })
+}
+
+@Suite struct Fingerprints {
+    @Test func areStableAcrossCompilations() throws {
+        #expect(try fingerprints(workspace()) == fingerprints(workspace()))
+    }
+
+    @Test func ignoreDescriptionsCommentsAndFieldOrder() throws {
+        let reordered = workspace().replacingOccurrences(of: "epochs: 10\n  gates", with: "epochs: 10 # ten\n  gates")
+            .replacingOccurrences(of: "model: net\n  dataset: iris", with: "dataset: iris\n  model: net")
+        #expect(try changed(workspace(), reordered).isEmpty)
+        #expect(try changed(workspace(), workspace(dataset.replacingOccurrences(of: "first", with: "second"))).isEmpty)
+    }
+
+    @Test func anExplicitDefaultIsTheSameAsTheDefault() throws {
+        let explicit = training.replacingOccurrences(of: "epochs: 10", with: "epochs: 10\n  batch_size: 32")
+        #expect(try changed(workspace(), workspace(dataset, model, explicit)).isEmpty)
+    }
+
+    @Test func aTrainingFieldChangesFitAndWhatFollowsOnly() throws {
+        let t = training.replacingOccurrences(of: "epochs: 10", with: "epochs: 11")
+        #expect(try changed(workspace(), workspace(dataset, model, t)) == ["training/fit:fit", "training/fit:gate", "training/fit:register"])
+    }
+
+    @Test func aGateChangesGateAndRegisterButNotFit() throws {
+        let t = training.replacingOccurrences(of: "min: 0.5", with: "min: 0.6")
+        #expect(try changed(workspace(), workspace(dataset, model, t)) == ["training/fit:gate", "training/fit:register"])
+    }
+
+    @Test func aDataCheckChangesEverythingDownstreamOfTheCheck() throws {
+        let d = dataset.replacingOccurrences(of: "min: 10", with: "min: 20")
+        #expect(
+            try changed(workspace(), workspace(d))
+                == ["dataset/iris:check", "dataset/iris:split", "training/fit:fit", "training/fit:gate", "training/fit:register"])
+    }
+
+    @Test func aModelChangeDoesNotTouchTheDataset() throws {
+        let m = model.replacingOccurrences(of: "hidden: [8]", with: "hidden: [16]")
+        #expect(try changed(workspace(), workspace(dataset, m)) == ["training/fit:fit", "training/fit:gate", "training/fit:register"])
+    }
+}
+
+@Suite struct Shapes {
+    @Test func inputWidthCountsOneHotColumns() throws {
+        let graph = try #require(TestCompile.graph(workspace()))
+        let fit = try #require(graph.node("training/fit:fit"))
+        let text = fit.config.serialized()
+        #expect(text.contains("\"inputs\":5"))
+        #expect(text.contains("\"outputs\":3"))
+    }
+
+    @Test func aDeclaredWidthThatDisagreesNamesBothPositions() throws {
+        let m = model.replacingOccurrences(of: "hidden: [8]}", with: "hidden: [8]}, inputs: 4")
+        let d = try #require(TestCompile.diagnostics(workspace(dataset, m)).first { $0.id == "compiler.shape-mismatch" })
+        #expect(d.message.contains("declares 4 inputs") && d.message.contains("gives 5"))
+        #expect(d.notes.count == 2)
+    }
+}
+
+@Suite struct Matrix {
+    @Test func expandsToTheCartesianProductWithStableNames() throws {
+        let t = training + "\n  matrix:\n    optimizer.learning_rate: [0.1, 0.01]\n    batch_size: [16, 32, 64]\n"
+        let graph = try #require(TestCompile.graph(workspace(dataset, model, t)))
+        let fits = graph.nodes.filter { $0.kind == .fit }.map(\.id)
+        #expect(fits.count == 6)
+        #expect(fits.contains("training/fit[batch_size=16,optimizer.learning_rate=0.1]:fit"))
+        let configs = Set(graph.nodes.filter { $0.kind == .fit }.map(\.fingerprint))
+        #expect(configs.count == 6)
+    }
+}
+
+@Suite struct GraphExport {
+    @Test func exportsEveryNodeAndEdge() throws {
+        let graph = try #require(TestCompile.graph(workspace()))
+        #expect(graph.nodes.count == 6)
+        #expect(graph.edges.count == 5)
+        let dot = graph.render(.dot)
+        #expect(dot.contains("\"dataset/iris:split\" -> \"training/fit:fit\""))
+        let mermaid = graph.render(.mermaid)
+        #expect(mermaid.hasPrefix("flowchart LR") && mermaid.contains("-->"))
+        #expect(graph.render(.json).contains("\"version\": 1"))
+    }
+}
