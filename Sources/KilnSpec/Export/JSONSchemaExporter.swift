@@ -8,7 +8,7 @@ public struct JSONSchemaExporter {
 
     static let durationPattern = "^([0-9]+(\\.[0-9]+)?(ms|us|s|m|h|d))+$"
     static let sizePattern = "^[0-9]+(\\.[0-9]+)? ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
-    static let percentagePattern = "^[0-9]+(\\.[0-9]+)?%$"
+    static let percentagePattern = "^(100(\\.0+)?|[0-9]{1,2}(\\.[0-9]+)?)%$"
 
     /// The whole schema document.
     public static func document() -> JSON {
