@@ -34,7 +34,8 @@ fuzz: setup
 	scripts/fuzz $(FUZZ_SECONDS)
 
 bench: setup
-	$(SWIFT) build -c release --product kiln --product kiln-bench-compiler
+	$(SWIFT) build -c release --product kiln
+	$(SWIFT) build -c release --product kiln-bench-compiler
 	.build/release/kiln-bench-compiler
 
 ## reference: regenerate the committed schema and reference from the one schema definition.

@@ -55,7 +55,7 @@ var targets: [Target] = [
 
     // MARK: Benchmarks (programs, never timed tests)
     .executableTarget(
-        name: "kiln-bench-compiler", dependencies: ["KilnSpec"],
+        name: "kiln-bench-compiler",
         path: "Benchmarks/CompilerBench", swiftSettings: swiftSettings),
 
     // MARK: Tests

@@ -10,9 +10,18 @@ struct Lowering {
     func graph() -> ExecutionGraph {
         var nodes: [GraphNode] = []
         var fingerprints: [String: String] = [:]
+        // Datasets often share a file: hash each once.
+        var fileHashes: [String: String] = [:]
+        func hash(_ path: String) -> String {
+            guard hashFiles else { return "unhashed" }
+            if let known = fileHashes[path] { return known }
+            let h = Fingerprint.file(path) ?? "missing"
+            fileHashes[path] = h
+            return h
+        }
 
         func add(_ id: String, _ kind: GraphNode.Kind, _ resource: String, config: JSON, inputs: [String], files: [String] = []) {
-            let hashed = files.map { (path: $0, sha256: hashFiles ? (Fingerprint.file($0) ?? "missing") : "unhashed") }
+            let hashed = files.map { (path: $0, sha256: hash($0)) }
             let fp = Fingerprint.node(
                 kind: kind, config: config, files: hashed, inputs: inputs.map { fingerprints[$0] ?? $0 })
             fingerprints[id] = fp
