@@ -18,7 +18,9 @@ guard FileManager.default.isExecutableFile(atPath: kiln) else {
 
 // MARK: The workspace
 
-let root = NSTemporaryDirectory() + "kiln-bench-\(getpid())"
+// KILN_BENCH_DIR keeps the workspace there (for profiling); by default it is temporary.
+let keep = ProcessInfo.processInfo.environment["KILN_BENCH_DIR"]
+let root = keep ?? NSTemporaryDirectory() + "kiln-bench-\(getpid())"
 try FileManager.default.createDirectory(atPath: root + "/specs", withIntermediateDirectories: true)
 try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
 var csv = "f0,f1,f2,f3,f4,f5,colour,label\n"
@@ -133,4 +135,4 @@ for (label, args) in [("kiln check", ["check", root]), ("kiln graph", ["graph", 
     }
     print(String(format: "%@: median %.3f s (min %.3f, max %.3f), peak RSS %.1f MiB (max of runs)", label, median(times), times.min() ?? 0, times.max() ?? 0, peaks.max() ?? 0))
 }
-try? FileManager.default.removeItem(atPath: root)
+if keep == nil { try? FileManager.default.removeItem(atPath: root) }
