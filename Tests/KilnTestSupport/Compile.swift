@@ -34,7 +34,8 @@ public enum TestCompile {
         let workspace = WorkspaceLoader().load(path: path)
         let result = Compiler().compile(workspace)
         let text = DiagnosticRenderer(sources: workspace.sources).text(result.diagnostics.sorted)
-        return (text.replacingOccurrences(of: base + "/", with: ""), result.diagnostics.errorCount)
+        let relative = text.replacingOccurrences(of: base + "/", with: "").replacingOccurrences(of: base, with: ".")
+        return (relative, result.diagnostics.errorCount)
     }
 }
 
