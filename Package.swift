@@ -72,7 +72,8 @@ var targets: [Target] = [
         swiftSettings: swiftSettings),
     /// The OpenBLAS and libgit2 shims link and answer (their Swift users arrive with the compute core
     /// and the registry; kiln itself does not link them yet: OpenBLAS's threads spin at load).
-    .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "COpenBLAS", "CYAML"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "SystemLibraryTests", dependencies: ["CGit2", "COpenBLAS", "CYAML"], swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnCLITests", dependencies: ["KilnTestSupport", "kiln"], swiftSettings: swiftSettings),
 ]

@@ -5,14 +5,17 @@
 import Foundation
 
 #if DEBUG
-    FileHandle.standardError.write(Data("kiln-bench-compiler: refusing to report from a debug build; use -c release\n".utf8))
+    FileHandle.standardError.write(
+        Data("kiln-bench-compiler: refusing to report from a debug build; use -c release\n".utf8))
     exit(1)
 #endif
 
 let runs = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 9 : 9
-let kiln = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kiln").path
+let kiln = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kiln")
+    .path
 guard FileManager.default.isExecutableFile(atPath: kiln) else {
-    FileHandle.standardError.write(Data("kiln-bench-compiler: no release kiln at \(kiln); swift build -c release\n".utf8))
+    FileHandle.standardError.write(
+        Data("kiln-bench-compiler: no release kiln at \(kiln); swift build -c release\n".utf8))
     exit(1)
 }
 
@@ -24,7 +27,10 @@ let root = keep ?? NSTemporaryDirectory() + "kiln-bench-\(getpid())"
 try FileManager.default.createDirectory(atPath: root + "/specs", withIntermediateDirectories: true)
 try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
 var csv = "f0,f1,f2,f3,f4,f5,colour,label\n"
-for i in 0..<200 { csv += "\(i),\(i % 7),\(i % 3).5,\(i % 11),\(i % 5),\(i % 13),\(["red", "green", "blue"][i % 3]),\(["a", "b", "c"][i % 3])\n" }
+for i in 0..<200 {
+    csv +=
+        "\(i),\(i % 7),\(i % 3).5,\(i % 11),\(i % 5),\(i % 13),\(["red", "green", "blue"][i % 3]),\(["a", "b", "c"][i % 3])\n"
+}
 try csv.write(toFile: root + "/data/table.csv", atomically: true, encoding: .utf8)
 
 let groups = 333  // datasets, models and trainings: 999, plus the matrix training = 1,000 resources
@@ -82,18 +88,18 @@ for g in 0..<groups {
     try text.write(toFile: root + "/specs/group-\(g).yaml", atomically: true, encoding: .utf8)
 }
 try """
-    apiVersion: kiln/v1
-    kind: Training
-    metadata: {name: sweep}
-    spec:
-      model: model-0
-      dataset: data-0
-      metrics: [accuracy]
-      matrix:
-        optimizer.learning_rate: [0.1, 0.05, 0.01, 0.005, 0.001, 0.0005, 0.0001, 0.00005, 0.00001, 0.000005]
-        batch_size: [8, 16, 24, 32, 48, 64, 96, 128, 192, 256]
+apiVersion: kiln/v1
+kind: Training
+metadata: {name: sweep}
+spec:
+  model: model-0
+  dataset: data-0
+  metrics: [accuracy]
+  matrix:
+    optimizer.learning_rate: [0.1, 0.05, 0.01, 0.005, 0.001, 0.0005, 0.0001, 0.00005, 0.00001, 0.000005]
+    batch_size: [8, 16, 24, 32, 48, 64, 96, 128, 192, 256]
 
-    """.write(toFile: root + "/specs/sweep.yaml", atomically: true, encoding: .utf8)
+""".write(toFile: root + "/specs/sweep.yaml", atomically: true, encoding: .utf8)
 
 // MARK: Timing
 
@@ -133,6 +139,9 @@ for (label, args) in [("kiln check", ["check", root]), ("kiln graph", ["graph", 
         times.append(m.seconds)
         peaks.append(m.peakMiB)
     }
-    print(String(format: "%@: median %.3f s (min %.3f, max %.3f), peak RSS %.1f MiB (max of runs)", label, median(times), times.min() ?? 0, times.max() ?? 0, peaks.max() ?? 0))
+    print(
+        String(
+            format: "%@: median %.3f s (min %.3f, max %.3f), peak RSS %.1f MiB (max of runs)", label, median(times),
+            times.min() ?? 0, times.max() ?? 0, peaks.max() ?? 0))
 }
 if keep == nil { try? FileManager.default.removeItem(atPath: root) }

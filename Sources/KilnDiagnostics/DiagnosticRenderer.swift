@@ -153,7 +153,8 @@ public struct DiagnosticRenderer: Sendable {
                 .init(
                     id: d.id, severity: d.severity.rawValue, message: d.message,
                     location: d.span.map(JSONDocument.Position.init), help: d.help,
-                    notes: d.notes.map { .init(message: $0.message, location: $0.span.map(JSONDocument.Position.init)) })
+                    notes: d.notes.map { .init(message: $0.message, location: $0.span.map(JSONDocument.Position.init)) }
+                )
             },
             summary: .init(
                 errors: diagnostics.count { $0.severity == .error },

@@ -12,7 +12,7 @@ public enum DidYouMean {
             let limit = max(1, min(w.count, c.count) / 3 + 1)
             let isPrefix = c.count >= 2 && w.count >= 2 && (c.starts(with: w) || w.starts(with: c))
             guard d <= limit || isPrefix else { continue }
-            if best == nil || d < best!.distance { best = (candidate, d) }
+            if d < best?.distance ?? Int.max { best = (candidate, d) }
         }
         return best?.name
     }

@@ -26,7 +26,9 @@ import Testing
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Run(
+            status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+            stderr: String(decoding: e, as: UTF8.self))
     }
 
     @Test func checkExitsZeroOnTheExample() throws {
@@ -77,7 +79,8 @@ import Testing
     }
 
     @Test func checkReadsNoSecretAndNeverPrintsOne() throws {
-        let r = try kiln("check", "specs/invalid/policy-inline-secret.yaml", environment: ["KILN_DATA_KEY": "do-not-read"])
+        let r = try kiln(
+            "check", "specs/invalid/policy-inline-secret.yaml", environment: ["KILN_DATA_KEY": "do-not-read"])
         #expect(r.status == 1)
         #expect(r.stderr.contains("spec.inline-secret"))
         #expect(!r.stderr.contains("c2VjcmV0"), "the inline secret is masked, even in the quoted source line")
@@ -85,7 +88,10 @@ import Testing
     }
 
     @Test func checkWritesNothing() throws {
-        let dir = try TemporaryDirectory(files: ["m.yaml": "apiVersion: kiln/v1\nkind: Model\nmetadata: {name: m}\nspec: {task: regression, architecture: {type: linear}}\n"])
+        let dir = try TemporaryDirectory(files: [
+            "m.yaml":
+                "apiVersion: kiln/v1\nkind: Model\nmetadata: {name: m}\nspec: {task: regression, architecture: {type: linear}}\n"
+        ])
         let before = try FileManager.default.contentsOfDirectory(atPath: dir.path)
         #expect(try kiln("check", dir.path).status == 0)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == before)

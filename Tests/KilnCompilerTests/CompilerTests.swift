@@ -77,24 +77,34 @@ func changed(_ a: String, _ b: String) throws -> Set<String> {
 
     @Test func aTrainingFieldChangesFitAndWhatFollowsOnly() throws {
         let t = training.replacingOccurrences(of: "epochs: 10", with: "epochs: 11")
-        #expect(try changed(workspace(), workspace(dataset, model, t)) == ["training/fit:fit", "training/fit:gate", "training/fit:register"])
+        #expect(
+            try changed(workspace(), workspace(dataset, model, t)) == [
+                "training/fit:fit", "training/fit:gate", "training/fit:register",
+            ])
     }
 
     @Test func aGateChangesGateAndRegisterButNotFit() throws {
         let t = training.replacingOccurrences(of: "min: 0.5", with: "min: 0.6")
-        #expect(try changed(workspace(), workspace(dataset, model, t)) == ["training/fit:gate", "training/fit:register"])
+        #expect(
+            try changed(workspace(), workspace(dataset, model, t)) == ["training/fit:gate", "training/fit:register"])
     }
 
     @Test func aDataCheckChangesEverythingDownstreamOfTheCheck() throws {
         let d = dataset.replacingOccurrences(of: "min: 10", with: "min: 20")
         #expect(
             try changed(workspace(), workspace(d))
-                == ["dataset/iris:check", "dataset/iris:split", "training/fit:fit", "training/fit:gate", "training/fit:register"])
+                == [
+                    "dataset/iris:check", "dataset/iris:split", "training/fit:fit", "training/fit:gate",
+                    "training/fit:register",
+                ])
     }
 
     @Test func aModelChangeDoesNotTouchTheDataset() throws {
         let m = model.replacingOccurrences(of: "hidden: [8]", with: "hidden: [16]")
-        #expect(try changed(workspace(), workspace(dataset, m)) == ["training/fit:fit", "training/fit:gate", "training/fit:register"])
+        #expect(
+            try changed(workspace(), workspace(dataset, m)) == [
+                "training/fit:fit", "training/fit:gate", "training/fit:register",
+            ])
     }
 }
 
@@ -109,7 +119,8 @@ func changed(_ a: String, _ b: String) throws -> Set<String> {
 
     @Test func aDeclaredWidthThatDisagreesNamesBothPositions() throws {
         let m = model.replacingOccurrences(of: "hidden: [8]}", with: "hidden: [8]}, inputs: 4")
-        let d = try #require(TestCompile.diagnostics(workspace(dataset, m)).first { $0.id == "compiler.shape-mismatch" })
+        let d = try #require(
+            TestCompile.diagnostics(workspace(dataset, m)).first { $0.id == "compiler.shape-mismatch" })
         #expect(d.message.contains("declares 4 inputs") && d.message.contains("gives 5"))
         #expect(d.notes.count == 2)
     }

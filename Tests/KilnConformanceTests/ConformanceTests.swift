@@ -7,8 +7,10 @@ import Testing
 @Suite struct Conformance {
     static func cases(in directory: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: Repository.path(directory))) ?? []
-        return names.filter { !$0.hasPrefix("_") && !$0.hasPrefix(".") && !$0.hasSuffix(".expected") && !$0.hasSuffix(".md") }
-            .sorted()
+        return names.filter {
+            !$0.hasPrefix("_") && !$0.hasPrefix(".") && !$0.hasSuffix(".expected") && !$0.hasSuffix(".md")
+        }
+        .sorted()
     }
 
     static let invalid = cases(in: "specs/invalid")

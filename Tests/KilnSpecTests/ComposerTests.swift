@@ -122,7 +122,11 @@ import Testing
 
     @Test(arguments: [("512KiB", 524_288), ("1MiB", 1_048_576), ("2GB", 2_000_000_000), ("100", 100)])
     func sizesParse(_ text: String, _ bytes: Int) {
-        if case .size(let b)? = value(text, as: .size).0?.kind { #expect(b == bytes) } else { Issue.record("not a size") }
+        if case .size(let b)? = value(text, as: .size).0?.kind {
+            #expect(b == bytes)
+        } else {
+            Issue.record("not a size")
+        }
     }
 
     @Test func percentagesAreFractions() {
@@ -142,30 +146,37 @@ import Testing
 
 @Suite struct Decoding {
     @Test func unknownFieldsSuggestTheClosestName() throws {
-        let d = try #require(TestCompile.diagnostics("""
-            apiVersion: kiln/v1
-            kind: Model
-            metadata: {name: m}
-            spec: {task: regression, architecture: {type: linear}, intputs: 3}
-            """).first)
+        let d = try #require(
+            TestCompile.diagnostics(
+                """
+                apiVersion: kiln/v1
+                kind: Model
+                metadata: {name: m}
+                spec: {task: regression, architecture: {type: linear}, intputs: 3}
+                """
+            ).first)
         #expect(d.id == "spec.unknown-field")
         #expect(d.help == "did you mean 'inputs'?")
     }
 
     @Test func missingFieldsAreReportedAtTheEnclosingMapping() throws {
-        let d = try #require(TestCompile.diagnostics("""
-            apiVersion: kiln/v1
-            kind: Model
-            metadata: {name: m}
-            spec:
-              architecture: {type: linear}
-            """).first)
+        let d = try #require(
+            TestCompile.diagnostics(
+                """
+                apiVersion: kiln/v1
+                kind: Model
+                metadata: {name: m}
+                spec:
+                  architecture: {type: linear}
+                """
+            ).first)
         #expect(d.id == "spec.missing-field")
         #expect(d.span?.start.line == 5)
     }
 
     @Test func defaultsAreFilledAndMarked() throws {
-        let w = TestCompile.workspace("""
+        let w = TestCompile.workspace(
+            """
             apiVersion: kiln/v1
             kind: Model
             metadata: {name: m}
@@ -177,8 +188,12 @@ import Testing
     }
 
     @Test func resolvedFieldsFollowSchemaOrderWhateverTheWrittenOrder() throws {
-        let a = TestCompile.workspace("apiVersion: kiln/v1\nkind: Model\nmetadata: {name: m}\nspec: {task: regression, architecture: {type: linear}}\n")
-        let b = TestCompile.workspace("apiVersion: kiln/v1\nkind: Model\nmetadata: {name: m}\nspec: {architecture: {type: linear}, task: regression}\n")
+        let a = TestCompile.workspace(
+            "apiVersion: kiln/v1\nkind: Model\nmetadata: {name: m}\nspec: {task: regression, architecture: {type: linear}}\n"
+        )
+        let b = TestCompile.workspace(
+            "apiVersion: kiln/v1\nkind: Model\nmetadata: {name: m}\nspec: {architecture: {type: linear}, task: regression}\n"
+        )
         #expect(a.resources.first?.spec.json == b.resources.first?.spec.json)
     }
 }
@@ -197,5 +212,17 @@ import Testing
     @Test func everyKindHasADefinition() {
         let text = JSONSchemaExporter.document().serialized()
         for kind in ResourceKind.allCases { #expect(text.contains("\"#/definitions/\(kind.rawValue)Spec\"")) }
+    }
+}
+
+@Suite struct WorkspaceFiles {
+    @Test func findsSpecsRecursivelySkippingHiddenFoldersAndSymlinkLoops() throws {
+        let dir = try TemporaryDirectory(files: [
+            "a.yaml": "x: 1\n", "sub/b.yml": "x: 2\n", ".kiln/c.yaml": "x: 3\n", ".git/d.yaml": "x: 4\n",
+            "data/e.csv": "a\n",
+        ])
+        try FileManager.default.createSymbolicLink(atPath: dir.path + "/sub/loop", withDestinationPath: dir.path)
+        let files = WorkspaceLoader.specFiles(in: dir.path).map { String($0.dropFirst(dir.path.count + 1)) }
+        #expect(files == ["a.yaml", "sub/b.yml"])
     }
 }

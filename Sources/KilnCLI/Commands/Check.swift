@@ -27,7 +27,8 @@ struct Check: ParsableCommand {
             let r = result.workspace.resources.count
             let files = result.workspace.files.count
             if ok {
-                Terminal.standardError("checked \(r) resource\(r == 1 ? "" : "s") in \(files) file\(files == 1 ? "" : "s")\n")
+                Terminal.standardError(
+                    "checked \(r) resource\(r == 1 ? "" : "s") in \(files) file\(files == 1 ? "" : "s")\n")
             }
         }
         if !ok { throw ExitStatus.failure }

@@ -26,4 +26,3 @@ struct Graph: ParsableCommand {
         Terminal.standardOutput(graph.render(format))
     }
 }
-

@@ -24,4 +24,3 @@ enum Terminal {
         return environment["GITHUB_ACTIONS"] == "true" ? .github : .text
     }
 }
-

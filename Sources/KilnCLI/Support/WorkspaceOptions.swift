@@ -25,7 +25,8 @@ struct WorkspaceOptions: ParsableArguments {
         }
         let diagnostics = engine.sorted
         let format = Terminal.diagnosticFormat(format)
-        let renderer = DiagnosticRenderer(sources: workspace.sources, colour: format == .text && Terminal.colour(for: 2))
+        let renderer = DiagnosticRenderer(
+            sources: workspace.sources, colour: format == .text && Terminal.colour(for: 2))
         let output = renderer.render(diagnostics, format: format)
         switch format {
         case .text: Terminal.standardError(output)

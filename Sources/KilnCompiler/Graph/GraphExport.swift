@@ -22,9 +22,16 @@ extension ExecutionGraph {
                 .array(
                     nodes.map { n in
                         .object([
-                            ("id", .string(n.id)), ("kind", .string(n.kind.rawValue)), ("resource", .string(n.resource)),
+                            ("id", .string(n.id)), ("kind", .string(n.kind.rawValue)),
+                            ("resource", .string(n.resource)),
                             ("fingerprint", .string(n.fingerprint)), ("inputs", .array(n.inputs.map(JSON.string))),
-                            ("files", .array(n.files.map { .object([("path", .string($0.path)), ("sha256", .string($0.sha256))]) })),
+                            (
+                                "files",
+                                .array(
+                                    n.files.map {
+                                        .object([("path", .string($0.path)), ("sha256", .string($0.sha256))])
+                                    })
+                            ),
                             ("config", n.config),
                         ])
                     })

@@ -20,13 +20,18 @@ struct Lowering {
             return h
         }
 
-        func add(_ id: String, _ kind: GraphNode.Kind, _ resource: String, config: JSON, inputs: [String], files: [String] = []) {
+        func add(
+            _ id: String, _ kind: GraphNode.Kind, _ resource: String, config: JSON, inputs: [String],
+            files: [String] = []
+        ) {
             let hashed = files.map { (path: $0, sha256: hash($0)) }
             let fp = Fingerprint.node(
                 kind: kind, config: config, files: hashed, inputs: inputs.map { fingerprints[$0] ?? $0 })
             fingerprints[id] = fp
             nodes.append(
-                GraphNode(id: id, kind: kind, resource: resource, inputs: inputs, config: config, files: hashed, fingerprint: fp))
+                GraphNode(
+                    id: id, kind: kind, resource: resource, inputs: inputs, config: config, files: hashed,
+                    fingerprint: fp))
         }
 
         for name in checked.datasets.keys.sorted() {
@@ -37,12 +42,17 @@ struct Lowering {
                 "\(r):ingest", .ingest, r,
                 config: .object([
                     ("source", source),
-                    ("columns", v[path: ["schema", "columns"]]?.json ?? .null), ("governance", v["governance"]?.json ?? .null),
+                    ("columns", v[path: ["schema", "columns"]]?.json ?? .null),
+                    ("governance", v["governance"]?.json ?? .null),
                 ]), inputs: [], files: d.sourceFiles)
-            add("\(r):check", .check, r, config: .object([("checks", v["checks"]?.json ?? .array([]))]), inputs: ["\(r):ingest"])
+            add(
+                "\(r):check", .check, r, config: .object([("checks", v["checks"]?.json ?? .array([]))]),
+                inputs: ["\(r):ingest"])
             add(
                 "\(r):split", .split, r,
-                config: .object([("split", v["split"]?.json ?? .null), ("label", v[path: ["schema", "label"]]?.json ?? .null)]),
+                config: .object([
+                    ("split", v["split"]?.json ?? .null), ("label", v[path: ["schema", "label"]]?.json ?? .null),
+                ]),
                 inputs: ["\(r):check"])
         }
 
@@ -51,7 +61,8 @@ struct Lowering {
             let r = "training/\(t.nodeName)"
             // What changes the trained weights; gates, registration and execution policy do not.
             let excluded: Set = ["gates", "register", "matrix", "timeout", "retry", "checkpoint"]
-            let training = JSON.object((t.spec.fields ?? []).filter { !excluded.contains($0.name) }.map { ($0.name, $0.value.json) })
+            let training = JSON.object(
+                (t.spec.fields ?? []).filter { !excluded.contains($0.name) }.map { ($0.name, $0.value.json) })
             let ds = dataset.resource.spec
             add(
                 "\(r):fit", .fit, r,
@@ -69,7 +80,9 @@ struct Lowering {
                     ("loss", .string(t.loss)), ("metrics", .array(t.metrics.map(JSON.string))),
                     ("inputs", .int(t.inputs)), ("outputs", .int(t.outputs)),
                 ]), inputs: ["dataset/\(t.dataset):split"])
-            add("\(r):gate", .gate, r, config: .object([("gates", t.spec["gates"]?.json ?? .array([]))]), inputs: ["\(r):fit"])
+            add(
+                "\(r):gate", .gate, r, config: .object([("gates", t.spec["gates"]?.json ?? .array([]))]),
+                inputs: ["\(r):fit"])
             if let name = t.registerName {
                 var register = (t.spec["register"]?.fields ?? []).map { ($0.name, $0.value.json) }
                 if !register.contains(where: { $0.0 == "name" }) { register.insert(("name", .string(name)), at: 0) }

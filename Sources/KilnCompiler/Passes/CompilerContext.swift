@@ -78,7 +78,9 @@ struct CompilerContext {
     /// (a workspace of data contracts alone is legitimate), and only when every Training decoded
     /// (a broken one may be the user).
     mutating func warnUnused() {
-        guard !resources(.training).isEmpty, !sawUnknownReference, !workspace.brokenNames.contains(where: { $0.hasPrefix("training/") }) else {
+        guard !resources(.training).isEmpty, !sawUnknownReference,
+            !workspace.brokenNames.contains(where: { $0.hasPrefix("training/") })
+        else {
             return
         }
         for kind in [ResourceKind.dataset, .model] {

@@ -58,7 +58,9 @@ extension CompilerContext {
                         help: "remove '\(name)' from 'features'")
                     continue
                 }
-                if let column = spec.column(name), column.pii { checkPIIFeature(column, dataset: spec, resource: resource, at: item.span) }
+                if let column = spec.column(name), column.pii {
+                    checkPIIFeature(column, dataset: spec, resource: resource, at: item.span)
+                }
                 features.append(name)
             }
         } else {
@@ -74,7 +76,8 @@ extension CompilerContext {
             var targets: [(String, SourceSpan)] = []
             if let list = columnsValue?.list {
                 for item in list {
-                    guard let name = item.string, requireColumn(name, in: spec, at: item.span, role: "transform column") else { continue }
+                    guard let name = item.string, requireColumn(name, in: spec, at: item.span, role: "transform column")
+                    else { continue }
                     if name == spec.label {
                         diagnostics.error(
                             "compiler.transform-label", "'\(op)' applies to features, and '\(name)' is the label",
@@ -83,7 +86,8 @@ extension CompilerContext {
                     }
                     if op != "drop" && !current.contains(name) {
                         diagnostics.error(
-                            "compiler.transform-not-feature", "'\(op)' names '\(name)', which is not a feature", at: item.span,
+                            "compiler.transform-not-feature", "'\(op)' names '\(name)', which is not a feature",
+                            at: item.span,
                             help: "transforms apply to features; add '\(name)' to 'features' or remove it here")
                         continue
                     }
@@ -91,8 +95,10 @@ extension CompilerContext {
                 }
             } else {
                 // auto: the numeric features (for impute: the nullable numeric ones).
-                targets = current.compactMap { spec.column($0) }.filter { $0.isNumeric && (op != "impute" || $0.nullable) }
-                    .map { ($0.name, columnsValue?.span ?? t.span) }
+                targets = current.compactMap { spec.column($0) }.filter {
+                    $0.isNumeric && (op != "impute" || $0.nullable)
+                }
+                .map { ($0.name, columnsValue?.span ?? t.span) }
             }
             for (name, span) in targets {
                 guard let column = spec.column(name) else { continue }
@@ -100,13 +106,16 @@ extension CompilerContext {
                 case "standardize", "min_max":
                     if !column.isNumeric {
                         diagnostics.error(
-                            "compiler.transform-type", "'\(op)' needs a numeric column, and '\(name)' is \(column.type.rawValue)",
-                            at: span, help: column.type == .category ? "encode categories with 'one_hot' or 'ordinal'" : nil)
+                            "compiler.transform-type",
+                            "'\(op)' needs a numeric column, and '\(name)' is \(column.type.rawValue)",
+                            at: span,
+                            help: column.type == .category ? "encode categories with 'one_hot' or 'ordinal'" : nil)
                     }
                 case "one_hot", "ordinal":
                     if column.type != .category {
                         diagnostics.error(
-                            "compiler.transform-type", "'\(op)' needs a category column, and '\(name)' is \(column.type.rawValue)",
+                            "compiler.transform-type",
+                            "'\(op)' needs a category column, and '\(name)' is \(column.type.rawValue)",
                             at: span, help: "declare it 'type: category' with its 'values'")
                     } else if encoded[name] != nil {
                         diagnostics.error("compiler.transform-twice", "'\(name)' is encoded twice", at: span)
@@ -151,7 +160,8 @@ extension CompilerContext {
             case .string, .text:
                 widthKnown = false
                 diagnostics.error(
-                    "compiler.unusable-feature", "\(column.type.rawValue) column '\(name)' cannot be a feature", at: column.span,
+                    "compiler.unusable-feature", "\(column.type.rawValue) column '\(name)' cannot be a feature",
+                    at: column.span,
                     help: "mark it 'ignore: true', or drop it with {op: drop, columns: [\(name)]}")
             }
         }
@@ -165,17 +175,20 @@ extension CompilerContext {
         for column in spec.columns {
             if (column.min != nil || column.max != nil) && !column.isNumeric {
                 diagnostics.error(
-                    "compiler.column-bounds", "'min'/'max' apply to numeric columns, and '\(column.name)' is \(column.type.rawValue)",
+                    "compiler.column-bounds",
+                    "'min'/'max' apply to numeric columns, and '\(column.name)' is \(column.type.rawValue)",
                     at: (column.raw["min"] ?? column.raw["max"])?.keySpan ?? column.span)
             }
             if let min = column.min, let max = column.max, min > max {
                 diagnostics.error(
-                    "compiler.column-bounds", "'min' (\(show(min))) is greater than 'max' (\(show(max))) for '\(column.name)'",
+                    "compiler.column-bounds",
+                    "'min' (\(show(min))) is greater than 'max' (\(show(max))) for '\(column.name)'",
                     at: column.raw["min"]?.span ?? column.span)
             }
             if !column.values.isEmpty && column.type != .category {
                 diagnostics.error(
-                    "compiler.column-values", "'values' applies to category columns, and '\(column.name)' is \(column.type.rawValue)",
+                    "compiler.column-values",
+                    "'values' applies to category columns, and '\(column.name)' is \(column.type.rawValue)",
                     at: column.raw["values"]?.keySpan ?? column.span, help: "declare 'type: category'")
             }
             if column.type == .category && column.values.isEmpty {
@@ -184,11 +197,13 @@ extension CompilerContext {
                     help: "list the categories: values: [a, b, c]")
             }
             if Set(column.values).count != column.values.count, let valuesSpan = column.raw["values"]?.span {
-                diagnostics.error("compiler.column-values", "'values' of '\(column.name)' lists a value twice", at: valuesSpan)
+                diagnostics.error(
+                    "compiler.column-values", "'values' of '\(column.name)' lists a value twice", at: valuesSpan)
             }
             if column.pattern != nil && column.type != .string {
                 diagnostics.error(
-                    "compiler.column-pattern", "'pattern' applies to string columns, and '\(column.name)' is \(column.type.rawValue)",
+                    "compiler.column-pattern",
+                    "'pattern' applies to string columns, and '\(column.name)' is \(column.type.rawValue)",
                     at: column.raw["pattern"]?.keySpan ?? column.span)
             }
         }
@@ -197,7 +212,8 @@ extension CompilerContext {
         checkSplit(spec, resource: resource)
         if spec.encrypt && !checked.policies.contains(where: { $0.raw["encryption"] != nil }) {
             diagnostics.error(
-                "policy.encrypt-without-key", "dataset '\(spec.name)' asks for encryption, but no Policy declares a key",
+                "policy.encrypt-without-key",
+                "dataset '\(spec.name)' asks for encryption, but no Policy declares a key",
                 at: v[path: ["governance", "encrypt"]]?.span ?? resource.nameSpan,
                 help: "add 'encryption: {key: ${env:KILN_DATA_KEY}}' to a Policy")
         }
@@ -206,7 +222,9 @@ extension CompilerContext {
         checked.datasets[spec.name] = CheckedDataset(
             resource: resource, spec: spec,
             featureColumns: current.flatMap { name -> [String] in
-                guard let column = spec.column(name), column.type == .category, encoded[name] ?? 1 > 1 else { return [name] }
+                guard let column = spec.column(name), column.type == .category, encoded[name] ?? 1 > 1 else {
+                    return [name]
+                }
                 return column.values.map { "\(name)=\($0)" }
             },
             inputWidth: widthKnown ? width : nil, classes: classes, sourceFiles: files)
@@ -217,20 +235,24 @@ extension CompilerContext {
             let kind = check["check"]?.string ?? ""
             let names: [SpecValue] = check["columns"]?.list ?? (check["column"].map { [$0] } ?? [])
             for item in names {
-                guard let name = item.string, requireColumn(name, in: spec, at: item.span, role: "check column"), let column = spec.column(name) else {
+                guard let name = item.string, requireColumn(name, in: spec, at: item.span, role: "check column"),
+                    let column = spec.column(name)
+                else {
                     continue
                 }
                 switch kind {
                 case "range" where !column.isNumeric:
                     diagnostics.error(
-                        "compiler.check-type", "'range' needs a numeric column, and '\(name)' is \(column.type.rawValue)", at: item.span)
+                        "compiler.check-type",
+                        "'range' needs a numeric column, and '\(name)' is \(column.type.rawValue)", at: item.span)
                 case "allowed_values" where check["values"] == nil && column.values.isEmpty:
                     diagnostics.error(
                         "compiler.check-values", "'allowed_values' on '\(name)' has no values to allow", at: check.span,
                         help: "add 'values:' to the check, or declare the column as a category with 'values'")
                 case "pattern" where column.type != .string && column.type != .text:
                     diagnostics.error(
-                        "compiler.check-type", "'pattern' needs a string column, and '\(name)' is \(column.type.rawValue)", at: item.span)
+                        "compiler.check-type",
+                        "'pattern' needs a string column, and '\(name)' is \(column.type.rawValue)", at: item.span)
                 default: break
                 }
             }
@@ -242,7 +264,8 @@ extension CompilerContext {
             }
             if kind == "class_balance" && check["column"] == nil && spec.label == nil {
                 diagnostics.error(
-                    "compiler.check-column", "'class_balance' needs a 'column' when the dataset has no label", at: check.span)
+                    "compiler.check-column", "'class_balance' needs a 'column' when the dataset has no label",
+                    at: check.span)
             }
         }
     }
@@ -273,7 +296,8 @@ extension CompilerContext {
                     ![.category, .bool, .int].contains(column.type)
                 {
                     diagnostics.error(
-                        "compiler.split-column", "cannot stratify by \(column.type.rawValue) column '\(name)'", at: by.span,
+                        "compiler.split-column", "cannot stratify by \(column.type.rawValue) column '\(name)'",
+                        at: by.span,
                         help: "stratify by a category, bool or int column")
                 }
             } else if spec.label == nil {
@@ -292,7 +316,8 @@ extension CompilerContext {
         default:
             if let by {
                 diagnostics.warning(
-                    "compiler.split-by-unused", "'by' has no effect with strategy '\(strategy)'", at: by.keySpan ?? by.span)
+                    "compiler.split-by-unused", "'by' has no effect with strategy '\(strategy)'",
+                    at: by.keySpan ?? by.span)
             }
         }
     }
@@ -303,7 +328,8 @@ extension CompilerContext {
         let pathValue = resource.spec[path: ["source", "path"]]
         let pathSpan = pathValue?.span ?? resource.nameSpan
         let ext = (spec.path as NSString).pathExtension.lowercased()
-        let format = spec.format ?? ["csv": "csv", "tsv": "tsv", "tab": "tsv", "jsonl": "jsonl", "ndjson": "jsonl"][ext]
+        let format =
+            spec.format ?? ["csv": "csv", "tsv": "tsv", "tab": "tsv", "jsonl": "jsonl", "ndjson": "jsonl"][ext]
         if format == nil {
             diagnostics.error(
                 "compiler.unknown-format", "cannot tell the format of '\(spec.path)' from its extension", at: pathSpan,
@@ -315,7 +341,9 @@ extension CompilerContext {
         guard let first = files.first else {
             diagnostics.error(
                 "compiler.missing-file", "data source '\(spec.path)' matches no file", at: pathSpan,
-                help: "paths resolve against the spec file's directory ('\(resource.directory.isEmpty ? "." : resource.directory)')")
+                help:
+                    "paths resolve against the spec file's directory ('\(resource.directory.isEmpty ? "." : resource.directory)')"
+            )
             return []
         }
         guard spec.header, format == "csv" || format == "tsv" else { return files }
@@ -324,9 +352,11 @@ extension CompilerContext {
         let declared = spec.columns.map(\.name)
         for column in spec.columns where !header.contains(column.name) {
             diagnostics.error(
-                "compiler.header-mismatch", "column '\(column.name)' is not in the header of '\(first)'", at: column.span,
+                "compiler.header-mismatch", "column '\(column.name)' is not in the header of '\(first)'",
+                at: column.span,
                 notes: [DiagnosticNote("the header is: \(header.joined(separator: delimiter))", at: pathSpan)],
-                help: DidYouMean.help(for: column.name, among: header.filter { !declared.contains($0) }, listing: false))
+                help: DidYouMean.help(for: column.name, among: header.filter { !declared.contains($0) }, listing: false)
+            )
         }
         let undeclared = header.filter { !declared.contains($0) && !$0.isEmpty }
         if !undeclared.isEmpty {
@@ -382,7 +412,8 @@ extension CompilerContext {
         }
         if !allowed, let denying {
             diagnostics.error(
-                "policy.pii-as-feature", "pii column '\(column.name)' is used as a feature, which a Policy denies", at: span,
+                "policy.pii-as-feature", "pii column '\(column.name)' is used as a feature, which a Policy denies",
+                at: span,
                 notes: [
                     DiagnosticNote("denied by this rule", at: denying.raw.span),
                     DiagnosticNote("'\(column.name)' is marked pii here", at: column.raw["pii"]?.span ?? column.span),
@@ -390,9 +421,15 @@ extension CompilerContext {
                 help: "remove '\(column.name)' from 'features'")
         } else if !allowed {
             diagnostics.error(
-                "policy.pii-as-feature", "pii column '\(column.name)' is used as a feature without a Policy allowing it",
-                at: span, notes: [DiagnosticNote("'\(column.name)' is marked pii here", at: column.raw["pii"]?.span ?? column.span)],
-                help: "remove it from 'features', or allow it in a Policy: {allow: [feature], on: \(resource.id), where: {pii: true}}")
+                "policy.pii-as-feature",
+                "pii column '\(column.name)' is used as a feature without a Policy allowing it",
+                at: span,
+                notes: [
+                    DiagnosticNote("'\(column.name)' is marked pii here", at: column.raw["pii"]?.span ?? column.span)
+                ],
+                help:
+                    "remove it from 'features', or allow it in a Policy: {allow: [feature], on: \(resource.id), where: {pii: true}}"
+            )
         }
     }
 }

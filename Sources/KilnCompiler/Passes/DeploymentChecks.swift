@@ -21,7 +21,9 @@ extension CompilerContext {
             if isBroken(.model, reference.model) { continue }
             diagnostics.error(
                 "compiler.unknown-model", "'\(reference)' names no model that this workspace registers", at: value.span,
-                help: DidYouMean.help(for: reference.model, among: known.sorted()).map { $0 + " (a version reference is NAME@REF)" }
+                help: DidYouMean.help(for: reference.model, among: known.sorted()).map {
+                    $0 + " (a version reference is NAME@REF)"
+                }
                     ?? "a deployed model is a Model, or a Training's 'register.name'")
         }
         if let canary = spec.canary, let model = spec.model, canary == model, let c = v[path: ["canary", "model"]] {
@@ -34,12 +36,16 @@ extension CompilerContext {
         var signingRequired = false
         var keyFiles: [String] = []
         for policy in checked.policies {
-            let protects = policy.protectedEnvironments.contains(spec.environment)
-                || policy.roles.contains { $0.rules.contains { $0.actions.contains("infer") && globMatches($0.on, resource.id) } }
+            let protects =
+                policy.protectedEnvironments.contains(spec.environment)
+                || policy.roles.contains {
+                    $0.rules.contains { $0.actions.contains("infer") && globMatches($0.on, resource.id) }
+                }
             if protects && spec.auth == "none", let auth = v["auth"] {
                 diagnostics.error(
                     "policy.auth-none-protected",
-                    "'auth: none' in environment '\(spec.environment)', which Policy '\(policy.name)' protects", at: auth.span,
+                    "'auth: none' in environment '\(spec.environment)', which Policy '\(policy.name)' protects",
+                    at: auth.span,
                     notes: [DiagnosticNote("the Policy is defined here", at: policy.raw.keySpan ?? policy.raw.span)],
                     help: "use 'auth: required'; clients send 'Authorization: Bearer <token>'")
             }
@@ -55,11 +61,13 @@ extension CompilerContext {
         if signingRequired && keyFiles.isEmpty, let env = v["environment"] {
             diagnostics.error(
                 "policy.no-trusted-keys",
-                "environment '\(spec.environment)' requires signed versions, but no Policy lists 'trusted_keys'", at: env.span,
+                "environment '\(spec.environment)' requires signed versions, but no Policy lists 'trusted_keys'",
+                at: env.span,
                 help: "add 'trusted_keys: [keys/release.pub]' under 'signing' (make a pair with 'kiln keygen')")
         }
         checked.deployments.append(
-            CheckedDeployment(resource: resource, spec: spec, signingRequired: signingRequired, trustedKeyFiles: keyFiles))
+            CheckedDeployment(
+                resource: resource, spec: spec, signingRequired: signingRequired, trustedKeyFiles: keyFiles))
     }
 
     var policyDirectories: [String: String] {

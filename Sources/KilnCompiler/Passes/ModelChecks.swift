@@ -10,7 +10,8 @@ extension CompilerContext {
             for field in ["hidden", "activation", "dropout", "normalization"] {
                 if let v = architecture?[field], !v.isDefault {
                     diagnostics.error(
-                        "compiler.mlp-only-field", "'\(field)' applies to architecture 'mlp', and this model is 'linear'",
+                        "compiler.mlp-only-field",
+                        "'\(field)' applies to architecture 'mlp', and this model is 'linear'",
                         at: v.keySpan ?? v.span, help: "remove '\(field)', or use 'type: mlp'")
                 }
             }
@@ -21,7 +22,8 @@ extension CompilerContext {
         }
         if spec.architecture == "mlp", let scheme = resource.spec[path: ["init", "scheme"]], scheme.string == "zeros" {
             diagnostics.error(
-                "compiler.zeros-init", "'zeros' initialisation is for 'linear' models: an mlp would never break symmetry",
+                "compiler.zeros-init",
+                "'zeros' initialisation is for 'linear' models: an mlp would never break symmetry",
                 at: scheme.span, help: "use 'he' (relu, gelu) or 'xavier' (tanh, sigmoid)")
         }
         checked.models[spec.name] = resource

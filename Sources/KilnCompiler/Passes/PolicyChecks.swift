@@ -31,7 +31,8 @@ extension CompilerContext {
                     let on = rule.raw["on"]
                 {
                     diagnostics.error(
-                        "policy.action-kind", "'infer' applies to deployments, and '\(rule.on)' names none", at: on.span,
+                        "policy.action-kind", "'infer' applies to deployments, and '\(rule.on)' names none",
+                        at: on.span,
                         help: "write 'on: deployment/NAME'")
                 }
             }
@@ -69,7 +70,8 @@ extension CompilerContext {
         if kind != "*" && !kinds.contains(kind) {
             diagnostics.error(
                 "policy.unknown-kind", "unknown kind '\(kind)' in pattern '\(pattern)'", at: value.span,
-                help: DidYouMean.help(for: kind, among: kinds) ?? "kinds are lower-case: " + kinds.joined(separator: ", "))
+                help: DidYouMean.help(for: kind, among: kinds) ?? "kinds are lower-case: "
+                    + kinds.joined(separator: ", "))
         }
     }
 }

@@ -62,7 +62,9 @@ extension CompilerContext {
         let model = checked.models[spec.model].map(ModelSpec.init)
         let dataset = checked.datasets[spec.dataset]
         if let modelValue, model == nil {
-            if byName[.model]?[spec.model] == nil { unknownReference(.model, spec.model, at: modelValue.span, from: "model") }
+            if byName[.model]?[spec.model] == nil {
+                unknownReference(.model, spec.model, at: modelValue.span, from: "model")
+            }
             ok = false
         }
         if let datasetValue, dataset == nil {
@@ -80,7 +82,9 @@ extension CompilerContext {
         guard let labelName = dataset.spec.label, let label = dataset.spec.column(labelName) else {
             diagnostics.error(
                 "compiler.no-label", "dataset '\(dataset.spec.name)' has no label to train on", at: datasetValue?.span,
-                notes: [DiagnosticNote("dataset '\(dataset.spec.name)' is defined here", at: dataset.resource.nameSpan)],
+                notes: [
+                    DiagnosticNote("dataset '\(dataset.spec.name)' is defined here", at: dataset.resource.nameSpan)
+                ],
                 help: "add 'label:' to the dataset's schema")
             return
         }
@@ -88,18 +92,27 @@ extension CompilerContext {
         var outputs: Int?
         switch task {
         case "classification":
-            if let classes = dataset.classes { outputs = classes.count } else {
-                labelMismatch(label, task: task, expected: "a category (or bool) column", at: datasetValue?.span, taskSpan: taskSpan)
+            if let classes = dataset.classes {
+                outputs = classes.count
+            } else {
+                labelMismatch(
+                    label, task: task, expected: "a category (or bool) column", at: datasetValue?.span,
+                    taskSpan: taskSpan)
             }
         case "binary":
             if label.type == .bool || (label.type == .category && label.values.count == 2) {
                 outputs = 1
             } else {
-                labelMismatch(label, task: task, expected: "a bool column or a category with two values", at: datasetValue?.span, taskSpan: taskSpan)
+                labelMismatch(
+                    label, task: task, expected: "a bool column or a category with two values", at: datasetValue?.span,
+                    taskSpan: taskSpan)
             }
         default:
-            if label.isNumeric { outputs = 1 } else {
-                labelMismatch(label, task: task, expected: "a float or int column", at: datasetValue?.span, taskSpan: taskSpan)
+            if label.isNumeric {
+                outputs = 1
+            } else {
+                labelMismatch(
+                    label, task: task, expected: "a float or int column", at: datasetValue?.span, taskSpan: taskSpan)
             }
         }
 
@@ -116,11 +129,14 @@ extension CompilerContext {
             loss = allowedLosses[0]
         } else if !allowedLosses.contains(loss) {
             diagnostics.error(
-                "compiler.task-loss-mismatch", "loss '\(loss)' does not fit the '\(task)' task of model '\(model.name)'",
+                "compiler.task-loss-mismatch",
+                "loss '\(loss)' does not fit the '\(task)' task of model '\(model.name)'",
                 at: lossValue?.span, notes: [DiagnosticNote("the task is set here", at: taskSpan)],
                 help: "use " + allowedLosses.map { "'\($0)'" }.joined(separator: " or ") + ", or 'auto'")
         }
-        if let smoothing = v["label_smoothing"], !smoothing.isDefault, (smoothing.double ?? 0) > 0, loss != "cross_entropy" {
+        if let smoothing = v["label_smoothing"], !smoothing.isDefault, (smoothing.double ?? 0) > 0,
+            loss != "cross_entropy"
+        {
             diagnostics.error(
                 "compiler.label-smoothing", "'label_smoothing' applies to the cross_entropy loss, not '\(loss)'",
                 at: smoothing.keySpan ?? smoothing.span)
@@ -130,7 +146,8 @@ extension CompilerContext {
         for item in v["metrics"]?.list ?? [] {
             guard let m = item.string, !taskMetrics.contains(m) else { continue }
             diagnostics.error(
-                "compiler.task-metric-mismatch", "metric '\(m)' does not fit the '\(task)' task of model '\(model.name)'",
+                "compiler.task-metric-mismatch",
+                "metric '\(m)' does not fit the '\(task)' task of model '\(model.name)'",
                 at: item.span, notes: [DiagnosticNote("the task is set here", at: taskSpan)],
                 help: "metrics for \(task): " + taskMetrics.joined(separator: ", "))
         }
@@ -140,16 +157,22 @@ extension CompilerContext {
             let metricValue = gate["metric"]
             if let m = metricValue?.string, m != "loss", !metrics.contains(m) {
                 diagnostics.error(
-                    "compiler.gate-unknown-metric", "gate on '\(m)', which this Training does not compute", at: metricValue?.span,
-                    notes: v["metrics"].map { [DiagnosticNote("the computed metrics are listed here", at: $0.span)] } ?? [],
+                    "compiler.gate-unknown-metric", "gate on '\(m)', which this Training does not compute",
+                    at: metricValue?.span,
+                    notes: v["metrics"].map { [DiagnosticNote("the computed metrics are listed here", at: $0.span)] }
+                        ?? [],
                     help: "add '\(m)' to 'metrics', or gate on one of: " + (metrics + ["loss"]).joined(separator: ", "))
             }
             let split = gate["split"]?.string ?? "test"
             if dataset.spec.fraction(split) <= 0 {
                 diagnostics.error(
-                    "compiler.gate-empty-split", "gate on the '\(split)' split, which dataset '\(dataset.spec.name)' leaves empty",
+                    "compiler.gate-empty-split",
+                    "gate on the '\(split)' split, which dataset '\(dataset.spec.name)' leaves empty",
                     at: gate["split"]?.span ?? gate.span,
-                    notes: [DiagnosticNote("the split is defined here", at: dataset.spec.split.keySpan ?? dataset.spec.split.span)],
+                    notes: [
+                        DiagnosticNote(
+                            "the split is defined here", at: dataset.spec.split.keySpan ?? dataset.spec.split.span)
+                    ],
                     help: "give the '\(split)' split a fraction, or gate on another split")
             }
             let hasBound = gate["min"] != nil || gate["max"] != nil || gate["compare_to"] != nil
@@ -164,7 +187,8 @@ extension CompilerContext {
                     at: gate["max_drop"]?.keySpan ?? gate.span)
             }
             if let min = gate["min"]?.double, let max = gate["max"]?.double, min > max {
-                diagnostics.error("compiler.gate-bounds", "gate 'min' is greater than 'max'", at: gate["min"]?.span ?? gate.span)
+                diagnostics.error(
+                    "compiler.gate-bounds", "gate 'min' is greater than 'max'", at: gate["min"]?.span ?? gate.span)
             }
         }
 
@@ -174,14 +198,18 @@ extension CompilerContext {
             let watched = name.hasPrefix("val_") ? String(name.dropFirst(4)) : nil
             if watched == nil || !(watched == "loss" || metrics.contains(watched ?? "")) {
                 diagnostics.error(
-                    "compiler.unknown-monitor", "early stopping monitors '\(name)', which this Training does not compute",
+                    "compiler.unknown-monitor",
+                    "early stopping monitors '\(name)', which this Training does not compute",
                     at: monitor.span, help: "monitor 'val_loss' or 'val_' + one of: " + metrics.joined(separator: ", "))
             } else if dataset.spec.fraction("validation") <= 0 {
                 diagnostics.warning(
                     "compiler.monitor-without-validation",
                     "early stopping monitors '\(name)', but dataset '\(dataset.spec.name)' has no validation split",
                     at: monitor.isDefault ? (es.keySpan ?? es.span) : monitor.span,
-                    notes: [DiagnosticNote("the split is defined here", at: dataset.spec.split.keySpan ?? dataset.spec.split.span)],
+                    notes: [
+                        DiagnosticNote(
+                            "the split is defined here", at: dataset.spec.split.keySpan ?? dataset.spec.split.span)
+                    ],
                     help: "without validation rows early stopping cannot trigger; give 'validation' a fraction")
             }
         }
@@ -196,7 +224,8 @@ extension CompilerContext {
         for (field, users) in reads where !users.contains(type) {
             if let f = optimizer?[field] {
                 diagnostics.error(
-                    "compiler.optimizer-field", "'\(field)' does not apply to optimizer '\(type)'", at: f.keySpan ?? f.span,
+                    "compiler.optimizer-field", "'\(field)' does not apply to optimizer '\(type)'",
+                    at: f.keySpan ?? f.span,
                     help: "remove it, or use " + users.map { "'\($0)'" }.joined(separator: " or "))
             }
         }
@@ -207,7 +236,8 @@ extension CompilerContext {
                 "compiler.schedule-field", "a 'step' schedule needs 'step_epochs'", at: schedule?.span,
                 help: "add 'step_epochs: 30'")
         }
-        for (field, owner) in [("step_epochs", "step"), ("gamma", "step"), ("min_learning_rate", "cosine")] where scheduleType != owner {
+        for (field, owner) in [("step_epochs", "step"), ("gamma", "step"), ("min_learning_rate", "cosine")]
+        where scheduleType != owner {
             if let f = schedule?[field] {
                 diagnostics.error(
                     "compiler.schedule-field", "'\(field)' applies to the '\(owner)' schedule, not '\(scheduleType)'",
@@ -217,7 +247,9 @@ extension CompilerContext {
 
         // Shapes: the dataset's features after transforms give the input width, the label the output width.
         var inputs = dataset.inputWidth
-        if let declared = modelResource.spec["inputs"], let n = declared.int, let inferred = dataset.inputWidth, n != inferred {
+        if let declared = modelResource.spec["inputs"], let n = declared.int, let inferred = dataset.inputWidth,
+            n != inferred
+        {
             diagnostics.error(
                 "compiler.shape-mismatch",
                 "model '\(model.name)' declares \(n) inputs, but dataset '\(dataset.spec.name)' gives \(inferred) features after transforms",
@@ -225,7 +257,10 @@ extension CompilerContext {
                 notes: [
                     DiagnosticNote(
                         "the features are \(dataset.featureColumns.joined(separator: ", "))",
-                        at: dataset.resource.spec[path: ["schema", "features"]].map { $0.isDefault ? dataset.resource.spec[path: ["schema", "columns"]]?.keySpan ?? $0.span : $0.span }),
+                        at: dataset.resource.spec[path: ["schema", "features"]].map {
+                            $0.isDefault
+                                ? dataset.resource.spec[path: ["schema", "columns"]]?.keySpan ?? $0.span : $0.span
+                        }),
                     DiagnosticNote("used together here", at: datasetValue?.span),
                 ],
                 help: "write 'inputs: auto', or 'inputs: \(inferred)'")
@@ -248,7 +283,8 @@ extension CompilerContext {
         let register = spec.register
         checked.trainings.append(
             CheckedTraining(
-                resource: resource, nodeName: nodeName, spec: v, model: model.name, dataset: dataset.spec.name, loss: loss,
+                resource: resource, nodeName: nodeName, spec: v, model: model.name, dataset: dataset.spec.name,
+                loss: loss,
                 metrics: metrics, inputs: inputs, outputs: outputs,
                 registerName: register.map { $0["name"]?.string ?? model.name }))
     }
@@ -258,7 +294,8 @@ extension CompilerContext {
     ) {
         diagnostics.error(
             "compiler.task-label-mismatch",
-            "the '\(task)' task needs \(expected) as its label, and '\(label.name)' is \(label.type.rawValue)", at: span,
+            "the '\(task)' task needs \(expected) as its label, and '\(label.name)' is \(label.type.rawValue)",
+            at: span,
             notes: [
                 DiagnosticNote("the task is set here", at: taskSpan),
                 DiagnosticNote("the label's type is declared here", at: label.raw["type"]?.span ?? label.span),

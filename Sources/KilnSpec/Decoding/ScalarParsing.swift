@@ -51,7 +51,9 @@ enum ScalarParsing {
 
     /// `30s`, `10m`, `2h`, `250ms`, `1d`, `1h30m`, `1.5h`: seconds.
     static func duration(_ s: String) -> Double? {
-        let units: [(String, Double)] = [("ms", 0.001), ("us", 0.000_001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        let units: [(String, Double)] = [
+            ("ms", 0.001), ("us", 0.000_001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400),
+        ]
         var rest = Substring(s)
         var total = 0.0
         guard !rest.isEmpty else { return nil }

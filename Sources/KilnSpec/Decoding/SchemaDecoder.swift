@@ -59,7 +59,8 @@ public struct SchemaDecoder {
         case .integer(let min, let max):
             guard let s = node.scalar, !node.isNull else { return mismatch() }
             guard node.style == .plain else {
-                return ScalarParsing.integer(s) != nil ? mismatch("drop the quotes to write the number \(s)") : mismatch()
+                return ScalarParsing.integer(s) != nil
+                    ? mismatch("drop the quotes to write the number \(s)") : mismatch()
             }
             guard let i = ScalarParsing.integer(s) else {
                 return ScalarParsing.number(s) != nil ? mismatch("'\(name)' takes a whole number") : mismatch()
@@ -71,11 +72,13 @@ public struct SchemaDecoder {
         case .number(let min, let max, let exclusive):
             guard let s = node.scalar, !node.isNull else { return mismatch() }
             guard node.style == .plain else {
-                return ScalarParsing.number(s) != nil ? mismatch("drop the quotes to write the number \(s)") : mismatch()
+                return ScalarParsing.number(s) != nil
+                    ? mismatch("drop the quotes to write the number \(s)") : mismatch()
             }
             guard let d = ScalarParsing.number(s) else { return mismatch() }
             if let min, exclusive ? d <= min : d < min {
-                return outOfRange(s, name, exclusive ? "greater than \(Self.show(min))" : "at least \(Self.show(min))", span)
+                return outOfRange(
+                    s, name, exclusive ? "greater than \(Self.show(min))" : "at least \(Self.show(min))", span)
             }
             if let max, d > max { return outOfRange(s, name, "at most \(Self.show(max))", span) }
             return SpecValue(.number(d), span: span, text: s)
@@ -91,7 +94,8 @@ public struct SchemaDecoder {
         case .duration:
             guard let s = node.scalar, !node.isNull else { return mismatch() }
             guard let d = ScalarParsing.duration(s) else {
-                return ScalarParsing.number(s) != nil ? mismatch("add a unit: '\(s)s' for seconds, '\(s)m' for minutes") : mismatch()
+                return ScalarParsing.number(s) != nil
+                    ? mismatch("add a unit: '\(s)s' for seconds, '\(s)m' for minutes") : mismatch()
             }
             return SpecValue(.duration(d), span: span, text: s)
 
@@ -115,9 +119,12 @@ public struct SchemaDecoder {
             return SpecValue(.percentage(fraction), span: span, text: s)
 
         case .list(let element, let minItems):
-            guard let items = node.items else { return mismatch(node.scalar != nil ? "write a list: [\(node.scalar ?? "")]" : nil) }
+            guard let items = node.items else {
+                return mismatch(node.scalar != nil ? "write a list: [\(node.scalar ?? "")]" : nil)
+            }
             guard items.count >= minItems else {
-                error("spec.empty-list", "'\(name)' needs at least \(minItems) item\(minItems == 1 ? "" : "s")", at: span)
+                error(
+                    "spec.empty-list", "'\(name)' needs at least \(minItems) item\(minItems == 1 ? "" : "s")", at: span)
                 return nil
             }
             var values: [SpecValue] = []
@@ -130,10 +137,13 @@ public struct SchemaDecoder {
             guard let entries = node.entries else { return mismatch() }
             var fields: [SpecField] = []
             for entry in entries {
-                if let keyFormat, !check(entry.name, format: keyFormat, name: "a key of '\(name)'", at: entry.key.span) {
+                if let keyFormat, !check(entry.name, format: keyFormat, name: "a key of '\(name)'", at: entry.key.span)
+                {
                     continue
                 }
-                guard let v = decode(entry.value, as: element, name: entry.name, keySpan: entry.key.span) else { continue }
+                guard let v = decode(entry.value, as: element, name: entry.name, keySpan: entry.key.span) else {
+                    continue
+                }
                 fields.append(SpecField(name: entry.name, value: v))
             }
             return SpecValue(.object(fields), span: span)
@@ -159,7 +169,9 @@ public struct SchemaDecoder {
                 return nil
             }
             let rest = entries.filter { $0.name != tag }
-            guard var object = decodeObject(rest, schema: variant.schema, name: "\(tag): \(word)", span: span) else { return nil }
+            guard var object = decodeObject(rest, schema: variant.schema, name: "\(tag): \(word)", span: span) else {
+                return nil
+            }
             let tagValue = SpecValue(.string(word), span: tagEntry.value.span, keySpan: tagEntry.key.span, text: word)
             if case .object(let fields) = object.kind {
                 object.kind = .object([SpecField(name: tag, value: tagValue)] + fields)
@@ -207,7 +219,9 @@ public struct SchemaDecoder {
                 continue
             }
             if entry.value.isNull && !field.required { continue }
-            guard let v = decode(entry.value, as: field.type, name: field.name, keySpan: entry.key.span, enclosing: schema)
+            guard
+                let v = decode(
+                    entry.value, as: field.type, name: field.name, keySpan: entry.key.span, enclosing: schema)
             else { continue }
             fields.append(SpecField(name: field.name, value: v))
         }
@@ -236,7 +250,8 @@ public struct SchemaDecoder {
 
     /// A matrix: each key a dotted path to a scalar field of the enclosing object, each value a
     /// non-empty list of values of that field's type.
-    private mutating func decodeMatrix(_ entries: [YAMLEntry], of schema: ObjectSchema, span: SourceSpan) -> SpecValue? {
+    private mutating func decodeMatrix(_ entries: [YAMLEntry], of schema: ObjectSchema, span: SourceSpan) -> SpecValue?
+    {
         var fields: [SpecField] = []
         var cells = 1
         for entry in entries {
@@ -260,11 +275,14 @@ public struct SchemaDecoder {
                 if let v = decodeValue(item, as: fieldType, name: entry.name, enclosing: nil) { values.append(v) }
             }
             cells = cells.multipliedReportingOverflow(by: items.count).overflow ? Int.max : cells * items.count
-            fields.append(SpecField(name: entry.name, value: SpecValue(.list(values), span: entry.value.span, keySpan: entry.key.span)))
+            fields.append(
+                SpecField(
+                    name: entry.name, value: SpecValue(.list(values), span: entry.value.span, keySpan: entry.key.span)))
         }
         if cells > maxMatrixCells {
             error(
-                "spec.matrix-too-large", "the matrix expands to \(cells == Int.max ? "too many" : String(cells)) cells, over the limit of \(maxMatrixCells)",
+                "spec.matrix-too-large",
+                "the matrix expands to \(cells == Int.max ? "too many" : String(cells)) cells, over the limit of \(maxMatrixCells)",
                 at: span, help: "sweep fewer values, or split the sweep into several Trainings")
             return nil
         }
@@ -279,7 +297,9 @@ public struct SchemaDecoder {
         case .object(let inner): return rest.isEmpty ? nil : leafType(rest, in: inner)
         case .list, .map, .tagged, .matrix: return nil
         case .oneOf(let alts):
-            guard rest.isEmpty, !alts.contains(where: { if case .list = $0 { true } else { false } }) else { return nil }
+            guard rest.isEmpty, !alts.contains(where: { if case .list = $0 { true } else { false } }) else {
+                return nil
+            }
             return field.type
         default: return rest.isEmpty ? field.type : nil
         }

@@ -19,7 +19,10 @@ public struct JSONSchemaExporter {
             let spec = exporter.reference(SpecSchema.spec(for: kind), enclosing: nil)
             conditions.append(
                 .object([
-                    ("if", .object([("properties", .object([("kind", .object([("const", .string(kind.rawValue))]))]))])),
+                    (
+                        "if",
+                        .object([("properties", .object([("kind", .object([("const", .string(kind.rawValue))]))]))])
+                    ),
                     ("then", .object([("properties", .object([("spec", spec)]))])),
                 ]))
         }
@@ -59,7 +62,9 @@ public struct JSONSchemaExporter {
         ])
     }
 
-    private mutating func reference(_ schema: ObjectSchema, enclosing: ObjectSchema?, tag: (String, String)? = nil) -> JSON {
+    private mutating func reference(_ schema: ObjectSchema, enclosing: ObjectSchema?, tag: (String, String)? = nil)
+        -> JSON
+    {
         if !defined.contains(schema.name) {
             defined.insert(schema.name)
             let index = definitions.count
@@ -79,7 +84,9 @@ public struct JSONSchemaExporter {
             let description = JSON.string(field.doc + (field.defaultText.map { " Default: `\($0)`." } ?? ""))
             if case .object(var parts) = property, !parts.contains(where: { $0.0 == "$ref" }) {
                 parts.insert(("description", description), at: 0)
-                if let d = field.defaultText, let value = Self.defaultValue(d, field.type) { parts.append(("default", value)) }
+                if let d = field.defaultText, let value = Self.defaultValue(d, field.type) {
+                    parts.append(("default", value))
+                }
                 property = .object(parts)
             } else {
                 // draft-07 ignores siblings of $ref: wrap it.
@@ -143,7 +150,9 @@ public struct JSONSchemaExporter {
                 )
             ])
         case .list(let element, let minItems):
-            var parts: [(String, JSON)] = [("type", .string("array")), ("items", self.type(element, enclosing: enclosing))]
+            var parts: [(String, JSON)] = [
+                ("type", .string("array")), ("items", self.type(element, enclosing: enclosing)),
+            ]
             if minItems > 0 { parts.append(("minItems", .int(minItems))) }
             return .object(parts)
         case .map(let element, let keyFormat):
@@ -180,15 +189,23 @@ public struct JSONSchemaExporter {
         case .matrix:
             var properties: [(String, JSON)] = []
             for path in SchemaDecoder.leafPaths(enclosing) {
-                guard let leaf = SchemaDecoder.leafType(path.split(separator: ".").map(String.init), in: enclosing) else {
+                guard let leaf = SchemaDecoder.leafType(path.split(separator: ".").map(String.init), in: enclosing)
+                else {
                     continue
                 }
                 properties.append(
-                    (path, .object([("type", .string("array")), ("minItems", .int(1)), ("items", self.type(leaf, enclosing: enclosing))]))
+                    (
+                        path,
+                        .object([
+                            ("type", .string("array")), ("minItems", .int(1)),
+                            ("items", self.type(leaf, enclosing: enclosing)),
+                        ])
+                    )
                 )
             }
             return .object([
-                ("type", .string("object")), ("properties", .object(properties)), ("additionalProperties", .bool(false)),
+                ("type", .string("object")), ("properties", .object(properties)),
+                ("additionalProperties", .bool(false)),
             ])
         }
     }

@@ -210,18 +210,23 @@ public struct PolicySpec: Sendable {
         let v = resource.spec
         name = resource.name
         principals = (v["principals"]?.list ?? []).map {
-            Principal(name: $0["name"]?.string ?? "", roles: $0["roles"]?.strings ?? [], tokenSHA256: $0["token_sha256"]?.string, raw: $0)
+            Principal(
+                name: $0["name"]?.string ?? "", roles: $0["roles"]?.strings ?? [],
+                tokenSHA256: $0["token_sha256"]?.string, raw: $0)
         }
         roles = (v["roles"]?.fields ?? []).map { field in
             let rules = (field.value.list ?? []).map {
-                Rule(actions: $0["allow"]?.strings ?? [], on: $0["on"]?.string ?? "", environments: $0["environments"]?.strings, raw: $0)
+                Rule(
+                    actions: $0["allow"]?.strings ?? [], on: $0["on"]?.string ?? "",
+                    environments: $0["environments"]?.strings, raw: $0)
             }
             return (field.name, rules, field.value)
         }
         data = (v["data"]?.list ?? []).map {
             DataRule(
                 deny: $0["deny"]?.strings ?? [], allow: $0["allow"]?.strings ?? [], on: $0["on"]?.string ?? "",
-                pii: $0[path: ["where", "pii"]]?.bool, classification: $0[path: ["where", "classification"]]?.string, raw: $0)
+                pii: $0[path: ["where", "pii"]]?.bool, classification: $0[path: ["where", "classification"]]?.string,
+                raw: $0)
         }
         signingRequiredFor = v[path: ["signing", "required_for"]]?.strings ?? []
         trustedKeys = v[path: ["signing", "trusted_keys"]]?.list ?? []

@@ -68,7 +68,8 @@ public struct WorkspaceLoader {
     /// Loads one file's text into a workspace (also the entry point of tests and the fuzzer).
     public func load(file: String, bytes: [UInt8], into workspace: inout Workspace) {
         let composed = YAMLComposer(file: file, limits: limits).compose(bytes)
-        workspace.files.append(SourceFile(path: file, text: String(decoding: bytes.prefix(limits.maxFileBytes), as: UTF8.self)))
+        workspace.files.append(
+            SourceFile(path: file, text: String(decoding: bytes.prefix(limits.maxFileBytes), as: UTF8.self)))
         workspace.diagnostics.emit(contentsOf: composed.diagnostics)
         let directory = (file as NSString).deletingLastPathComponent
         for document in composed.documents {
@@ -80,7 +81,10 @@ public struct WorkspaceLoader {
         let fm = FileManager.default
         var result: [String] = []
         var stack = [directory]
+        // A symlink back up the tree must not loop: each real directory is read once.
+        var visited = Set<String>()
         while let dir = stack.popLast() {
+            guard visited.insert(URL(fileURLWithPath: dir).resolvingSymlinksInPath().path).inserted else { continue }
             guard let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
             for name in names.sorted() {
                 if name.hasPrefix(".") { continue }

@@ -63,7 +63,9 @@ public struct Field: Sendable {
     /// A default filled in when the field is absent (a scalar's YAML text, or `{}` for an object).
     public var defaultText: String?
 
-    public init(_ name: String, _ type: SchemaType, required: Bool = false, default defaultText: String? = nil, _ doc: String) {
+    public init(
+        _ name: String, _ type: SchemaType, required: Bool = false, default defaultText: String? = nil, _ doc: String
+    ) {
         self.name = name
         self.type = type
         self.required = required

@@ -110,7 +110,11 @@ public enum SpecSchema {
             "unique",
             ObjectSchema(
                 "UniqueCheck", doc: "No two rows share the values of the columns.",
-                [Field("columns", .list(.string(), minItems: 1), required: true, "Columns that together are unique."), severity])),
+                [
+                    Field(
+                        "columns", .list(.string(), minItems: 1), required: true, "Columns that together are unique."),
+                    severity,
+                ])),
         TaggedVariant(
             "row_count",
             ObjectSchema(
@@ -153,7 +157,8 @@ public enum SpecSchema {
             ObjectSchema(
                 "ImputeTransform", doc: "Fill empty cells, with a statistic fitted on the train split.",
                 [
-                    Field("columns", transformColumns, default: "auto", "Columns, or `auto` (nullable numeric features)."),
+                    Field(
+                        "columns", transformColumns, default: "auto", "Columns, or `auto` (nullable numeric features)."),
                     Field(
                         "strategy", .enumeration(["mean", "median", "most_frequent", "constant"]), default: "mean",
                         "The fill value's statistic."),
@@ -232,12 +237,15 @@ public enum SpecSchema {
         [
             Field(
                 "type", .enumeration(["linear", "mlp"]), required: true,
-                "`linear`: logistic (classification) or linear (regression) regression; `mlp`: a multilayer perceptron."),
+                "`linear`: logistic (classification) or linear (regression) regression; `mlp`: a multilayer perceptron."
+            ),
             Field("hidden", .list(.integer(min: 1), minItems: 1), "mlp only: widths of the hidden layers."),
             Field(
                 "activation", .enumeration(["relu", "gelu", "tanh", "sigmoid"]), default: "relu",
                 "mlp only: the hidden layers' activation."),
-            Field("dropout", .number(min: 0, max: 0.99), default: "0.0", "mlp only: dropout rate after each hidden layer."),
+            Field(
+                "dropout", .number(min: 0, max: 0.99), default: "0.0", "mlp only: dropout rate after each hidden layer."
+            ),
             Field(
                 "normalization", .enumeration(["none", "layernorm"]), default: "none",
                 "mlp only: layer normalisation after each hidden layer."),
@@ -259,8 +267,12 @@ public enum SpecSchema {
                 "task", .enumeration(["classification", "binary", "regression"]), required: true,
                 "What is predicted; decides the default loss, metrics and output width."),
             Field("architecture", .object(architecture), required: true, "The network."),
-            Field("inputs", width, default: "auto", "Input width; `auto` infers it from the dataset's features after transforms."),
-            Field("outputs", width, default: "auto", "Output width; `auto`: the label's classes, or 1 for regression/binary."),
+            Field(
+                "inputs", width, default: "auto",
+                "Input width; `auto` infers it from the dataset's features after transforms."),
+            Field(
+                "outputs", width, default: "auto",
+                "Output width; `auto`: the label's classes, or 1 for regression/binary."),
             Field("init", .object(initialisation), default: "{}", "Initialisation."),
         ])
 
@@ -271,7 +283,8 @@ public enum SpecSchema {
         [
             Field("type", .enumeration(["sgd", "momentum", "adam", "adamw"]), default: "adam", "The algorithm."),
             Field("learning_rate", .number(min: 0, exclusiveMinimum: true), default: "0.001", "Peak learning rate."),
-            Field("weight_decay", .number(min: 0), default: "0.0", "L2 (sgd, momentum, adam) or decoupled (adamw) decay."),
+            Field(
+                "weight_decay", .number(min: 0), default: "0.0", "L2 (sgd, momentum, adam) or decoupled (adamw) decay."),
             Field("momentum", .number(min: 0, max: 0.999999), "momentum: the momentum (default 0.9)."),
             Field("nesterov", .boolean, "momentum: use Nesterov momentum (default false)."),
             Field("beta1", .number(min: 0, max: 0.999999), "adam/adamw: first-moment decay (default 0.9)."),
@@ -292,7 +305,9 @@ public enum SpecSchema {
     static let earlyStopping = ObjectSchema(
         "EarlyStopping", doc: "Stop when a monitored value stops improving.",
         [
-            Field("monitor", .string(), default: "val_loss", "`val_loss` or `val_METRIC` for a metric the Training computes."),
+            Field(
+                "monitor", .string(), default: "val_loss",
+                "`val_loss` or `val_METRIC` for a metric the Training computes."),
             Field("patience", .integer(min: 1), required: true, "Epochs without improvement before stopping."),
             Field("min_delta", .number(min: 0), default: "0.0", "Smallest change that counts as improvement."),
         ])
@@ -311,7 +326,9 @@ public enum SpecSchema {
     static let gate = ObjectSchema(
         "Gate", doc: "A quality gate: a failed gate fails the run and blocks registration.",
         [
-            Field("metric", .enumeration(metrics + ["loss"]), required: true, "A metric the Training computes, or `loss`."),
+            Field(
+                "metric", .enumeration(metrics + ["loss"]), required: true, "A metric the Training computes, or `loss`."
+            ),
             Field("split", .enumeration(["train", "validation", "test"]), default: "test", "Which split's value."),
             Field("min", .number(), "Smallest passing value."),
             Field("max", .number(), "Largest passing value."),
@@ -337,7 +354,8 @@ public enum SpecSchema {
             Field("optimizer", .object(optimizer), default: "{}", "The optimiser."),
             Field("schedule", .object(schedule), default: "{}", "The learning-rate schedule."),
             Field(
-                "loss", .enumeration(["auto", "cross_entropy", "binary_cross_entropy", "mse", "huber"]), default: "auto",
+                "loss", .enumeration(["auto", "cross_entropy", "binary_cross_entropy", "mse", "huber"]),
+                default: "auto",
                 "`auto`: cross_entropy (classification), binary_cross_entropy (binary), mse (regression)."),
             Field("label_smoothing", .number(min: 0, max: 0.99), default: "0.0", "cross_entropy only."),
             Field("gradient_clip", .number(min: 0, exclusiveMinimum: true), "Clip gradients to this global norm."),
@@ -446,7 +464,11 @@ public enum SpecSchema {
 
     static let encryption = ObjectSchema(
         "Encryption", doc: "Encryption at rest.",
-        [Field("key", .string(.secretReference), required: true, "`${env:NAME}` or `${file:path}`: a 32-byte key, base64.")])
+        [
+            Field(
+                "key", .string(.secretReference), required: true,
+                "`${env:NAME}` or `${file:path}`: a 32-byte key, base64.")
+        ])
 
     static let audit = ObjectSchema(
         "Audit", doc: "The audit log.",

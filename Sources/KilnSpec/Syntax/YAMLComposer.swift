@@ -24,12 +24,14 @@ public struct YAMLComposer {
     /// Parses `bytes` (UTF-8, UTF-16 with BOM are accepted by libyaml).
     public func compose(_ bytes: [UInt8]) -> Result {
         if bytes.count > limits.maxFileBytes {
-            return Result(documents: [], diagnostics: [
-                Diagnostic(
-                    "spec.file-too-large", .error,
-                    "file is \(bytes.count) bytes, over the limit of \(limits.maxFileBytes) bytes",
-                    at: .fileStart(file), help: "split the specs into several files")
-            ])
+            return Result(
+                documents: [],
+                diagnostics: [
+                    Diagnostic(
+                        "spec.file-too-large", .error,
+                        "file is \(bytes.count) bytes, over the limit of \(limits.maxFileBytes) bytes",
+                        at: .fileStart(file), help: "split the specs into several files")
+                ])
         }
         var state = State(file: file, limits: limits, bytes: bytes)
         bytes.withUnsafeBufferPointer { buffer in
@@ -156,7 +158,8 @@ private struct State {
             let mp = event.data.mapping_start
             if let tag = Self.string(mp.tag), !checkTag(tag, allowString: false, at: span(event)) { return }
             push(
-                .mapping(start: location(event.start_mark), anchor: Self.string(mp.anchor), entries: [], pendingKey: nil),
+                .mapping(
+                    start: location(event.start_mark), anchor: Self.string(mp.anchor), entries: [], pendingKey: nil),
                 event)
         case YAML_SEQUENCE_END_EVENT:
             guard case .sequence(let start, let anchor, let items)? = stack.popLast() else { return }
@@ -203,7 +206,8 @@ private struct State {
             fatal(
                 "spec.alias-expansion",
                 "the file expands to more than \(limits.maxExpandedNodes) nodes (aliases are expanded)",
-                at: node.span, help: "an alias that repeats a large anchor many times is an 'alias bomb'; use fewer aliases")
+                at: node.span,
+                help: "an alias that repeats a large anchor many times is an 'alias bomb'; use fewer aliases")
             return
         }
         if let anchor { anchors[anchor] = node }
@@ -260,7 +264,8 @@ private struct State {
                 for source in sources {
                     guard let merged = source.entries else {
                         fatal(
-                            "spec.invalid-merge", "a merge key '<<' takes a mapping or a list of mappings, not \(source.describedKind)",
+                            "spec.invalid-merge",
+                            "a merge key '<<' takes a mapping or a list of mappings, not \(source.describedKind)",
                             at: source.span, help: "merge an anchored mapping: '<<: *defaults'")
                         return nil
                     }
@@ -301,7 +306,8 @@ private struct State {
             notes.append(
                 DiagnosticNote(
                     context.replacingOccurrences(of: "while ", with: "") + " that starts here",
-                    at: SourceSpan(file: file, start: start, end: SourceLocation(line: start.line, column: start.column + 1))))
+                    at: SourceSpan(
+                        file: file, start: start, end: SourceLocation(line: start.line, column: start.column + 1))))
         }
         diagnostics.append(Diagnostic("spec.syntax", .error, "invalid YAML: \(problem)", at: sp, notes: notes))
         finished = true

@@ -48,7 +48,9 @@ public struct YAMLNode: Sendable {
 
     /// A plain `~`, `null`, or empty scalar: YAML's null.
     public var isNull: Bool {
-        if case .scalar(let s, .plain) = kind { return s.isEmpty || s == "~" || s == "null" || s == "Null" || s == "NULL" }
+        if case .scalar(let s, .plain) = kind {
+            return s.isEmpty || s == "~" || s == "null" || s == "Null" || s == "NULL"
+        }
         return false
     }
 
