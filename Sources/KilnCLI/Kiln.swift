@@ -9,12 +9,12 @@ public struct Kiln: ParsableCommand {
         abstract: "Compile, run, version and serve machine-learning pipelines declared in YAML.",
         discussion: """
             Examples:
-              kiln check                      validate every spec under the current directory
+              kiln check                       # every spec below .
               kiln check examples/iris --format json
               kiln graph examples/iris --format mermaid
-              kiln schema > kiln.schema.json  JSON Schema for editors (yaml-language-server)
+              kiln schema > kiln.schema.json   # for editors
 
-            Exit codes: 0 success, 1 the work failed (invalid spec, failed node), 2 usage error.
+            Exit codes: 0 success, 1 the work failed, 2 usage error.
             """,
         version: "kiln \(KilnVersion.string)",
         subcommands: [Check.self, Graph.self, Schema.self]

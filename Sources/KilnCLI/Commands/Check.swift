@@ -6,14 +6,15 @@ struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate the specs of a workspace: every error at once, like a compiler.",
         discussion: """
-            Offline and side-effect free: reads no secret, needs no registry, writes nothing. It does check
-            that referenced local files exist and that CSV headers match the declared columns.
+            Offline and side-effect free: reads no secret, needs no registry,
+            writes nothing. It does check that referenced local files exist
+            and that CSV headers match the declared columns.
 
             Examples:
               kiln check
               kiln check examples/iris
               kiln check specs/train.yaml --format json
-              kiln check --format github     (chosen automatically when GITHUB_ACTIONS=true)
+              kiln check --format github   # default when GITHUB_ACTIONS=true
             """)
 
     @OptionGroup var workspace: WorkspaceOptions
