@@ -42,12 +42,17 @@ var targets: [Target] = [
         dependencies: ["KilnSpec", .product(name: "Crypto", package: "swift-crypto")],
         swiftSettings: swiftSettings),
 
+    // MARK: Compute
+    /// The compute core: tensors, OpenBLAS kernels (loaded at run time with the right core type), layers,
+    /// losses, optimisers, training, safetensors artifacts. Imports nothing of YAML.
+    .target(name: "KilnCompute", swiftSettings: swiftSettings),
+
     // MARK: Edges
     /// The commands; one file per subcommand.
     .target(
         name: "KilnCLI",
         dependencies: [
-            "KilnCompiler",
+            "KilnCompiler", "KilnCompute",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         swiftSettings: swiftSettings),
@@ -63,6 +68,8 @@ var targets: [Target] = [
         name: "KilnTestSupport", dependencies: ["KilnCompiler"], path: "Tests/KilnTestSupport",
         swiftSettings: swiftSettings),
     .testTarget(
+        name: "KilnComputeTests", dependencies: ["KilnCompute"], swiftSettings: swiftSettings),
+    .testTarget(
         name: "KilnSpecTests", dependencies: ["KilnSpec", "KilnTestSupport"], swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnCompilerTests", dependencies: ["KilnCompiler", "KilnTestSupport"],
@@ -70,10 +77,9 @@ var targets: [Target] = [
     .testTarget(
         name: "KilnConformanceTests", dependencies: ["KilnCompiler", "KilnTestSupport"],
         swiftSettings: swiftSettings),
-    /// The OpenBLAS and libgit2 shims link and answer (their Swift users arrive with the compute core
-    /// and the registry; kiln itself does not link them yet: OpenBLAS's threads spin at load).
-    .testTarget(
-        name: "SystemLibraryTests", dependencies: ["CGit2", "COpenBLAS", "CYAML"], swiftSettings: swiftSettings),
+    /// The libgit2 and libyaml shims link and answer. OpenBLAS is never linked into a process: KilnCompute
+    /// loads it at run time after choosing its kernel (a linked copy would load first, with the wrong one).
+    .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CYAML"], swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnCLITests", dependencies: ["KilnTestSupport", "kiln"], swiftSettings: swiftSettings),
 ]

@@ -1,5 +1,4 @@
 import CGit2
-import COpenBLAS
 import CYAML
 import Testing
 
@@ -11,14 +10,6 @@ import Testing
         var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
         git_libgit2_version(&major, &minor, &patch)
         #expect(major >= 1)
-    }
-
-    @Test func openBLASMultipliesMatrices() {
-        // [1 2; 3 4] x [5 6; 7 8] = [19 22; 43 50]
-        let a: [Float] = [1, 2, 3, 4], b: [Float] = [5, 6, 7, 8]
-        var c = [Float](repeating: 0, count: 4)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, 2, 2, 1, a, 2, b, 2, 0, &c, 2)
-        #expect(c == [19, 22, 43, 50])
     }
 
     @Test func libyamlReportsItsVersion() {
