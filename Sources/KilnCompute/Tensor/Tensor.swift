@@ -23,7 +23,7 @@ public final class Tensor: @unchecked Sendable {
             throw .shapeMismatch("\(values.count) values cannot fill a tensor of shape \(shape)")
         }
         self.init(shape: shape)
-        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: values.count) }
+        values.withUnsafeBufferPointer { if let base = $0.baseAddress { data.update(from: base, count: values.count) } }
     }
 
     deinit { data.deallocate() }
