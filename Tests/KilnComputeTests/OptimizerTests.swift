@@ -14,7 +14,9 @@ func setGradient(_ p: Parameter, _ g: [Float]) {
     for (i, v) in g.enumerated() { p.gradient.data[i] = v }
 }
 
-func expectClose(_ a: [Float], _ b: [Float], _ tolerance: Float = 1e-6, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectClose(
+    _ a: [Float], _ b: [Float], _ tolerance: Float = 1e-6, sourceLocation: SourceLocation = #_sourceLocation
+) {
     #expect(a.count == b.count, sourceLocation: sourceLocation)
     for (x, y) in zip(a, b) {
         #expect(abs(x - y) <= tolerance * max(1, abs(y)), "\(a) vs \(b)", sourceLocation: sourceLocation)
@@ -34,7 +36,8 @@ func expectClose(_ a: [Float], _ b: [Float], _ tolerance: Float = 1e-6, sourceLo
     @Test func momentumAndNesterov() {
         for nesterov in [false, true] {
             let p = parameter()
-            let o = Optimizer(OptimizerConfig(.momentum, learningRate: 0.1, momentum: 0.9, nesterov: nesterov), parameters: [p])
+            let o = Optimizer(
+                OptimizerConfig(.momentum, learningRate: 0.1, momentum: 0.9, nesterov: nesterov), parameters: [p])
             setGradient(p, [0.5, 0.25])
             o.update(learningRate: 0.1)  // b = g; step 1
             setGradient(p, [0.5, 0.25])

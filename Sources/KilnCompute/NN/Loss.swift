@@ -119,3 +119,5 @@ public func softmax(_ logits: Tensor, into out: Tensor) throws(ComputeError) {
         for j in 0..<k { p[j] *= inv }
     }
 }
+
+extension Loss.Kind: Codable {}

@@ -16,7 +16,8 @@ public struct OptimizerConfig: Sendable, Codable, Equatable {
     public var epsilon: Float
 
     public init(
-        _ kind: Kind, learningRate: Float = 0.001, weightDecay: Float = 0, momentum: Float = 0.9, nesterov: Bool = false,
+        _ kind: Kind, learningRate: Float = 0.001, weightDecay: Float = 0, momentum: Float = 0.9,
+        nesterov: Bool = false,
         beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8
     ) {
         self.kind = kind
