@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check fuzz bench reference
+.PHONY: setup build release demo test unit schema-check fuzz bench bench-compute reference
 
 setup:
 	@scripts/setup
@@ -37,6 +37,10 @@ bench: setup
 	$(SWIFT) build -c release --product kiln
 	$(SWIFT) build -c release --product kiln-bench-compiler
 	.build/release/kiln-bench-compiler
+
+bench-compute: setup
+	$(SWIFT) build -c release --product kiln-bench-compute
+	.build/release/kiln-bench-compute
 
 ## reference: regenerate the committed schema and reference from the one schema definition.
 reference: build

@@ -63,6 +63,10 @@ var targets: [Target] = [
         name: "kiln-bench-compiler",
         path: "Benchmarks/CompilerBench", swiftSettings: swiftSettings),
 
+    .executableTarget(
+        name: "kiln-bench-compute", dependencies: ["KilnCompute"], path: "Benchmarks/ComputeBench",
+        swiftSettings: swiftSettings),
+
     // MARK: Tests
     .target(
         name: "KilnTestSupport", dependencies: ["KilnCompiler"], path: "Tests/KilnTestSupport",

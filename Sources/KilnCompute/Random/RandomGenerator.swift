@@ -1,7 +1,14 @@
 /// xoshiro256** seeded through SplitMix64: fast, reproducible on every machine and Swift version (unlike
 /// the standard library's shuffles), and its four words of state go into checkpoints.
-public struct RandomGenerator: RandomNumberGenerator, Sendable, Codable, Equatable {
-    public private(set) var state: [UInt64]
+public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
+    // Four words as stored properties, not an array: no uniqueness checks in the hot path.
+    private var s0: UInt64
+    private var s1: UInt64
+    private var s2: UInt64
+    private var s3: UInt64
+
+    /// The generator's state, for checkpoints.
+    public var state: [UInt64] { [s0, s1, s2, s3] }
 
     public init(seed: UInt64) {
         var z = seed
@@ -12,26 +19,29 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Codable, Equatab
             x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
             return x ^ (x >> 31)
         }
-        state = [splitMix(), splitMix(), splitMix(), splitMix()]
+        s0 = splitMix()
+        s1 = splitMix()
+        s2 = splitMix()
+        s3 = splitMix()
     }
 
     public init(state: [UInt64]) throws(ComputeError) {
         guard state.count == 4, state.contains(where: { $0 != 0 }) else {
             throw .invalidArgument("a generator state is four words, not all zero")
         }
-        self.state = state
+        (s0, s1, s2, s3) = (state[0], state[1], state[2], state[3])
     }
 
     @inline(__always)
     public mutating func next() -> UInt64 {
-        let result = rotl(state[1] &* 5, 7) &* 9
-        let t = state[1] << 17
-        state[2] ^= state[0]
-        state[3] ^= state[1]
-        state[1] ^= state[2]
-        state[0] ^= state[3]
-        state[2] ^= t
-        state[3] = rotl(state[3], 45)
+        let result = rotl(s1 &* 5, 7) &* 9
+        let t = s1 << 17
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = rotl(s3, 45)
         return result
     }
 

@@ -134,14 +134,8 @@ public final class Trainer {
             for b in 0..<stepsPerEpoch {
                 let begin = b * config.batchSize, end = min(begin + config.batchSize, train.count)
                 try gather(train, rows: begin..<end)
-                let logits = try network.forward(batchX, training: true)
-                let (value, gradient) = try loss.evaluate(logits, batchY)
-                total += value * Double(end - begin)
-                guard let gradient else { continue }
-                try network.backward(gradient)
-                if let clip = config.gradientClip { optimizer.clipGradients(maxNorm: clip) }
                 lr = config.schedule.rate(step: optimizer.step, stepsPerEpoch: stepsPerEpoch, epochs: config.epochs)
-                optimizer.update(learningRate: lr)
+                total += try step(batchX, batchY, learningRate: lr) * Double(end - begin)
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             var report = EpochReport(
@@ -164,6 +158,18 @@ public final class Trainer {
         }
         return TrainingResult(
             history: state.history, stoppedEarly: state.stopped, aborted: false, resumedFromEpoch: resumed)
+    }
+
+    /// One training step on a batch: forward, loss, backward, clipping, update. Returns the batch's mean loss.
+    @discardableResult
+    public func step(_ x: Tensor, _ y: Tensor, learningRate: Float) throws(ComputeError) -> Double {
+        let logits = try network.forward(x, training: true)
+        let (value, gradient) = try loss.evaluate(logits, y)
+        guard let gradient else { return value }
+        try network.backward(gradient)
+        if let clip = config.gradientClip { optimizer.clipGradients(maxNorm: clip) }
+        optimizer.update(learningRate: learningRate)
+        return value
     }
 
     /// Copies the rows `order[range]` into the batch tensors.
