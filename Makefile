@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check fuzz bench bench-compute reference
+.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute reference
 
 setup:
 	@scripts/setup
@@ -20,7 +20,7 @@ demo: release
 	$(KILN_RELEASE) graph examples/iris --format mermaid
 
 ## test: the whole suite: unit, conformance and end-to-end tests, the JSON Schema check, a bounded fuzz run.
-test: unit schema-check fuzz
+test: unit schema-check artifact-check fuzz
 
 unit: setup
 	$(SWIFT) test
@@ -29,6 +29,11 @@ schema-check: setup
 	@scripts/setup --test
 	$(SWIFT) build --product kiln
 	scripts/check-schema
+
+## artifact-check: a kiln artifact (written by the unit tests) read back with Python's safetensors + numpy.
+artifact-check: unit
+	@scripts/setup --test
+	scripts/check-artifact
 
 fuzz: setup
 	scripts/fuzz $(FUZZ_SECONDS)
