@@ -19,9 +19,6 @@ public enum TestCompile {
         return compiler.compile(workspace(yaml)).diagnostics.sorted
     }
 
-    /// The ids of the diagnostics of a YAML text.
-    public static func ids(_ yaml: String) -> [String] { diagnostics(yaml).map(\.id) }
-
     /// The graph of a YAML text, or nil with errors.
     public static func graph(_ yaml: String) -> ExecutionGraph? {
         var compiler = Compiler()

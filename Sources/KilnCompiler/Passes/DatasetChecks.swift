@@ -182,7 +182,7 @@ extension CompilerContext {
             if let min = column.min, let max = column.max, min > max {
                 diagnostics.error(
                     "compiler.column-bounds",
-                    "'min' (\(show(min))) is greater than 'max' (\(show(max))) for '\(column.name)'",
+                    "'min' (\(min.diagnosticText)) is greater than 'max' (\(max.diagnosticText)) for '\(column.name)'",
                     at: column.raw["min"]?.span ?? column.span)
             }
             if !column.values.isEmpty && column.type != .category {
@@ -279,7 +279,7 @@ extension CompilerContext {
         if abs(sum - 1) > 1e-9 {
             diagnostics.error(
                 "compiler.split-sum",
-                "split fractions add up to \(show(sum)), not 1 (train \(show(train)) + validation \(show(validation)) + test \(show(test)))",
+                "split fractions add up to \(sum.diagnosticText), not 1 (train \(train.diagnosticText) + validation \(validation.diagnosticText) + test \(test.diagnosticText))",
                 at: split.keySpan ?? split.span, help: "make train + validation + test equal 1")
         }
         if train <= 0 {
@@ -432,10 +432,4 @@ extension CompilerContext {
             )
         }
     }
-}
-
-func show(_ d: Double) -> String {
-    if d == d.rounded() && abs(d) < 1e15 { return String(Int(d)) }
-    let s = String(format: "%.6g", d)
-    return s
 }

@@ -111,9 +111,15 @@ public enum Artifact {
         } catch {
             throw .invalidFile(path: cardPath, reason: "not a valid model card: \(error)")
         }
-        guard card.format == ModelCard.currentFormat else { throw .invalidFile(path: cardPath, reason: "not a kiln model card") }
+        guard card.format == ModelCard.currentFormat else {
+            throw .invalidFile(path: cardPath, reason: "not a kiln model card")
+        }
         guard card.version <= ModelCard.currentVersion else {
-            throw .invalidFile(path: cardPath, reason: "card version \(card.version) is newer than this kiln reads (\(ModelCard.currentVersion)); upgrade kiln")
+            throw .invalidFile(
+                path: cardPath,
+                reason:
+                    "card version \(card.version) is newer than this kiln reads (\(ModelCard.currentVersion)); upgrade kiln"
+            )
         }
         let network = try Network(card.model, blas: blas)
         let weightsPath = directory + "/" + weightsFile

@@ -63,11 +63,6 @@ public final class Tensor: @unchecked Sendable {
         data.update(from: other.data, count: other.count)
     }
 
-    /// Throws unless the shape is exactly `expected`; `operation` names the caller in the message.
-    @inline(__always)
-    public func expect(_ expected: [Int], _ operation: @autoclosure () -> String) throws(ComputeError) {
-        guard shape == expected else { throw .shapeMismatch("\(operation()): expected \(expected), got \(shape)") }
-    }
 }
 
 extension Tensor: CustomStringConvertible {

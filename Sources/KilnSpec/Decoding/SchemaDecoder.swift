@@ -78,9 +78,9 @@ public struct SchemaDecoder {
             guard let d = ScalarParsing.number(s) else { return mismatch() }
             if let min, exclusive ? d <= min : d < min {
                 return outOfRange(
-                    s, name, exclusive ? "greater than \(Self.show(min))" : "at least \(Self.show(min))", span)
+                    s, name, exclusive ? "greater than \(min.diagnosticText)" : "at least \(min.diagnosticText)", span)
             }
-            if let max, d > max { return outOfRange(s, name, "at most \(Self.show(max))", span) }
+            if let max, d > max { return outOfRange(s, name, "at most \(max.diagnosticText)", span) }
             return SpecValue(.number(d), span: span, text: s)
 
         case .boolean:
@@ -316,10 +316,6 @@ public struct SchemaDecoder {
     private mutating func outOfRange(_ s: String, _ name: String, _ bound: String, _ span: SourceSpan) -> SpecValue? {
         error("spec.out-of-range", "'\(name)' must be \(bound), found \(s)", at: span)
         return nil
-    }
-
-    static func show(_ d: Double) -> String {
-        d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d)
     }
 
     private mutating func check(_ s: String, format: StringFormat, name: String, at span: SourceSpan) -> Bool {

@@ -81,9 +81,9 @@ public enum ReferenceWriter {
 
     private static func bounds(_ min: Double?, _ max: Double?) -> String {
         switch (min, max) {
-        case (let a?, let b?): return " \(SchemaDecoder.show(a))–\(SchemaDecoder.show(b))"
-        case (let a?, nil): return " ≥ \(SchemaDecoder.show(a))"
-        case (nil, let b?): return " ≤ \(SchemaDecoder.show(b))"
+        case (let a?, let b?): return " \(a.diagnosticText)–\(b.diagnosticText)"
+        case (let a?, nil): return " ≥ \(a.diagnosticText)"
+        case (nil, let b?): return " ≤ \(b.diagnosticText)"
         default: return ""
         }
     }

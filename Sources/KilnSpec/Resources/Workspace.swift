@@ -25,8 +25,6 @@ public struct Workspace: Sendable {
     public var sources: [String: String] {
         Dictionary(files.map { ($0.path, $0.text) }, uniquingKeysWith: { a, _ in a })
     }
-
-    public func resources(of kind: ResourceKind) -> [Resource] { resources.filter { $0.kind == kind } }
 }
 
 /// Reads a workspace: finds spec files, composes them, decodes each document by the schema.
