@@ -63,8 +63,9 @@ var targets: [Target] = [
         name: "kiln-bench-compiler",
         path: "Benchmarks/CompilerBench", swiftSettings: swiftSettings),
 
+    .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
     .executableTarget(
-        name: "kiln-bench-compute", dependencies: ["KilnCompute"], path: "Benchmarks/ComputeBench",
+        name: "kiln-bench-compute", dependencies: ["KilnCompute", "AllocationCounter"], path: "Benchmarks/ComputeBench",
         swiftSettings: swiftSettings),
 
     // MARK: Tests

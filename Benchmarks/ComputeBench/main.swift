@@ -2,6 +2,7 @@
 // batch 256, float32, 60,000 synthetic rows. Reports ms/step, samples/s, the ratio of the step to its
 // GEMMs alone (same kernel, same threads, same process), peak memory, and inference latency.
 // Usage: kiln-bench-compute [STEPS]     (make bench-compute)
+import AllocationCounter
 import Foundation
 import KilnCompute
 
@@ -49,12 +50,16 @@ for threads in [1, 2] {
         load(b)
         try trainer.step(x, y, learningRate: 0.001)
     }
-    var stepTimes: [Double] = []
+    var stepTimes = [Double](repeating: 0, count: steps)
+    var stepAllocations = 0
     for b in 0..<steps {
         load(b)
+        kiln_allocations_start()
         let t0 = now()
         try trainer.step(x, y, learningRate: 0.001)
-        stepTimes.append(now() - t0)
+        let t1 = now()
+        stepAllocations += kiln_allocations_stop()
+        stepTimes[b] = t1 - t0
     }
 
     // The same step's GEMMs alone: forward x·W (3), weight gradients hᵀ·dy (3), input gradients dy·Wᵀ (2).
@@ -81,27 +86,34 @@ for threads in [1, 2] {
         String(
             format: "threads %d: step %.2f ms (median of %d), %.0f samples/s; GEMMs alone %.2f ms; step/GEMM = %.2f",
             threads, step * 1000, steps, Double(batch) / step, gemm * 1000, step / gemm))
+    print("threads \(threads): heap allocations in \(steps) training steps after warm-up: \(stepAllocations)")
 
-    // Inference: one row, and batches of 64.
+    // Inference through the Predictor (probabilities): one row, and batches of 64.
+    let predictor = Predictor(network: network, maxBatch: 64)
     let one = Tensor(shape: [1, 784]), sixtyFour = Tensor(shape: [64, 784])
     one.data.update(from: features.data, count: 784)
     sixtyFour.data.update(from: features.data, count: 64 * 784)
-    var single: [Double] = [], batched: [Double] = []
-    for _ in 0..<200 {
+    _ = try predictor.predict(one)
+    _ = try predictor.predict(sixtyFour)
+    var single = [Double](repeating: 0, count: 400), batched = [Double](repeating: 0, count: 200)
+    kiln_allocations_start()
+    for i in single.indices {
         let t0 = now()
-        _ = try network.forward(one, training: false)
-        single.append(now() - t0)
+        _ = try predictor.predict(one)
+        single[i] = now() - t0
     }
-    for _ in 0..<100 {
+    for i in batched.indices {
         let t0 = now()
-        _ = try network.forward(sixtyFour, training: false)
-        batched.append(now() - t0)
+        _ = try predictor.predict(sixtyFour)
+        batched[i] = now() - t0
     }
+    let inferenceAllocations = kiln_allocations_stop()
     print(
         String(
-            format: "threads %d: inference 1 row %.1f µs; batch 64 %.1f µs (%.0f rows/s)", threads,
-            median(single) * 1e6,
-            median(batched) * 1e6, 64 / median(batched)))
+            format:
+                "threads %d: inference 1 row %.1f µs; batch 64 %.1f µs (%.0f rows/s); heap allocations in %d calls: %ld",
+            threads, median(single) * 1e6, median(batched) * 1e6, 64 / median(batched), single.count + batched.count,
+            inferenceAllocations))
 }
 var usage = rusage()
 getrusage(RUSAGE_SELF.rawValue, &usage)

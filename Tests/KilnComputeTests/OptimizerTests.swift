@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import KilnCompute
@@ -82,6 +83,30 @@ func expectClose(
         setGradient(q, [0, 0])
         a.update(learningRate: 0.1)
         expectClose(q.value.array, [0.9, -1.9], 1e-5)
+    }
+
+    /// 21 elements: two vector blocks of 8 and a scalar tail of 5, against a double-precision Adam/AdamW.
+    @Test(arguments: [OptimizerConfig.Kind.adam, .adamw])
+    func adamVectorLanesAndTailMatchAReference(kind: OptimizerConfig.Kind) {
+        let n = 21, lr = 0.05, wd = 0.1, b1 = 0.9, b2 = 0.999, eps = 1e-8
+        let p = Parameter(name: "w", shape: [n])
+        var w = (0..<n).map { Double($0) / 7 - 1.5 }, m = [Double](repeating: 0, count: n), v = m
+        for i in 0..<n { p.value.data[i] = Float(w[i]) }
+        let o = Optimizer(OptimizerConfig(kind, learningRate: Float(lr), weightDecay: Float(wd)), parameters: [p])
+        for t in 1...3 {
+            let g = (0..<n).map { sin(Double($0 * t)) }
+            setGradient(p, g.map(Float.init))
+            o.update(learningRate: Float(lr))
+            for i in 0..<n {
+                if kind == .adamw { w[i] -= lr * wd * w[i] }
+                let d = kind == .adam ? g[i] + wd * w[i] : g[i]
+                m[i] = b1 * m[i] + (1 - b1) * d
+                v[i] = b2 * v[i] + (1 - b2) * d * d
+                let mHat = m[i] / (1 - pow(b1, Double(t))), vHat = v[i] / (1 - pow(b2, Double(t)))
+                w[i] -= lr * mHat / (vHat.squareRoot() + eps)
+            }
+        }
+        expectClose(p.value.array, w.map(Float.init), 2e-5)
     }
 
     @Test func globalNormClipping() {

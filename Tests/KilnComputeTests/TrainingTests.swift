@@ -170,3 +170,66 @@ func weights(_ n: Network) -> [[UInt32]] { n.parameters.map { $0.value.array.map
         #expect(throws: ComputeError.self) { try SafeTensors.decode(huge, path: "t") }
     }
 }
+
+@Suite struct Inference {
+    @Test func probabilitiesAgreeWithTheTrainersPredictionsAndRepeatBitForBit() throws {
+        let network = try mlp(dropout: 0.2)
+        let trainer = try Trainer(network: network, config: trainingConfig(epochs: 5), blas: blas)
+        let test = try blobs(90, seed: 3)
+        _ = try trainer.fit(train: blobs(300, seed: 1))
+        let expected = try trainer.predict(test).classes
+
+        let predictor = Predictor(network: network, maxBatch: 32)
+        let first = try predictor.predict(test.features).array  // 90 rows: the buffers grow once
+        #expect(try predictor.predict(test.features).array.map(\.bitPattern) == first.map(\.bitPattern))
+        for r in 0..<test.count {
+            let row = first[(r * 3)..<(r * 3 + 3)]
+            #expect(abs(row.reduce(0, +) - 1) < 1e-5)
+            #expect(row.allSatisfy { $0 >= 0 && $0 <= 1 })
+        }
+        var classes: [Int] = []
+        predictor.classes(of: try predictor.predict(test.features), into: &classes)
+        #expect(classes == expected)
+
+        // Caller-owned memory: one row at a time gives the batch's answer for that row.
+        var out = [Float](repeating: 0, count: 3)
+        for r in [0, 41, 89] {
+            let row = Array(test.features.array[(r * 4)..<(r * 4 + 4)])
+            try row.withUnsafeBufferPointer { x in
+                try out.withUnsafeMutableBufferPointer { try predictor.predict(x, rows: 1, into: $0) }
+            }
+            for j in 0..<3 { #expect(abs(out[j] - first[r * 3 + j]) < 1e-6) }
+        }
+    }
+
+    @Test func binaryAndRegressionOutputs() throws {
+        let binary = try Network(
+            ModelConfig(task: .binary, architecture: .linear, inputs: 2, outputs: 1, seed: 4), blas: blas)
+        let x = try Tensor(shape: [2, 2], values: [1, -1, -3, 2])
+        let logits = try binary.forward(x, training: false).array
+        let p = try Predictor(network: binary).predict(x).array
+        #expect(p.count == 2)
+        for (z, q) in zip(logits, p) { #expect(abs(q - 1 / (1 + exp(-z))) < 1e-6) }
+
+        let regression = try Network(
+            ModelConfig(task: .regression, architecture: .linear, inputs: 2, outputs: 2, seed: 4), blas: blas)
+        let values = try regression.forward(x, training: false).array
+        #expect(try Predictor(network: regression).predict(x).array == values)
+    }
+
+    @Test func wrongShapesAreErrors() throws {
+        let predictor = Predictor(network: try mlp())
+        #expect(throws: ComputeError.self) { try predictor.predict(Tensor(shape: [2, 5])) }
+        var out = [Float](repeating: 0, count: 3)
+        #expect(throws: ComputeError.self) {
+            try [Float](repeating: 0, count: 5).withUnsafeBufferPointer { x in
+                try out.withUnsafeMutableBufferPointer { try predictor.predict(x, rows: 1, into: $0) }
+            }
+        }
+        #expect(throws: ComputeError.self) {
+            try [Float](repeating: 0, count: 4).withUnsafeBufferPointer { x in
+                try out.withUnsafeMutableBufferPointer { try predictor.predict(x, rows: 2, into: $0) }
+            }
+        }
+    }
+}
