@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute reference
+.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers reference
 
 setup:
 	@scripts/setup
@@ -46,6 +46,10 @@ bench: setup
 bench-compute: setup
 	$(SWIFT) build -c release --product kiln-bench-compute
 	.build/release/kiln-bench-compute
+
+# Kiln beside PyTorch, JAX and NumPy on the same workload (installs them into .build-peers/venv).
+bench-peers: setup
+	scripts/bench-peers
 
 ## reference: regenerate the committed schema and reference from the one schema definition.
 reference: build

@@ -1,7 +1,9 @@
 // Training-step benchmark of the compute core: MLP 784-512-256-10, ReLU, softmax cross-entropy, Adam,
 // batch 256, float32, 60,000 synthetic rows. Reports ms/step, samples/s, the ratio of the step to its
-// GEMMs alone (same kernel, same threads, same process), peak memory, and inference latency.
-// Usage: kiln-bench-compute [STEPS]     (make bench-compute)
+// GEMMs alone (same kernel, same threads, same process), heap allocations per step, peak memory, and
+// inference latency.
+// Usage: kiln-bench-compute [--steps N] [--threads 1,2] [--json]     (make bench-compute)
+//   --json prints one line per thread count for scripts/bench-peers instead of the report.
 import AllocationCounter
 import Foundation
 import KilnCompute
@@ -12,9 +14,41 @@ import KilnCompute
     exit(1)
 #endif
 
-let steps = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 60 : 60
+struct Options {
+    var steps = 60, threadCounts = [1, 2], json = false
+
+    static func parse() -> Options {
+        var options = Options()
+        var arguments = CommandLine.arguments.dropFirst().makeIterator()
+        while let argument = arguments.next() {
+            switch argument {
+            case "--steps": options.steps = arguments.next().flatMap { Int($0) } ?? options.steps
+            case "--threads":
+                options.threadCounts =
+                    arguments.next()?.split(separator: ",").compactMap { Int($0) } ?? options.threadCounts
+            case "--json": options.json = true
+            default:
+                FileHandle.standardError.write(
+                    Data("usage: kiln-bench-compute [--steps N] [--threads 1,2] [--json]\n".utf8))
+                exit(2)
+            }
+        }
+        return options
+    }
+}
+let options = Options.parse()
+let steps = options.steps, threadCounts = options.threadCounts, json = options.json
+/// The report, unless --json asked for machine-readable lines only.
+func say(_ line: String) { if !json { print(line) } }
 let blas = try BLAS.get()
 let rows = 60_000, batch = 256, widths = [784, 512, 256, 10]
+
+/// Resident memory now, in bytes (/proc/self/statm's second field, in pages).
+func residentBytes() -> Double {
+    let text = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
+    let pages = text.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0
+    return pages * Double(sysconf(Int32(_SC_PAGESIZE)))
+}
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
@@ -25,12 +59,13 @@ for i in 0..<features.count { features.data[i] = g.nextNormal() }
 let labels = Tensor(shape: [rows, 1])
 for i in 0..<rows { labels.data[i] = Float(g.nextInt(below: 10)) }
 
-print(
+let baseline = residentBytes()  // the data set, the runtime and OpenBLAS loaded
+say(
     "kiln compute benchmark: MLP \(widths.map(String.init).joined(separator: "-")), relu, cross-entropy, adam, batch \(batch)"
 )
-print("blas: \(blas.coreName) (\(blas.coreChoice))")
+say("blas: \(blas.coreName) (\(blas.coreChoice))")
 
-for threads in [1, 2] {
+for threads in threadCounts {
     blas.threads = threads
     let network = try Network(
         ModelConfig(task: .classification, architecture: .mlp, inputs: 784, outputs: 10, hidden: [512, 256]), blas: blas
@@ -61,6 +96,7 @@ for threads in [1, 2] {
         stepAllocations += kiln_allocations_stop()
         stepTimes[b] = t1 - t0
     }
+    let growth = residentBytes() - baseline  // before the GEMM-only buffers below
 
     // The same step's GEMMs alone: forward x·W (3), weight gradients hᵀ·dy (3), input gradients dy·Wᵀ (2).
     let a = [Tensor(shape: [batch, 784]), Tensor(shape: [batch, 512]), Tensor(shape: [batch, 256])]
@@ -82,11 +118,31 @@ for threads in [1, 2] {
         gemmTimes.append(now() - t0)
     }
     let step = median(stepTimes), gemm = median(gemmTimes)
+    if json {
+        print(
+            String(
+                format:
+                    #"{"peer": "kiln", "threads": %d, "ms_per_step": %.3f, "samples_per_s": %.0f, "gemm_ms": %.3f, "steps": %d}"#,
+                threads, step * 1000, Double(batch) / step, gemm * 1000, steps))
+        continue
+    }
     print(
         String(
             format: "threads %d: step %.2f ms (median of %d), %.0f samples/s; GEMMs alone %.2f ms; step/GEMM = %.2f",
             threads, step * 1000, steps, Double(batch) / step, gemm * 1000, step / gemm))
     print("threads \(threads): heap allocations in \(steps) training steps after warm-up: \(stepAllocations)")
+    if threads == threadCounts.first {
+        // What training needs, against what the process grew by: weights, gradients and Adam's two moments
+        // (4 floats per parameter), and one batch's activations and their gradients (the layers' buffers).
+        let parameters = zip(widths, widths.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 + $1.1 }
+        let activations = batch * (widths[0] + 2 * (2 * 512 + 2 * 256) + 10)
+        let needed = Double((4 * parameters + activations) * 4)
+        print(
+            String(
+                format:
+                    "memory: training grew the process by %.1f MiB; weights, gradients, Adam state and one batch's activations are %.1f MiB; ratio %.2f",
+                growth / 1_048_576, needed / 1_048_576, growth / needed))
+    }
 
     // Inference through the Predictor (probabilities): one row, and batches of 64.
     let predictor = Predictor(network: network, maxBatch: 64)
@@ -117,8 +173,7 @@ for threads in [1, 2] {
 }
 var usage = rusage()
 getrusage(RUSAGE_SELF.rawValue, &usage)
-let parameters = 784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10
-print(
+say(
     String(
-        format: "peak RSS %.1f MiB (the data set is %.1f MiB; parameters+gradients+Adam state %.1f MiB)",
-        Double(usage.ru_maxrss) / 1024, Double(rows * 785 * 4) / 1_048_576, Double(parameters * 4 * 4) / 1_048_576))
+        format: "peak RSS %.1f MiB (of which the synthetic data set %.1f MiB)", Double(usage.ru_maxrss) / 1024,
+        Double(rows * 785 * 4) / 1_048_576))

@@ -26,7 +26,9 @@ func referenceMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Boo
     func matmulMatchesTheReferenceOnRandomShapes(_ ta: Bool, _ tb: Bool) throws {
         var g = RandomGenerator(seed: 7)
         for trial in 0..<8 {
-            let m = 1 + g.nextInt(below: 40), n = 1 + g.nextInt(below: 40), k = 1 + g.nextInt(below: 40)
+            // Trial 0 is one row: the matrix-vector path.
+            let m = trial == 0 ? 1 : 1 + g.nextInt(below: 40), n = 1 + g.nextInt(below: 40)
+            let k = 1 + g.nextInt(below: 40)
             let a = randomTensor(ta ? [k, m] : [m, k], seed: UInt64(100 + trial))
             let b = randomTensor(tb ? [n, k] : [k, n], seed: UInt64(200 + trial))
             let c = Tensor(shape: [m, n])

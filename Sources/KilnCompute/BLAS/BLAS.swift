@@ -17,11 +17,17 @@ public final class BLAS: @unchecked Sendable {
             Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32,
             Float, UnsafeMutablePointer<Float>?, Int32
         ) -> Void
+    private typealias Sgemv =
+        @convention(c) (
+            Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32, Float,
+            UnsafeMutablePointer<Float>?, Int32
+        ) -> Void
     private typealias SetThreads = @convention(c) (Int32) -> Void
     private typealias GetInt = @convention(c) () -> Int32
     private typealias GetString = @convention(c) () -> UnsafePointer<CChar>?
 
     private let sgemmFunction: Sgemm
+    private let sgemvFunction: Sgemv
     private let setThreadsFunction: SetThreads?
     private let getThreadsFunction: GetInt?
     private let coreNameFunction: GetString?
@@ -56,13 +62,13 @@ public final class BLAS: @unchecked Sendable {
         }
         for path in candidates {
             guard let handle = dlopen(path, RTLD_NOW | RTLD_GLOBAL) else { continue }
-            guard let sgemm = dlsym(handle, "cblas_sgemm") else { continue }
+            guard let sgemm = dlsym(handle, "cblas_sgemm"), let sgemv = dlsym(handle, "cblas_sgemv") else { continue }
             func symbol<T>(_ name: String, _: T.Type) -> T? {
                 dlsym(handle, name).map { unsafeBitCast($0, to: T.self) }
             }
             return .success(
                 BLAS(
-                    sgemm: unsafeBitCast(sgemm, to: Sgemm.self),
+                    sgemm: unsafeBitCast(sgemm, to: Sgemm.self), sgemv: unsafeBitCast(sgemv, to: Sgemv.self),
                     setThreads: symbol("openblas_set_num_threads", SetThreads.self),
                     getThreads: symbol("openblas_get_num_threads", GetInt.self),
                     coreName: symbol("openblas_get_corename", GetString.self),
@@ -75,10 +81,12 @@ public final class BLAS: @unchecked Sendable {
     }
 
     private init(
-        sgemm: Sgemm, setThreads: SetThreads?, getThreads: GetInt?, coreName: GetString?, config: GetString?,
+        sgemm: Sgemm, sgemv: Sgemv, setThreads: SetThreads?, getThreads: GetInt?, coreName: GetString?,
+        config: GetString?,
         choice: String, path: String
     ) {
         sgemmFunction = sgemm
+        sgemvFunction = sgemv
         setThreadsFunction = setThreads
         getThreadsFunction = getThreads
         coreNameFunction = coreName
@@ -108,5 +116,14 @@ public final class BLAS: @unchecked Sendable {
         sgemmFunction(
             101, transA.rawValue, transB.rawValue, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
             beta, c, Int32(ldc))
+    }
+
+    /// y = alpha · op(A) · x + beta · y, A row-major m×n with row stride `lda`; x and y contiguous.
+    @inline(__always)
+    public func sgemv(
+        _ trans: Transpose, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
+    ) {
+        sgemvFunction(101, trans.rawValue, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
     }
 }

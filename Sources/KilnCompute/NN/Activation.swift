@@ -46,7 +46,12 @@ public final class Activation: Layer {
         let dx = try reuse(&inputGradient, rows: x.rows, width: inputWidth)
         let n = dy.count, g = dy.data, yp = y.data, xp = x.data, d = dx.data
         switch kind {
-        case .relu: for i in 0..<n { d[i] = yp[i] > 0 ? g[i] : 0 }
+        case .relu:
+            // Both loads unconditional: a select, which vectorises (a conditional load would not).
+            for i in 0..<n {
+                let gi = g[i]
+                d[i] = yp[i] > 0 ? gi : 0
+            }
         case .tanh: for i in 0..<n { d[i] = g[i] * (1 - yp[i] * yp[i]) }
         case .sigmoid: for i in 0..<n { d[i] = g[i] * yp[i] * (1 - yp[i]) }
         case .gelu:

@@ -15,6 +15,14 @@ public enum Ops {
         guard out.rows == m, out.cols == n else {
             throw .shapeMismatch("matmul: the result is \(m)×\(n) but the output tensor is \(out.shape)")
         }
+        if m == 1 && !transposeA {
+            // One row (single-row inference): a matrix-vector product, which streams B once instead of
+            // packing it for a GEMM. x·B = Bᵀ·x; x·Bᵀ = B·x.
+            blas.sgemv(
+                transposeB ? .none : .transpose, m: b.rows, n: b.cols, alpha: alpha, a: b.data, lda: b.cols, x: a.data,
+                beta: beta, y: out.data)
+            return
+        }
         blas.sgemm(
             transposeA ? .transpose : .none, transposeB ? .transpose : .none, m: m, n: n, k: k, alpha: alpha,
             a: a.data, lda: a.cols, b: b.data, ldb: b.cols, beta: beta, c: out.data, ldc: out.cols)
