@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers reference
+.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets reference
 
 setup:
 	@scripts/setup
@@ -50,6 +50,10 @@ bench-compute: setup
 # Kiln beside PyTorch, JAX and NumPy on the same workload (installs them into .build-peers/venv).
 bench-peers: setup
 	scripts/bench-peers
+
+# Test accuracy on iris, wine and breast-cancer against scikit-learn's MLPClassifier, same splits.
+bench-datasets: setup
+	scripts/bench-datasets
 
 ## reference: regenerate the committed schema and reference from the one schema definition.
 reference: build

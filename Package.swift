@@ -63,6 +63,9 @@ var targets: [Target] = [
         name: "kiln-bench-compiler",
         path: "Benchmarks/CompilerBench", swiftSettings: swiftSettings),
 
+    .executableTarget(
+        name: "kiln-bench-datasets", dependencies: ["KilnCompute"], path: "Benchmarks/DatasetBench",
+        swiftSettings: swiftSettings),
     .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
     .executableTarget(
         name: "kiln-bench-compute", dependencies: ["KilnCompute", "AllocationCounter"], path: "Benchmarks/ComputeBench",
