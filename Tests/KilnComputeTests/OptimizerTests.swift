@@ -109,6 +109,23 @@ func expectClose(
         expectClose(p.value.array, w.map(Float.init), 2e-5)
     }
 
+    /// A parameter large enough for the two-thread update gives the same bits as one thread.
+    @Test func theTwoThreadUpdateIsBitIdentical() {
+        func run(threads: Int) -> [UInt32] {
+            let n = Optimizer.parallelThreshold * 2 + 13
+            let p = Parameter(name: "w", shape: [n])
+            for i in 0..<n { p.value.data[i] = Float(i % 97) / 50 - 1 }
+            let o = Optimizer(OptimizerConfig(.adamw, learningRate: 0.01, weightDecay: 0.1), parameters: [p])
+            o.threads = threads
+            for t in 1...3 {
+                for i in 0..<n { p.gradient.data[i] = Float((i * t) % 89) / 40 - 1 }
+                o.update(learningRate: 0.01)
+            }
+            return p.value.array.map(\.bitPattern)
+        }
+        #expect(run(threads: 2) == run(threads: 1))
+    }
+
     @Test func globalNormClipping() {
         let p = parameter()
         let o = Optimizer(OptimizerConfig(.sgd), parameters: [p])

@@ -44,6 +44,14 @@ public final class Optimizer {
     /// Second moment (Adam), per parameter.
     let second: [Tensor]
 
+    /// Threads for the update of large parameters (the Training spec's `threads`); 1: the calling thread.
+    public var threads = 1 {
+        didSet { parallel = threads > 1 ? (parallel ?? ParallelUpdate()) : nil }
+    }
+    private var parallel: ParallelUpdate?
+    /// Below this many elements a parameter is updated on the calling thread: waking another costs more.
+    static let parallelThreshold = 1 << 16
+
     public init(_ config: OptimizerConfig, parameters: [Parameter]) {
         self.config = config
         self.parameters = parameters
@@ -94,7 +102,13 @@ public final class Optimizer {
                 invSqrtCorrection2: 1 / correction2.squareRoot(), decay: c.kind == .adamw ? lr * wd : 0,
                 l2: c.kind == .adam ? wd : 0)
             for ((p, m), v) in zip(zip(parameters, first), second) {
-                adam.apply(p.value.data, p.gradient.data, m.data, v.data, count: p.value.count)
+                let count = p.value.count
+                let arrays = AdamArrays(w: p.value.data, g: p.gradient.data, m: m.data, v: v.data)
+                guard let pool = parallel, count >= Self.parallelThreshold else {
+                    adam.apply(arrays.w, arrays.g, arrays.m, arrays.v, count: count)
+                    continue
+                }
+                pool.apply(adam, arrays, count: count)
             }
         }
     }
@@ -110,9 +124,15 @@ public final class Optimizer {
     }
 }
 
+/// One parameter's arrays, handed to the threads of a parallel update (each touches its own range).
+struct AdamArrays: @unchecked Sendable {
+    let w: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>
+    let m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+}
+
 /// One Adam/AdamW update over raw arrays, eight lanes at a time (explicit SIMD: the four arrays are
 /// distinct, which the optimiser cannot prove on its own), then the tail with the same formula.
-struct AdamStep {
+struct AdamStep: Sendable {
     let beta1: Float, beta2: Float, epsilon: Float, stepSize: Float, invSqrtCorrection2: Float
     /// lr·wd for AdamW's decoupled decay (0 for Adam).
     let decay: Float

@@ -102,6 +102,7 @@ public final class Trainer {
         batchY = Tensor(shape: [config.batchSize, targetWidth])
         network.prepare(maxBatch: config.batchSize)
         if let threads = config.threads { blas.threads = threads }
+        optimizer.threads = config.threads ?? blas.threads
     }
 
     /// Trains (resuming from `checkpoint` if that file exists), reporting each epoch to `progress`.
