@@ -30,22 +30,22 @@ var targets: [Target] = [
 
     // MARK: Front end
     /// Diagnostics: positioned messages, the engine that sorts them, text/json/github renderers.
-    .target(name: "KilnDiagnostics", swiftSettings: swiftSettings),
+    .target(name: "KilnDiagnostics", exclude: ["README.md"], swiftSettings: swiftSettings),
     /// YAML on libyaml -> syntax tree with positions -> typed resources, by one schema definition.
     .target(
         name: "KilnSpec",
-        dependencies: ["CYAML", "KilnDiagnostics"],
+        dependencies: ["CYAML", "KilnDiagnostics"], exclude: ["README.md"],
         swiftSettings: swiftSettings),
     /// Passes: resolve, check, infer shapes, expand matrices, lower to the execution graph.
     .target(
         name: "KilnCompiler",
-        dependencies: ["KilnSpec", .product(name: "Crypto", package: "swift-crypto")],
+        dependencies: ["KilnSpec", .product(name: "Crypto", package: "swift-crypto")], exclude: ["README.md"],
         swiftSettings: swiftSettings),
 
     // MARK: Compute
     /// The compute core: tensors, OpenBLAS kernels (loaded at run time with the right core type), layers,
     /// losses, optimisers, training, safetensors artifacts. Imports nothing of YAML.
-    .target(name: "KilnCompute", swiftSettings: swiftSettings),
+    .target(name: "KilnCompute", exclude: ["README.md"], swiftSettings: swiftSettings),
 
     // MARK: Edges
     /// The commands; one file per subcommand.
@@ -55,6 +55,7 @@ var targets: [Target] = [
             "KilnCompiler", "KilnCompute",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
+        exclude: ["README.md"],
         swiftSettings: swiftSettings),
     .executableTarget(name: "kiln", dependencies: ["KilnCLI"], swiftSettings: swiftSettings),
 

@@ -30,12 +30,13 @@ func readCSV(_ path: String) throws -> Table {
         guard values.count == cells.count - 1 else {
             throw ComputeError.invalidArgument("\(path): a non-number in \(line)")
         }
-        if index[label] == nil {
-            index[label] = table.classes.count
+        let code = index[label] ?? table.classes.count
+        if code == table.classes.count {
+            index[label] = code
             table.classes.append(label)
         }
         table.features.append(values)
-        table.labels.append(index[label]!)
+        table.labels.append(code)
     }
     return table
 }
