@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets reference
+.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention reference
 
 setup:
 	@scripts/setup
@@ -54,6 +54,10 @@ bench-peers: setup
 # Test accuracy on iris, wine and breast-cancer against scikit-learn's MLPClassifier, same splits.
 bench-datasets: setup
 	scripts/bench-datasets
+
+# The thread policy with a busy neighbour on one core (kiln's OpenBLAS setting against its default).
+bench-contention: setup
+	scripts/bench-contention
 
 ## reference: regenerate the committed schema and reference from the one schema definition.
 reference: build

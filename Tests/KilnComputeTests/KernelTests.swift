@@ -22,6 +22,27 @@ func referenceMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Boo
 }
 
 @Suite struct Kernels {
+    /// Products cut into row or column blocks among pool threads: every transpose, both split directions,
+    /// against the double-precision reference, and the same bits on a second run.
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func pooledProductsMatchTheReference(_ ta: Bool, _ tb: Bool) throws {
+        let pool = ComputePool(threads: 2, blas: blas)
+        for (m, n, k) in [(130, 47, 33), (40, 150, 21)] {  // taller than wide: rows; wider: columns
+            let a = randomTensor(ta ? [k, m] : [m, k], seed: 5), b = randomTensor(tb ? [n, k] : [k, n], seed: 6)
+            let c = Tensor(shape: [m, n])
+            let job = GEMMJob(
+                transA: ta ? .transpose : .none, transB: tb ? .transpose : .none, m: m, n: n, k: k, alpha: 1, beta: 0,
+                a: a.data, lda: a.cols, b: b.data, ldb: b.cols, c: c.data, ldc: n)
+            #expect(pool.run(.gemm(job), chunks: 5))
+            let reference = referenceMatmul(a, b, transposeA: ta, transposeB: tb)
+            for i in 0..<c.count { #expect(abs(Double(c.data[i]) - reference[i]) < 1e-4 * Double(k)) }
+            let first = c.array.map(\.bitPattern)
+            c.fill(0)
+            #expect(pool.run(.gemm(job), chunks: 5))
+            #expect(c.array.map(\.bitPattern) == first)
+        }
+    }
+
     @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
     func matmulMatchesTheReferenceOnRandomShapes(_ ta: Bool, _ tb: Bool) throws {
         var g = RandomGenerator(seed: 7)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// OpenBLAS, loaded on first use with the right kernel.
 ///
@@ -93,6 +94,11 @@ public final class BLAS: @unchecked Sendable {
         configFunction = config
         coreChoice = choice
         libraryPath = path
+        // Kiln shares products among its own threads; OpenBLAS runs one thread per call.
+        let environment = ProcessInfo.processInfo.environment
+        let requested = (environment["OPENBLAS_NUM_THREADS"] ?? environment["OMP_NUM_THREADS"]).flatMap { Int($0) }
+        parallelism = Mutex((threads: max(1, requested ?? ProcessInfo.processInfo.activeProcessorCount), pool: nil))
+        setThreads?(1)
     }
 
     /// The kernel in use (`SkylakeX`, `Haswell`, `Prescott`…).
@@ -100,15 +106,53 @@ public final class BLAS: @unchecked Sendable {
     /// OpenBLAS's build configuration string.
     public var config: String { configFunction?().map { String(cString: $0) } ?? "unknown" }
 
+    /// Kiln's compute threads (the Training spec's `threads`; default: all cores, or OPENBLAS_NUM_THREADS
+    /// when the user set it). Products large enough to be worth it are cut into blocks that these threads
+    /// share (`ComputePool`); OpenBLAS itself always runs one thread per call.
     public var threads: Int {
-        get { Int(getThreadsFunction?() ?? 1) }
-        set { setThreadsFunction?(Int32(max(1, newValue))) }
+        get { parallelism.withLock { $0.threads } }
+        set { parallelism.withLock { $0.threads = max(1, newValue) } }
     }
 
+    /// The pool for the current thread count (nil at one thread), made on first use.
+    var pool: ComputePool? {
+        parallelism.withLock { state -> ComputePool? in
+            guard state.threads > 1 else { return nil }
+            if let p = state.pool, p.threads == state.threads { return p }
+            let p = ComputePool(threads: state.threads, blas: self)
+            state.pool = p
+            return p
+        }
+    }
+
+    private let parallelism: Mutex<(threads: Int, pool: ComputePool?)>
+    /// Below this many multiply-adds a product runs on the calling thread: waking another costs more.
+    static let parallelThreshold = 1 << 21
+
+    /// The threads OpenBLAS reports it was built to use (informational: kiln sets it to 1).
+    public var openBLASThreads: Int { Int(getThreadsFunction?() ?? 1) }
+
     /// C = alpha · op(A) · op(B) + beta · C, row-major; op is a transpose by BLAS flag, never a copy.
-    /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored.
-    @inline(__always)
+    /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored. Large products are shared among
+    /// the compute threads.
     public func sgemm(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m * n * k >= Self.parallelThreshold, let pool {
+            let job = GEMMJob(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, lda: lda, b: b,
+                ldb: ldb, c: c, ldc: ldc)
+            if pool.run(.gemm(job), chunks: pool.threads * 2) { return }
+        }
+        sgemmOneThread(
+            transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// One OpenBLAS call on the calling thread.
+    @inline(__always)
+    func sgemmOneThread(
         _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int

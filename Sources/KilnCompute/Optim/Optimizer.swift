@@ -45,10 +45,7 @@ public final class Optimizer {
     let second: [Tensor]
 
     /// Threads for the update of large parameters (the Training spec's `threads`); 1: the calling thread.
-    public var threads = 1 {
-        didSet { parallel = threads > 1 ? (parallel ?? ParallelUpdate()) : nil }
-    }
-    private var parallel: ParallelUpdate?
+    public var threads = 1
     /// Below this many elements a parameter is updated on the calling thread: waking another costs more.
     static let parallelThreshold = 1 << 16
 
@@ -104,11 +101,12 @@ public final class Optimizer {
             for ((p, m), v) in zip(zip(parameters, first), second) {
                 let count = p.value.count
                 let arrays = AdamArrays(w: p.value.data, g: p.gradient.data, m: m.data, v: v.data)
-                guard let pool = parallel, count >= Self.parallelThreshold else {
-                    adam.apply(arrays.w, arrays.g, arrays.m, arrays.v, count: count)
+                if threads > 1, count >= Self.parallelThreshold, let pool = try? BLAS.get().pool,
+                    pool.run(.adam(adam, arrays, count: count), chunks: 16)
+                {
                     continue
                 }
-                pool.apply(adam, arrays, count: count)
+                adam.apply(arrays.w, arrays.g, arrays.m, arrays.v, count: count)
             }
         }
     }

@@ -1,0 +1,139 @@
+import Foundation
+import Synchronization
+
+/// Kiln's own compute threads: the calling thread plus `threads − 1` helpers that sleep on a semaphore.
+///
+/// A job (one GEMM, one optimiser update) is cut into chunks that every thread claims from one atomic
+/// counter; the caller claims too, and takes whatever the helpers have not reached. So when another
+/// process holds a core and a helper is slow to wake, the caller does that helper's share instead of
+/// waiting for it: contention costs at most the chunk a helper is in, never a spin-wait collapse like a
+/// pool whose threads must meet at barriers (measured: scripts/bench-contention). OpenBLAS itself runs
+/// single-threaded under it, so its threaded driver (its barriers, its per-call job table) is never used.
+///
+/// Chunk boundaries depend on the job and the thread count only, and each output element is computed
+/// by exactly one chunk, so the result is the same bits whichever thread ran which chunk.
+/// One caller at a time: a second concurrent caller runs its job single-threaded on its own thread.
+final class ComputePool: @unchecked Sendable {
+    let threads: Int
+    private let shared: Shared
+    private let inUse = Mutex(false)
+
+    init(threads: Int, blas: BLAS) {
+        self.threads = threads
+        shared = Shared(blas: blas)
+        for i in 1..<max(threads, 1) {
+            let shared = self.shared  // helpers hold the state, not the pool
+            let thread = Thread { shared.helperLoop() }
+            thread.name = "kiln-compute-\(i)"
+            thread.start()
+        }
+    }
+
+    deinit {
+        shared.stopping.store(true, ordering: .releasing)
+        for _ in 1..<max(threads, 1) { shared.wake.signal() }
+    }
+
+    /// Runs `job` in `chunks` pieces on every thread; false when the pool is busy with another caller
+    /// (the caller then runs the job itself).
+    func run(_ job: Job, chunks: Int) -> Bool {
+        guard threads > 1, chunks > 1 else { return false }
+        let acquired = inUse.withLock { busy -> Bool in
+            if busy { return false }
+            busy = true
+            return true
+        }
+        guard acquired else { return false }
+        defer { inUse.withLock { $0 = false } }
+        shared.job = job
+        shared.chunks = chunks
+        shared.finished.store(0, ordering: .relaxed)
+        shared.next.store(0, ordering: .releasing)
+        for _ in 1..<threads { shared.wake.signal() }
+        while shared.claimAndRun() {}
+        // Only chunks helpers are already in can still be running.
+        var spins = 0
+        while shared.finished.load(ordering: .acquiring) < chunks {
+            spins += 1
+            if spins > 64 { sched_yield() }
+        }
+        return true
+    }
+
+    enum Job {
+        case none
+        case gemm(GEMMJob)
+        case adam(AdamStep, AdamArrays, count: Int)
+    }
+
+    private final class Shared: @unchecked Sendable {
+        let blas: BLAS
+        let wake = DispatchSemaphore(value: 0)
+        let next = Atomic<Int>(Int.max)
+        let finished = Atomic<Int>(0)
+        let stopping = Atomic<Bool>(false)
+        /// Written by the caller before `next` is reset (release), read after a claim (acquire).
+        var job = Job.none
+        var chunks = 0
+
+        init(blas: BLAS) { self.blas = blas }
+
+        /// Claims one chunk and runs it; false when none is left.
+        func claimAndRun() -> Bool {
+            let c = next.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue
+            guard c >= 0, c < chunks else { return false }
+            switch job {
+            case .none: break
+            case .gemm(let g): g.run(chunk: c, of: chunks, blas: blas)
+            case .adam(let step, let a, let count):
+                // Bounds on multiples of 8, so every chunk but the last runs whole vectors.
+                let lo = count * c / chunks & ~7
+                let hi = c == chunks - 1 ? count : count * (c + 1) / chunks & ~7
+                step.apply(a.w + lo, a.g + lo, a.m + lo, a.v + lo, count: hi - lo)
+            }
+            finished.add(1, ordering: .releasing)
+            return true
+        }
+
+        func helperLoop() {
+            while true {
+                wake.wait()
+                if stopping.load(ordering: .acquiring) { return }
+                while claimAndRun() {}
+            }
+        }
+    }
+}
+
+/// C = alpha · op(A) · op(B) + beta · C, row-major, cut into column blocks (or row blocks when C is
+/// taller than wide); each block is an independent single-threaded sgemm over the full K.
+struct GEMMJob: @unchecked Sendable {
+    var transA: BLAS.Transpose, transB: BLAS.Transpose
+    var m: Int, n: Int, k: Int
+    var alpha: Float, beta: Float
+    var a: UnsafePointer<Float>, lda: Int
+    var b: UnsafePointer<Float>, ldb: Int
+    var c: UnsafeMutablePointer<Float>, ldc: Int
+
+    /// Rows when C has more rows than columns, else columns.
+    var splitsRows: Bool { m > n }
+
+    func run(chunk: Int, of chunks: Int, blas: BLAS) {
+        let extent = splitsRows ? m : n
+        // Block edges on multiples of 16 (the kernels' register blocking).
+        let lo = extent * chunk / chunks & ~15
+        let hi = chunk == chunks - 1 ? extent : extent * (chunk + 1) / chunks & ~15
+        guard hi > lo else { return }
+        if splitsRows {
+            let aBlock = transA == .none ? a + lo * lda : a + lo
+            blas.sgemmOneThread(
+                transA, transB, m: hi - lo, n: n, k: k, alpha: alpha, a: aBlock, lda: lda, b: b, ldb: ldb, beta: beta,
+                c: c + lo * ldc, ldc: ldc)
+        } else {
+            let bBlock = transB == .none ? b + lo : b + lo * ldb
+            blas.sgemmOneThread(
+                transA, transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a, lda: lda, b: bBlock, ldb: ldb, beta: beta,
+                c: c + lo, ldc: ldc)
+        }
+    }
+}
