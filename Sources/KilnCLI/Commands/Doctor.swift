@@ -20,7 +20,7 @@ struct Doctor: ParsableCommand {
         case .success(let blas):
             print("blas: OpenBLAS \(blas.libraryPath)")
             print("blas core: \(blas.coreName) — chosen by \(blas.coreChoice)")
-            print("blas threads: \(blas.threads)")
+            print("compute threads: \(blas.threads) (kiln's; OpenBLAS runs \(blas.openBLASThreads) per call)")
             print("blas config: \(blas.config)")
         case .failure(let error):
             print("blas: \(error)")
