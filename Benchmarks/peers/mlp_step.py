@@ -27,6 +27,18 @@ def report(times):
                       "samples_per_s": round(BATCH / (ms / 1000)), "steps": len(times)}))
 
 
+def time_steps(step):
+    """10 warm-up steps, then `steps` timed ones; prints the report."""
+    for _ in range(10):
+        step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    report(times)
+
+
 def batches(x, y):
     b = 0
     while True:
@@ -55,14 +67,7 @@ def run_torch():
         loss.backward()
         opt.step()
 
-    for _ in range(10):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    report(times)
+    time_steps(step)
 
 
 def run_jax():
@@ -151,14 +156,7 @@ def run_numpy():
                 v[i][j] = 0.999 * v[i][j] + 0.001 * grad * grad
                 params[i][j] -= 1e-3 * (m[i][j] / (1 - 0.9 ** t)) / (np.sqrt(v[i][j] / (1 - 0.999 ** t)) + 1e-8)
 
-    for _ in range(10):
-        step()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    report(times)
+    time_steps(step)
 
 
 {"torch": run_torch, "jax": run_jax, "numpy": run_numpy}[framework]()

@@ -116,7 +116,7 @@ func expectClose(
             let p = Parameter(name: "w", shape: [n])
             for i in 0..<n { p.value.data[i] = Float(i % 97) / 50 - 1 }
             let o = Optimizer(OptimizerConfig(.adamw, learningRate: 0.01, weightDecay: 0.1), parameters: [p])
-            o.threads = threads
+            o.pool = threads > 1 ? ComputePool(threads: threads, blas: blas) : nil
             for t in 1...3 {
                 for i in 0..<n { p.gradient.data[i] = Float((i * t) % 89) / 40 - 1 }
                 o.update(learningRate: 0.01)

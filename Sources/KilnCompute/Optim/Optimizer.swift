@@ -44,8 +44,9 @@ public final class Optimizer {
     /// Second moment (Adam), per parameter.
     let second: [Tensor]
 
-    /// Threads for the update of large parameters (the Training spec's `threads`); 1: the calling thread.
-    public var threads = 1
+    /// The threads that share the update of large parameters (the Trainer passes its BLAS's pool);
+    /// nil: the calling thread alone.
+    var pool: ComputePool?
     /// Below this many elements a parameter is updated on the calling thread: waking another costs more.
     static let parallelThreshold = 1 << 16
 
@@ -101,9 +102,7 @@ public final class Optimizer {
             for ((p, m), v) in zip(zip(parameters, first), second) {
                 let count = p.value.count
                 let arrays = AdamArrays(w: p.value.data, g: p.gradient.data, m: m.data, v: v.data)
-                if threads > 1, count >= Self.parallelThreshold, let pool = try? BLAS.get().pool,
-                    pool.run(.adam(adam, arrays, count: count), chunks: 16)
-                {
+                if count >= Self.parallelThreshold, let pool, pool.run(.adam(adam, arrays, count: count), chunks: 16) {
                     continue
                 }
                 adam.apply(arrays.w, arrays.g, arrays.m, arrays.v, count: count)

@@ -74,10 +74,16 @@ public final class Predictor {
             if network.config.task == .binary {
                 classes.append(row[0] >= 0.5 ? 1 : 0)
             } else {
-                var best = 0
-                for j in 1..<max(k, 1) where row[j] > row[best] { best = j }
-                classes.append(best)
+                classes.append(argmax(row, count: k))
             }
         }
     }
+}
+
+/// The index of the largest of `count` values (the first on ties).
+@inline(__always)
+func argmax(_ row: UnsafeMutablePointer<Float>, count: Int) -> Int {
+    var best = 0
+    for j in 1..<max(count, 1) where row[j] > row[best] { best = j }
+    return best
 }

@@ -102,7 +102,7 @@ public final class Trainer {
         batchY = Tensor(shape: [config.batchSize, targetWidth])
         network.prepare(maxBatch: config.batchSize)
         if let threads = config.threads { blas.threads = threads }
-        optimizer.threads = config.threads ?? blas.threads
+        optimizer.pool = blas.pool
     }
 
     /// Trains (resuming from `checkpoint` if that file exists), reporting each epoch to `progress`.
@@ -214,9 +214,7 @@ public final class Trainer {
                 let row = logits.data + r * k
                 switch network.config.task {
                 case .classification:
-                    var best = 0
-                    for j in 1..<max(k, 1) where row[j] > row[best] { best = j }
-                    result.classes.append(best)
+                    result.classes.append(argmax(row, count: k))
                 case .binary:
                     let s = Activation.sigmoid(row[0])
                     result.scores.append(s)
