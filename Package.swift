@@ -47,12 +47,20 @@ var targets: [Target] = [
     /// losses, optimisers, training, safetensors artifacts. Imports nothing of YAML.
     .target(name: "KilnCompute", exclude: ["README.md"], swiftSettings: swiftSettings),
 
+    // MARK: Data
+    /// The data layer: readers (csv/tsv/jsonl) into typed columns, contract checks, deterministic splits,
+    /// transforms fitted on the train split, content hashes and lineage. Its output is the compute core's input.
+    .target(
+        name: "KilnData",
+        dependencies: ["KilnDiagnostics", "KilnCompute", .product(name: "Crypto", package: "swift-crypto")],
+        exclude: ["README.md"], swiftSettings: swiftSettings),
+
     // MARK: Edges
     /// The commands; one file per subcommand.
     .target(
         name: "KilnCLI",
         dependencies: [
-            "KilnCompiler", "KilnCompute",
+            "KilnCompiler", "KilnCompute", "KilnData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         exclude: ["README.md"],
@@ -78,6 +86,9 @@ var targets: [Target] = [
         swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnComputeTests", dependencies: ["KilnCompute"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "KilnDataTests", dependencies: ["KilnData", "KilnTestSupport"], exclude: ["Fixtures", "Goldens"],
+        swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnSpecTests", dependencies: ["KilnSpec", "KilnTestSupport"], swiftSettings: swiftSettings),
     .testTarget(

@@ -1,0 +1,221 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Why a cell was refused, before the reader adds its position.
+enum CellProblem: Error {
+    case notA(String)
+    case overflow(String)
+    case null
+    case belowMin(Double)
+    case aboveMax(Double)
+    case unknownCategory
+    case invalidUTF8
+    case patternMismatch
+}
+
+/// Appends parsed cells of one column: the typed storage grows, the null mask follows.
+struct ColumnBuilder {
+    let schema: ColumnSchema
+    /// Category values as bytes, to match cells without making a String per cell.
+    private let categoryBytes: [[UInt8]]
+    private let categoryIndex: [String: Int32]
+    private let pattern: Regex<AnyRegexOutput>?
+    /// Reading data for inference: a category outside `values` is code -1 instead of an error.
+    private let allowUnknownCategories: Bool
+
+    private var floats: [Double] = []
+    private var ints: [Int64] = []
+    private var bools: [Bool] = []
+    private var codes: [Int32] = []
+    private var strings: [String] = []
+    private(set) var nulls = NullMask()
+
+    init(_ schema: ColumnSchema, allowUnknownCategories: Bool) throws(DataError) {
+        self.schema = schema
+        categoryBytes = schema.values.map { Array($0.utf8) }
+        var index: [String: Int32] = [:]
+        for (i, v) in schema.values.enumerated() where index[v] == nil { index[v] = Int32(i) }
+        categoryIndex = index
+        self.allowUnknownCategories = allowUnknownCategories
+        if let p = schema.pattern, schema.type == .string {
+            do {
+                pattern = try Regex(p)
+            } catch {
+                throw DataError(
+                    "data.pattern",
+                    "the pattern of column '\(schema.name)' is not a valid regular expression: \(error)",
+                    at: nil)
+            }
+        } else {
+            pattern = nil
+        }
+    }
+
+    var count: Int { nulls.count }
+
+    mutating func reserve(_ n: Int) {
+        switch schema.type {
+        case .float: floats.reserveCapacity(n)
+        case .int: ints.reserveCapacity(n)
+        case .bool: bools.reserveCapacity(n)
+        case .category: codes.reserveCapacity(n)
+        case .string, .text: strings.reserveCapacity(n)
+        }
+    }
+
+    @inline(__always)
+    private mutating func appendNull() throws(CellProblem) {
+        guard schema.nullable else { throw .null }
+        padAfterError()
+    }
+
+    /// A null placeholder, nullable or not: after a refused cell, it keeps the columns aligned while the
+    /// reader goes on to report further errors (a table is never returned when there were errors).
+    mutating func padAfterError() {
+        switch schema.type {
+        case .float: floats.append(.nan)
+        case .int: ints.append(0)
+        case .bool: bools.append(false)
+        case .category: codes.append(-1)
+        case .string, .text: strings.append("")
+        }
+        nulls.append(null: true)
+    }
+
+    @inline(__always)
+    private func checkBounds(_ v: Double) throws(CellProblem) {
+        if let min = schema.min, v < min { throw .belowMin(min) }
+        if let max = schema.max, v > max { throw .aboveMax(max) }
+    }
+
+    /// A cell of a csv/tsv file. `quotedEmpty`: the cell was written `""` (an empty string, not a null, in
+    /// string and text columns).
+    @inline(__always)
+    mutating func append(_ p: UnsafePointer<UInt8>, count n: Int, quotedEmpty: Bool, text: () -> String?)
+        throws(CellProblem)
+    {
+        if n == 0 && !(quotedEmpty && (schema.type == .string || schema.type == .text)) {
+            try appendNull()
+            return
+        }
+        switch schema.type {
+        case .float:
+            switch NumberParsing.double(p, count: n) {
+            case .success(let v):
+                try checkBounds(v)
+                floats.append(v)
+            case .failure(.syntax): throw .notA("a number")
+            case .failure(.overflow): throw .overflow("a float")
+            }
+        case .int:
+            switch NumberParsing.int(p, count: n) {
+            case .success(let v):
+                try checkBounds(Double(v))
+                ints.append(v)
+            case .failure(.syntax): throw .notA("an integer")
+            case .failure(.overflow): throw .overflow("a 64-bit integer")
+            }
+        case .bool:
+            guard let b = NumberParsing.bool(p, count: n) else { throw .notA("a boolean (true/false or 1/0)") }
+            bools.append(b)
+        case .category:
+            var code: Int32 = -1
+            for (i, value) in categoryBytes.enumerated() where value.count == n {
+                if value.withUnsafeBufferPointer({ memcmp($0.baseAddress!, p, n) == 0 }) {
+                    code = Int32(i)
+                    break
+                }
+            }
+            if code < 0 {
+                guard allowUnknownCategories else { throw .unknownCategory }
+                guard String(validating: UnsafeBufferPointer(start: p, count: n), as: UTF8.self) != nil else {
+                    throw .invalidUTF8
+                }
+            }
+            codes.append(code)
+        case .string, .text:
+            guard let s = text() else { throw .invalidUTF8 }
+            if let pattern, (try? pattern.wholeMatch(in: s)) == nil { throw .patternMismatch }
+            strings.append(s)
+        }
+        nulls.append(null: false)
+    }
+
+    /// A JSON value of a jsonl line.
+    mutating func append(json value: JSONScalar) throws(CellProblem) {
+        switch value {
+        case .null:
+            try appendNull()
+        case .number(let text):
+            switch schema.type {
+            case .float, .int:
+                try text.withUnsafeBufferPointer { (b) throws(CellProblem) in
+                    try append(b.baseAddress!, count: b.count, quotedEmpty: false, text: { nil })
+                }
+            case .category:
+                try appendCategory(String(decoding: text, as: UTF8.self))
+            case .bool:
+                if text == [0x30] || text == [0x31] {
+                    bools.append(text == [0x31])
+                    nulls.append(null: false)
+                } else {
+                    throw .notA("a boolean")
+                }
+            case .string, .text:
+                throw .notA("a string (a JSON string in quotes)")
+            }
+        case .bool(let b):
+            switch schema.type {
+            case .bool:
+                bools.append(b)
+                nulls.append(null: false)
+            case .category: try appendCategory(b ? "true" : "false")
+            default:
+                throw .notA(schema.type == .string || schema.type == .text ? "a string" : "a \(schema.type.rawValue)")
+            }
+        case .string(let s):
+            switch schema.type {
+            case .category: try appendCategory(s)
+            case .string, .text:
+                if let pattern, (try? pattern.wholeMatch(in: s)) == nil { throw .patternMismatch }
+                strings.append(s)
+                nulls.append(null: false)
+            default:
+                throw .notA("a \(schema.type == .float || schema.type == .int ? "number" : "boolean") (without quotes)")
+            }
+        }
+    }
+
+    private mutating func appendCategory(_ s: String) throws(CellProblem) {
+        if let code = categoryIndex[s] {
+            codes.append(code)
+        } else {
+            guard allowUnknownCategories else { throw .unknownCategory }
+            codes.append(-1)
+        }
+        nulls.append(null: false)
+    }
+
+    consuming func finish() -> Column {
+        let values: ColumnValues =
+            switch schema.type {
+            case .float: .float(floats)
+            case .int: .int(ints)
+            case .bool: .bool(bools)
+            case .category: .category(codes)
+            case .string, .text: .string(strings)
+            }
+        return Column(schema: schema, values: values, nulls: nulls)
+    }
+}
+
+/// A flat JSON value, as a jsonl reader hands it over (numbers as their text, parsed by the column's type).
+enum JSONScalar {
+    case null
+    case bool(Bool)
+    case number([UInt8])
+    case string(String)
+}

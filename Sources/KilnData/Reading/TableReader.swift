@@ -1,0 +1,327 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+import KilnDiagnostics
+
+/// Reads a dataset's files into a typed `Table`, by its schema: every cell parsed by its column's type and
+/// checked against its constraints. A cell that does not fit is an error naming the file, line, column
+/// and text; the reader collects up to `DataLimits.maxErrors` of them, then stops.
+public struct TableReader: Sendable {
+    public var source: SourceConfig
+    public var schema: DataSchema
+    /// Columns to keep; nil: all but ignored ones. Other columns are checked against the header, not parsed.
+    public var keep: Set<String>?
+    /// For inference data: a category outside the schema's values is kept as unknown (code -1) instead of
+    /// being an error (one-hot makes it an all-zero block).
+    public var allowUnknownCategories = false
+
+    public init(source: SourceConfig, schema: DataSchema, keep: Set<String>? = nil) {
+        self.source = source
+        self.schema = schema
+        self.keep = keep
+    }
+
+    /// The files a source names: the path itself, or the glob's matches in byte order.
+    public static func files(_ source: SourceConfig) throws(DataError) -> [String] {
+        let path = source.path
+        guard path.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" }) else {
+            return [path]
+        }
+        var g = glob_t()
+        defer { globfree(&g) }
+        let status = glob(path, 0, nil, &g)
+        var files: [String] = []
+        if status == 0 {
+            for i in 0..<Int(g.gl_pathc) {
+                if let p = g.gl_pathv[i] { files.append(String(cString: p)) }
+            }
+        }
+        files = files.filter { f in
+            var info = stat()
+            return stat(f, &info) == 0 && info.st_mode & S_IFMT == S_IFREG
+        }
+        guard !files.isEmpty else {
+            throw DataError(
+                "data.glob-empty", "the glob '\(path)' matches no file", at: nil,
+                help: "check the pattern; '*' and '?' match within one directory level")
+        }
+        return files.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    private var keptNames: Set<String> {
+        keep ?? Set(schema.columns.filter { !$0.ignore || $0.name == schema.label }.map(\.name))
+    }
+
+    public func read() throws(DataError) -> Table {
+        let files = try Self.files(source)
+        let kept = schema.columns.filter { keptNames.contains($0.name) }
+        var builders: [ColumnBuilder] = []
+        for c in kept { builders.append(try ColumnBuilder(c, allowUnknownCategories: allowUnknownCategories)) }
+        var state = ReadState(builders: builders)
+        var firstHeader: [String]?
+        for file in files {
+            let format = source.format ?? SourceFormat(extensionOf: file) ?? .csv
+            state.origins.files.append(.init(path: file, firstRow: state.rowCount))
+            switch format {
+            case .csv, .tsv:
+                try readDelimited(
+                    file, delimiter: source.delimiter ?? (format == .tsv ? 0x09 : 0x2C), kept: kept,
+                    firstHeader: &firstHeader, state: &state)
+            case .jsonl:
+                try readJSONLines(file, kept: kept, state: &state)
+            }
+            if !state.errors.isEmpty && state.errors.count >= DataLimits.maxErrors { break }
+        }
+        guard state.errors.isEmpty else {
+            var diagnostics = state.errors
+            if diagnostics.count >= DataLimits.maxErrors {
+                diagnostics.append(
+                    Diagnostic(
+                        "data.too-many-errors", .note, "stopped after \(DataLimits.maxErrors) errors", at: nil))
+            }
+            throw DataError(diagnostics)
+        }
+        if state.rowCount == 0 {
+            throw DataError(
+                "data.empty",
+                "\(files.count == 1 ? "'\(files[0])' has" : "the files of '\(source.path)' have") no rows",
+                at: files.count == 1 ? .fileStart(files[0]) : nil, help: "a dataset needs at least one row of data")
+        }
+        return Table(
+            columns: state.builders.map { $0.finish() }, rowCount: state.rowCount, origins: state.origins)
+    }
+
+    struct ReadState {
+        var builders: [ColumnBuilder]
+        var rowCount = 0
+        var origins = RowOrigins()
+        var errors: [Diagnostic] = []
+
+        var full: Bool { errors.count >= DataLimits.maxErrors }
+
+        mutating func report(
+            _ problem: CellProblem, column: ColumnSchema, text: String, file: String, line: Int, at col: Int
+        ) {
+            let span = SourceSpan.data(file, line: line, column: col)
+            let name = column.name
+            switch problem {
+            case .notA(let what):
+                let nullWords: Set<String> = ["na", "n/a", "nan", "null", "none", "nil", "-", "?"]
+                errors.append(
+                    Diagnostic(
+                        "data.parse", "'\(text)' in column '\(name)' is not \(what)", at: span,
+                        help: nullWords.contains(text.lowercased())
+                            ? "kiln reads only an empty cell as a missing value: write '' instead of '\(text)'"
+                                + (column.nullable ? "" : ", and declare the column 'nullable: true'") : nil))
+            case .overflow(let what):
+                errors.append(
+                    Diagnostic("data.parse", "'\(text)' in column '\(name)' is too large for \(what)", at: span))
+            case .null:
+                errors.append(
+                    Diagnostic(
+                        "data.null", "column '\(name)' is empty here, and it is not nullable", at: span,
+                        help: "fill the cell, or declare the column 'nullable: true' (then impute it)"))
+            case .belowMin(let min):
+                errors.append(
+                    Diagnostic(
+                        "data.range", "\(text) in column '\(name)' is below its minimum \(min.diagnosticText)", at: span
+                    ))
+            case .aboveMax(let max):
+                errors.append(
+                    Diagnostic(
+                        "data.range", "\(text) in column '\(name)' is above its maximum \(max.diagnosticText)", at: span
+                    ))
+            case .unknownCategory:
+                errors.append(
+                    Diagnostic(
+                        "data.category", "'\(text)' in column '\(name)' is not one of its values", at: span,
+                        help: DidYouMean.help(for: text, among: column.values)
+                            ?? "add it to 'values' (\(column.values.prefix(8).joined(separator: ", "))\(column.values.count > 8 ? ", ..." : ""))"
+                    ))
+            case .invalidUTF8:
+                errors.append(
+                    Diagnostic(
+                        "data.encoding", "column '\(name)' holds bytes that are not UTF-8 here", at: span,
+                        help: "convert the file to UTF-8 (e.g. iconv -f LATIN1 -t UTF-8)"))
+            case .patternMismatch:
+                errors.append(
+                    Diagnostic(
+                        "data.pattern",
+                        "'\(text)' in column '\(name)' does not match its pattern '\(column.pattern ?? "")'",
+                        at: span))
+            }
+        }
+    }
+
+    // MARK: csv / tsv
+
+    private func readDelimited(
+        _ file: String, delimiter: UInt8, kept: [ColumnSchema], firstHeader: inout [String]?, state: inout ReadState
+    ) throws(DataError) {
+        let reader = DelimitedReader(path: file, delimiter: delimiter)
+        // For each field of a record: the builder it feeds, or -1 (not kept).
+        var target: [Int] = []
+        var expected = -1
+        var headerLine = 0
+        let keptIndex = Dictionary(uniqueKeysWithValues: kept.enumerated().map { ($1.name, $0) })
+        var needHeader = source.header
+        if !source.header {
+            expected = schema.columns.count
+            target = schema.columns.map { keptIndex[$0.name] ?? -1 }
+        }
+        try reader.read { (record) throws(DataError) in
+            if needHeader {
+                needHeader = false
+                headerLine = record.line
+                var names: [String] = []
+                for i in 0..<record.count {
+                    guard let name = record.string(i) else {
+                        let (l, c) = record.position(ofField: i)
+                        throw DataError(
+                            "data.encoding", "the header holds bytes that are not UTF-8",
+                            at: .data(file, line: l, column: c))
+                    }
+                    names.append(name)
+                }
+                try checkHeader(names, file: file, line: record.line, firstHeader: &firstHeader)
+                expected = names.count
+                target = names.map { keptIndex[$0] ?? -1 }
+                return
+            }
+            guard record.count == expected else {
+                let what = source.header ? "the header (line \(headerLine))" : "the schema's \(expected) columns"
+                state.errors.append(
+                    Diagnostic(
+                        "data.ragged",
+                        "this record has \(record.count) field\(record.count == 1 ? "" : "s"); \(what) has \(expected)",
+                        at: .data(file, line: record.line),
+                        help: record.count > expected
+                            ? "a field that holds the delimiter must be quoted"
+                            : "every record needs a value (or an empty cell) per column"))
+                if state.full { throw DataError(state.errors) }
+                return
+            }
+            for i in 0..<record.count {
+                let b = target[i]
+                guard b >= 0 else { continue }
+                let f = record.fields[i]
+                do throws(CellProblem) {
+                    try state.builders[b].append(
+                        record.base + f.start, count: f.end - f.start, quotedEmpty: f.quoted,
+                        text: { record.string(i) })
+                } catch {
+                    let (l, c) = record.position(ofField: i)
+                    state.report(
+                        error, column: state.builders[b].schema, text: record.shown(i), file: file, line: l, at: c)
+                    if state.full { throw DataError(state.errors) }
+                    // Keep the columns the same length so that later rows can still be read and reported.
+                    state.builders[b].padAfterError()
+                }
+            }
+            state.origins.lines.append(record.line)
+            state.rowCount += 1
+        }
+        if needHeader {
+            throw DataError(
+                "data.empty", "'\(file)' is empty", at: .fileStart(file), help: "a csv file starts with its header row")
+        }
+    }
+
+    private func checkHeader(_ names: [String], file: String, line: Int, firstHeader: inout [String]?) throws(DataError)
+    {
+        var diagnostics: [Diagnostic] = []
+        let span = SourceSpan.data(file, line: line)
+        var seen = Set<String>()
+        for name in names where !seen.insert(name).inserted {
+            diagnostics.append(Diagnostic("data.header", "the header names '\(name)' twice", at: span))
+        }
+        let declared = Set(schema.columns.map(\.name))
+        let extra = names.filter { !declared.contains($0) }
+        let missing = schema.columns.map(\.name).filter { !seen.contains($0) }
+        // A misspelt name is one error (with the suggestion), not an extra and a missing column.
+        var explained = Set<String>()
+        for name in extra {
+            let near = DidYouMean.suggestion(for: name, among: missing.filter { !explained.contains($0) })
+            if let near { explained.insert(near) }
+            diagnostics.append(
+                Diagnostic(
+                    "data.header", "the file has a column '\(name)' that the schema does not declare", at: span,
+                    help: near.map { "did you mean '\($0)'? (the schema's name)" }
+                        ?? "declare it in 'schema.columns' (with 'ignore: true' if it is not needed)"))
+        }
+        for name in missing where !explained.contains(name) {
+            diagnostics.append(
+                Diagnostic(
+                    "data.header", "the schema's column '\(name)' is not in the file's header", at: span,
+                    help: "the header is: \(names.prefix(12).joined(separator: ", "))\(names.count > 12 ? ", ..." : "")"
+                ))
+        }
+        if diagnostics.isEmpty, let first = firstHeader, first != names {
+            diagnostics.append(
+                Diagnostic(
+                    "data.header", "this file's columns differ from the first file's", at: span,
+                    help: "every file of a glob has the same columns in the same order"))
+        }
+        guard diagnostics.isEmpty else { throw DataError(diagnostics) }
+        if firstHeader == nil { firstHeader = names }
+    }
+
+    // MARK: jsonl
+
+    private func readJSONLines(_ file: String, kept: [ColumnSchema], state: inout ReadState) throws(DataError) {
+        let keptIndex = Dictionary(uniqueKeysWithValues: kept.enumerated().map { ($1.name, $0) })
+        let declared = Set(schema.columns.map(\.name))
+        var present = [Bool](repeating: false, count: kept.count)
+        try JSONLinesReader(path: file).read { (members, line, column) throws(DataError) in
+            for k in present.indices { present[k] = false }
+            for m in members {
+                guard let b = keptIndex[m.key] else {
+                    if !declared.contains(m.key) {
+                        state.errors.append(
+                            Diagnostic(
+                                "data.header", "the key '\(m.key)' is not a column of the schema",
+                                at: .data(file, line: line, column: column(m.offset)),
+                                help: DidYouMean.help(for: m.key, among: schema.columns.map(\.name))
+                                    ?? "declare it in 'schema.columns' (with 'ignore: true' if it is not needed)"))
+                        throw DataError(state.errors)
+                    }
+                    continue
+                }
+                present[b] = true
+                do throws(CellProblem) {
+                    try state.builders[b].append(json: m.value)
+                } catch {
+                    let text: String =
+                        switch m.value {
+                        case .null: "null"
+                        case .bool(let v): v ? "true" : "false"
+                        case .number(let t): String(decoding: t, as: UTF8.self)
+                        case .string(let s): s
+                        }
+                    state.report(
+                        error, column: state.builders[b].schema, text: text, file: file, line: line,
+                        at: column(m.offset))
+                    if state.full { throw DataError(state.errors) }
+                    state.builders[b].padAfterError()
+                }
+            }
+            for (b, seen) in present.enumerated() where !seen {
+                do {
+                    try state.builders[b].append(json: .null)
+                } catch {
+                    state.errors.append(
+                        Diagnostic(
+                            "data.null", "the key '\(kept[b].name)' is missing, and the column is not nullable",
+                            at: .data(file, line: line),
+                            help: "add the key, or declare the column 'nullable: true'"))
+                    if state.full { throw DataError(state.errors) }
+                    state.builders[b].padAfterError()
+                }
+            }
+            state.origins.lines.append(line)
+            state.rowCount += 1
+        }
+    }
+}
