@@ -10,11 +10,13 @@ import KilnDiagnostics
 final class ChunkedFile {
     let path: String
     private let fd: CInt
-    private(set) var buffer: UnsafeMutableRawBufferPointer
-    /// Valid bytes in `buffer`.
+    /// The buffer: `capacity` bytes, of which the first `filled` are valid.
+    private(set) var bytes: UnsafeMutablePointer<UInt8>
+    private(set) var capacity: Int
+    /// Valid bytes in `bytes`.
     private(set) var filled = 0
     private(set) var atEOF = false
-    /// Bytes of the file before `buffer[0]`.
+    /// Bytes of the file before `bytes[0]`.
     private(set) var offset = 0
 
     init(path: String, chunk: Int = 1 << 20) throws(DataError) {
@@ -35,12 +37,13 @@ final class ChunkedFile {
         guard fd >= 0 else {
             throw DataError("data.missing-file", "cannot open '\(path)': \(String(cString: strerror(errno)))", at: nil)
         }
-        buffer = .allocate(byteCount: chunk, alignment: 64)
+        bytes = .allocate(capacity: chunk)
+        capacity = chunk
     }
 
     deinit {
         close(fd)
-        buffer.deallocate()
+        bytes.deallocate()
     }
 
     /// Drops the first `consumed` bytes, keeps the rest at the front, and reads more. Returns false at the
@@ -48,26 +51,27 @@ final class ChunkedFile {
     func refill(consumed: Int) throws(DataError) -> Bool {
         if consumed > 0 {
             let rest = filled - consumed
-            if rest > 0 { buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + consumed, byteCount: rest) }
+            if rest > 0 { bytes.update(from: bytes + consumed, count: rest) }
             filled = rest
             offset += consumed
         }
         if atEOF { return false }
-        if filled == buffer.count {
-            guard buffer.count < DataLimits.maxRecordBytes else {
+        if filled == capacity {
+            guard capacity < DataLimits.maxRecordBytes else {
                 throw DataError(
                     "data.record-too-long",
                     "a record longer than \(DataLimits.maxRecordBytes >> 20) MiB starts at byte \(offset)",
                     at: .fileStart(path),
                     help: "an unbalanced quote makes the rest of a file one field; check the quotes near that point")
             }
-            let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 64)
-            bigger.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: filled)
-            buffer.deallocate()
-            buffer = bigger
+            let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity * 2)
+            bigger.update(from: bytes, count: filled)
+            bytes.deallocate()
+            bytes = bigger
+            capacity *= 2
         }
         while true {
-            let n = read(fd, buffer.baseAddress! + filled, buffer.count - filled)
+            let n = read(fd, bytes + filled, capacity - filled)
             if n < 0 && errno == EINTR { continue }
             guard n >= 0 else {
                 throw DataError("data.io", "cannot read '\(path)': \(String(cString: strerror(errno)))", at: nil)

@@ -124,7 +124,7 @@ struct ColumnBuilder {
         case .category:
             var code: Int32 = -1
             for (i, value) in categoryBytes.enumerated() where value.count == n {
-                if value.withUnsafeBufferPointer({ memcmp($0.baseAddress!, p, n) == 0 }) {
+                if value.withUnsafeBufferPointer({ v in v.indices.allSatisfy { v[$0] == p[$0] } }) {
                     code = Int32(i)
                     break
                 }
@@ -153,7 +153,8 @@ struct ColumnBuilder {
             switch schema.type {
             case .float, .int:
                 try text.withUnsafeBufferPointer { (b) throws(CellProblem) in
-                    try append(b.baseAddress!, count: b.count, quotedEmpty: false, text: { nil })
+                    guard let start = b.baseAddress else { throw .notA("a number") }
+                    try append(start, count: b.count, quotedEmpty: false, text: { nil })
                 }
             case .category:
                 try appendCategory(String(decoding: text, as: UTF8.self))

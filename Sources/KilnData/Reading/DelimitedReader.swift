@@ -90,7 +90,7 @@ struct DelimitedReader {
         _ = try file.refill(consumed: 0)
         var position = 0
         if file.filled >= 2 {
-            let b = file.buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let b = file.bytes
             if (b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF) {
                 throw DataError(
                     "data.encoding", "'\(path)' is UTF-16; kiln reads UTF-8", at: .fileStart(path),
@@ -98,7 +98,7 @@ struct DelimitedReader {
             }
         }
         while true {
-            let base = UnsafePointer(file.buffer.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            let base = UnsafePointer(file.bytes)
             let end = file.filled
             if first {
                 first = false

@@ -34,7 +34,7 @@ struct JSONLinesReader {
         var first = true
         _ = try file.refill(consumed: 0)
         while true {
-            let base = UnsafePointer(file.buffer.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            let base = UnsafePointer(file.bytes)
             let end = file.filled
             if first {
                 first = false

@@ -109,12 +109,13 @@ enum NumberParsing {
 
     /// strtod on a NUL-terminated copy; the grammar was checked already.
     private static func slowDouble(_ p: UnsafePointer<UInt8>, count: Int) -> Result<Double, Failure> {
-        withUnsafeTemporaryAllocation(of: CChar.self, capacity: count + 1) { buffer in
-            for k in 0..<count { buffer[k] = CChar(bitPattern: p[k]) }
-            buffer[count] = 0
+        var text = [CChar](repeating: 0, count: count + 1)
+        for k in 0..<count { text[k] = CChar(bitPattern: p[k]) }
+        return text.withUnsafeBufferPointer { buffer in
+            guard let start = buffer.baseAddress else { return .failure(.syntax) }
             var endPointer: UnsafeMutablePointer<CChar>?
-            let v = strtod(buffer.baseAddress!, &endPointer)
-            guard endPointer == buffer.baseAddress! + count else { return .failure(.syntax) }
+            let v = strtod(start, &endPointer)
+            guard let endPointer, UnsafePointer(endPointer) == start + count else { return .failure(.syntax) }
             return v.isFinite ? .success(v) : .failure(.overflow)
         }
     }
