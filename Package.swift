@@ -75,6 +75,8 @@ var targets: [Target] = [
     .executableTarget(
         name: "kiln-bench-datasets", dependencies: ["KilnCompute"], path: "Benchmarks/DatasetBench",
         swiftSettings: swiftSettings),
+    .executableTarget(
+        name: "kiln-bench-data", dependencies: ["KilnData"], path: "Benchmarks/DataBench", swiftSettings: swiftSettings),
     .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
     .executableTarget(
         name: "kiln-bench-compute", dependencies: ["KilnCompute", "AllocationCounter"], path: "Benchmarks/ComputeBench",

@@ -194,3 +194,36 @@ func readError(_ name: String, schema: DataSchema = peopleSchema, header: Bool =
         #expect(int(" 7 ") == 7)
     }
 }
+
+@Suite struct PaddedNumbers {
+    /// The word-at-a-time parser against the byte-at-a-time one, on text in a padded buffer.
+    @Test func agreesWithTheCarefulParser() {
+        var g = SystemRandomNumberGenerator()
+        var cases = [
+            "0", "1.5", "-0.07871", "12345678", "123456789", "1234567890123456.5", "99999999.99999999", "1.", ".5",
+            "1e5", "1.2.3", "12a", "-", "", "00012", "3.14159265358979", "+7",
+        ]
+        for _ in 0..<10_000 {
+            let intDigits = Int.random(in: 0...18, using: &g)
+            let fracDigits = Int.random(in: 0...12, using: &g)
+            var s = Bool.random(using: &g) ? "-" : ""
+            s += String((0..<intDigits).map { _ in Character(String(Int.random(in: 0...9, using: &g))) })
+            if fracDigits > 0 || Bool.random(using: &g) {
+                s += "." + String((0..<fracDigits).map { _ in Character(String(Int.random(in: 0...9, using: &g))) })
+            }
+            cases.append(s)
+        }
+        for s in cases {
+            // Random bytes after the field, as a reused buffer would hold.
+            var bytes = Array(s.utf8) + [UInt8(0x2C)] + (0..<40).map { _ in UInt8.random(in: 0x2C...0x39, using: &g) }
+            let n = s.utf8.count
+            bytes.withUnsafeMutableBufferPointer { b in
+                guard let base = b.baseAddress else { return }
+                let fast = NumberParsing.paddedDouble(base, count: n)
+                let careful = NumberParsing.double(base, count: n)
+                #expect(fast == careful, "\(s)")
+                if case .success(let v) = fast { #expect(v == Double(s), "\(s)") }
+            }
+        }
+    }
+}

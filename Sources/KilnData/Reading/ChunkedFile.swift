@@ -37,8 +37,17 @@ final class ChunkedFile {
         guard fd >= 0 else {
             throw DataError("data.missing-file", "cannot open '\(path)': \(String(cString: strerror(errno)))", at: nil)
         }
-        bytes = .allocate(capacity: chunk)
+        bytes = Self.allocate(chunk)
         capacity = chunk
+    }
+
+    /// Bytes after the buffer's capacity that are always readable (zeros): parsers read a word at a time.
+    static let padding = 32
+
+    private static func allocate(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: n + padding)
+        p.initialize(repeating: 0, count: n + padding)
+        return p
     }
 
     deinit {
@@ -64,7 +73,7 @@ final class ChunkedFile {
                     at: .fileStart(path),
                     help: "an unbalanced quote makes the rest of a file one field; check the quotes near that point")
             }
-            let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity * 2)
+            let bigger = Self.allocate(capacity * 2)
             bigger.update(from: bytes, count: filled)
             bytes.deallocate()
             bytes = bigger

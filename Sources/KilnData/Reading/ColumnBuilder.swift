@@ -91,16 +91,146 @@ struct ColumnBuilder {
         if let max = schema.max, v > max { throw .aboveMax(max) }
     }
 
-    /// A cell of a csv/tsv file. `quotedEmpty`: the cell was written `""` (an empty string, not a null, in
-    /// string and text columns).
-    @inline(__always)
-    mutating func append(_ p: UnsafePointer<UInt8>, count n: Int, quotedEmpty: Bool, text: () -> String?)
-        throws(CellProblem)
-    {
-        if n == 0 && !(quotedEmpty && (schema.type == .string || schema.type == .text)) {
-            try appendNull()
-            return
+    /// Field `i` of the block's records `rows` (csv/tsv), in a loop per type. A refused cell is recorded in
+    /// `problems` with its record, and a placeholder keeps the column aligned.
+    mutating func append(
+        _ block: RecordBlock, field i: Int, rows: some Collection<Int>, problems: inout [(row: Int, CellProblem)]
+    ) {
+        let old = count
+        let n = rows.count
+        nulls.extend(by: n)
+        // Locals, not `self`'s properties, inside the loops below: they run inside an access to one storage
+        // array, and nulls are marked after it.
+        let nullable = schema.nullable
+        let categoryBytes = self.categoryBytes
+        let allowUnknownCategories = self.allowUnknownCategories
+        var nullRows: [Int] = []
+        defer { for k in nullRows { nullRows.append(k) } }
+        switch schema.type {
+        case .float:
+            floats.append(contentsOf: repeatElement(0, count: n))
+            let (min, max) = (schema.min ?? -.infinity, schema.max ?? .infinity)
+            floats.withUnsafeMutableBufferPointer { out in
+                var k = old
+                for r in rows {
+                    let f = block.field(r, i)
+                    if f.count == 0 {
+                        out[k] = .nan
+                        if !nullable { problems.append((r, .null)) }
+                        nullRows.append(k)
+                    } else {
+                        switch NumberParsing.paddedDouble(block.bytes(f), count: f.count) {
+                        case .success(let v):
+                            out[k] = v
+                            if v < min {
+                                problems.append((r, .belowMin(min)))
+                            } else if v > max {
+                                problems.append((r, .aboveMax(max)))
+                            }
+                        case .failure(.syntax): problems.append((r, .notA("a number")))
+                        case .failure(.overflow): problems.append((r, .overflow("a float")))
+                        }
+                    }
+                    k &+= 1
+                }
+            }
+        case .int:
+            ints.append(contentsOf: repeatElement(0, count: n))
+            let (min, max) = (schema.min ?? -.infinity, schema.max ?? .infinity)
+            ints.withUnsafeMutableBufferPointer { out in
+                var k = old
+                for r in rows {
+                    let f = block.field(r, i)
+                    if f.count == 0 {
+                        if !nullable { problems.append((r, .null)) }
+                        nullRows.append(k)
+                    } else {
+                        switch NumberParsing.int(block.bytes(f), count: f.count) {
+                        case .success(let v):
+                            out[k] = v
+                            if Double(v) < min {
+                                problems.append((r, .belowMin(min)))
+                            } else if Double(v) > max {
+                                problems.append((r, .aboveMax(max)))
+                            }
+                        case .failure(.syntax): problems.append((r, .notA("an integer")))
+                        case .failure(.overflow): problems.append((r, .overflow("a 64-bit integer")))
+                        }
+                    }
+                    k &+= 1
+                }
+            }
+        case .bool:
+            bools.append(contentsOf: repeatElement(false, count: n))
+            bools.withUnsafeMutableBufferPointer { out in
+                var k = old
+                for r in rows {
+                    let f = block.field(r, i)
+                    if f.count == 0 {
+                        if !nullable { problems.append((r, .null)) }
+                        nullRows.append(k)
+                    } else if let b = NumberParsing.bool(block.bytes(f), count: f.count) {
+                        out[k] = b
+                    } else {
+                        problems.append((r, .notA("a boolean (true/false or 1/0)")))
+                    }
+                    k &+= 1
+                }
+            }
+        case .category:
+            codes.append(contentsOf: repeatElement(-1, count: n))
+            codes.withUnsafeMutableBufferPointer { out in
+                var k = old
+                for r in rows {
+                    let f = block.field(r, i)
+                    if f.count == 0 {
+                        if !nullable { problems.append((r, .null)) }
+                        nullRows.append(k)
+                    } else {
+                        let p = block.bytes(f)
+                        var code: Int32 = -1
+                        for (c, value) in categoryBytes.enumerated() where value.count == f.count {
+                            if value.withUnsafeBufferPointer({ v in v.indices.allSatisfy { v[$0] == p[$0] } }) {
+                                code = Int32(c)
+                                break
+                            }
+                        }
+                        out[k] = code
+                        if code < 0 {
+                            if !allowUnknownCategories {
+                                problems.append((r, .unknownCategory))
+                            } else if String(validating: UnsafeBufferPointer(start: p, count: f.count), as: UTF8.self)
+                                == nil
+                            {
+                                problems.append((r, .invalidUTF8))
+                            }
+                        }
+                    }
+                    k &+= 1
+                }
+            }
+        case .string, .text:
+            var k = old
+            for r in rows {
+                let f = block.field(r, i)
+                if f.count == 0 && !f.quoted {
+                    strings.append("")
+                    if !schema.nullable { problems.append((r, .null)) }
+                    nulls.markNull(k)
+                } else if let s = block.string(r, i) {
+                    strings.append(s)
+                    if let pattern, (try? pattern.wholeMatch(in: s)) == nil { problems.append((r, .patternMismatch)) }
+                } else {
+                    strings.append("")
+                    problems.append((r, .invalidUTF8))
+                }
+                k &+= 1
+            }
         }
+    }
+
+    /// One value given as text (a number of a jsonl line).
+    private mutating func appendText(_ p: UnsafePointer<UInt8>, count n: Int) throws(CellProblem) {
         switch schema.type {
         case .float:
             switch NumberParsing.double(p, count: n) {
@@ -118,28 +248,8 @@ struct ColumnBuilder {
             case .failure(.syntax): throw .notA("an integer")
             case .failure(.overflow): throw .overflow("a 64-bit integer")
             }
-        case .bool:
-            guard let b = NumberParsing.bool(p, count: n) else { throw .notA("a boolean (true/false or 1/0)") }
-            bools.append(b)
-        case .category:
-            var code: Int32 = -1
-            for (i, value) in categoryBytes.enumerated() where value.count == n {
-                if value.withUnsafeBufferPointer({ v in v.indices.allSatisfy { v[$0] == p[$0] } }) {
-                    code = Int32(i)
-                    break
-                }
-            }
-            if code < 0 {
-                guard allowUnknownCategories else { throw .unknownCategory }
-                guard String(validating: UnsafeBufferPointer(start: p, count: n), as: UTF8.self) != nil else {
-                    throw .invalidUTF8
-                }
-            }
-            codes.append(code)
-        case .string, .text:
-            guard let s = text() else { throw .invalidUTF8 }
-            if let pattern, (try? pattern.wholeMatch(in: s)) == nil { throw .patternMismatch }
-            strings.append(s)
+        default:
+            throw .notA("a \(schema.type.rawValue)")
         }
         nulls.append(null: false)
     }
@@ -154,7 +264,7 @@ struct ColumnBuilder {
             case .float, .int:
                 try text.withUnsafeBufferPointer { (b) throws(CellProblem) in
                     guard let start = b.baseAddress else { throw .notA("a number") }
-                    try append(start, count: b.count, quotedEmpty: false, text: { nil })
+                    try appendText(start, count: b.count)
                 }
             case .category:
                 try appendCategory(String(decoding: text, as: UTF8.self))

@@ -5,31 +5,41 @@
 #endif
 import KilnDiagnostics
 
-/// One field of a record: its bytes (without the surrounding quotes) in the reader's buffer.
+/// One field of a record: its bytes (without the surrounding quotes) in the reader's buffer. Offsets fit
+/// 32 bits: the buffer never exceeds `DataLimits.maxRecordBytes` plus a chunk.
 struct FieldRange {
-    var start: Int
-    var end: Int
+    var start: Int32
+    var end: Int32
     /// Written in quotes.
     var quoted: Bool
     /// Holds a doubled quote (`""`) that stands for one.
     var escaped: Bool
+
+    var count: Int { Int(end &- start) }
 }
 
-/// A record handed to a sink: valid only during the call.
-struct RecordView {
+/// Up to `DelimitedReader.blockSize` consecutive records, handed to a sink: valid only during the call.
+/// Column-wise consumers loop over one field of every record, which keeps their loops tight.
+struct RecordBlock {
     let base: UnsafePointer<UInt8>
-    let fields: UnsafeBufferPointer<FieldRange>
-    /// The line the record starts on (1-based).
-    let line: Int
-    /// Where the record starts in `base`.
-    let start: Int
+    let count: Int
+    /// Record r's fields are `fields[first[r] ..< first[r + 1]]`.
+    let first: UnsafePointer<Int32>
+    let fields: UnsafePointer<FieldRange>
+    /// The line each record starts on (1-based), and its offset in `base`.
+    let lines: UnsafePointer<Int>
+    let starts: UnsafePointer<Int>
 
-    var count: Int { fields.count }
+    @inline(__always) func fieldCount(_ r: Int) -> Int { Int(first[r &+ 1] &- first[r]) }
+
+    @inline(__always) func field(_ r: Int, _ i: Int) -> FieldRange { fields[Int(first[r]) &+ i] }
+
+    @inline(__always) func bytes(_ f: FieldRange) -> UnsafePointer<UInt8> { base + Int(f.start) }
 
     /// A field's text, quotes undone; nil when it is not valid UTF-8.
-    func string(_ i: Int) -> String? {
-        let f = fields[i]
-        let bytes = UnsafeBufferPointer(start: base + f.start, count: f.end - f.start)
+    func string(_ r: Int, _ i: Int) -> String? {
+        let f = field(r, i)
+        let bytes = UnsafeBufferPointer(start: base + Int(f.start), count: f.count)
         guard f.escaped else { return String(validating: bytes, as: UTF8.self) }
         var unescaped: [UInt8] = []
         unescaped.reserveCapacity(bytes.count)
@@ -42,17 +52,17 @@ struct RecordView {
     }
 
     /// The text of a field for a message: invalid UTF-8 shown with replacement characters, long text cut.
-    func shown(_ i: Int) -> String {
-        let f = fields[i]
-        let text = String(decoding: UnsafeBufferPointer(start: base + f.start, count: f.end - f.start), as: UTF8.self)
+    func shown(_ r: Int, _ i: Int) -> String {
+        let f = field(r, i)
+        let text = String(decoding: UnsafeBufferPointer(start: base + Int(f.start), count: f.count), as: UTF8.self)
         return text.count > 60 ? String(text.prefix(57)) + "..." : text
     }
 
-    /// The line and column (in characters, 1-based) where field `i` starts, quotes included.
-    func position(ofField i: Int) -> (line: Int, column: Int) {
-        let f = fields[i]
-        let fieldStart = f.quoted ? f.start - 1 : f.start
-        return Self.position(base: base, from: start, line: line, to: fieldStart)
+    /// The line and column (in characters, 1-based) where a field starts, quotes included.
+    func position(_ r: Int, _ i: Int) -> (line: Int, column: Int) {
+        let f = field(r, i)
+        let fieldStart = Int(f.start) - (f.quoted ? 1 : 0)
+        return Self.position(base: base, from: starts[r], line: lines[r], to: fieldStart)
     }
 
     static func position(base: UnsafePointer<UInt8>, from start: Int, line: Int, to target: Int) -> (
@@ -80,13 +90,35 @@ struct DelimitedReader {
     let path: String
     let delimiter: UInt8
 
-    /// Calls `sink` with every record in order; the sink's error stops the read.
-    func read(_ sink: (RecordView) throws(DataError) -> Void) throws(DataError) {
+    /// Records per block.
+    static let blockSize = 1024
+
+    /// Calls `sink` with every record in order, a block at a time; the sink's error stops the read.
+    func read(_ sink: (RecordBlock) throws(DataError) -> Void) throws(DataError) {
         let file = try ChunkedFile(path: path)
-        var fields = UnsafeMutableBufferPointer<FieldRange>.allocate(capacity: 64)
-        defer { fields.deallocate() }
+        var fieldCapacity = 64 * Self.blockSize
+        var fields = UnsafeMutablePointer<FieldRange>.allocate(capacity: fieldCapacity)
+        let first = UnsafeMutablePointer<Int32>.allocate(capacity: Self.blockSize + 1)
+        let lines = UnsafeMutablePointer<Int>.allocate(capacity: Self.blockSize)
+        let starts = UnsafeMutablePointer<Int>.allocate(capacity: Self.blockSize)
+        defer {
+            fields.deallocate()
+            first.deallocate()
+            lines.deallocate()
+            starts.deallocate()
+        }
+        var records = 0
+        var used = 0  // fields in the block
+        first[0] = 0
+        func flush(_ base: UnsafePointer<UInt8>) throws(DataError) {
+            guard records > 0 else { return }
+            try sink(
+                RecordBlock(base: base, count: records, first: first, fields: fields, lines: lines, starts: starts))
+            records = 0
+            used = 0
+        }
+
         var line = 1
-        var first = true
         _ = try file.refill(consumed: 0)
         var position = 0
         if file.filled >= 2 {
@@ -96,26 +128,23 @@ struct DelimitedReader {
                     "data.encoding", "'\(path)' is UTF-16; kiln reads UTF-8", at: .fileStart(path),
                     help: "convert it, e.g. iconv -f UTF-16 -t UTF-8")
             }
+            if file.filled >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF { position = 3 }
         }
+        let delimiter = self.delimiter
         while true {
             let base = UnsafePointer(file.bytes)
             let end = file.filled
-            if first {
-                first = false
-                if end >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF { position = 3 }
-            }
+            let atEOF = file.atEOF
             // Parse whole records from `position`; stop at a record the buffer does not hold completely.
             var incomplete = false
             while position < end {
                 let recordStart = position
                 let recordLine = line
                 var p = position
-                var count = 0
-                var recordDone = false
                 // Blank line: skip.
                 if base[p] == 0x0A || base[p] == 0x0D {
                     if base[p] == 0x0D {
-                        if p + 1 >= end && !file.atEOF {
+                        if p + 1 >= end && !atEOF {
                             incomplete = true
                             break
                         }
@@ -127,17 +156,20 @@ struct DelimitedReader {
                     position = p
                     continue
                 }
+                var count = 0
+                var recordDone = false
                 while !recordDone {
-                    if count == fields.count {
-                        let bigger = UnsafeMutableBufferPointer<FieldRange>.allocate(capacity: fields.count * 2)
-                        _ = bigger.initialize(from: fields)
+                    if used + count == fieldCapacity {
+                        guard count < DataLimits.maxColumns else {
+                            throw DataError(
+                                "data.too-many-columns", "more than \(DataLimits.maxColumns) fields in one record",
+                                at: .data(path, line: recordLine))
+                        }
+                        let bigger = UnsafeMutablePointer<FieldRange>.allocate(capacity: fieldCapacity * 2)
+                        bigger.moveInitialize(from: fields, count: used + count)
                         fields.deallocate()
                         fields = bigger
-                    }
-                    guard count < DataLimits.maxColumns else {
-                        throw DataError(
-                            "data.too-many-columns", "more than \(DataLimits.maxColumns) fields in one record",
-                            at: .data(path, line: recordLine))
+                        fieldCapacity *= 2
                     }
                     var field: FieldRange
                     if p < end && base[p] == 0x22 {
@@ -157,7 +189,7 @@ struct DelimitedReader {
                                 p = at + 2
                                 continue
                             }
-                            if at + 1 >= end && !file.atEOF {
+                            if at + 1 >= end && !atEOF {
                                 p = end  // the next byte decides: doubled or closing
                                 break
                             }
@@ -166,8 +198,8 @@ struct DelimitedReader {
                             break
                         }
                         if !closed {
-                            if file.atEOF {
-                                let (l, c) = RecordView.position(
+                            if atEOF {
+                                let (l, c) = RecordBlock.position(
                                     base: base, from: recordStart, line: recordLine, to: open)
                                 throw DataError(
                                     "data.unbalanced-quote",
@@ -180,10 +212,10 @@ struct DelimitedReader {
                             incomplete = true
                             break
                         }
-                        field = FieldRange(start: open + 1, end: p - 1, quoted: true, escaped: escaped)
+                        field = FieldRange(start: Int32(open + 1), end: Int32(p - 1), quoted: true, escaped: escaped)
                         for k in (open + 1)..<(p - 1) where base[k] == 0x0A { line += 1 }
                         if p < end && base[p] != delimiter && base[p] != 0x0A && base[p] != 0x0D {
-                            let (l, c) = RecordView.position(base: base, from: recordStart, line: recordLine, to: p)
+                            let (l, c) = RecordBlock.position(base: base, from: recordStart, line: recordLine, to: p)
                             throw DataError(
                                 "data.text-after-quote", "text after the closing quote of a field",
                                 at: .data(path, line: l, column: c),
@@ -194,27 +226,30 @@ struct DelimitedReader {
                         while p < end {
                             let c = base[p]
                             if c == delimiter || c == 0x0A || c == 0x0D { break }
-                            p += 1
+                            p &+= 1
                         }
-                        field = FieldRange(start: s, end: p, quoted: false, escaped: false)
+                        field = FieldRange(
+                            start: Int32(truncatingIfNeeded: s), end: Int32(truncatingIfNeeded: p), quoted: false,
+                            escaped: false)
                     }
-                    if p >= end && !file.atEOF {
+                    if p >= end && !atEOF {
                         incomplete = true
                         break
                     }
-                    fields[count] = field
+                    fields[used + count] = field
                     count += 1
                     if p >= end {
                         recordDone = true
                     } else if base[p] == delimiter {
                         p += 1
-                        if p >= end && !file.atEOF {
+                        if p >= end && !atEOF {
                             incomplete = true
                             break
                         }
                         if p >= end {
                             // A delimiter at the very end: one more (empty) field.
-                            fields[count] = FieldRange(start: p, end: p, quoted: false, escaped: false)
+                            fields[used + count] = FieldRange(
+                                start: Int32(p), end: Int32(p), quoted: false, escaped: false)
                             count += 1
                             recordDone = true
                         }
@@ -223,7 +258,7 @@ struct DelimitedReader {
                         line += 1
                         recordDone = true
                     } else {  // CR, alone or before LF
-                        if p + 1 >= end && !file.atEOF {
+                        if p + 1 >= end && !atEOF {
                             incomplete = true
                             break
                         }
@@ -237,13 +272,17 @@ struct DelimitedReader {
                     position = recordStart
                     break
                 }
-                try sink(
-                    RecordView(
-                        base: base, fields: UnsafeBufferPointer(start: fields.baseAddress, count: count),
-                        line: recordLine, start: recordStart))
+                lines[records] = recordLine
+                starts[records] = recordStart
+                used += count
+                records += 1
+                first[records] = Int32(used)
                 position = p
+                if records == Self.blockSize { try flush(base) }
             }
-            if !incomplete && file.atEOF { return }
+            // The block points into the buffer: hand it over before the buffer moves.
+            try flush(base)
+            if !incomplete && atEOF { return }
             _ = try file.refill(consumed: position)
             position = 0
             if file.atEOF && file.filled == 0 { return }

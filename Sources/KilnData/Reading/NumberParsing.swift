@@ -33,8 +33,117 @@ enum NumberParsing {
         return (start, end)
     }
 
-    /// A finite Double from the bytes, or why not.
+    /// The number of leading ASCII digits in a little-endian word of 8 bytes, and the word with each byte
+    /// turned into its digit value (meaningful for those leading bytes).
+    @inline(__always)
+    private static func leadingDigits(_ word: UInt64) -> (count: Int, digits: UInt64) {
+        let x = word ^ 0x3030_3030_3030_3030  // a digit byte becomes 0...9
+        // A byte is not a digit when it is above 9 after the xor: its high bit, or a carry into bit 7 from +0x76.
+        let nonDigit = (((x & 0x7F7F_7F7F_7F7F_7F7F) &+ 0x7676_7676_7676_7676) | x) & 0x8080_8080_8080_8080
+        return (nonDigit.trailingZeroBitCount >> 3, x)
+    }
+
+    /// The value of the first `n` (1...8) digit bytes of `digits` (from `leadingDigits`), in three multiplies.
+    @inline(__always)
+    private static func value(ofFirst n: Int, _ digits: UInt64) -> UInt64 {
+        // Move the n digits to the top of the word: the zero bytes below them are leading zeros.
+        var v = digits << UInt64((8 &- n) &* 8)
+        // Memory order is most significant first: byte 0 is the first digit. Pairs, then fours, then eight.
+        v = (v &* 10) &+ (v >> 8)
+        v = ((v & 0x00FF_00FF_00FF_00FF) &* 100) &+ ((v >> 16) & 0x00FF_00FF_00FF_00FF)
+        v = ((v & 0x0000_FFFF_0000_FFFF) &* 10000) &+ ((v >> 32) & 0xFFFF)
+        return v & 0xFFFF_FFFF
+    }
+
+    private static let powersOfTenInt: [UInt64] = (0...8).map { e in (0..<e).reduce(1) { r, _ in r * 10 } }
+
+    /// `double` for bytes that sit in a buffer readable at least 8 bytes past `count` (the chunk buffer's
+    /// padding): digits are taken 8 at a time, without a branch per digit.
+    @inline(__always)
+    static func paddedDouble(_ p: UnsafePointer<UInt8>, count: Int) -> Result<Double, Failure> {
+        let end = count
+        guard end > 0, end <= 24, p[0] != 0x20, p[end &- 1] != 0x20 else { return carefulDouble(p, count: count) }
+        let negative = p[0] == 0x2D
+        var i = negative || p[0] == 0x2B ? 1 : 0
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var exponent = 0
+        // Integer part, up to 16 digits here (longer ones are rare: the careful path takes them).
+        for _ in 0..<2 {
+            let (n, d) = leadingDigits(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self).littleEndian)
+            if n > 0 {
+                mantissa = mantissa &* powersOfTenInt[n] &+ value(ofFirst: n, d)
+                digits &+= n
+                i &+= n
+            }
+            if n < 8 { break }
+        }
+        if i < end && p[i] == 0x2E {
+            i &+= 1
+            for _ in 0..<2 {
+                let (n, d) = leadingDigits(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self).littleEndian)
+                if n > 0 {
+                    mantissa = mantissa &* powersOfTenInt[n] &+ value(ofFirst: n, d)
+                    digits &+= n
+                    exponent &-= n
+                    i &+= n
+                }
+                if n < 8 { break }
+            }
+        }
+        guard digits > 0, digits <= 19, i == end else { return carefulDouble(p, count: count) }
+        if mantissa <= 1 << 53 && exponent >= -22 {
+            let m = Double(mantissa)
+            let v = exponent < 0 ? m / powersOfTen[-exponent] : m
+            return .success(negative ? -v : v)
+        }
+        return carefulDouble(p, count: count)
+    }
+
+    /// A finite Double from the bytes, or why not. The common case (at most 19 digits, a small exponent)
+    /// stays in this function's one tight loop; everything else takes `carefulDouble`.
+    @inline(__always)
     static func double(_ p: UnsafePointer<UInt8>, count: Int) -> Result<Double, Failure> {
+        var i = 0
+        let end = count
+        guard end > 0, p[0] != 0x20, p[end &- 1] != 0x20 else { return carefulDouble(p, count: count) }
+        let negative = p[0] == 0x2D
+        if negative || p[0] == 0x2B { i = 1 }
+        var mantissa: UInt64 = 0
+        let intStart = i
+        while i < end {
+            let d = p[i] &- 0x30
+            if d > 9 { break }
+            mantissa = mantissa &* 10 &+ UInt64(d)
+            i &+= 1
+        }
+        var digits = i &- intStart
+        var exponent = 0
+        if i < end && p[i] == 0x2E {
+            i &+= 1
+            let fracStart = i
+            while i < end {
+                let d = p[i] &- 0x30
+                if d > 9 { break }
+                mantissa = mantissa &* 10 &+ UInt64(d)
+                i &+= 1
+            }
+            exponent = fracStart &- i
+            digits &+= i &- fracStart
+        }
+        guard digits > 0, digits <= 19, i == end else { return carefulDouble(p, count: count) }
+        if mantissa <= 1 << 53 && exponent >= -22 {
+            let m = Double(mantissa)
+            let v = exponent < 0 ? m / powersOfTen[-exponent] : m
+            return .success(negative ? -v : v)
+        }
+        return carefulDouble(p, count: count)
+    }
+
+    /// The whole grammar: spaces, exponents, mantissas beyond 19 digits; exact powers of ten where they
+    /// suffice, strtod otherwise.
+    @inline(never)
+    static func carefulDouble(_ p: UnsafePointer<UInt8>, count: Int) -> Result<Double, Failure> {
         var (i, end) = trimmed(p, count)
         guard i < end else { return .failure(.syntax) }
         let begin = i

@@ -64,19 +64,26 @@ public struct TableReader: Sendable {
         for file in files {
             let format = source.format ?? SourceFormat(extensionOf: file) ?? .csv
             state.origins.files.append(.init(path: file, firstRow: state.rowCount))
-            switch format {
-            case .csv, .tsv:
-                try readDelimited(
-                    file, delimiter: source.delimiter ?? (format == .tsv ? 0x09 : 0x2C), kept: kept,
-                    firstHeader: &firstHeader, state: &state)
-            case .jsonl:
-                try readJSONLines(file, kept: kept, state: &state)
+            // A reader stops with the problems it found so far in `state` (and throws an empty error when it
+            // reached the limit), or with the one problem that ends the file (a missing file, a bad header).
+            do throws(DataError) {
+                switch format {
+                case .csv, .tsv:
+                    try readDelimited(
+                        file, delimiter: source.delimiter ?? (format == .tsv ? 0x09 : 0x2C), kept: kept,
+                        firstHeader: &firstHeader, state: &state)
+                case .jsonl:
+                    try readJSONLines(file, kept: kept, state: &state)
+                }
+            } catch {
+                state.errors += error.diagnostics
+                if state.full { break }
             }
-            if !state.errors.isEmpty && state.errors.count >= DataLimits.maxErrors { break }
         }
         guard state.errors.isEmpty else {
-            var diagnostics = state.errors
-            if diagnostics.count >= DataLimits.maxErrors {
+            // Column-wise parsing finds a block's errors column by column: report them in file order.
+            var diagnostics = Array(state.errors.sorted().prefix(DataLimits.maxErrors))
+            if state.errors.count >= DataLimits.maxErrors {
                 diagnostics.append(
                     Diagnostic(
                         "data.too-many-errors", .note, "stopped after \(DataLimits.maxErrors) errors", at: nil))
@@ -171,57 +178,82 @@ public struct TableReader: Sendable {
             expected = schema.columns.count
             target = schema.columns.map { keptIndex[$0.name] ?? -1 }
         }
-        try reader.read { (record) throws(DataError) in
+        var problems: [(row: Int, CellProblem)] = []
+        var valid: [Int] = []
+        var reserved = false
+        var info = stat()
+        let fileBytes = stat(file, &info) == 0 ? Int(info.st_size) : 0
+        try reader.read { (block) throws(DataError) in
+            var from = 0
+            // Size the columns once from the first block's bytes per record: no regrowth (copies, page
+            // faults, twice the memory at the moment of growth) for the rest of the file.
+            if !reserved && block.count > 16 {
+                reserved = true
+                let perRecord = max(1, (block.starts[block.count - 1] - block.starts[1]) / (block.count - 2))
+                let estimate = state.rowCount + fileBytes / perRecord + fileBytes / perRecord / 50 + 16
+                for b in state.builders.indices { state.builders[b].reserve(estimate) }
+                state.origins.lines.reserveCapacity(estimate)
+            }
             if needHeader {
                 needHeader = false
-                headerLine = record.line
+                headerLine = block.lines[0]
                 var names: [String] = []
-                for i in 0..<record.count {
-                    guard let name = record.string(i) else {
-                        let (l, c) = record.position(ofField: i)
+                for i in 0..<block.fieldCount(0) {
+                    guard let name = block.string(0, i) else {
+                        let (l, c) = block.position(0, i)
                         throw DataError(
                             "data.encoding", "the header holds bytes that are not UTF-8",
                             at: .data(file, line: l, column: c))
                     }
                     names.append(name)
                 }
-                try checkHeader(names, file: file, line: record.line, firstHeader: &firstHeader)
+                try checkHeader(names, file: file, line: headerLine, firstHeader: &firstHeader)
                 expected = names.count
                 target = names.map { keptIndex[$0] ?? -1 }
-                return
+                from = 1
             }
-            guard record.count == expected else {
+            // Records with the wrong number of fields are reported and left out.
+            valid.removeAll(keepingCapacity: true)
+            var ragged = false
+            for r in from..<block.count where block.fieldCount(r) != expected {
+                ragged = true
+                let n = block.fieldCount(r)
                 let what = source.header ? "the header (line \(headerLine))" : "the schema's \(expected) columns"
                 state.errors.append(
                     Diagnostic(
-                        "data.ragged",
-                        "this record has \(record.count) field\(record.count == 1 ? "" : "s"); \(what) has \(expected)",
-                        at: .data(file, line: record.line),
-                        help: record.count > expected
+                        "data.ragged", "this record has \(n) field\(n == 1 ? "" : "s"); \(what) has \(expected)",
+                        at: .data(file, line: block.lines[r]),
+                        help: n > expected
                             ? "a field that holds the delimiter must be quoted"
                             : "every record needs a value (or an empty cell) per column"))
-                if state.full { throw DataError(state.errors) }
-                return
             }
-            for i in 0..<record.count {
-                let b = target[i]
-                guard b >= 0 else { continue }
-                let f = record.fields[i]
-                do throws(CellProblem) {
-                    try state.builders[b].append(
-                        record.base + f.start, count: f.end - f.start, quotedEmpty: f.quoted,
-                        text: { record.string(i) })
-                } catch {
-                    let (l, c) = record.position(ofField: i)
+            if ragged {
+                for r in from..<block.count where block.fieldCount(r) == expected { valid.append(r) }
+            }
+            problems.removeAll(keepingCapacity: true)
+            for (i, b) in target.enumerated() where b >= 0 {
+                let before = problems.count
+                if ragged {
+                    state.builders[b].append(block, field: i, rows: valid, problems: &problems)
+                } else {
+                    state.builders[b].append(block, field: i, rows: from..<block.count, problems: &problems)
+                }
+                for k in before..<problems.count {
+                    let r = problems[k].row
+                    let (l, c) = block.position(r, i)
                     state.report(
-                        error, column: state.builders[b].schema, text: record.shown(i), file: file, line: l, at: c)
-                    if state.full { throw DataError(state.errors) }
-                    // Keep the columns the same length so that later rows can still be read and reported.
-                    state.builders[b].padAfterError()
+                        problems[k].1, column: state.builders[b].schema, text: block.shown(r, i), file: file, line: l,
+                        at: c)
                 }
             }
-            state.origins.lines.append(record.line)
-            state.rowCount += 1
+            if ragged {
+                for r in valid { state.origins.lines.append(block.lines[r]) }
+                state.rowCount += valid.count
+            } else {
+                for r in from..<block.count { state.origins.lines.append(block.lines[r]) }
+                state.rowCount += block.count - from
+            }
+            if state.full { throw DataError([]) }
         }
         if needHeader {
             throw DataError(
@@ -285,7 +317,7 @@ public struct TableReader: Sendable {
                                 at: .data(file, line: line, column: column(m.offset)),
                                 help: DidYouMean.help(for: m.key, among: schema.columns.map(\.name))
                                     ?? "declare it in 'schema.columns' (with 'ignore: true' if it is not needed)"))
-                        throw DataError(state.errors)
+                        throw DataError([])
                     }
                     continue
                 }
@@ -303,7 +335,7 @@ public struct TableReader: Sendable {
                     state.report(
                         error, column: state.builders[b].schema, text: text, file: file, line: line,
                         at: column(m.offset))
-                    if state.full { throw DataError(state.errors) }
+                    if state.full { throw DataError([]) }
                     state.builders[b].padAfterError()
                 }
             }
@@ -316,7 +348,7 @@ public struct TableReader: Sendable {
                             "data.null", "the key '\(kept[b].name)' is missing, and the column is not nullable",
                             at: .data(file, line: line),
                             help: "add the key, or declare the column 'nullable: true'"))
-                    if state.full { throw DataError(state.errors) }
+                    if state.full { throw DataError([]) }
                     state.builders[b].padAfterError()
                 }
             }

@@ -23,6 +23,18 @@ public struct NullMask: Sendable, Equatable {
         count += 1
     }
 
+    /// `n` more rows, none null.
+    @inline(__always)
+    mutating func extend(by n: Int) { count += n }
+
+    /// Marks an existing row null.
+    mutating func markNull(_ row: Int) {
+        let w = row >> 6
+        if words.count <= w { words.append(contentsOf: repeatElement(0, count: w + 1 - words.count)) }
+        if words[w] & (1 << UInt64(row & 63)) == 0 { nullCount += 1 }
+        words[w] |= 1 << UInt64(row & 63)
+    }
+
     public var hasNulls: Bool { nullCount > 0 }
 
     /// The mask of `rows`, in their order.
