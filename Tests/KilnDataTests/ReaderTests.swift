@@ -138,9 +138,7 @@ func readError(_ name: String, schema: DataSchema = peopleSchema, header: Bool =
     func double(_ s: String) -> Double? {
         let b = Array(s.utf8)
         return b.withUnsafeBufferPointer { p in
-            guard
-                case .success(let v) = NumberParsing.double(
-                    p.baseAddress ?? UnsafePointer(bitPattern: 1)!, count: b.count)
+            guard let base = p.baseAddress, case .success(let v) = NumberParsing.double(base, count: b.count)
             else { return nil }
             return v
         }
@@ -149,8 +147,7 @@ func readError(_ name: String, schema: DataSchema = peopleSchema, header: Bool =
     func int(_ s: String) -> Int64? {
         let b = Array(s.utf8)
         return b.withUnsafeBufferPointer { p in
-            guard
-                case .success(let v) = NumberParsing.int(p.baseAddress ?? UnsafePointer(bitPattern: 1)!, count: b.count)
+            guard let base = p.baseAddress, case .success(let v) = NumberParsing.int(base, count: b.count)
             else { return nil }
             return v
         }

@@ -1,0 +1,121 @@
+/// Everything the data layer needs to know about one Dataset: the spec's content as plain values.
+public struct DatasetConfig: Sendable, Codable, Hashable {
+    public var name: String
+    public var source: SourceConfig
+    public var schema: DataSchema
+    public var checks: [CheckSpec]
+    public var transforms: [TransformSpec]
+    public var split: SplitSpec
+    public var encrypt: Bool
+
+    public init(
+        name: String, source: SourceConfig, schema: DataSchema, checks: [CheckSpec] = [],
+        transforms: [TransformSpec] = [], split: SplitSpec = SplitSpec(), encrypt: Bool = false
+    ) {
+        self.name = name
+        self.source = source
+        self.schema = schema
+        self.checks = checks
+        self.transforms = transforms
+        self.split = split
+        self.encrypt = encrypt
+    }
+
+    /// SHA-256 of the schema's canonical JSON: the columns, their types and constraints, label, features.
+    public var schemaSHA256: String { ContentHash.canonical(schema) }
+}
+
+/// Where a model's data came from, and what was done to it: stored by the runner with every run and by
+/// the registry with every model version (`lineage.json`).
+public struct Lineage: Sendable, Codable, Equatable {
+    public struct Source: Sendable, Codable, Equatable {
+        public var path: String
+        public var sha256: String
+        public var bytes: Int
+        public var rows: Int
+    }
+
+    public struct Split: Sendable, Codable, Equatable {
+        public var spec: SplitSpec
+        public var train: Int
+        public var validation: Int
+        public var test: Int
+        public var indicesSHA256: String
+    }
+
+    public struct Check: Sendable, Codable, Equatable {
+        public var check: String
+        public var columns: [String]
+        public var severity: String
+        public var passed: Bool
+        public var failedRows: Int
+    }
+
+    public var dataset: String
+    public var sources: [Source]
+    public var schemaSHA256: String
+    public var rows: Int
+    public var checks: [Check]
+    public var split: Split?
+    /// SHA-256 of the fitted preprocessing's canonical JSON, and the value itself.
+    public var preprocessingSHA256: String?
+    public var preprocessing: Preprocessor?
+}
+
+/// A dataset read, hashed and checked: the output of the ingest and check stages.
+public struct IngestedDataset: Sendable {
+    public var config: DatasetConfig
+    public var table: Table
+    public var sources: [Lineage.Source]
+    public var report: ContractReport
+
+    /// Reads the files, hashes them, and runs the contract. A failing error-severity check is not thrown
+    /// here: `report.failed` says so, and the caller must not use the data.
+    public static func load(_ config: DatasetConfig, masker: PIIMasker? = nil, keep: Set<String>? = nil)
+        throws(DataError) -> IngestedDataset
+    {
+        let table = try TableReader(source: config.source, schema: config.schema, keep: keep).read()
+        var sources: [Lineage.Source] = []
+        for (i, file) in table.origins.files.enumerated() {
+            let digest = try ContentHash.file(file.path)
+            let next = i + 1 < table.origins.files.count ? table.origins.files[i + 1].firstRow : table.rowCount
+            sources.append(.init(path: file.path, sha256: digest.sha256, bytes: digest.bytes, rows: next - file.firstRow))
+        }
+        let report = try ContractChecker(schema: config.schema, masker: masker).run(config.checks, on: table)
+        return IngestedDataset(config: config, table: table, sources: sources, report: report)
+    }
+
+    /// The split, and the preprocessing fitted on its train rows.
+    public func prepare() throws(DataError) -> PreparedDataset {
+        let split = try Splitter.split(table, config.split, label: config.schema.label)
+        guard !split.train.isEmpty else {
+            throw DataError("data.empty-split", "the train split of '\(config.name)' has no rows", at: nil)
+        }
+        let preprocessor = try Preprocessor.fit(
+            schema: config.schema, transforms: config.transforms, table: table, rows: split.train)
+        return PreparedDataset(ingested: self, split: split, preprocessor: preprocessor)
+    }
+}
+
+/// A dataset split, with its fitted preprocessing: ready to give examples to training.
+public struct PreparedDataset: Sendable {
+    public var ingested: IngestedDataset
+    public var split: SplitIndices
+    public var preprocessor: Preprocessor
+
+    public var lineage: Lineage {
+        let config = ingested.config
+        return Lineage(
+            dataset: config.name, sources: ingested.sources, schemaSHA256: config.schemaSHA256,
+            rows: ingested.table.rowCount,
+            checks: ingested.report.results.map {
+                .init(
+                    check: $0.check.kind.rawValue, columns: $0.check.columns, severity: $0.check.severity.rawValue,
+                    passed: $0.passed, failedRows: $0.failedRows)
+            },
+            split: .init(
+                spec: config.split, train: split.train.count, validation: split.validation.count,
+                test: split.test.count, indicesSHA256: split.sha256),
+            preprocessingSHA256: ContentHash.canonical(preprocessor), preprocessing: preprocessor)
+    }
+}

@@ -1,0 +1,326 @@
+public import KilnCompute
+public import KilnDiagnostics
+
+/// One transform of a dataset (`transforms:` in the spec).
+public struct TransformSpec: Sendable, Codable, Hashable {
+    public enum Op: String, Sendable, Codable, CaseIterable {
+        case impute, standardize
+        case minMax = "min_max"
+        case oneHot = "one_hot"
+        case ordinal, drop
+    }
+
+    public enum ImputeStrategy: String, Sendable, Codable, CaseIterable {
+        case mean, median
+        case mostFrequent = "most_frequent"
+        case constant
+    }
+
+    public var op: Op
+    /// nil: `auto` (numeric features; for impute, the nullable numeric ones).
+    public var columns: [String]?
+    public var strategy: ImputeStrategy
+    /// The fill value of `strategy: constant`, as written.
+    public var value: String?
+    public var span: SourceSpan?
+
+    public init(
+        _ op: Op, columns: [String]? = nil, strategy: ImputeStrategy = .mean, value: String? = nil,
+        span: SourceSpan? = nil
+    ) {
+        self.op = op
+        self.columns = columns
+        self.strategy = strategy
+        self.value = value
+        self.span = span
+    }
+}
+
+/// The fitted preprocessing of a dataset: what turns raw columns into the model's input matrix and its
+/// targets. Fitted on the train split only, applied unchanged to validation, test and inference data, and
+/// stored in the model card (`card.json`'s `preprocessing`) as plain JSON, so that serving reproduces it.
+///
+/// A feature goes through its steps in the spec's order (impute, standardize, min_max), then its encoding:
+/// a number, a one-hot block (an unknown category at inference is an all-zero block), or an ordinal index
+/// (an unknown category is -1).
+public struct Preprocessor: Sendable, Codable, Equatable {
+    public static let currentVersion = 1
+
+    public struct Step: Sendable, Codable, Equatable {
+        /// `impute`, `standardize` or `min_max`.
+        public var op: String
+        /// impute: the fill value (a category's code for category columns).
+        public var fill: Double?
+        /// standardize and min_max: x ↦ (x - center) / scale.
+        public var center: Double?
+        public var scale: Double?
+    }
+
+    public enum Encoding: String, Sendable, Codable {
+        case number
+        case oneHot = "one_hot"
+        case ordinal
+    }
+
+    public struct Feature: Sendable, Codable, Equatable {
+        public var column: String
+        public var steps: [Step]
+        public var encoding: Encoding
+        /// Output columns it fills.
+        public var width: Int
+    }
+
+    public struct Label: Sendable, Codable, Equatable {
+        public var column: String
+        /// Class names in index order (category values, or false/true); empty for a numeric target.
+        public var classes: [String]
+    }
+
+    public var version = currentVersion
+    /// The raw columns read (features and label), with their types and category values.
+    public var inputs: [ColumnSchema]
+    public var features: [Feature]
+    public var label: Label?
+    /// The model's input columns, in order (`colour=red` for a one-hot column).
+    public var outputColumns: [String]
+
+    public var width: Int { outputColumns.count }
+
+    // MARK: Fitting
+
+    /// Fits the transforms on `rows` (the train split) of the table.
+    public static func fit(
+        schema: DataSchema, transforms: [TransformSpec], table: Table, rows: [Int]
+    ) throws(DataError) -> Preprocessor {
+        var current = schema.featureNames
+        var steps: [String: [Step]] = [:]
+        var encodings: [String: Encoding] = [:]
+        // Each feature's train values as they stand after the steps so far (nil: empty cell).
+        var values: [String: [Double?]] = [:]
+        func trainValues(_ name: String) throws(DataError) -> [Double?] {
+            if let v = values[name] { return v }
+            guard let column = table.column(name) else {
+                throw DataError("data.transform-column", "the feature '\(name)' was not read", at: nil)
+            }
+            let v = rows.map { column.number($0) }
+            values[name] = v
+            return v
+        }
+        for t in transforms {
+            let targets: [String]
+            if let list = t.columns {
+                targets = list
+            } else {
+                targets = current.filter { name in
+                    guard let c = schema.column(name), c.type.isNumeric else { return false }
+                    return t.op != .impute || c.nullable
+                }
+            }
+            for name in targets {
+                guard let column = schema.column(name) else {
+                    throw DataError(
+                        "data.transform-column", "'\(t.op.rawValue)' names '\(name)', which is not a column",
+                        at: t.span)
+                }
+                switch t.op {
+                case .drop:
+                    current.removeAll { $0 == name }
+                case .oneHot, .ordinal:
+                    guard column.type == .category else {
+                        throw DataError(
+                            "data.transform-type", "'\(t.op.rawValue)' needs a category column; '\(name)' is \(column.type.rawValue)",
+                            at: t.span)
+                    }
+                    encodings[name] = t.op == .oneHot ? .oneHot : .ordinal
+                case .impute:
+                    let v = try trainValues(name)
+                    let fill = try imputeValue(t, column: column, values: v)
+                    steps[name, default: []].append(Step(op: "impute", fill: fill))
+                    values[name] = v.map { $0 ?? fill }
+                case .standardize, .minMax:
+                    guard column.type.isNumeric || column.type == .bool else {
+                        throw DataError(
+                            "data.transform-type", "'\(t.op.rawValue)' needs a numeric column; '\(name)' is \(column.type.rawValue)",
+                            at: t.span)
+                    }
+                    let v = try trainValues(name).compactMap { $0 }
+                    var center = 0.0, scale = 1.0
+                    if !v.isEmpty {
+                        if t.op == .standardize {
+                            center = v.reduce(0, +) / Double(v.count)
+                            let variance = v.reduce(0) { $0 + ($1 - center) * ($1 - center) } / Double(v.count)
+                            scale = variance > 0 ? variance.squareRoot() : 1
+                        } else {
+                            center = v.min() ?? 0
+                            let range = (v.max() ?? 0) - center
+                            scale = range > 0 ? range : 1
+                        }
+                    }
+                    steps[name, default: []].append(Step(op: t.op.rawValue, center: center, scale: scale))
+                    values[name] = try trainValues(name).map { $0.map { ($0 - center) / scale } }
+                }
+            }
+        }
+        var features: [Feature] = []
+        var output: [String] = []
+        for name in current {
+            guard let column = schema.column(name) else { continue }
+            let encoding = encodings[name] ?? .number
+            if column.type == .category && encoding == .number {
+                throw DataError(
+                    "data.transform-type", "category feature '\(name)' is not encoded", at: nil,
+                    help: "add {op: one_hot, columns: [\(name)]} (or ordinal), or drop it")
+            }
+            if column.type == .string || column.type == .text {
+                throw DataError(
+                    "data.transform-type", "\(column.type.rawValue) column '\(name)' cannot be a feature", at: nil,
+                    help: "mark it 'ignore: true', or drop it")
+            }
+            let width = encoding == .oneHot ? column.values.count : 1
+            features.append(Feature(column: name, steps: steps[name] ?? [], encoding: encoding, width: width))
+            if encoding == .oneHot && width > 1 {
+                output += column.values.map { "\(name)=\($0)" }
+            } else {
+                output.append(name)
+            }
+        }
+        var label: Label?
+        if let name = schema.label, let column = schema.column(name) {
+            label = Label(
+                column: name,
+                classes: column.type == .category ? column.values : column.type == .bool ? ["false", "true"] : [])
+        }
+        let used = Set(current + (schema.label.map { [$0] } ?? []))
+        return Preprocessor(
+            inputs: schema.columns.filter { used.contains($0.name) }, features: features, label: label,
+            outputColumns: output)
+    }
+
+    private static func imputeValue(_ t: TransformSpec, column: ColumnSchema, values: [Double?]) throws(DataError)
+        -> Double
+    {
+        let present = values.compactMap { $0 }
+        switch t.strategy {
+        case .constant:
+            guard let text = t.value else {
+                throw DataError("data.impute", "'impute' with strategy 'constant' needs a 'value'", at: t.span)
+            }
+            switch column.type {
+            case .category:
+                guard let i = column.values.firstIndex(of: text) else {
+                    throw DataError(
+                        "data.impute", "the fill value '\(text)' is not one of the values of '\(column.name)'",
+                        at: t.span)
+                }
+                return Double(i)
+            case .bool:
+                guard let b = ["false": 0.0, "true": 1.0, "0": 0, "1": 1][text.lowercased()] else {
+                    throw DataError("data.impute", "the fill value '\(text)' is not a boolean", at: t.span)
+                }
+                return b
+            default:
+                let bytes = Array(text.utf8)
+                let parsed = bytes.withUnsafeBufferPointer { b -> Double? in
+                    guard let base = b.baseAddress, case .success(let v) = NumberParsing.double(base, count: b.count)
+                    else { return nil }
+                    return v
+                }
+                guard let v = parsed else {
+                    throw DataError("data.impute", "the fill value '\(text)' is not a number", at: t.span)
+                }
+                return v
+            }
+        case .mean, .median, .mostFrequent:
+            guard !present.isEmpty else {
+                throw DataError(
+                    "data.impute", "'\(column.name)' has no values in the train split to impute from", at: t.span,
+                    help: "use strategy 'constant' with a 'value'")
+            }
+            switch t.strategy {
+            case .mean:
+                return present.reduce(0, +) / Double(present.count)
+            case .median:
+                let sorted = present.sorted()
+                let m = sorted.count / 2
+                return sorted.count % 2 == 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2
+            default:
+                // The most common value; ties go to the smallest.
+                var counts: [Double: Int] = [:]
+                for v in present { counts[v, default: 0] += 1 }
+                return counts.max { ($0.value, -$0.key) < ($1.value, -$1.key) }?.key ?? 0
+            }
+        }
+    }
+
+    // MARK: Applying
+
+    /// The input matrix of `rows` (all rows when nil): row-major, `width` columns.
+    public func features(_ table: Table, rows: [Int]? = nil) throws(DataError) -> [Float] {
+        let rows = rows ?? Array(0..<table.rowCount)
+        var out = [Float](repeating: 0, count: rows.count * width)
+        var offset = 0
+        for feature in features {
+            guard let column = table.column(feature.column) else {
+                throw DataError(
+                    "data.transform-column", "the data has no column '\(feature.column)', which the model reads", at: nil)
+            }
+            for (k, r) in rows.enumerated() {
+                var v = column.number(r)
+                for step in feature.steps {
+                    if step.op == "impute" {
+                        if v == nil { v = step.fill }
+                    } else if let x = v, let center = step.center, let scale = step.scale {
+                        v = (x - center) / scale
+                    }
+                }
+                guard let x = v else {
+                    let (file, line) = table.origins.origin(of: r)
+                    throw DataError(
+                        "data.null-feature", "feature '\(feature.column)' is empty here", at: .data(file, line: line),
+                        help: "add a transform {op: impute, columns: [\(feature.column)]}")
+                }
+                switch feature.encoding {
+                case .number, .ordinal:
+                    out[k * width + offset] = Float(x)
+                case .oneHot:
+                    let code = Int(x)
+                    if code >= 0 && code < feature.width { out[k * width + offset + code] = 1 }
+                }
+            }
+            offset += feature.width
+        }
+        return out
+    }
+
+    /// The targets of `rows`: class indices for a category or bool label, values for a numeric one.
+    public func targets(_ table: Table, rows: [Int]? = nil) throws(DataError) -> [Float] {
+        guard let label else { throw DataError("data.no-label", "the dataset has no label", at: nil) }
+        guard let column = table.column(label.column) else {
+            throw DataError("data.no-label", "the data has no label column '\(label.column)'", at: nil)
+        }
+        let rows = rows ?? Array(0..<table.rowCount)
+        var out = [Float](repeating: 0, count: rows.count)
+        for (k, r) in rows.enumerated() {
+            guard let v = column.number(r), v >= 0 || label.classes.isEmpty else {
+                let (file, line) = table.origins.origin(of: r)
+                throw DataError(
+                    "data.null-label", "the label '\(label.column)' is empty here", at: .data(file, line: line),
+                    help: "every row used for training needs a label")
+            }
+            out[k] = Float(v)
+        }
+        return out
+    }
+
+    /// Features and targets of `rows` as the compute core's examples.
+    public func examples(_ table: Table, rows: [Int]) throws(DataError) -> Examples {
+        let x = try features(table, rows: rows)
+        let y = try targets(table, rows: rows)
+        do {
+            return try Examples(
+                features: Tensor(shape: [rows.count, width], values: x), targets: Tensor(shape: [rows.count, 1], values: y))
+        } catch {
+            throw DataError("data.examples", "\(error)", at: nil)
+        }
+    }
+}
