@@ -82,7 +82,7 @@ public struct ContractReport: Sendable, Codable, Equatable {
                             + e.values.joined(separator: ", ") + (e.note.map { " (\($0))" } ?? ""),
                         at: .data(e.file, line: e.line))
                 },
-                help: r.failedRows > r.examples.count
+                help: !r.examples.isEmpty && r.failedRows > r.examples.count
                     ? "showing the first \(r.examples.count) of \(r.failedRows) rows" : nil)
         }
     }
