@@ -42,14 +42,16 @@ let syntheticSchema = DataSchema(
 
     /// Fixed expected indices: any change to the generator, the shuffle or the counting shows here.
     @Test func randomIsPinned() throws {
-        let s = try Splitter.split(table, SplitSpec(.random, train: 0.6, validation: 0.2, test: 0.2, seed: 7), label: "y")
+        let s = try Splitter.split(
+            table, SplitSpec(.random, train: 0.6, validation: 0.2, test: 0.2, seed: 7), label: "y")
         #expect(s.train == [2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 18, 19])
         #expect(s.validation == [0, 1, 13, 17])
         #expect(s.test == [5, 14, 15, 16])
     }
 
     @Test func stratifiedIsPinnedAndKeepsProportions() throws {
-        let s = try Splitter.split(table, SplitSpec(.stratified, train: 0.5, validation: 0, test: 0.5, seed: 1), label: "y")
+        let s = try Splitter.split(
+            table, SplitSpec(.stratified, train: 0.5, validation: 0, test: 0.5, seed: 1), label: "y")
         // Classes: 7 a, 7 b, 6 c; half of each, the odd row to train: 4 + 4 + 3 and 3 + 3 + 3.
         #expect(s.train == [0, 2, 3, 4, 5, 10, 14, 15, 16, 18, 19])
         #expect(s.test == [1, 6, 7, 8, 9, 11, 12, 13, 17])
@@ -61,14 +63,16 @@ let syntheticSchema = DataSchema(
     }
 
     @Test func groupKeepsEachGroupInOneSplit() throws {
-        let s = try Splitter.split(table, SplitSpec(.group, by: "g", train: 0.6, validation: 0.2, test: 0.2, seed: 3), label: "y")
+        let s = try Splitter.split(
+            table, SplitSpec(.group, by: "g", train: 0.6, validation: 0.2, test: 0.2, seed: 3), label: "y")
         // Five groups of four rows: three to train, one each to validation and test.
         #expect(s.train == [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19])
         #expect(s.validation == [4, 5, 6, 7])
         #expect(s.test == [0, 1, 2, 3])
         let g = table.column("g")
         let sets = [s.train, s.validation, s.test].map { Set($0.compactMap { g?.number($0) }) }
-        #expect(sets[0].isDisjoint(with: sets[1]) && sets[0].isDisjoint(with: sets[2]) && sets[1].isDisjoint(with: sets[2]))
+        #expect(
+            sets[0].isDisjoint(with: sets[1]) && sets[0].isDisjoint(with: sets[2]) && sets[1].isDisjoint(with: sets[2]))
     }
 
     @Test func orderedAndCountsAddUp() throws {
@@ -132,10 +136,12 @@ let syntheticSchema = DataSchema(
         var t = table
         t.columns[3].schema.pii = true
         let masker = PIIMasker(key: Data(repeating: 7, count: 32))
-        let r = try ContractChecker(schema: schema, masker: masker).run(CheckSpec(.pattern, columns: ["colour"], pattern: "x"), on: t)
+        let r = try ContractChecker(schema: schema, masker: masker).run(
+            CheckSpec(.pattern, columns: ["colour"], pattern: "x"), on: t)
         #expect(r.examples.allSatisfy { $0.values[0].hasPrefix("pii:") && !$0.values[0].contains("red") })
         #expect(r.examples[0].values == r.examples[2].values)  // equal values, equal masks
-        let unkeyed = try ContractChecker(schema: schema).run(CheckSpec(.pattern, columns: ["colour"], pattern: "x"), on: t)
+        let unkeyed = try ContractChecker(schema: schema).run(
+            CheckSpec(.pattern, columns: ["colour"], pattern: "x"), on: t)
         #expect(unkeyed.examples[0].values == ["<pii>"])
     }
 
@@ -192,26 +198,32 @@ let syntheticSchema = DataSchema(
         let x = try p.features(table, rows: [0, 3, 19])
         #expect(x == [0, 1.0 / 20, 0, 0, 0, 1, 1, 1, 1])
         let mode = try Preprocessor.fit(
-            schema: syntheticSchema, transforms: [TransformSpec(.impute, strategy: .mostFrequent), TransformSpec(.oneHot, columns: ["colour"])],
+            schema: syntheticSchema,
+            transforms: [TransformSpec(.impute, strategy: .mostFrequent), TransformSpec(.oneHot, columns: ["colour"])],
             table: table, rows: [0, 1, 2, 3, 4, 5])
         #expect(mode.features.first { $0.column == "x" }?.steps.first?.fill == 0)
     }
 
     @Test func unknownCategoryIsAnAllZeroBlockAndMissingImputeIsAnError() throws {
         let p = try Preprocessor.fit(
-            schema: syntheticSchema, transforms: [TransformSpec(.oneHot, columns: ["colour"]), TransformSpec(.drop, columns: ["x"])],
+            schema: syntheticSchema,
+            transforms: [TransformSpec(.oneHot, columns: ["colour"]), TransformSpec(.drop, columns: ["x"])],
             table: table, rows: Array(0..<20))
         var t = table
         t.columns[3].values = .category([-1] + Array(repeating: 0, count: 19))
         #expect(Array(try p.features(t, rows: [0])[1...]) == [0, 0, 0])
         let noImpute = try Preprocessor.fit(
-            schema: syntheticSchema, transforms: [TransformSpec(.oneHot, columns: ["colour"])], table: table, rows: [0, 1, 2])
+            schema: syntheticSchema, transforms: [TransformSpec(.oneHot, columns: ["colour"])], table: table,
+            rows: [0, 1, 2])
         #expect(throws: DataError.self) { try noImpute.features(table, rows: [3]) }
     }
 
     @Test func codableRoundTripForTheModelCard() throws {
         let p = try Preprocessor.fit(
-            schema: syntheticSchema, transforms: [TransformSpec(.impute), TransformSpec(.standardize), TransformSpec(.oneHot, columns: ["colour"])],
+            schema: syntheticSchema,
+            transforms: [
+                TransformSpec(.impute), TransformSpec(.standardize), TransformSpec(.oneHot, columns: ["colour"]),
+            ],
             table: table, rows: Array(0..<15))
         let json = ContentHash.canonicalJSON(p)
         let back = try JSONDecoder().decode(Preprocessor.self, from: json)
@@ -225,16 +237,19 @@ let syntheticSchema = DataSchema(
     final class TestSealer: DerivedDataSealer {
         // A reversible stand-in for AES-GCM: XOR with a key stream bound to the identity.
         func seal(_ plaintext: Data, identity: String) throws -> Data {
-            Data("SEALED:".utf8) + Data(plaintext.enumerated().map { $1 ^ UInt8(truncatingIfNeeded: $0 &+ identity.utf8.count) })
+            Data("SEALED:".utf8)
+                + Data(plaintext.enumerated().map { $1 ^ UInt8(truncatingIfNeeded: $0 &+ identity.utf8.count) })
         }
         func open(_ sealed: Data, identity: String) throws -> Data {
             guard sealed.starts(with: Data("SEALED:".utf8)) else { throw CocoaError(.fileReadCorruptFile) }
-            return Data(sealed.dropFirst(7).enumerated().map { $1 ^ UInt8(truncatingIfNeeded: $0 &+ identity.utf8.count) })
+            return Data(
+                sealed.dropFirst(7).enumerated().map { $1 ^ UInt8(truncatingIfNeeded: $0 &+ identity.utf8.count) })
         }
     }
 
     @Test func encryptedDatasetsNeverWritePlaintext() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-derived-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-derived-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let marker = Data("PLAINTEXT-MARKER-4411".utf8)
         let sealed = DerivedDataStore(directory: dir, encrypt: true, sealer: TestSealer())

@@ -79,7 +79,8 @@ public struct IngestedDataset: Sendable {
         for (i, file) in table.origins.files.enumerated() {
             let digest = try ContentHash.file(file.path)
             let next = i + 1 < table.origins.files.count ? table.origins.files[i + 1].firstRow : table.rowCount
-            sources.append(.init(path: file.path, sha256: digest.sha256, bytes: digest.bytes, rows: next - file.firstRow))
+            sources.append(
+                .init(path: file.path, sha256: digest.sha256, bytes: digest.bytes, rows: next - file.firstRow))
         }
         let report = try ContractChecker(schema: config.schema, masker: masker).run(config.checks, on: table)
         return IngestedDataset(config: config, table: table, sources: sources, report: report)

@@ -272,22 +272,15 @@ public struct TableReader: Sendable {
         let declared = Set(schema.columns.map(\.name))
         let extra = names.filter { !declared.contains($0) }
         let missing = schema.columns.map(\.name).filter { !seen.contains($0) }
-        // A misspelt name is one error (with the suggestion), not an extra and a missing column.
-        var explained = Set<String>()
-        for name in extra {
-            let near = DidYouMean.suggestion(for: name, among: missing.filter { !explained.contains($0) })
-            if let near { explained.insert(near) }
-            diagnostics.append(
-                Diagnostic(
-                    "data.header", "the file has a column '\(name)' that the schema does not declare", at: span,
-                    help: near.map { "did you mean '\($0)'? (the schema's name)" }
-                        ?? "declare it in 'schema.columns' (with 'ignore: true' if it is not needed)"))
-        }
-        for name in missing where !explained.contains(name) {
+        // Columns the schema does not declare are not read (`kiln check` warns about them); a declared
+        // column the file lacks is an error, with the likely misspelling when there is one.
+        for name in missing {
+            let near = DidYouMean.suggestion(for: name, among: extra)
             diagnostics.append(
                 Diagnostic(
                     "data.header", "the schema's column '\(name)' is not in the file's header", at: span,
-                    help: "the header is: \(names.prefix(12).joined(separator: ", "))\(names.count > 12 ? ", ..." : "")"
+                    help: near.map { "the file has '\($0)': rename one of them" }
+                        ?? "the header is: \(names.prefix(12).joined(separator: ", "))\(names.count > 12 ? ", ..." : "")"
                 ))
         }
         if diagnostics.isEmpty, let first = firstHeader, first != names {
@@ -309,18 +302,8 @@ public struct TableReader: Sendable {
         try JSONLinesReader(path: file).read { (members, line, column) throws(DataError) in
             for k in present.indices { present[k] = false }
             for m in members {
-                guard let b = keptIndex[m.key] else {
-                    if !declared.contains(m.key) {
-                        state.errors.append(
-                            Diagnostic(
-                                "data.header", "the key '\(m.key)' is not a column of the schema",
-                                at: .data(file, line: line, column: column(m.offset)),
-                                help: DidYouMean.help(for: m.key, among: schema.columns.map(\.name))
-                                    ?? "declare it in 'schema.columns' (with 'ignore: true' if it is not needed)"))
-                        throw DataError([])
-                    }
-                    continue
-                }
+                // Keys the schema does not declare are not read, like a csv file's undeclared columns.
+                guard let b = keptIndex[m.key] else { continue }
                 present[b] = true
                 do throws(CellProblem) {
                     try state.builders[b].append(json: m.value)

@@ -128,7 +128,8 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                 case .oneHot, .ordinal:
                     guard column.type == .category else {
                         throw DataError(
-                            "data.transform-type", "'\(t.op.rawValue)' needs a category column; '\(name)' is \(column.type.rawValue)",
+                            "data.transform-type",
+                            "'\(t.op.rawValue)' needs a category column; '\(name)' is \(column.type.rawValue)",
                             at: t.span)
                     }
                     encodings[name] = t.op == .oneHot ? .oneHot : .ordinal
@@ -140,7 +141,8 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                 case .standardize, .minMax:
                     guard column.type.isNumeric || column.type == .bool else {
                         throw DataError(
-                            "data.transform-type", "'\(t.op.rawValue)' needs a numeric column; '\(name)' is \(column.type.rawValue)",
+                            "data.transform-type",
+                            "'\(t.op.rawValue)' needs a numeric column; '\(name)' is \(column.type.rawValue)",
                             at: t.span)
                     }
                     let v = try trainValues(name).compactMap { $0 }
@@ -262,7 +264,8 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         for feature in features {
             guard let column = table.column(feature.column) else {
                 throw DataError(
-                    "data.transform-column", "the data has no column '\(feature.column)', which the model reads", at: nil)
+                    "data.transform-column", "the data has no column '\(feature.column)', which the model reads",
+                    at: nil)
             }
             for (k, r) in rows.enumerated() {
                 var v = column.number(r)
@@ -318,7 +321,8 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         let y = try targets(table, rows: rows)
         do {
             return try Examples(
-                features: Tensor(shape: [rows.count, width], values: x), targets: Tensor(shape: [rows.count, 1], values: y))
+                features: Tensor(shape: [rows.count, width], values: x),
+                targets: Tensor(shape: [rows.count, 1], values: y))
         } catch {
             throw DataError("data.examples", "\(error)", at: nil)
         }

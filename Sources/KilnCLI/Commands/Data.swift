@@ -1,0 +1,203 @@
+import ArgumentParser
+import Foundation
+import KilnCompiler
+import KilnData
+import KilnDiagnostics
+import KilnSpec
+
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data",
+        abstract: "Inspect data: infer a Dataset spec from a file, or check data against its specs.",
+        subcommands: [Infer.self, CheckData.self])
+}
+
+extension DataCommand {
+    struct Infer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a Dataset spec inferred from a data file (csv, tsv or jsonl), ready to paste.",
+            discussion: """
+                Reads the whole file: each column's type (bool, int, float, category when a
+                text column takes at most --max-categories values, string or text), whether it
+                has empty cells, and its observed range. The last column becomes the label
+                when it is a category (or name one with --label). Text columns are marked
+                'ignore: true'; numbers are standardized and categories one-hot encoded.
+
+                Examples:
+                  kiln data infer data/iris.csv > iris.yaml
+                  kiln data infer events.jsonl --name events --label outcome
+                  kiln data infer export.txt --format csv --delimiter ';'
+                """)
+
+        @Argument(help: "The data file (or a quoted glob of files with the same columns).")
+        var file: String
+
+        @Option(help: "The Dataset's name (default: from the file name).")
+        var name: String?
+
+        @Option(help: "The label column (default: the last column, when it is a category).")
+        var label: String?
+
+        @Option(help: "csv, tsv or jsonl (default: from the extension).")
+        var format: SourceFormat?
+
+        @Option(help: "csv/tsv: the field delimiter, one character.")
+        var delimiter: String?
+
+        @Flag(help: "csv/tsv: the first row is data, not a header.")
+        var noHeader = false
+
+        @Option(help: "A text column with at most this many distinct values is a category.")
+        var maxCategories = 20
+
+        func validate() throws {
+            if let delimiter, delimiter.utf8.count != 1 {
+                throw ValidationError("--delimiter must be one (ASCII) character")
+            }
+            if maxCategories < 1 { throw ValidationError("--max-categories must be at least 1") }
+        }
+
+        func run() throws {
+            let source = SourceConfig(
+                path: file, format: format, header: !noHeader, delimiter: delimiter?.utf8.first)
+            var inference = SchemaInference()
+            inference.maxCategories = maxCategories
+            do {
+                let result = try inference.infer(source, label: label)
+                Terminal.standardOutput(result.yaml(name: name ?? Self.name(for: file), path: file, source: source))
+            } catch {
+                Terminal.standardError(
+                    DiagnosticRenderer(sources: [:], colour: Terminal.colour(for: 2)).text(error.diagnostics))
+                throw ExitStatus.failure
+            }
+        }
+
+        /// A resource name from a file name: lower case, `-` for anything else, starting with a letter.
+        static func name(for path: String) -> String {
+            var base = (path as NSString).lastPathComponent
+            if let dot = base.firstIndex(of: ".") { base = String(base[..<dot]) }
+            var out = ""
+            for c in base.lowercased().unicodeScalars {
+                let ok = (c >= "a" && c <= "z") || (c >= "0" && c <= "9")
+                out += ok ? String(c) : (out.hasSuffix("-") || out.isEmpty ? "" : "-")
+            }
+            while out.hasSuffix("-") { out.removeLast() }
+            if out.first.map({ !$0.isLetter }) ?? true { out = "data" + (out.isEmpty ? "" : "-" + out) }
+            return String(out.prefix(63))
+        }
+    }
+
+    struct CheckData: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "check",
+            abstract: "Read each Dataset's files by its schema, run its contract, split it and fit its transforms.",
+            discussion: """
+                What a run does before training, without training: every cell parsed by its
+                column's type (a cell that does not parse is an error at its file and line),
+                the 'checks:' contract, the split and the transforms fitted on the train split.
+                Prints each dataset's rows, source hashes, checks and split sizes; --json prints
+                the lineage records. Exit 1 when specs or data are invalid or an error-severity
+                check fails.
+
+                Examples:
+                  kiln data check examples/iris
+                  kiln data check . iris wine --json
+                """)
+
+        @Argument(help: "A workspace directory or a spec file.")
+        var path: String = "."
+
+        @Argument(help: "Datasets to check (default: all).")
+        var datasets: [String] = []
+
+        @Flag(help: "Print the lineage records as JSON (one document, keyed by dataset).")
+        var json = false
+
+        func run() throws {
+            let workspace = WorkspaceLoader().load(path: path)
+            let result = Compiler().compile(workspace)
+            let renderer = DiagnosticRenderer(sources: workspace.sources, colour: Terminal.colour(for: 2))
+            guard !result.diagnostics.hasErrors else {
+                Terminal.standardError(renderer.text(result.diagnostics.sorted))
+                throw ExitStatus.failure
+            }
+            let names = datasets.isEmpty ? result.checked.datasets.keys.sorted() : datasets
+            var failed = false
+            var lineages: [String: Lineage] = [:]
+            let masker = PIIMasker(key: try Self.maskKey(workspace: path))
+            for name in names {
+                guard let checked = result.checked.datasets[name] else {
+                    let known = result.checked.datasets.keys.sorted()
+                    Terminal.standardError(
+                        "kiln: error: no dataset '\(name)' in \(path)"
+                            + (DidYouMean.help(for: name, among: known).map { "; \($0)" } ?? "") + "\n")
+                    throw ExitStatus.failure
+                }
+                do {
+                    let config = try DatasetConfig(checked)
+                    let ingested = try IngestedDataset.load(config, masker: masker)
+                    let report = renderer.text(ingested.report.diagnostics)
+                    if !report.isEmpty { Terminal.standardError(report) }
+                    if ingested.report.failed {
+                        failed = true
+                        Terminal.standardError("dataset \(name): the contract failed; the data is not used\n")
+                        continue
+                    }
+                    let prepared = try ingested.prepare()
+                    let lineage = prepared.lineage
+                    lineages[name] = lineage
+                    if !json { Terminal.standardOutput(Self.summary(lineage, prepared)) }
+                } catch {
+                    failed = true
+                    Terminal.standardError(renderer.text(error.diagnostics))
+                }
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                Terminal.standardOutput(String(decoding: try encoder.encode(lineages), as: UTF8.self) + "\n")
+            }
+            if failed { throw ExitStatus.failure }
+        }
+
+        static func summary(_ l: Lineage, _ p: PreparedDataset) -> String {
+            var out = "dataset \(l.dataset): \(l.rows) rows\n"
+            for s in l.sources {
+                out += "  source  \(s.path)  \(s.rows) rows, \(s.bytes) bytes, sha256 \(s.sha256.prefix(16))\n"
+            }
+            let passed = l.checks.count { $0.passed }
+            out += "  checks  \(passed) of \(l.checks.count) passed\n"
+            if let s = l.split {
+                out +=
+                    "  split   \(s.spec.strategy.rawValue) (seed \(s.spec.seed)): train \(s.train), validation \(s.validation), test \(s.test)\n"
+            }
+            out +=
+                "  inputs  \(p.preprocessor.width) (\(p.preprocessor.outputColumns.prefix(6).joined(separator: ", "))"
+            out += p.preprocessor.width > 6 ? ", ...)\n" : ")\n"
+            return out
+        }
+
+        /// The workspace's key for masking pii values in printed rows: created once, readable by its owner only.
+        static func maskKey(workspace: String) throws -> Data {
+            var isDirectory: ObjCBool = false
+            let root =
+                FileManager.default.fileExists(atPath: workspace, isDirectory: &isDirectory) && isDirectory.boolValue
+                ? workspace : (workspace as NSString).deletingLastPathComponent
+            let dir = ((root.isEmpty ? "." : root) as NSString).appendingPathComponent(".kiln/keys")
+            let path = (dir as NSString).appendingPathComponent("pii-mask.key")
+            if let key = FileManager.default.contents(atPath: path), key.count == 32 { return key }
+            let key = PIIMasker.newKey()
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                guard
+                    FileManager.default.createFile(atPath: path, contents: key, attributes: [.posixPermissions: 0o600])
+                else { throw CocoaError(.fileWriteNoPermission) }
+            } catch {
+                // A read-only workspace still gets masked output, with a key that lives for this run only.
+                return key
+            }
+            return key
+        }
+    }
+}

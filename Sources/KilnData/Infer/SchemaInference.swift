@@ -1,0 +1,278 @@
+import Foundation
+
+/// Infers a Dataset spec from a data file: each column's type, nullability, observed range and, when a
+/// text column takes few values, its categories. `kiln data infer` prints the result as YAML to paste.
+public struct SchemaInference: Sendable {
+    /// A text column with at most this many distinct values (and repeats) becomes a category.
+    public var maxCategories = 20
+
+    public init() {}
+
+    /// What one column holds.
+    public struct ColumnStats: Sendable, Equatable {
+        public var name: String
+        public var rows = 0
+        public var nulls = 0
+        public var allInt = true
+        public var allFloat = true
+        public var allBool = true
+        public var min = Double.infinity
+        public var max = -Double.infinity
+        /// Distinct texts in order of appearance, up to the category limit + 1.
+        public var distinct: [String] = []
+        var seen: Set<String> = []
+        public var maxLength = 0
+        public var multiline = false
+
+        init(name: String) { self.name = name }
+
+        mutating func add(text: String?, limit: Int) {
+            rows += 1
+            guard let text, !text.isEmpty else {
+                nulls += 1
+                return
+            }
+            let bytes = Array(text.utf8)
+            bytes.withUnsafeBufferPointer { b in
+                guard let base = b.baseAddress else { return }
+                if allInt, case .failure = NumberParsing.int(base, count: b.count) { allInt = false }
+                if allFloat {
+                    if case .success(let v) = NumberParsing.double(base, count: b.count) {
+                        min = Swift.min(min, v)
+                        max = Swift.max(max, v)
+                    } else {
+                        allFloat = false
+                    }
+                }
+                // 0 and 1 alone are integers; booleans are words.
+                if allBool, NumberParsing.bool(base, count: b.count) == nil || b.count == 1 { allBool = false }
+            }
+            maxLength = Swift.max(maxLength, text.count)
+            if text.contains("\n") { multiline = true }
+            if distinct.count <= limit, seen.insert(text).inserted { distinct.append(text) }
+        }
+
+        /// The column's inferred schema.
+        func schema(maxCategories: Int) -> ColumnSchema {
+            let present = rows - nulls
+            var c = ColumnSchema(name, .string, nullable: nulls > 0)
+            if present == 0 {
+                c.type = .string
+                c.ignore = true
+            } else if allBool {
+                c.type = .bool
+            } else if allInt {
+                c.type = .int
+            } else if allFloat {
+                c.type = .float
+            } else if distinct.count <= maxCategories && !multiline && distinct.count < present {
+                c.type = .category
+                c.values = distinct.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            } else {
+                c.type = multiline || maxLength > 100 ? .text : .string
+            }
+            return c
+        }
+    }
+
+    /// The inferred columns and their statistics.
+    public struct Result: Sendable {
+        public var columns: [ColumnStats]
+        public var schema: DataSchema
+        public var rows: Int
+        public var format: SourceFormat
+    }
+
+    public func infer(_ source: SourceConfig, label: String? = nil) throws(DataError) -> Result {
+        let files = try TableReader.files(source)
+        var stats: [ColumnStats] = []
+        var index: [String: Int] = [:]
+        var rows = 0
+        let format = source.format ?? SourceFormat(extensionOf: files[0]) ?? .csv
+        for file in files {
+            switch format {
+            case .csv, .tsv:
+                let delimiter = source.delimiter ?? (format == .tsv ? 0x09 : 0x2C)
+                var header: [String]?
+                try DelimitedReader(path: file, delimiter: delimiter).read { (block) throws(DataError) in
+                    for r in 0..<block.count {
+                        if header == nil {
+                            if source.header {
+                                var names: [String] = []
+                                for i in 0..<block.fieldCount(r) {
+                                    names.append(block.string(r, i) ?? "column_\(i + 1)")
+                                }
+                                header = names
+                                if stats.isEmpty {
+                                    for (i, n) in names.enumerated() where index[n] == nil {
+                                        index[n] = i
+                                        stats.append(ColumnStats(name: n))
+                                    }
+                                    guard stats.count == names.count else {
+                                        throw DataError(
+                                            "data.header", "the header names a column twice",
+                                            at: .data(file, line: block.lines[r]))
+                                    }
+                                }
+                                continue
+                            }
+                            header = (0..<block.fieldCount(r)).map { "column_\($0 + 1)" }
+                            if stats.isEmpty { stats = (header ?? []).map { ColumnStats(name: $0) } }
+                        }
+                        guard block.fieldCount(r) == (header?.count ?? 0) else {
+                            throw DataError(
+                                "data.ragged",
+                                "this record has \(block.fieldCount(r)) fields; the first has \(header?.count ?? 0)",
+                                at: .data(file, line: block.lines[r]))
+                        }
+                        for (i, name) in (header ?? []).enumerated() {
+                            guard let k = index[name] ?? (source.header ? nil : i) else { continue }
+                            stats[k].add(text: block.string(r, i), limit: maxCategories)
+                        }
+                        rows += 1
+                    }
+                }
+            case .jsonl:
+                try JSONLinesReader(path: file).read { (members, _, _) throws(DataError) in
+                    var present = Set<String>()
+                    for m in members {
+                        if index[m.key] == nil {
+                            index[m.key] = stats.count
+                            var s = ColumnStats(name: m.key)
+                            // Rows before this key first appeared had it missing.
+                            for _ in 0..<rows { s.add(text: nil, limit: maxCategories) }
+                            stats.append(s)
+                        }
+                        present.insert(m.key)
+                        let text: String? =
+                            switch m.value {
+                            case .null: nil
+                            case .bool(let b): b ? "true" : "false"
+                            case .number(let t): String(decoding: t, as: UTF8.self)
+                            case .string(let s): s
+                            }
+                        if case .string = m.value, let k = index[m.key] { stats[k].allFloat = false }
+                        if let k = index[m.key] { stats[k].add(text: text, limit: maxCategories) }
+                        if case .string = m.value, let k = index[m.key] {
+                            stats[k].allInt = false
+                            stats[k].allBool = false
+                        }
+                    }
+                    for s in stats.indices where !present.contains(stats[s].name) {
+                        stats[s].add(text: nil, limit: maxCategories)
+                    }
+                    rows += 1
+                }
+            }
+        }
+        guard rows > 0 else {
+            throw DataError("data.empty", "'\(source.path)' has no rows to infer from", at: nil)
+        }
+        var columns = stats.map { $0.schema(maxCategories: maxCategories) }
+        var chosen = label
+        if let label, !columns.contains(where: { $0.name == label }) {
+            throw DataError(
+                "data.infer-label", "the label '\(label)' is not a column of the file", at: nil,
+                help: "the columns are: \(columns.map(\.name).joined(separator: ", "))")
+        }
+        if chosen == nil, let last = columns.last, last.type == .category || last.type == .bool {
+            chosen = last.name
+        }
+        // Text columns cannot be features.
+        for i in columns.indices where columns[i].type == .string || columns[i].type == .text {
+            if columns[i].name != chosen { columns[i].ignore = true }
+        }
+        return Result(columns: stats, schema: DataSchema(columns: columns, label: chosen), rows: rows, format: format)
+    }
+}
+
+extension SchemaInference.Result {
+    /// A Dataset spec in kiln's YAML, ready to paste: the inferred schema, transforms that make every
+    /// feature usable (standardize the numbers, one-hot the categories), and a split.
+    public func yaml(name: String, path: String, source: SourceConfig) -> String {
+        func q(_ s: String) -> String {
+            let plain = s.range(of: #"^[A-Za-z_][A-Za-z0-9_.\-]*$"#, options: .regularExpression) != nil
+            let reserved: Set<String> = ["true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"]
+            if plain && !reserved.contains(s.lowercased()) { return s }
+            var out = "\""
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\t": out += "\\t"
+                case "\r": out += "\\r"
+                default:
+                    if u.value < 0x20 {
+                        out += String(format: "\\x%02X", u.value)
+                    } else {
+                        out.unicodeScalars.append(u)
+                    }
+                }
+            }
+            return out + "\""
+        }
+        func number(_ v: Double) -> String {
+            v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+        }
+        let label = schema.label
+        var lines: [String] = []
+        lines.append(
+            "# Inferred by `kiln data infer` from \(rows) row\(rows == 1 ? "" : "s"); review the types and the label.")
+        lines.append("apiVersion: kiln/v1")
+        lines.append("kind: Dataset")
+        lines.append("metadata: {name: \(name)}")
+        lines.append("spec:")
+        lines.append("  source:")
+        lines.append("    path: \(q(path))   # relative to this spec file's directory")
+        lines.append("    format: \(format.rawValue)")
+        if format != .jsonl {
+            if !source.header { lines.append("    header: false") }
+            if let d = source.delimiter, d != (format == .tsv ? 0x09 : 0x2C) {
+                lines.append("    delimiter: \(q(String(UnicodeScalar(d))))")
+            }
+        }
+        lines.append("  schema:")
+        lines.append("    columns:")
+        for (c, stats) in zip(schema.columns, columns) {
+            var fields = ["type: \(c.type.rawValue)"]
+            if c.nullable { fields.append("nullable: true") }
+            if !c.values.isEmpty { fields.append("values: [\(c.values.map(q).joined(separator: ", "))]") }
+            if c.ignore { fields.append("ignore: true") }
+            var line = "      \(q(c.name)): {\(fields.joined(separator: ", "))}"
+            if c.type.isNumeric && stats.min <= stats.max {
+                line += "   # \(number(stats.min)) to \(number(stats.max))"
+            }
+            if c.nullable { line += "\(line.contains("#") ? ";" : "   #") \(stats.nulls) empty" }
+            lines.append(line)
+        }
+        if let label {
+            lines.append("    label: \(q(label))")
+        } else {
+            lines.append("    # label: COLUMN   # the target; without one the dataset is for inference only")
+        }
+        let features = schema.featureNames.compactMap { schema.column($0) }
+        let categories = features.filter { $0.type == .category }.map(\.name)
+        let nullableNumbers = features.filter { $0.nullable && $0.type.isNumeric }
+        let nullableCategories = features.filter { $0.nullable && ($0.type == .category || $0.type == .bool) }.map(
+            \.name)
+        var transforms: [String] = []
+        if !nullableNumbers.isEmpty { transforms.append("{op: impute, strategy: median}") }
+        if !nullableCategories.isEmpty {
+            transforms.append(
+                "{op: impute, columns: [\(nullableCategories.map(q).joined(separator: ", "))], strategy: most_frequent}"
+            )
+        }
+        if features.contains(where: { $0.type.isNumeric }) { transforms.append("{op: standardize}") }
+        if !categories.isEmpty {
+            transforms.append("{op: one_hot, columns: [\(categories.map(q).joined(separator: ", "))]}")
+        }
+        if !transforms.isEmpty {
+            lines.append("  transforms:")
+            for t in transforms { lines.append("    - \(t)") }
+        }
+        let stratify = label.flatMap { schema.column($0) }.map { $0.type == .category || $0.type == .bool } ?? false
+        lines.append("  split: {strategy: \(stratify ? "stratified" : "random"), train: 0.8, test: 0.2, seed: 0}")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
