@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention reference
+.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data reference
 
 setup:
 	@scripts/setup
@@ -54,6 +54,10 @@ bench-peers: setup
 # Test accuracy on iris, wine and breast-cancer against scikit-learn's MLPClassifier, same splits.
 bench-datasets: setup
 	scripts/bench-datasets
+
+# The data layer: a 1 GB numeric CSV parsed by kiln, pandas and pyarrow; SHA-256 by kiln and sha256sum.
+bench-data: setup
+	scripts/bench-data
 
 # The thread policy with a busy neighbour on one core (kiln's OpenBLAS setting against its default).
 bench-contention: setup
