@@ -14,10 +14,11 @@ build: setup
 release: setup
 	$(SWIFT) build -c release --product kiln
 
-## demo: set up, build in release mode, and compile the iris example into its execution graph.
+## demo: set up, build in release mode, compile the iris example into its execution graph, check its data.
 demo: release
 	$(KILN_RELEASE) check examples/iris
 	$(KILN_RELEASE) graph examples/iris --format mermaid
+	$(KILN_RELEASE) data check examples/iris
 
 ## test: the whole suite: unit, conformance and end-to-end tests, the JSON Schema check, a bounded fuzz run.
 test: unit schema-check artifact-check fuzz
