@@ -113,6 +113,10 @@ if ProcessInfo.processInfo.environment["KILN_FUZZ"] != nil {
         .executableTarget(
             name: "kiln-fuzz", dependencies: ["KilnCompiler"], path: "Sources/KilnFuzz",
             swiftSettings: swiftSettings))
+    targets.append(
+        .executableTarget(
+            name: "kiln-fuzz-data", dependencies: ["KilnData"], path: "Sources/KilnFuzzData",
+            swiftSettings: swiftSettings))
 }
 
 let package = Package(

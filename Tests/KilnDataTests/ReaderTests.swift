@@ -224,3 +224,23 @@ func readError(_ name: String, schema: DataSchema = peopleSchema, header: Bool =
         }
     }
 }
+
+@Suite struct StringColumns {
+    let schema = DataSchema(columns: [
+        ColumnSchema("id", .int), ColumnSchema("code", .string, pattern: "[a-z]+"),
+        ColumnSchema("notes", .text, nullable: true),
+    ])
+
+    @Test func patternsAreWholeMatchesAndTextMayBeEmpty() throws {
+        let error = readError("pattern.csv", schema: schema)
+        #expect(
+            error.contains(
+                "Fixtures/pattern.csv:3:3: error: 'AB' in column 'code' does not match its pattern '[a-z]+' [data.pattern]"
+            ))
+        var relaxed = schema
+        relaxed.columns[1].pattern = "[A-Za-z]+"
+        let t = try read("pattern.csv", schema: relaxed)
+        #expect(t.column("notes")?.values == .string(["free text, with commas", ""]))
+        #expect(t.column("notes")?.nulls.isNull(1) == true)
+    }
+}

@@ -297,7 +297,6 @@ public struct TableReader: Sendable {
 
     private func readJSONLines(_ file: String, kept: [ColumnSchema], state: inout ReadState) throws(DataError) {
         let keptIndex = Dictionary(uniqueKeysWithValues: kept.enumerated().map { ($1.name, $0) })
-        let declared = Set(schema.columns.map(\.name))
         var present = [Bool](repeating: false, count: kept.count)
         try JSONLinesReader(path: file).read { (members, line, column) throws(DataError) in
             for k in present.indices { present[k] = false }

@@ -356,7 +356,9 @@ public struct SchemaDecoder {
                 return false
             }
         case .regex:
-            guard (try? NSRegularExpression(pattern: s)) != nil else {
+            // Swift's Regex, the engine the data layer matches with: a pattern kiln check accepts is one the
+            // reader can use.
+            guard (try? Regex(s)) != nil else {
                 error("spec.invalid-regex", "'\(s)' is not a valid regular expression", at: span)
                 return false
             }
