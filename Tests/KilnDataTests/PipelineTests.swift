@@ -1,4 +1,5 @@
 import Foundation
+import KilnCompute
 import KilnDiagnostics
 import KilnTestSupport
 import Testing
@@ -230,6 +231,14 @@ let syntheticSchema = DataSchema(
         #expect(back == p)
         #expect(try back.features(table) == p.features(table))
         #expect(ContentHash.canonical(back) == ContentHash.canonical(p))
+        // Through the model card, the way inference gets it back.
+        let card = ModelCard(
+            model: ModelConfig(task: .classification, architecture: .mlp, inputs: p.width, outputs: 3, hidden: [8]),
+            inputColumns: p.outputColumns, preprocessing: p.cardValue, labels: p.label?.classes ?? [])
+        let cardJSON = try JSONEncoder().encode(card)
+        let restored = try Preprocessor(cardValue: JSONDecoder().decode(ModelCard.self, from: cardJSON).preprocessing)
+        #expect(try restored.features(table) == p.features(table))
+        #expect(throws: DataError.self) { try Preprocessor(cardValue: .null) }
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 public import KilnCompute
 public import KilnDiagnostics
 
@@ -325,6 +326,30 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                 targets: Tensor(shape: [rows.count, 1], values: y))
         } catch {
             throw DataError("data.examples", "\(error)", at: nil)
+        }
+    }
+}
+
+extension Preprocessor {
+    /// The value the model card stores as `preprocessing` (card.json).
+    public var cardValue: JSONValue {
+        (try? JSONDecoder().decode(JSONValue.self, from: ContentHash.canonicalJSON(self))) ?? .null
+    }
+
+    /// The preprocessing a model card holds; a card without one, or of another version, is an error.
+    public init(cardValue: JSONValue) throws(DataError) {
+        do {
+            let data = ContentHash.canonicalJSON(cardValue)
+            self = try JSONDecoder().decode(Preprocessor.self, from: data)
+        } catch {
+            throw DataError(
+                "data.card-preprocessing", "the model card holds no preprocessing kiln can read: \(error)", at: nil)
+        }
+        guard version == Self.currentVersion else {
+            throw DataError(
+                "data.card-preprocessing",
+                "the model card's preprocessing is version \(version); this kiln reads version \(Self.currentVersion)",
+                at: nil, help: "use the kiln version that trained the model, or retrain")
         }
     }
 }
