@@ -73,7 +73,7 @@ var targets: [Target] = [
         path: "Benchmarks/CompilerBench", swiftSettings: swiftSettings),
 
     .executableTarget(
-        name: "kiln-bench-datasets", dependencies: ["KilnCompute"], path: "Benchmarks/DatasetBench",
+        name: "kiln-bench-datasets", dependencies: ["KilnCompute", "KilnData"], path: "Benchmarks/DatasetBench",
         swiftSettings: swiftSettings),
     .executableTarget(
         name: "kiln-bench-data", dependencies: ["KilnData"], path: "Benchmarks/DataBench", swiftSettings: swiftSettings),

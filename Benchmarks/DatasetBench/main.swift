@@ -3,67 +3,17 @@
 // MLPClassifier on the very same splits (written by this program) and prints both.
 // Usage: kiln-bench-datasets [--splits DIR] [--seeds N]
 //
-// The CSV reading and standardisation here are the benchmark's own few lines (numeric columns, the label
-// last); the data layer replaces them in the product.
+// The data goes through the data layer as `kiln run` will take it: the schema inferred from the file
+// (`kiln data infer`), read by it, split stratified 80/20 by the seed, standardised with statistics of the
+// train split only.
 import Foundation
 import KilnCompute
+import KilnData
 
 #if DEBUG
     FileHandle.standardError.write(Data("kiln-bench-datasets: use a release build (-c release)\n".utf8))
     exit(1)
 #endif
-
-struct Table {
-    var features: [[Float]] = []
-    var labels: [Int] = []
-    var classes: [String] = []
-}
-
-func readCSV(_ path: String) throws -> Table {
-    let text = try String(contentsOfFile: path, encoding: .utf8)
-    var table = Table()
-    var index: [String: Int] = [:]
-    for line in text.split(whereSeparator: \.isNewline).dropFirst() {
-        let cells = line.split(separator: ",").map(String.init)
-        guard let label = cells.last else { continue }
-        let values = cells.dropLast().compactMap(Float.init)
-        guard values.count == cells.count - 1 else {
-            throw ComputeError.invalidArgument("\(path): a non-number in \(line)")
-        }
-        let code = index[label] ?? table.classes.count
-        if code == table.classes.count {
-            index[label] = code
-            table.classes.append(label)
-        }
-        table.features.append(values)
-        table.labels.append(code)
-    }
-    return table
-}
-
-/// Stratified split: each class's rows shuffled by the seed, the first 20 % of each class to test.
-func split(_ labels: [Int], classes: Int, seed: UInt64) -> (train: [Int], test: [Int]) {
-    var generator = RandomGenerator(seed: seed)
-    var train: [Int] = [], test: [Int] = []
-    for c in 0..<classes {
-        var rows = labels.indices.filter { labels[$0] == c }
-        generator.shuffle(&rows)
-        let n = Int((Double(rows.count) * 0.2).rounded())
-        test += rows.prefix(n)
-        train += rows.dropFirst(n)
-    }
-    return (train.sorted(), test.sorted())
-}
-
-func examples(_ table: Table, rows: [Int], mean: [Float], std: [Float]) throws -> Examples {
-    let width = mean.count
-    let x = Tensor(shape: [rows.count, width]), y = Tensor(shape: [rows.count, 1])
-    for (i, r) in rows.enumerated() {
-        for j in 0..<width { x.data[i * width + j] = (table.features[r][j] - mean[j]) / std[j] }
-        y.data[i] = Float(table.labels[r])
-    }
-    return try Examples(features: x, targets: y)
-}
 
 var splitsDirectory: String?
 var seeds = 5
@@ -84,26 +34,23 @@ let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingL
 print("kiln: MLP 64-32 relu, adam 1e-3, batch 32, 200 epochs, standardised features; \(seeds) stratified 80/20 splits")
 var splitRecords: [[String: Any]] = []
 for name in ["iris", "wine", "breast-cancer"] {
-    let table = try readCSV("\(root)/examples/\(name)/data/\(name).csv")
-    let width = table.features[0].count
+    let source = SourceConfig(path: "\(root)/examples/\(name)/data/\(name).csv")
+    let schema = try SchemaInference().infer(source).schema
+    let classes = schema.column(schema.label ?? "")?.values.count ?? 0
     var accuracies: [Double] = []
     for seed in 0..<UInt64(seeds) {
-        let (trainRows, testRows) = split(table.labels, classes: table.classes.count, seed: seed)
-        // Standardisation fitted on the train rows only.
-        var mean = [Float](repeating: 0, count: width), std = [Float](repeating: 0, count: width)
-        for r in trainRows { for j in 0..<width { mean[j] += table.features[r][j] / Float(trainRows.count) } }
-        for r in trainRows {
-            for j in 0..<width {
-                let d = table.features[r][j] - mean[j]
-                std[j] += d * d / Float(trainRows.count)
-            }
-        }
-        std = std.map { $0 > 0 ? $0.squareRoot() : 1 }
-        let train = try examples(table, rows: trainRows, mean: mean, std: std)
-        let test = try examples(table, rows: testRows, mean: mean, std: std)
+        let config = DatasetConfig(
+            name: name, source: source, schema: schema, transforms: [TransformSpec(.standardize)],
+            split: SplitSpec(.stratified, train: 0.8, validation: 0, test: 0.2, seed: seed))
+        let prepared = try IngestedDataset.load(config).prepare()
+        let (trainRows, testRows) = (prepared.split.train, prepared.split.test)
+        let table = prepared.ingested.table
+        let train = try prepared.preprocessor.examples(table, rows: trainRows)
+        let test = try prepared.preprocessor.examples(table, rows: testRows)
+        let width = prepared.preprocessor.width
         let network = try Network(
             ModelConfig(
-                task: .classification, architecture: .mlp, inputs: width, outputs: table.classes.count,
+                task: .classification, architecture: .mlp, inputs: width, outputs: classes,
                 hidden: [64, 32], seed: seed), blas: blas)
         let trainer = try Trainer(
             network: network,
