@@ -244,3 +244,22 @@ func readError(_ name: String, schema: DataSchema = peopleSchema, header: Bool =
         #expect(t.column("notes")?.nulls.isNull(1) == true)
     }
 }
+
+@Suite struct NullCells {
+    /// Empty cells of nullable columns are nulls in the mask, in every typed column.
+    @Test func emptyCellsAreMarkedNull() throws {
+        let schema = DataSchema(columns: [
+            ColumnSchema("id", .int, nullable: true), ColumnSchema("score", .float, nullable: true),
+            ColumnSchema("ok", .bool, nullable: true),
+            ColumnSchema("colour", .category, nullable: true, values: ["red", "green", "blue"]),
+        ])
+        let t = try read("nulls.csv", schema: schema)
+        #expect(t.column("score")?.nulls.isNull(0) == true)
+        #expect(t.column("score")?.nulls.isNull(1) == false)
+        #expect(t.column("ok")?.nulls.isNull(1) == true)
+        #expect(t.column("colour")?.nulls.isNull(1) == true)
+        #expect(t.column("id")?.nulls.isNull(2) == true)
+        #expect(t.columns.map { $0.nulls.nullCount } == [1, 1, 1, 1])
+        #expect(t.column("score")?.number(0) == nil && t.column("score")?.number(2) == 3.5)
+    }
+}

@@ -69,12 +69,12 @@ struct ColumnBuilder {
     @inline(__always)
     private mutating func appendNull() throws(CellProblem) {
         guard schema.nullable else { throw .null }
-        padAfterError()
+        appendPlaceholder()
     }
 
-    /// A null placeholder, nullable or not: after a refused cell, it keeps the columns aligned while the
-    /// reader goes on to report further errors (a table is never returned when there were errors).
-    mutating func padAfterError() {
+    /// A null: the value of an empty cell, and after a refused cell the placeholder that keeps the columns
+    /// aligned while the reader goes on to report further errors (a table is never returned with errors).
+    mutating func appendPlaceholder() {
         switch schema.type {
         case .float: floats.append(.nan)
         case .int: ints.append(0)
@@ -91,123 +91,52 @@ struct ColumnBuilder {
         if let max = schema.max, v > max { throw .aboveMax(max) }
     }
 
-    /// Field `i` of the block's records `rows` (csv/tsv), in a loop per type. A refused cell is recorded in
-    /// `problems` with its record, and a placeholder keeps the column aligned.
+    /// Field `i` of the block's records `rows` (csv/tsv), in one tight loop per type. A refused cell is
+    /// recorded in `problems` with its record, and a placeholder keeps the column aligned.
     mutating func append(
         _ block: RecordBlock, field i: Int, rows: some Collection<Int>, problems: inout [(row: Int, CellProblem)]
     ) {
         let old = count
-        let n = rows.count
-        nulls.extend(by: n)
-        // Locals, not `self`'s properties, inside the loops below: they run inside an access to one storage
-        // array, and nulls are marked after it.
-        let nullable = schema.nullable
-        let categoryBytes = self.categoryBytes
-        let allowUnknownCategories = self.allowUnknownCategories
+        nulls.extend(by: rows.count)
         var nullRows: [Int] = []
-        defer { for k in nullRows { nullRows.append(k) } }
+        let nullable = schema.nullable
+        let (min, max) = (schema.min ?? -.infinity, schema.max ?? .infinity)
+        @inline(__always) func bounded(_ v: Double) -> CellProblem? {
+            v < min ? .belowMin(min) : v > max ? .aboveMax(max) : nil
+        }
         switch schema.type {
         case .float:
-            floats.append(contentsOf: repeatElement(0, count: n))
-            let (min, max) = (schema.min ?? -.infinity, schema.max ?? .infinity)
-            floats.withUnsafeMutableBufferPointer { out in
-                var k = old
-                for r in rows {
-                    let f = block.field(r, i)
-                    if f.count == 0 {
-                        out[k] = .nan
-                        if !nullable { problems.append((r, .null)) }
-                        nullRows.append(k)
-                    } else {
-                        switch NumberParsing.paddedDouble(block.bytes(f), count: f.count) {
-                        case .success(let v):
-                            out[k] = v
-                            if v < min {
-                                problems.append((r, .belowMin(min)))
-                            } else if v > max {
-                                problems.append((r, .aboveMax(max)))
-                            }
-                        case .failure(.syntax): problems.append((r, .notA("a number")))
-                        case .failure(.overflow): problems.append((r, .overflow("a float")))
-                        }
-                    }
-                    k &+= 1
+            Self.fill(&floats, .nan, block, i, rows, nullable, &problems, &nullRows) { p, n in
+                switch NumberParsing.paddedDouble(p, count: n) {
+                case .success(let v): (v, bounded(v))
+                case .failure(.syntax): (.nan, .notA("a number"))
+                case .failure(.overflow): (.nan, .overflow("a float"))
                 }
             }
         case .int:
-            ints.append(contentsOf: repeatElement(0, count: n))
-            let (min, max) = (schema.min ?? -.infinity, schema.max ?? .infinity)
-            ints.withUnsafeMutableBufferPointer { out in
-                var k = old
-                for r in rows {
-                    let f = block.field(r, i)
-                    if f.count == 0 {
-                        if !nullable { problems.append((r, .null)) }
-                        nullRows.append(k)
-                    } else {
-                        switch NumberParsing.int(block.bytes(f), count: f.count) {
-                        case .success(let v):
-                            out[k] = v
-                            if Double(v) < min {
-                                problems.append((r, .belowMin(min)))
-                            } else if Double(v) > max {
-                                problems.append((r, .aboveMax(max)))
-                            }
-                        case .failure(.syntax): problems.append((r, .notA("an integer")))
-                        case .failure(.overflow): problems.append((r, .overflow("a 64-bit integer")))
-                        }
-                    }
-                    k &+= 1
+            Self.fill(&ints, 0, block, i, rows, nullable, &problems, &nullRows) { p, n in
+                switch NumberParsing.int(p, count: n) {
+                case .success(let v): (v, bounded(Double(v)))
+                case .failure(.syntax): (0, .notA("an integer"))
+                case .failure(.overflow): (0, .overflow("a 64-bit integer"))
                 }
             }
         case .bool:
-            bools.append(contentsOf: repeatElement(false, count: n))
-            bools.withUnsafeMutableBufferPointer { out in
-                var k = old
-                for r in rows {
-                    let f = block.field(r, i)
-                    if f.count == 0 {
-                        if !nullable { problems.append((r, .null)) }
-                        nullRows.append(k)
-                    } else if let b = NumberParsing.bool(block.bytes(f), count: f.count) {
-                        out[k] = b
-                    } else {
-                        problems.append((r, .notA("a boolean (true/false or 1/0)")))
-                    }
-                    k &+= 1
-                }
+            Self.fill(&bools, false, block, i, rows, nullable, &problems, &nullRows) { p, n in
+                NumberParsing.bool(p, count: n).map { ($0, nil) } ?? (false, .notA("a boolean (true/false or 1/0)"))
             }
         case .category:
-            codes.append(contentsOf: repeatElement(-1, count: n))
-            codes.withUnsafeMutableBufferPointer { out in
-                var k = old
-                for r in rows {
-                    let f = block.field(r, i)
-                    if f.count == 0 {
-                        if !nullable { problems.append((r, .null)) }
-                        nullRows.append(k)
-                    } else {
-                        let p = block.bytes(f)
-                        var code: Int32 = -1
-                        for (c, value) in categoryBytes.enumerated() where value.count == f.count {
-                            if value.withUnsafeBufferPointer({ v in v.indices.allSatisfy { v[$0] == p[$0] } }) {
-                                code = Int32(c)
-                                break
-                            }
-                        }
-                        out[k] = code
-                        if code < 0 {
-                            if !allowUnknownCategories {
-                                problems.append((r, .unknownCategory))
-                            } else if String(validating: UnsafeBufferPointer(start: p, count: f.count), as: UTF8.self)
-                                == nil
-                            {
-                                problems.append((r, .invalidUTF8))
-                            }
-                        }
+            let categoryBytes = self.categoryBytes
+            let allowUnknownCategories = self.allowUnknownCategories
+            Self.fill(&codes, -1, block, i, rows, nullable, &problems, &nullRows) { p, n in
+                for (c, value) in categoryBytes.enumerated() where value.count == n {
+                    if value.withUnsafeBufferPointer({ v in v.indices.allSatisfy { v[$0] == p[$0] } }) {
+                        return (Int32(c), nil)
                     }
-                    k &+= 1
                 }
+                if !allowUnknownCategories { return (-1, .unknownCategory) }
+                let valid = String(validating: UnsafeBufferPointer(start: p, count: n), as: UTF8.self) != nil
+                return (-1, valid ? nil : .invalidUTF8)
             }
         case .string, .text:
             var k = old
@@ -215,14 +144,42 @@ struct ColumnBuilder {
                 let f = block.field(r, i)
                 if f.count == 0 && !f.quoted {
                     strings.append("")
-                    if !schema.nullable { problems.append((r, .null)) }
-                    nulls.markNull(k)
+                    if !nullable { problems.append((r, .null)) }
+                    nullRows.append(k)
                 } else if let s = block.string(r, i) {
                     strings.append(s)
                     if let pattern, (try? pattern.wholeMatch(in: s)) == nil { problems.append((r, .patternMismatch)) }
                 } else {
                     strings.append("")
                     problems.append((r, .invalidUTF8))
+                }
+                k &+= 1
+            }
+        }
+        for k in nullRows { nulls.markNull(k) }
+    }
+
+    /// The loop every fixed-size type shares: an empty cell is a null (a problem unless the column is
+    /// nullable); any other cell is `parse`d into the storage, with the problem it may have. Static, so that
+    /// the storage is the only access to the builder while the loop runs.
+    @inline(__always)
+    private static func fill<T>(
+        _ storage: inout [T], _ placeholder: T, _ block: RecordBlock, _ i: Int, _ rows: some Collection<Int>,
+        _ nullable: Bool, _ problems: inout [(row: Int, CellProblem)], _ nullRows: inout [Int],
+        _ parse: (UnsafePointer<UInt8>, Int) -> (T, CellProblem?)
+    ) {
+        var k = storage.count
+        storage.append(contentsOf: repeatElement(placeholder, count: rows.count))
+        storage.withUnsafeMutableBufferPointer { out in
+            for r in rows {
+                let f = block.field(r, i)
+                if f.count == 0 {
+                    if !nullable { problems.append((r, .null)) }
+                    nullRows.append(k)
+                } else {
+                    let (value, problem) = parse(block.bytes(f), f.count)
+                    out[k] = value
+                    if let problem { problems.append((r, problem)) }
                 }
                 k &+= 1
             }

@@ -318,7 +318,7 @@ public struct TableReader: Sendable {
                         error, column: state.builders[b].schema, text: text, file: file, line: line,
                         at: column(m.offset))
                     if state.full { throw DataError([]) }
-                    state.builders[b].padAfterError()
+                    state.builders[b].appendPlaceholder()
                 }
             }
             for (b, seen) in present.enumerated() where !seen {
@@ -331,7 +331,7 @@ public struct TableReader: Sendable {
                             at: .data(file, line: line),
                             help: "add the key, or declare the column 'nullable: true'"))
                     if state.full { throw DataError([]) }
-                    state.builders[b].padAfterError()
+                    state.builders[b].appendPlaceholder()
                 }
             }
             state.origins.lines.append(line)
