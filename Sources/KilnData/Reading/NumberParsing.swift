@@ -57,6 +57,32 @@ enum NumberParsing {
 
     private static let powersOfTenInt: [UInt64] = (0...8).map { e in (0..<e).reduce(1) { r, _ in r * 10 } }
 
+    /// Up to 16 digits from `p + i` into `mantissa`, 8 at a time; returns how many, and moves `i` past them.
+    @inline(__always)
+    private static func digitRun(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ mantissa: inout UInt64) -> Int {
+        var total = 0
+        for _ in 0..<2 {
+            let (n, d) = leadingDigits(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self).littleEndian)
+            if n > 0 {
+                mantissa = mantissa &* powersOfTenInt[n] &+ value(ofFirst: n, d)
+                total &+= n
+                i &+= n
+            }
+            if n < 8 { break }
+        }
+        return total
+    }
+
+    /// Clinger's fast path: a mantissa of at most 2^53 scaled by an exactly representable power of ten is
+    /// correctly rounded by one multiplication or division; nil when it does not apply.
+    @inline(__always)
+    private static func exact(_ mantissa: UInt64, _ exponent: Int, negative: Bool) -> Double? {
+        guard mantissa <= 1 << 53, exponent >= -22, exponent <= 22 else { return nil }
+        let m = Double(mantissa)
+        let v = exponent < 0 ? m / powersOfTen[-exponent] : m * powersOfTen[exponent]
+        return negative ? -v : v
+    }
+
     /// `double` for bytes that sit in a buffer readable at least 8 bytes past `count` (the chunk buffer's
     /// padding): digits are taken 8 at a time, without a branch per digit.
     @inline(__always)
@@ -66,78 +92,25 @@ enum NumberParsing {
         let negative = p[0] == 0x2D
         var i = negative || p[0] == 0x2B ? 1 : 0
         var mantissa: UInt64 = 0
-        var digits = 0
         var exponent = 0
-        // Integer part, up to 16 digits here (longer ones are rare: the careful path takes them).
-        for _ in 0..<2 {
-            let (n, d) = leadingDigits(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self).littleEndian)
-            if n > 0 {
-                mantissa = mantissa &* powersOfTenInt[n] &+ value(ofFirst: n, d)
-                digits &+= n
-                i &+= n
-            }
-            if n < 8 { break }
-        }
+        // Integer part and fraction, up to 16 digits each here (longer ones are rare: the careful path).
+        var digits = digitRun(p, &i, &mantissa)
         if i < end && p[i] == 0x2E {
             i &+= 1
-            for _ in 0..<2 {
-                let (n, d) = leadingDigits(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self).littleEndian)
-                if n > 0 {
-                    mantissa = mantissa &* powersOfTenInt[n] &+ value(ofFirst: n, d)
-                    digits &+= n
-                    exponent &-= n
-                    i &+= n
-                }
-                if n < 8 { break }
-            }
+            let n = digitRun(p, &i, &mantissa)
+            digits &+= n
+            exponent = -n
         }
-        guard digits > 0, digits <= 19, i == end else { return carefulDouble(p, count: count) }
-        if mantissa <= 1 << 53 && exponent >= -22 {
-            let m = Double(mantissa)
-            let v = exponent < 0 ? m / powersOfTen[-exponent] : m
-            return .success(negative ? -v : v)
+        guard digits > 0, digits <= 19, i == end, let v = exact(mantissa, exponent, negative: negative) else {
+            return carefulDouble(p, count: count)
         }
-        return carefulDouble(p, count: count)
+        return .success(v)
     }
 
-    /// A finite Double from the bytes, or why not. The common case (at most 19 digits, a small exponent)
-    /// stays in this function's one tight loop; everything else takes `carefulDouble`.
-    @inline(__always)
+    /// A finite Double from the bytes, or why not (for text outside the chunk buffer: jsonl numbers,
+    /// fill values, inference).
     static func double(_ p: UnsafePointer<UInt8>, count: Int) -> Result<Double, Failure> {
-        var i = 0
-        let end = count
-        guard end > 0, p[0] != 0x20, p[end &- 1] != 0x20 else { return carefulDouble(p, count: count) }
-        let negative = p[0] == 0x2D
-        if negative || p[0] == 0x2B { i = 1 }
-        var mantissa: UInt64 = 0
-        let intStart = i
-        while i < end {
-            let d = p[i] &- 0x30
-            if d > 9 { break }
-            mantissa = mantissa &* 10 &+ UInt64(d)
-            i &+= 1
-        }
-        var digits = i &- intStart
-        var exponent = 0
-        if i < end && p[i] == 0x2E {
-            i &+= 1
-            let fracStart = i
-            while i < end {
-                let d = p[i] &- 0x30
-                if d > 9 { break }
-                mantissa = mantissa &* 10 &+ UInt64(d)
-                i &+= 1
-            }
-            exponent = fracStart &- i
-            digits &+= i &- fracStart
-        }
-        guard digits > 0, digits <= 19, i == end else { return carefulDouble(p, count: count) }
-        if mantissa <= 1 << 53 && exponent >= -22 {
-            let m = Double(mantissa)
-            let v = exponent < 0 ? m / powersOfTen[-exponent] : m
-            return .success(negative ? -v : v)
-        }
-        return carefulDouble(p, count: count)
+        carefulDouble(p, count: count)
     }
 
     /// The whole grammar: spaces, exponents, mantissas beyond 19 digits; exact powers of ten where they
@@ -208,11 +181,7 @@ enum NumberParsing {
         }
         guard i == end else { return .failure(.syntax) }
         if mantissa == 0 { return .success(negative ? -0.0 : 0) }
-        if !dropped && mantissa <= 1 << 53 && exponent >= -22 && exponent <= 22 {
-            let m = Double(mantissa)
-            let v = exponent < 0 ? m / powersOfTen[-exponent] : m * powersOfTen[exponent]
-            return .success(negative ? -v : v)
-        }
+        if !dropped, let v = exact(mantissa, exponent, negative: negative) { return .success(v) }
         return slowDouble(p + begin, count: end - begin)
     }
 

@@ -70,15 +70,6 @@ public enum Splitter {
         return counts
     }
 
-    /// Fisher–Yates with kiln's generator.
-    static func shuffle(_ a: inout [Int], _ g: inout RandomGenerator) {
-        guard a.count > 1 else { return }
-        for i in stride(from: a.count - 1, to: 0, by: -1) {
-            let j = g.nextInt(below: i + 1)
-            a.swapAt(i, j)
-        }
-    }
-
     public static func split(_ table: Table, _ spec: SplitSpec, label: String?) throws(DataError) -> SplitIndices {
         let n = table.rowCount
         var g = RandomGenerator(seed: spec.seed)
@@ -89,7 +80,7 @@ public enum Splitter {
             parts = [Array(0..<c[0]), Array(c[0]..<(c[0] + c[1])), Array((c[0] + c[1])..<n)]
         case .random:
             var rows = Array(0..<n)
-            shuffle(&rows, &g)
+            g.shuffle(&rows)
             let c = counts(n, spec)
             parts = [Array(rows[0..<c[0]]), Array(rows[c[0]..<(c[0] + c[1])]), Array(rows[(c[0] + c[1])...])]
         case .stratified:
@@ -100,7 +91,7 @@ public enum Splitter {
             for r in 0..<n { strata[column.text(r) ?? "\u{10FFFF}", default: []].append(r) }
             for key in strata.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
                 var rows = strata[key] ?? []
-                shuffle(&rows, &g)
+                g.shuffle(&rows)
                 let c = counts(rows.count, spec)
                 parts[0] += rows[0..<c[0]]
                 parts[1] += rows[c[0]..<(c[0] + c[1])]
@@ -118,7 +109,7 @@ public enum Splitter {
                 groups[key, default: []].append(r)
             }
             var indices = Array(order.indices)
-            shuffle(&indices, &g)
+            g.shuffle(&indices)
             let target = counts(n, spec).map(Double.init)
             for i in indices {
                 let rows = groups[order[i]] ?? []
