@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KilnData
 import KilnSpec
 
 /// Fingerprints: SHA-256 over a canonical, versioned encoding. A node's fingerprint changes when and
@@ -14,23 +15,9 @@ enum Fingerprint {
         return hex(SHA256.hash(data: Data(text.utf8)))
     }
 
-    /// SHA-256 of a file's bytes, read in chunks (data files can be large).
-    static func file(_ path: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hex(hasher.finalize())
-    }
+    /// SHA-256 of a file's bytes: the data layer's streamed hash, so that a graph's file hashes are the
+    /// ones lineage records.
+    static func file(_ path: String) -> String? { try? ContentHash.file(path).sha256 }
 
-    static func hex(_ digest: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hex(_ digest: some Sequence<UInt8>) -> String { ContentHash.hex(digest) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KilnData
 import KilnDiagnostics
 import KilnSpec
 
@@ -369,34 +370,10 @@ extension CompilerContext {
         return files
     }
 
-    /// The first row of a delimited file, read from its first 64 KiB (quotes understood, BOM dropped).
+    /// A csv/tsv file's header, read by the data layer's own tokenizer (what `kiln run` will read).
     static func headerRow(_ path: String, delimiter: String) -> [String]? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: 65536) else { return nil }
-        var text = String(decoding: data, as: UTF8.self)
-        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
-        var fields: [String] = []
-        var field = ""
-        var quoted = false
-        var iterator = text.unicodeScalars.makeIterator()
-        let d = delimiter.unicodeScalars.first ?? ","
-        while let c = iterator.next() {
-            if quoted {
-                if c == "\"" { quoted = false } else { field.unicodeScalars.append(c) }
-            } else if c == "\"" {
-                quoted = true
-            } else if c == d {
-                fields.append(field)
-                field = ""
-            } else if c == "\n" || c == "\r" {
-                break
-            } else {
-                field.unicodeScalars.append(c)
-            }
-        }
-        fields.append(field)
-        return fields.map { $0.trimmingCharacters(in: .whitespaces) }
+        guard delimiter.utf8.count == 1, let byte = delimiter.utf8.first else { return nil }
+        return TableReader.header(of: path, delimiter: byte)
     }
 
     /// A pii column listed as a feature: an error, citing the Policy rule that denies it if there is one.

@@ -60,7 +60,8 @@ public enum ContentHash {
         return (try? encoder.encode(value)) ?? Data()
     }
 
-    static func hex(_ digest: some Sequence<UInt8>) -> String {
+    /// Lower-case hex of a digest.
+    public static func hex(_ digest: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         for b in digest {

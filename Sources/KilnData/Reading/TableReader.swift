@@ -50,6 +50,22 @@ public struct TableReader: Sendable {
         return files.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
+    /// The names in a csv/tsv file's first record (quotes undone, byte order mark skipped), read by the same
+    /// tokenizer as the data; nil when the file cannot be read or has no record. `kiln check` compares
+    /// them with the schema.
+    public static func header(of path: String, delimiter: UInt8) -> [String]? {
+        var names: [String]?
+        do throws(DataError) {
+            try DelimitedReader(path: path, delimiter: delimiter).read { (block) throws(DataError) in
+                names = (0..<block.fieldCount(0)).map { block.string(0, $0) ?? block.shown(0, $0) }
+                throw DataError([])  // enough: stop reading
+            }
+        } catch {
+            // The stop above, or a file that cannot be read: either way, what was found.
+        }
+        return names
+    }
+
     private var keptNames: Set<String> {
         keep ?? Set(schema.columns.filter { !$0.ignore || $0.name == schema.label }.map(\.name))
     }
