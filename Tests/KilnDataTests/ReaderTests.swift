@@ -263,3 +263,18 @@ func readError(_ name: String, schema: DataSchema = peopleSchema, header: Bool =
         #expect(t.column("score")?.number(0) == nil && t.column("score")?.number(2) == 3.5)
     }
 }
+
+@Suite struct SourceHashes {
+    /// Hashing while reading gives the same digest as hashing the file on its own, for csv and jsonl.
+    @Test func hashedInTheSamePass() throws {
+        for name in ["quoted.csv", "bom-crlf.csv", "rows.jsonl"] {
+            var schema = peopleSchema
+            schema.columns[2].nullable = true
+            var reader = TableReader(source: SourceConfig(path: fixture(name)), schema: schema)
+            reader.hashSources = true
+            let digest = try reader.read().origins.files.first?.digest
+            #expect(digest == (try ContentHash.file(fixture(name))), "\(name)")
+            #expect((digest?.sha256.count ?? 0) == 64)
+        }
+    }
+}

@@ -74,10 +74,14 @@ public struct IngestedDataset: Sendable {
     public static func load(_ config: DatasetConfig, masker: PIIMasker? = nil, keep: Set<String>? = nil)
         throws(DataError) -> IngestedDataset
     {
-        let table = try TableReader(source: config.source, schema: config.schema, keep: keep).read()
+        var reader = TableReader(source: config.source, schema: config.schema, keep: keep)
+        reader.hashSources = true
+        let table = try reader.read()
         var sources: [Lineage.Source] = []
         for (i, file) in table.origins.files.enumerated() {
-            let digest = try ContentHash.file(file.path)
+            // Hashed while read: the hash covers exactly the bytes parsed, in one pass over the file.
+            let digest: ContentHash.FileDigest
+            if let hashed = file.digest { digest = hashed } else { digest = try ContentHash.file(file.path) }
             let next = i + 1 < table.origins.files.count ? table.origins.files[i + 1].firstRow : table.rowCount
             sources.append(
                 .init(path: file.path, sha256: digest.sha256, bytes: digest.bytes, rows: next - file.firstRow))

@@ -3,6 +3,7 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
+import Crypto
 import KilnDiagnostics
 
 /// A file read in large chunks into one reusable buffer: the unconsumed tail of the last chunk moves to
@@ -19,8 +20,13 @@ final class ChunkedFile {
     /// Bytes of the file before `bytes[0]`.
     private(set) var offset = 0
 
-    init(path: String, chunk: Int = 1 << 20) throws(DataError) {
+    /// SHA-256 of every byte read, when asked for: the hash of exactly the bytes that were parsed.
+    private var hasher: SHA256?
+    private var bytesRead = 0
+
+    init(path: String, chunk: Int = 1 << 20, hashing: Bool = false) throws(DataError) {
         self.path = path
+        hasher = hashing ? SHA256() : nil
         var info = stat()
         guard stat(path, &info) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -48,6 +54,12 @@ final class ChunkedFile {
         let p = UnsafeMutablePointer<UInt8>.allocate(capacity: n + padding)
         p.initialize(repeating: 0, count: n + padding)
         return p
+    }
+
+    /// The file's digest, once it has been read to the end with hashing on.
+    var digest: ContentHash.FileDigest? {
+        guard atEOF, let hasher else { return nil }
+        return ContentHash.FileDigest(sha256: ContentHash.hex(hasher.finalize()), bytes: bytesRead)
     }
 
     deinit {
@@ -89,6 +101,8 @@ final class ChunkedFile {
                 atEOF = true
                 return false
             }
+            hasher?.update(bufferPointer: UnsafeRawBufferPointer(start: bytes + filled, count: n))
+            bytesRead += n
             filled += n
             return true
         }

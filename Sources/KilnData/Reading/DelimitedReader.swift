@@ -89,13 +89,16 @@ struct RecordBlock {
 struct DelimitedReader {
     let path: String
     let delimiter: UInt8
+    var hashing = false
 
     /// Records per block.
     static let blockSize = 1024
 
     /// Calls `sink` with every record in order, a block at a time; the sink's error stops the read.
-    func read(_ sink: (RecordBlock) throws(DataError) -> Void) throws(DataError) {
-        let file = try ChunkedFile(path: path)
+    /// With `hashing`, returns the SHA-256 of the bytes read (the whole file).
+    @discardableResult
+    func read(_ sink: (RecordBlock) throws(DataError) -> Void) throws(DataError) -> ContentHash.FileDigest? {
+        let file = try ChunkedFile(path: path, hashing: hashing)
         var fieldCapacity = 64 * Self.blockSize
         var fields = UnsafeMutablePointer<FieldRange>.allocate(capacity: fieldCapacity)
         let first = UnsafeMutablePointer<Int32>.allocate(capacity: Self.blockSize + 1)
@@ -282,10 +285,10 @@ struct DelimitedReader {
             }
             // The block points into the buffer: hand it over before the buffer moves.
             try flush(base)
-            if !incomplete && atEOF { return }
+            if !incomplete && atEOF { return file.digest }
             _ = try file.refill(consumed: position)
             position = 0
-            if file.atEOF && file.filled == 0 { return }
+            if file.atEOF && file.filled == 0 { return file.digest }
         }
     }
 }

@@ -13,6 +13,7 @@ import KilnDiagnostics
 /// nor see duplicate keys. The grammar is RFC 8259's, and the fuzzer runs it.
 struct JSONLinesReader {
     let path: String
+    var hashing = false
 
     struct Member {
         var key: String
@@ -27,8 +28,12 @@ struct JSONLinesReader {
     }
 
     /// Calls `sink` with each non-blank line's members, in order, and the line number.
-    func read(_ sink: ([Member], Int, _ column: (Int) -> Int) throws(DataError) -> Void) throws(DataError) {
-        let file = try ChunkedFile(path: path)
+    /// With `hashing`, returns the SHA-256 of the bytes read (the whole file).
+    @discardableResult
+    func read(_ sink: ([Member], Int, _ column: (Int) -> Int) throws(DataError) -> Void) throws(DataError)
+        -> ContentHash.FileDigest?
+    {
+        let file = try ChunkedFile(path: path, hashing: hashing)
         var line = 1
         var position = 0
         var first = true
@@ -52,10 +57,10 @@ struct JSONLinesReader {
                 line += 1
                 position = at + 1
             }
-            if file.atEOF { return }
+            if file.atEOF { return file.digest }
             _ = try file.refill(consumed: position)
             position = 0
-            if file.atEOF && file.filled == 0 { return }
+            if file.atEOF && file.filled == 0 { return file.digest }
         }
     }
 

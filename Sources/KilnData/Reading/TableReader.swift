@@ -16,6 +16,9 @@ public struct TableReader: Sendable {
     /// For inference data: a category outside the schema's values is kept as unknown (code -1) instead of
     /// being an error (one-hot makes it an all-zero block).
     public var allowUnknownCategories = false
+    /// Hash each file while reading it (one pass; the hash covers exactly the bytes parsed), into
+    /// `RowOrigins.File.digest`.
+    public var hashSources = false
 
     public init(source: SourceConfig, schema: DataSchema, keep: Set<String>? = nil) {
         self.source = source
@@ -183,7 +186,7 @@ public struct TableReader: Sendable {
     private func readDelimited(
         _ file: String, delimiter: UInt8, kept: [ColumnSchema], firstHeader: inout [String]?, state: inout ReadState
     ) throws(DataError) {
-        let reader = DelimitedReader(path: file, delimiter: delimiter)
+        let reader = DelimitedReader(path: file, delimiter: delimiter, hashing: hashSources)
         // For each field of a record: the builder it feeds, or -1 (not kept).
         var target: [Int] = []
         var expected = -1
@@ -199,7 +202,7 @@ public struct TableReader: Sendable {
         var reserved = false
         var info = stat()
         let fileBytes = stat(file, &info) == 0 ? Int(info.st_size) : 0
-        try reader.read { (block) throws(DataError) in
+        let digest = try reader.read { (block) throws(DataError) in
             var from = 0
             // Size the columns once from the first block's bytes per record: no regrowth (copies, page
             // faults, twice the memory at the moment of growth) for the rest of the file.
@@ -271,6 +274,7 @@ public struct TableReader: Sendable {
             }
             if state.full { throw DataError([]) }
         }
+        state.origins.files[state.origins.files.count - 1].digest = digest
         if needHeader {
             throw DataError(
                 "data.empty", "'\(file)' is empty", at: .fileStart(file), help: "a csv file starts with its header row")
@@ -314,7 +318,8 @@ public struct TableReader: Sendable {
     private func readJSONLines(_ file: String, kept: [ColumnSchema], state: inout ReadState) throws(DataError) {
         let keptIndex = Dictionary(uniqueKeysWithValues: kept.enumerated().map { ($1.name, $0) })
         var present = [Bool](repeating: false, count: kept.count)
-        try JSONLinesReader(path: file).read { (members, line, column) throws(DataError) in
+        let digest = try JSONLinesReader(path: file, hashing: hashSources).read {
+            (members, line, column) throws(DataError) in
             for k in present.indices { present[k] = false }
             for m in members {
                 // Keys the schema does not declare are not read, like a csv file's undeclared columns.
@@ -353,5 +358,6 @@ public struct TableReader: Sendable {
             state.origins.lines.append(line)
             state.rowCount += 1
         }
+        state.origins.files[state.origins.files.count - 1].digest = digest
     }
 }

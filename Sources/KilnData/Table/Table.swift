@@ -111,6 +111,8 @@ public struct RowOrigins: Sendable, Equatable {
         public var path: String
         /// Index of the file's first row in the table.
         public var firstRow: Int
+        /// SHA-256 and size of the bytes read, when the reader hashed them (`TableReader.hashSources`).
+        public var digest: ContentHash.FileDigest?
     }
 
     public var files: [File] = []
