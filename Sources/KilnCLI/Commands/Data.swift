@@ -124,7 +124,7 @@ extension DataCommand {
             let names = datasets.isEmpty ? result.checked.datasets.keys.sorted() : datasets
             var failed = false
             var lineages: [String: Lineage] = [:]
-            let masker = PIIMasker(key: try Self.maskKey(workspace: path))
+            let masker = PIIMasker(key: Self.maskKey(workspace: path))
             for name in names {
                 guard let checked = result.checked.datasets[name] else {
                     let known = result.checked.datasets.keys.sorted()
@@ -178,7 +178,7 @@ extension DataCommand {
         }
 
         /// The workspace's key for masking pii values in printed rows: created once, readable by its owner only.
-        static func maskKey(workspace: String) throws -> Data {
+        static func maskKey(workspace: String) -> Data {
             var isDirectory: ObjCBool = false
             let root =
                 FileManager.default.fileExists(atPath: workspace, isDirectory: &isDirectory) && isDirectory.boolValue
@@ -187,16 +187,10 @@ extension DataCommand {
             let path = (dir as NSString).appendingPathComponent("pii-mask.key")
             if let key = FileManager.default.contents(atPath: path), key.count == 32 { return key }
             let key = PIIMasker.newKey()
-            do {
-                try FileManager.default.createDirectory(
-                    atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-                guard
-                    FileManager.default.createFile(atPath: path, contents: key, attributes: [.posixPermissions: 0o600])
-                else { throw CocoaError(.fileWriteNoPermission) }
-            } catch {
-                // A read-only workspace still gets masked output, with a key that lives for this run only.
-                return key
-            }
+            // In a read-only workspace these fail, and the output is masked with a key for this run only.
+            try? FileManager.default.createDirectory(
+                atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            _ = FileManager.default.createFile(atPath: path, contents: key, attributes: [.posixPermissions: 0o600])
             return key
         }
     }

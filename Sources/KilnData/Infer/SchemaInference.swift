@@ -26,12 +26,14 @@ public struct SchemaInference: Sendable {
 
         init(name: String) { self.name = name }
 
-        mutating func add(text: String?, limit: Int) {
+        /// One cell; `isString`: a JSON string, which is text even when it reads like a number.
+        mutating func add(text: String?, isString: Bool = false, limit: Int) {
             rows += 1
             guard let text, !text.isEmpty else {
                 nulls += 1
                 return
             }
+            if isString { (allInt, allFloat, allBool) = (false, false, false) }
             let bytes = Array(text.utf8)
             bytes.withUnsafeBufferPointer { b in
                 guard let base = b.baseAddress else { return }
@@ -151,12 +153,9 @@ public struct SchemaInference: Sendable {
                             case .number(let t): String(decoding: t, as: UTF8.self)
                             case .string(let s): s
                             }
-                        if case .string = m.value, let k = index[m.key] { stats[k].allFloat = false }
-                        if let k = index[m.key] { stats[k].add(text: text, limit: maxCategories) }
-                        if case .string = m.value, let k = index[m.key] {
-                            stats[k].allInt = false
-                            stats[k].allBool = false
-                        }
+                        var isString = false
+                        if case .string = m.value { isString = true }
+                        if let k = index[m.key] { stats[k].add(text: text, isString: isString, limit: maxCategories) }
                     }
                     for s in stats.indices where !present.contains(stats[s].name) {
                         stats[s].add(text: nil, limit: maxCategories)
