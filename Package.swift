@@ -55,12 +55,22 @@ var targets: [Target] = [
         dependencies: ["KilnDiagnostics", "KilnCompute", .product(name: "Crypto", package: "swift-crypto")],
         exclude: ["README.md"], swiftSettings: swiftSettings),
 
+    // MARK: Running
+    /// The runner: planner, content-addressed cache, kiln.lock, scheduler, node executors, run records,
+    /// progress; the registry seam the register and release nodes call.
+    .target(
+        name: "KilnRuntime",
+        dependencies: [
+            "KilnCompiler", "KilnData", "KilnCompute", .product(name: "Crypto", package: "swift-crypto"),
+        ],
+        exclude: ["README.md"], swiftSettings: swiftSettings),
+
     // MARK: Edges
     /// The commands; one file per subcommand.
     .target(
         name: "KilnCLI",
         dependencies: [
-            "KilnCompiler", "KilnCompute", "KilnData",
+            "KilnCompiler", "KilnCompute", "KilnData", "KilnRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         exclude: ["README.md"],
@@ -91,6 +101,8 @@ var targets: [Target] = [
     .testTarget(
         name: "KilnDataTests", dependencies: ["KilnData", "KilnTestSupport"], exclude: ["Fixtures", "Goldens"],
         swiftSettings: swiftSettings),
+    .testTarget(
+        name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "KilnTestSupport"], swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnSpecTests", dependencies: ["KilnSpec", "KilnTestSupport"], swiftSettings: swiftSettings),
     .testTarget(

@@ -3,6 +3,7 @@ import Foundation
 import KilnCompiler
 import KilnData
 import KilnDiagnostics
+import KilnRuntime
 import KilnSpec
 
 struct DataCommand: ParsableCommand {
@@ -124,7 +125,7 @@ extension DataCommand {
             let names = datasets.isEmpty ? result.checked.datasets.keys.sorted() : datasets
             var failed = false
             var lineages: [String: Lineage] = [:]
-            let masker = PIIMasker(key: Self.maskKey(workspace: path))
+            let masker = PIIMasker(key: WorkspacePaths(path: path).piiMaskKey())
             for name in names {
                 guard let checked = result.checked.datasets[name] else {
                     let known = result.checked.datasets.keys.sorted()
@@ -175,23 +176,6 @@ extension DataCommand {
                 "  inputs  \(p.preprocessor.width) (\(p.preprocessor.outputColumns.prefix(6).joined(separator: ", "))"
             out += p.preprocessor.width > 6 ? ", ...)\n" : ")\n"
             return out
-        }
-
-        /// The workspace's key for masking pii values in printed rows: created once, readable by its owner only.
-        static func maskKey(workspace: String) -> Data {
-            var isDirectory: ObjCBool = false
-            let root =
-                FileManager.default.fileExists(atPath: workspace, isDirectory: &isDirectory) && isDirectory.boolValue
-                ? workspace : (workspace as NSString).deletingLastPathComponent
-            let dir = ((root.isEmpty ? "." : root) as NSString).appendingPathComponent(".kiln/keys")
-            let path = (dir as NSString).appendingPathComponent("pii-mask.key")
-            if let key = FileManager.default.contents(atPath: path), key.count == 32 { return key }
-            let key = PIIMasker.newKey()
-            // In a read-only workspace these fail, and the output is masked with a key for this run only.
-            try? FileManager.default.createDirectory(
-                atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            _ = FileManager.default.createFile(atPath: path, contents: key, attributes: [.posixPermissions: 0o600])
-            return key
         }
     }
 }

@@ -35,4 +35,20 @@ public struct GraphNode: Sendable {
     public var files: [(path: String, sha256: String)]
     /// Hash of kind, config, file hashes, input fingerprints and kiln version.
     public var fingerprint: String
+    /// Where parts of `config` were written: a config path prefix and the spec value it came from, so
+    /// that a changed field can be shown at its file and line (`kiln plan`). Not hashed.
+    public var provenance: [(path: [String], value: SpecValue)] = []
+
+    /// The spec value a config path came from, as deep as the spec goes (a removed field: its parent).
+    public func origin(of path: [String]) -> SpecValue? {
+        let candidates = provenance.filter { path.starts(with: $0.path) }
+        guard let best = candidates.max(by: { $0.path.count < $1.path.count }) else { return nil }
+        var value = best.value
+        for part in path.dropFirst(best.path.count) {
+            guard let next = value[part] ?? Int(part).flatMap({ i in value.list.flatMap { i < $0.count ? $0[i] : nil } })
+            else { break }
+            value = next
+        }
+        return value
+    }
 }

@@ -22,7 +22,7 @@ struct Lowering {
 
         func add(
             _ id: String, _ kind: GraphNode.Kind, _ resource: String, config: JSON, inputs: [String],
-            files: [String] = []
+            files: [String] = [], provenance: [([String], SpecValue?)] = []
         ) {
             let hashed = files.map { (path: $0, sha256: hash($0)) }
             let fp = Fingerprint.node(
@@ -31,7 +31,7 @@ struct Lowering {
             nodes.append(
                 GraphNode(
                     id: id, kind: kind, resource: resource, inputs: inputs, config: config, files: hashed,
-                    fingerprint: fp))
+                    fingerprint: fp, provenance: provenance.compactMap { p in p.1.map { (path: p.0, value: $0) } }))
         }
 
         for name in checked.datasets.keys.sorted() {
@@ -44,16 +44,21 @@ struct Lowering {
                     ("source", source),
                     ("columns", v[path: ["schema", "columns"]]?.json ?? .null),
                     ("governance", v["governance"]?.json ?? .null),
-                ]), inputs: [], files: d.sourceFiles)
+                ]), inputs: [], files: d.sourceFiles,
+                provenance: [
+                    (["source"], v["source"]), (["columns"], v[path: ["schema", "columns"]]),
+                    (["governance"], v["governance"]), ([], v),
+                ])
             add(
                 "\(r):check", .check, r, config: .object([("checks", v["checks"]?.json ?? .array([]))]),
-                inputs: ["\(r):ingest"])
+                inputs: ["\(r):ingest"], provenance: [(["checks"], v["checks"]), ([], v)])
             add(
                 "\(r):split", .split, r,
                 config: .object([
                     ("split", v["split"]?.json ?? .null), ("label", v[path: ["schema", "label"]]?.json ?? .null),
                 ]),
-                inputs: ["\(r):check"])
+                inputs: ["\(r):check"],
+                provenance: [(["split"], v["split"]), (["label"], v[path: ["schema", "label"]]), ([], v)])
         }
 
         for t in checked.trainings.sorted(by: { $0.nodeName < $1.nodeName }) {
@@ -79,14 +84,23 @@ struct Lowering {
                     ),
                     ("loss", .string(t.loss)), ("metrics", .array(t.metrics.map(JSON.string))),
                     ("inputs", .int(t.inputs)), ("outputs", .int(t.outputs)),
-                ]), inputs: ["dataset/\(t.dataset):split"])
+                ]), inputs: ["dataset/\(t.dataset):split"],
+                provenance: [
+                    (["training"], t.spec), (["model"], model.spec), (["features", "label"], ds[path: ["schema", "label"]]),
+                    (["features", "features"], ds[path: ["schema", "features"]]),
+                    (["features", "transforms"], ds["transforms"]), (["features", "columns"], ds["schema"]),
+                    (["loss"], t.spec["loss"]), (["metrics"], t.spec["metrics"]), (["inputs"], model.spec["inputs"]),
+                    (["outputs"], model.spec["outputs"]), ([], t.spec),
+                ])
             add(
                 "\(r):gate", .gate, r, config: .object([("gates", t.spec["gates"]?.json ?? .array([]))]),
-                inputs: ["\(r):fit"])
+                inputs: ["\(r):fit"], provenance: [(["gates"], t.spec["gates"]), ([], t.spec)])
             if let name = t.registerName {
                 var register = (t.spec["register"]?.fields ?? []).map { ($0.name, $0.value.json) }
                 if !register.contains(where: { $0.0 == "name" }) { register.insert(("name", .string(name)), at: 0) }
-                add("\(r):register", .register, r, config: .object(register), inputs: ["\(r):gate"])
+                add(
+                    "\(r):register", .register, r, config: .object(register), inputs: ["\(r):gate"],
+                    provenance: [([], t.spec["register"] ?? t.spec)])
             }
         }
 
@@ -100,7 +114,7 @@ struct Lowering {
                 config: .object([
                     ("model", v["model"]?.json ?? .null), ("canary", v["canary"]?.json ?? .null),
                     ("environment", v["environment"]?.json ?? .null), ("signing_required", .bool(d.signingRequired)),
-                ]), inputs: upstream, files: d.trustedKeyFiles)
+                ]), inputs: upstream, files: d.trustedKeyFiles, provenance: [([], v)])
         }
         return ExecutionGraph(nodes: nodes)
     }

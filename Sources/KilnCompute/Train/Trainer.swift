@@ -64,6 +64,8 @@ public enum TrainingControl: Sendable {
     case proceed
     /// Stop now, as a killed process would (no final checkpoint): for tests of resumption.
     case abort
+    /// Save a checkpoint of this epoch, then stop (a cancelled run: the next one resumes here).
+    case checkpointAndStop
 }
 
 public struct TrainingResult: Sendable {
@@ -152,7 +154,13 @@ public final class Trainer {
             if let checkpoint, epoch % max(config.checkpointEvery, 1) == 0 || epoch == config.epochs || state.stopped {
                 try save(state, to: checkpoint)
             }
-            if progress(report) == .abort {
+            switch progress(report) {
+            case .proceed: break
+            case .checkpointAndStop:
+                if let checkpoint { try save(state, to: checkpoint) }
+                return TrainingResult(
+                    history: state.history, stoppedEarly: false, aborted: true, resumedFromEpoch: resumed)
+            case .abort:
                 return TrainingResult(
                     history: state.history, stoppedEarly: false, aborted: true, resumedFromEpoch: resumed)
             }

@@ -74,9 +74,33 @@ public struct IngestedDataset: Sendable {
     public static func load(_ config: DatasetConfig, masker: PIIMasker? = nil, keep: Set<String>? = nil)
         throws(DataError) -> IngestedDataset
     {
+        var ingested = try read(config, keep: keep)
+        try ingested.check(masker: masker)
+        return ingested
+    }
+
+    /// Reads and hashes the files (the runner's ingest stage); the contract is not run yet.
+    public static func read(_ config: DatasetConfig, keep: Set<String>? = nil) throws(DataError) -> IngestedDataset {
         var reader = TableReader(source: config.source, schema: config.schema, keep: keep)
         reader.hashSources = true
         let table = try reader.read()
+        return IngestedDataset(config: config, table: table, sources: try sources(of: table))
+    }
+
+    /// A table read before (the runner's cache), with its sources as recorded then.
+    public init(config: DatasetConfig, table: Table, sources: [Lineage.Source], report: ContractReport? = nil) {
+        self.config = config
+        self.table = table
+        self.sources = sources
+        self.report = report ?? ContractReport(results: [])
+    }
+
+    /// Runs the contract (the runner's check stage), replacing `report`.
+    public mutating func check(masker: PIIMasker? = nil) throws(DataError) {
+        report = try ContractChecker(schema: config.schema, masker: masker).run(config.checks, on: table)
+    }
+
+    static func sources(of table: Table) throws(DataError) -> [Lineage.Source] {
         var sources: [Lineage.Source] = []
         for (i, file) in table.origins.files.enumerated() {
             // Hashed while read: the hash covers exactly the bytes parsed, in one pass over the file.
@@ -86,13 +110,16 @@ public struct IngestedDataset: Sendable {
             sources.append(
                 .init(path: file.path, sha256: digest.sha256, bytes: digest.bytes, rows: next - file.firstRow))
         }
-        let report = try ContractChecker(schema: config.schema, masker: masker).run(config.checks, on: table)
-        return IngestedDataset(config: config, table: table, sources: sources, report: report)
+        return sources
     }
 
     /// The split, and the preprocessing fitted on its train rows.
     public func prepare() throws(DataError) -> PreparedDataset {
-        let split = try Splitter.split(table, config.split, label: config.schema.label)
+        try prepare(split: try Splitter.split(table, config.split, label: config.schema.label))
+    }
+
+    /// The preprocessing fitted on the train rows of a split made before (the runner's split stage).
+    public func prepare(split: SplitIndices) throws(DataError) -> PreparedDataset {
         guard !split.train.isEmpty else {
             throw DataError("data.empty-split", "the train split of '\(config.name)' has no rows", at: nil)
         }

@@ -1,10 +1,17 @@
 /// Which cells of a column are empty: one bit per row, allocated at the first null.
 public struct NullMask: Sendable, Equatable {
-    private var words: [UInt64] = []
+    private(set) var words: [UInt64] = []
     public private(set) var count = 0
     public private(set) var nullCount = 0
 
     public init() {}
+
+    /// A mask from its stored form (the table codec); the null count is recounted, never trusted.
+    init(words: [UInt64], count: Int) {
+        self.words = words
+        self.count = count
+        nullCount = words.reduce(0) { $0 + $1.nonzeroBitCount }
+    }
 
     @inline(__always)
     public func isNull(_ row: Int) -> Bool {

@@ -1,12 +1,12 @@
 import Foundation
-import KilnCompiler
-import KilnData
+public import KilnCompiler
+public import KilnData
 import KilnSpec
 
 /// The data layer's plain view of a checked Dataset spec. The compiler has checked names, types and
 /// fractions; what could still be wrong here (a multi-byte delimiter) is reported, not guessed.
 extension DatasetConfig {
-    init(_ checked: CheckedDataset) throws(DataError) {
+    public init(_ checked: CheckedDataset) throws(DataError) {
         let spec = checked.spec
         let v = spec.raw
         var delimiter: UInt8?

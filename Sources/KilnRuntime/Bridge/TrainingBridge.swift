@@ -1,0 +1,63 @@
+import Foundation
+public import KilnCompiler
+public import KilnCompute
+public import KilnSpec
+
+/// The compute core's view of a checked Training cell and its Model: plain values, defaults applied.
+/// The compiler has checked every name and range; an enumeration kiln does not know falls back to the
+/// schema's default only where the schema has one.
+extension TrainingConfig {
+    public init(_ t: CheckedTraining, threads defaultThreads: Int) {
+        let v = t.spec
+        let o = v["optimizer"]
+        let kind = o?["type"]?.string.flatMap(OptimizerConfig.Kind.init) ?? .adam
+        let optimizer = OptimizerConfig(
+            kind, learningRate: Float(o?["learning_rate"]?.double ?? 0.001),
+            weightDecay: Float(o?["weight_decay"]?.double ?? 0), momentum: Float(o?["momentum"]?.double ?? 0.9),
+            nesterov: o?["nesterov"]?.bool ?? false, beta1: Float(o?["beta1"]?.double ?? 0.9),
+            beta2: Float(o?["beta2"]?.double ?? 0.999), epsilon: Float(o?["epsilon"]?.double ?? 1e-8))
+        let s = v["schedule"]
+        let schedule = LearningRateSchedule(
+            s?["type"]?.string.flatMap(LearningRateSchedule.Kind.init) ?? .constant, base: optimizer.learningRate,
+            warmupEpochs: s?["warmup_epochs"]?.int ?? 0, stepEpochs: s?["step_epochs"]?.int ?? 30,
+            gamma: Float(s?["gamma"]?.double ?? 0.1), minLearningRate: Float(s?["min_learning_rate"]?.double ?? 0))
+        let early = v["early_stopping"].flatMap { e -> EarlyStopping? in
+            guard let patience = e["patience"]?.int else { return nil }
+            return EarlyStopping(
+                monitor: e["monitor"]?.string ?? "val_loss", patience: patience, minDelta: e["min_delta"]?.double ?? 0)
+        }
+        self.init(
+            epochs: v["epochs"]?.int ?? 100, batchSize: v["batch_size"]?.int ?? 32, optimizer: optimizer,
+            schedule: schedule, loss: Loss.Kind(rawValue: t.loss) ?? .crossEntropy,
+            labelSmoothing: Float(v["label_smoothing"]?.double ?? 0),
+            gradientClip: v["gradient_clip"]?.double.map(Float.init), metrics: t.metrics.compactMap(Metric.init),
+            earlyStopping: early, checkpointEvery: v[path: ["checkpoint", "every_epochs"]]?.int ?? 10,
+            seed: UInt64(max(0, v["seed"]?.int ?? 0)), threads: v["threads"]?.int ?? defaultThreads)
+    }
+}
+
+extension ModelConfig {
+    /// The Model spec with the widths the compiler inferred for this training.
+    public init(_ model: Resource, inputs: Int, outputs: Int) {
+        let v = model.spec
+        let a = v["architecture"]
+        self.init(
+            task: v["task"]?.string.flatMap(Task.init) ?? .classification,
+            architecture: a?["type"]?.string.flatMap(Architecture.init) ?? .linear, inputs: inputs, outputs: outputs,
+            hidden: a?["hidden"]?.list?.compactMap(\.int) ?? [],
+            activation: a?["activation"]?.string.flatMap(Activation.Kind.init) ?? .relu,
+            dropout: Float(a?["dropout"]?.double ?? 0), layerNorm: a?["normalization"]?.string == "layernorm",
+            initialisation: v[path: ["init", "scheme"]]?.string.flatMap(Initialisation.init) ?? .he,
+            seed: UInt64(max(0, v[path: ["init", "seed"]]?.int ?? 0)))
+    }
+}
+
+extension CheckedTraining {
+    /// Retries after a failed attempt, and the wait before the first (doubling after each).
+    public var retry: (max: Int, backoff: Double) {
+        (spec[path: ["retry", "max"]]?.int ?? 0, spec[path: ["retry", "backoff"]]?.double ?? 1)
+    }
+
+    /// The longest an attempt may run, in seconds.
+    public var timeout: Double? { spec["timeout"]?.double }
+}

@@ -1,0 +1,97 @@
+public import Foundation
+
+/// `kiln.lock`: each node's key (fingerprint) and the hashes of its outputs, as of the last run that
+/// built or restored it. Deterministic and merge-friendly: nodes sorted by id, one fact per line, no
+/// times. Committed, it tells a CI job which nodes are up to date (`kiln status --locked`).
+///
+///     # kiln.lock: written by `kiln run`; commit it. …
+///     kiln-lock 1
+///
+///     [dataset/iris:ingest]
+///     key 3f2a…
+///     output sources.json 9c1e…
+///     output table.bin 77d0…
+public struct LockFile: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var key: String
+        public var outputs: [String: String]
+
+        public init(key: String, outputs: [String: String]) {
+            self.key = key
+            self.outputs = outputs
+        }
+    }
+
+    public static let version = 1
+    public var entries: [String: Entry] = [:]
+
+    public init(entries: [String: Entry] = [:]) { self.entries = entries }
+
+    public var text: String {
+        var out = """
+            # kiln.lock: written by `kiln run`; commit it. Each node's key (a hash of its resolved
+            # configuration, input hashes and the kiln version) and its outputs' SHA-256, sorted.
+
+            kiln-lock \(Self.version)
+
+            """
+        for id in entries.keys.sorted() {
+            guard let entry = entries[id] else { continue }
+            out += "\n[\(id)]\nkey \(entry.key)\n"
+            for name in entry.outputs.keys.sorted() { out += "output \(name) \(entry.outputs[name] ?? "")\n" }
+        }
+        return out
+    }
+
+    public struct ParseError: Error, CustomStringConvertible {
+        public var line: Int
+        public var message: String
+        public var description: String { "kiln.lock:\(line): \(message)" }
+    }
+
+    public init(text: String) throws(ParseError) {
+        var current: String?
+        var sawVersion = false
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            let number = i + 1
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("<<<<<<<") || line.hasPrefix(">>>>>>>") || line == "=======" {
+                throw ParseError(
+                    line: number, message: "an unresolved merge conflict; resolve it, or delete kiln.lock and run again")
+            }
+            if line.hasPrefix("kiln-lock ") {
+                guard Int(line.dropFirst(10)) == Self.version else {
+                    throw ParseError(line: number, message: "lock format \(line.dropFirst(10)); this kiln writes \(Self.version)")
+                }
+                sawVersion = true
+            } else if line.hasPrefix("[") && line.hasSuffix("]") {
+                let id = String(line.dropFirst().dropLast())
+                entries[id] = Entry(key: "", outputs: [:])
+                current = id
+            } else if line.hasPrefix("key "), let id = current {
+                entries[id]?.key = String(line.dropFirst(4))
+            } else if line.hasPrefix("output "), let id = current {
+                let parts = line.split(separator: " ")
+                guard parts.count == 3 else { throw ParseError(line: number, message: "expected 'output NAME SHA256'") }
+                entries[id]?.outputs[String(parts[1])] = String(parts[2])
+            } else {
+                throw ParseError(line: number, message: "unexpected line '\(line)'")
+            }
+        }
+        if !entries.isEmpty && !sawVersion { throw ParseError(line: 1, message: "no 'kiln-lock' version line") }
+    }
+
+    /// The lock at `path`; an absent file is an empty lock.
+    public static func load(_ path: String) throws(ParseError) -> LockFile {
+        guard let data = FileManager.default.contents(atPath: path) else { return LockFile() }
+        return try LockFile(text: String(decoding: data, as: UTF8.self))
+    }
+
+    /// Writes atomically, and only when the text changed (so an all-cached run touches nothing).
+    public func write(_ path: String) throws {
+        let new = Data(text.utf8)
+        if FileManager.default.contents(atPath: path) == new { return }
+        try new.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}

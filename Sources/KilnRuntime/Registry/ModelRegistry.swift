@@ -1,0 +1,68 @@
+public import Foundation
+public import KilnSpec
+
+/// What the register node hands the registry: an artifact and the records that explain it.
+public struct Registration: Sendable {
+    public var model: String
+    /// A directory holding `model.safetensors` and `card.json`.
+    public var artifact: String
+    /// JSON documents stored beside the artifact: `params.json`, `metrics.json`, `lineage.json`.
+    public var records: [String: Data]
+    /// Spec files that produced the version: path relative to the workspace → bytes.
+    public var specs: [String: Data]
+    public var message: String
+    public var alias: String?
+    public var author: String
+    /// The training node that produced it.
+    public var source: String
+
+    public init(
+        model: String, artifact: String, records: [String: Data], specs: [String: Data], message: String,
+        alias: String?, author: String, source: String
+    ) {
+        self.model = model
+        self.artifact = artifact
+        self.records = records
+        self.specs = specs
+        self.message = message
+        self.alias = alias
+        self.author = author
+        self.source = source
+    }
+}
+
+/// A registered version.
+public struct RegisteredVersion: Sendable, Codable, Equatable {
+    public var model: String
+    public var version: Int
+    /// Where its files can be read.
+    public var location: String
+    /// Final metrics by split (`test` → `accuracy` → 0.97), for gates that compare with it.
+    public var metrics: [String: [String: Double]]
+
+    public init(model: String, version: Int, location: String, metrics: [String: [String: Double]]) {
+        self.model = model
+        self.version = version
+        self.location = location
+        self.metrics = metrics
+    }
+
+    public var reference: String { "\(model)@v\(version)" }
+}
+
+/// The narrow interface the runner's register, gate and release nodes use. The git registry on
+/// libgit2 implements it; until then `DirectoryRegistry` does, below `.kiln/models`.
+public protocol ModelRegistry: Sendable {
+    /// Stores a new version; the number is allocated atomically, so concurrent registrations get
+    /// different numbers. Moves `alias` to it when given.
+    func register(_ registration: Registration) throws -> RegisteredVersion
+    /// The version a reference names; nil when the alias or version does not exist (yet).
+    func resolve(_ reference: ModelReference) throws -> RegisteredVersion?
+    /// Points `alias` of `model` at `version`, keeping the alias's history.
+    func setAlias(_ alias: String, model: String, version: Int, author: String, reason: String) throws
+}
+
+public struct RegistryError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

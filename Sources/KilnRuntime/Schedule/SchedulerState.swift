@@ -1,0 +1,148 @@
+/// The scheduler as a pure state machine: which nodes may start, and what a finished node means for
+/// the rest. No threads, no clocks, no I/O; the driver (`Runner`) feeds it events. Tested on its own.
+///
+/// Rules:
+/// - a node is ready when every input is done or cached;
+/// - at most `jobs` nodes run at once; a node also takes `cost` compute slots of `slots` (a training
+///   on several threads takes them all, so trainings never share the compute threads);
+/// - nodes in one `serial` group start in graph order, each after the previous has ended (register
+///   nodes of one model: version numbers follow the graph, not the finishing order);
+/// - a failed node skips everything downstream of it; without `keepGoing`, nothing new starts after
+///   the first failure;
+/// - `cancel()` starts nothing more; running nodes end as the driver reports them.
+public struct SchedulerState: Sendable {
+    public enum Status: Sendable, Equatable {
+        case pending, running, done, cached, failed
+        /// Not run because an upstream node failed (its id).
+        case skipped(String)
+        /// Not run because the run stopped (a failure without --keep-going, or Ctrl-C).
+        case notRun
+
+        public var isTerminal: Bool { self != .pending && self != .running }
+    }
+
+    public struct Node: Sendable {
+        public var id: String
+        public var inputs: [String]
+        public var cost: Int
+        public var serial: String?
+
+        public init(id: String, inputs: [String], cost: Int = 0, serial: String? = nil) {
+            self.id = id
+            self.inputs = inputs
+            self.cost = cost
+            self.serial = serial
+        }
+    }
+
+    public let nodes: [Node]
+    public let jobs: Int
+    public let slots: Int
+    public let keepGoing: Bool
+    public private(set) var status: [Status]
+    private let index: [String: Int]
+    private var dependents: [[Int]]
+    /// Unfinished inputs per node.
+    private var waiting: [Int]
+    private var running = 0
+    private var slotsInUse = 0
+    private var ready: [Int] = []
+    private var stopping = false
+
+    /// `nodes` in topological order; `cached` are done before the run starts.
+    public init(nodes: [Node], cached: Set<String>, jobs: Int, slots: Int, keepGoing: Bool) {
+        self.nodes = nodes
+        self.jobs = max(1, jobs)
+        self.slots = max(1, slots)
+        self.keepGoing = keepGoing
+        var index: [String: Int] = [:]
+        for (i, n) in nodes.enumerated() { index[n.id] = i }
+        self.index = index
+        status = nodes.map { cached.contains($0.id) ? .cached : .pending }
+        dependents = Array(repeating: [], count: nodes.count)
+        waiting = Array(repeating: 0, count: nodes.count)
+        for (i, n) in nodes.enumerated() {
+            for input in n.inputs {
+                guard let j = index[input] else { continue }  // outside the selection: not waited for
+                dependents[j].append(i)
+                if status[j] != .cached { waiting[i] += 1 }
+            }
+        }
+        for i in nodes.indices where status[i] == .pending && waiting[i] == 0 { ready.append(i) }
+    }
+
+    public func status(of id: String) -> Status? { index[id].map { status[$0] } }
+
+    public var isFinished: Bool { running == 0 && (stopping || ready.isEmpty) }
+
+    /// Nodes to start now, marked running.
+    public mutating func start() -> [String] {
+        guard !stopping else { return [] }
+        var started: [String] = []
+        var i = 0
+        ready.sort()
+        while i < ready.count && running < jobs {
+            let n = ready[i]
+            let cost = min(nodes[n].cost, slots)
+            if slotsInUse + cost > slots || !serialTurn(n) {
+                i += 1
+                continue
+            }
+            ready.remove(at: i)
+            status[n] = .running
+            running += 1
+            slotsInUse += cost
+            started.append(nodes[n].id)
+        }
+        return started
+    }
+
+    /// Whether every earlier node of `n`'s serial group has ended.
+    private func serialTurn(_ n: Int) -> Bool {
+        guard let group = nodes[n].serial else { return true }
+        for earlier in 0..<n where nodes[earlier].serial == group && !status[earlier].isTerminal { return false }
+        return true
+    }
+
+    /// A running node ended.
+    public mutating func finish(_ id: String, succeeded: Bool) {
+        guard let n = index[id], status[n] == .running else { return }
+        running -= 1
+        slotsInUse -= min(nodes[n].cost, slots)
+        if succeeded {
+            status[n] = .done
+            for d in dependents[n] {
+                waiting[d] -= 1
+                if waiting[d] == 0 && status[d] == .pending { ready.append(d) }
+            }
+        } else {
+            status[n] = .failed
+            skipDownstream(of: n, because: id)
+            if !keepGoing { stop() }
+        }
+        if stopping && running == 0 { markNotRun() }
+    }
+
+    /// Starts nothing more (Ctrl-C); nodes still pending end as not run once the running ones end.
+    public mutating func cancel() {
+        stop()
+        if running == 0 { markNotRun() }
+    }
+
+    private mutating func stop() { stopping = true }
+
+    private mutating func markNotRun() {
+        ready.removeAll()
+        for i in status.indices where status[i] == .pending { status[i] = .notRun }
+    }
+
+    private mutating func skipDownstream(of n: Int, because id: String) {
+        var stack = dependents[n]
+        while let d = stack.popLast() {
+            guard status[d] == .pending else { continue }
+            status[d] = .skipped(id)
+            ready.removeAll { $0 == d }
+            stack.append(contentsOf: dependents[d])
+        }
+    }
+}

@@ -1,0 +1,61 @@
+public import Foundation
+import KilnData
+
+/// Where a workspace keeps its state. The root is the directory given to `kiln run` (or the directory
+/// of a spec file given instead); everything kiln writes is below `ROOT/.kiln`, except `ROOT/kiln.lock`,
+/// which is meant to be committed.
+public struct WorkspacePaths: Sendable {
+    public let root: String
+
+    public init(path: String) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            root = path
+        } else {
+            let parent = (path as NSString).deletingLastPathComponent
+            root = parent.isEmpty ? "." : parent
+        }
+    }
+
+    public var state: String { join(root, ".kiln") }
+    /// Content-addressed node outputs: `cache/ab/abcdef…/{manifest.json, outputs/}`.
+    public var cache: String { join(state, "cache") }
+    /// Checkpoints of trainings in progress, by fit key.
+    public var work: String { join(state, "work") }
+    /// One JSON record per run.
+    public var runs: String { join(state, "runs") }
+    /// The workspace lock (flock) held by a running `kiln run`.
+    public var runLock: String { join(state, "run.lock") }
+    /// Keys kiln creates for itself (the pii mask key).
+    public var keys: String { join(state, "keys") }
+    /// The registry seam's store until the git registry lands (`.kiln/models`).
+    public var models: String { join(state, "models") }
+    /// Node keys and output hashes, at the workspace root.
+    public var lockFile: String { join(root, "kiln.lock") }
+
+    func join(_ a: String, _ b: String) -> String { (a as NSString).appendingPathComponent(b) }
+
+    /// The workspace's key for masking pii values in printed rows: created once, readable by its owner only.
+    public func piiMaskKey() -> Data {
+        let path = join(keys, "pii-mask.key")
+        if let key = FileManager.default.contents(atPath: path), key.count == 32 { return key }
+        let key = PIIMasker.newKey()
+        // In a read-only workspace these fail, and the output is masked with a key for this run only.
+        try? FileManager.default.createDirectory(
+            atPath: keys, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        _ = FileManager.default.createFile(atPath: path, contents: key, attributes: [.posixPermissions: 0o600])
+        return key
+    }
+}
+
+/// Who is acting: `KILN_USER`, else the operating-system user.
+public enum Identity {
+    public static var current: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let user = environment["KILN_USER"], !user.isEmpty { return user }
+        if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+        return environment["USER"] ?? "unknown"
+    }
+
+    public static var host: String { ProcessInfo.processInfo.hostName }
+}
