@@ -17,7 +17,10 @@ public struct Kiln: ParsableCommand {
             Exit codes: 0 success, 1 the work failed, 2 usage error.
             """,
         version: "kiln \(KilnVersion.string)",
-        subcommands: [Check.self, Graph.self, DataCommand.self, Schema.self, Doctor.self]
+        subcommands: [
+            Check.self, Graph.self, PlanCommand.self, RunCommand.self, Status.self, Runs.self, DataCommand.self,
+            Schema.self, Doctor.self,
+        ]
     )
 
     public init() {}

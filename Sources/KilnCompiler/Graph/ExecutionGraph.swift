@@ -45,7 +45,8 @@ public struct GraphNode: Sendable {
         guard let best = candidates.max(by: { $0.path.count < $1.path.count }) else { return nil }
         var value = best.value
         for part in path.dropFirst(best.path.count) {
-            guard let next = value[part] ?? Int(part).flatMap({ i in value.list.flatMap { i < $0.count ? $0[i] : nil } })
+            guard
+                let next = value[part] ?? Int(part).flatMap({ i in value.list.flatMap { i < $0.count ? $0[i] : nil } })
             else { break }
             value = next
         }

@@ -86,7 +86,8 @@ struct Lowering {
                     ("inputs", .int(t.inputs)), ("outputs", .int(t.outputs)),
                 ]), inputs: ["dataset/\(t.dataset):split"],
                 provenance: [
-                    (["training"], t.spec), (["model"], model.spec), (["features", "label"], ds[path: ["schema", "label"]]),
+                    (["training"], t.spec), (["model"], model.spec),
+                    (["features", "label"], ds[path: ["schema", "label"]]),
                     (["features", "features"], ds[path: ["schema", "features"]]),
                     (["features", "transforms"], ds["transforms"]), (["features", "columns"], ds["schema"]),
                     (["loss"], t.spec["loss"]), (["metrics"], t.spec["metrics"]), (["inputs"], model.spec["inputs"]),

@@ -58,7 +58,7 @@ extension DatasetConfig {
     }
 
     /// `a/specs/../data/x.csv` → `a/data/x.csv` (lexically: what users wrote, shorter).
-    static func normalized(_ path: String) -> String {
+    public static func normalized(_ path: String) -> String {
         var parts: [Substring] = []
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {
             if part == "." { continue }

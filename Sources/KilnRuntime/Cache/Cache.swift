@@ -27,6 +27,25 @@ public struct CacheManifest: Sendable, Codable {
     public var metrics: [String: Double]
     public var created: String
     public var seconds: Double
+
+    public init(
+        node: String, kind: String, key: String, kiln: String, config: String, files: [String: String],
+        inputs: [String: String], outputs: [String: Output], summary: String, metrics: [String: Double],
+        created: String, seconds: Double
+    ) {
+        self.node = node
+        self.kind = kind
+        self.key = key
+        self.kiln = kiln
+        self.config = config
+        self.files = files
+        self.inputs = inputs
+        self.outputs = outputs
+        self.summary = summary
+        self.metrics = metrics
+        self.created = created
+        self.seconds = seconds
+    }
 }
 
 /// The content-addressed cache: `.kiln/cache/ab/abcdef…/` holds `manifest.json` and `outputs/`.
@@ -94,7 +113,8 @@ public struct Cache: Sendable {
     /// An output's bytes, verified against the manifest's hash.
     public func read(_ key: String, _ name: String) throws -> Data {
         guard let manifest = manifest(key), let expected = manifest.outputs[name] else {
-            throw CacheError("the cache entry \(key.prefix(12)) of \(self.manifest(key)?.node ?? "a node") has no '\(name)'")
+            throw CacheError(
+                "the cache entry \(key.prefix(12)) of \(self.manifest(key)?.node ?? "a node") has no '\(name)'")
         }
         let path = outputs(key) + "/" + name
         guard let data = FileManager.default.contents(atPath: path),

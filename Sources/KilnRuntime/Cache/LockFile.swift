@@ -58,11 +58,13 @@ public struct LockFile: Sendable, Equatable {
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("<<<<<<<") || line.hasPrefix(">>>>>>>") || line == "=======" {
                 throw ParseError(
-                    line: number, message: "an unresolved merge conflict; resolve it, or delete kiln.lock and run again")
+                    line: number, message: "an unresolved merge conflict; resolve it, or delete kiln.lock and run again"
+                )
             }
             if line.hasPrefix("kiln-lock ") {
                 guard Int(line.dropFirst(10)) == Self.version else {
-                    throw ParseError(line: number, message: "lock format \(line.dropFirst(10)); this kiln writes \(Self.version)")
+                    throw ParseError(
+                        line: number, message: "lock format \(line.dropFirst(10)); this kiln writes \(Self.version)")
                 }
                 sawVersion = true
             } else if line.hasPrefix("[") && line.hasSuffix("]") {

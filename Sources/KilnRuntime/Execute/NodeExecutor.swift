@@ -85,7 +85,8 @@ struct NodeExecutor: Sendable {
                 return IngestedDataset(config: config, table: table, sources: sources)
             }
             _ = try cache.read(key, "table.bin")  // verifies the hash
-            let table = try TableCodec.decode(try store.read(name: "table.bin"), path: cache.outputs(key) + "/table.bin")
+            let table = try TableCodec.decode(
+                try store.read(name: "table.bin"), path: cache.outputs(key) + "/table.bin")
             tables.store(key, table)
             return IngestedDataset(config: config, table: table, sources: sources)
         } catch let e as DataError {
@@ -124,9 +125,11 @@ struct NodeExecutor: Sendable {
         do {
             indices = try Splitter.split(data.table, data.config.split, label: data.config.schema.label)
         } catch { throw NodeFailure(error.diagnostics) }
-        try write(ContentHash.canonicalJSON(SplitRecord(indices: indices, sha256: indices.sha256)), outputs, "split.json")
+        try write(
+            ContentHash.canonicalJSON(SplitRecord(indices: indices, sha256: indices.sha256)), outputs, "split.json")
         return NodeOutput(
-            summary: "train \(indices.train.count) · validation \(indices.validation.count) · test \(indices.test.count)")
+            summary:
+                "train \(indices.train.count) · validation \(indices.validation.count) · test \(indices.test.count)")
     }
 
     struct SplitRecord: Codable {
@@ -229,12 +232,15 @@ struct NodeExecutor: Sendable {
                         help: "raise 'timeout', or run again: the training resumes from its checkpoint")
                 ], retriable: true)
         }
-        if result.aborted { throw NodeFailure("run.cancelled", "cancelled; the checkpoint is kept and the next run resumes") }
+        if result.aborted {
+            throw NodeFailure("run.cancelled", "cancelled; the checkpoint is kept and the next run resumes")
+        }
 
         // Evaluate on every split that has rows.
         var final: [String: [String: Double]] = [:]
         do {
-            for (name, examples) in [("train", train), ("validation", validation), ("test", test)] where examples.count > 0 {
+            for (name, examples) in [("train", train), ("validation", validation), ("test", test)]
+            where examples.count > 0 {
                 final[name] = try trainer.evaluate(examples)
             }
         } catch { throw NodeFailure("run.training", "evaluation failed: \(error)") }
@@ -258,7 +264,9 @@ struct NodeExecutor: Sendable {
             resumedFrom: result.resumedFromEpoch)
         try write(ContentHash.canonicalJSON(metrics), outputs, "metrics.json")
         try write(Data(node.config.serialized(pretty: true).utf8), outputs, "params.json")
-        try write(ContentHash.canonicalJSON(FitLineage(data: prepared.lineage, training: node.id, key: node.fingerprint)), outputs, "lineage.json")
+        try write(
+            ContentHash.canonicalJSON(FitLineage(data: prepared.lineage, training: node.id, key: node.fingerprint)),
+            outputs, "lineage.json")
 
         var summary = "\(metrics.epochsRun) epochs"
         if result.stoppedEarly { summary += " (stopped early)" }
@@ -309,7 +317,9 @@ struct NodeExecutor: Sendable {
 
     private func fitMetrics(_ node: GraphNode) throws(NodeFailure) -> TrainingMetrics {
         let fitID = node.resource + ":fit"
-        guard let key = graph.node(fitID)?.fingerprint else { throw NodeFailure("run.internal", "no fit node for \(node.id)") }
+        guard let key = graph.node(fitID)?.fingerprint else {
+            throw NodeFailure("run.internal", "no fit node for \(node.id)")
+        }
         do {
             return try JSONDecoder().decode(TrainingMetrics.self, from: try cache.read(key, "metrics.json"))
         } catch { throw NodeFailure("run.cache", "\(error)") }
@@ -336,13 +346,15 @@ struct NodeExecutor: Sendable {
             if let min = g["min"]?.double, value < min {
                 failures.append(
                     Diagnostic(
-                        "run.gate-failed", .error, "gate failed: \(metric) on \(split) is \(shown), below the minimum \(min.formatted)",
+                        "run.gate-failed", .error,
+                        "gate failed: \(metric) on \(split) is \(shown), below the minimum \(min.formatted)",
                         at: g.span))
             }
             if let max = g["max"]?.double, value > max {
                 failures.append(
                     Diagnostic(
-                        "run.gate-failed", .error, "gate failed: \(metric) on \(split) is \(shown), above the maximum \(max.formatted)",
+                        "run.gate-failed", .error,
+                        "gate failed: \(metric) on \(split) is \(shown), above the maximum \(max.formatted)",
                         at: g.span))
             }
             if let alias = g["compare_to"]?.string, let registered = t.registerName {
@@ -365,7 +377,9 @@ struct NodeExecutor: Sendable {
                     results.append(["metric": metric, "split": split, "value": shown, "compare_to": baseline.reference])
                     continue
                 }
-                results.append(["metric": metric, "split": split, "value": shown, "note": "no \(registered)@\(alias) yet"])
+                results.append([
+                    "metric": metric, "split": split, "value": shown, "note": "no \(registered)@\(alias) yet",
+                ])
                 continue
             }
             results.append(["metric": metric, "split": split, "value": shown])
@@ -389,7 +403,10 @@ struct NodeExecutor: Sendable {
         }
         // The spec files of the training, its model and its dataset, relative to the workspace.
         var specs: [String: Data] = [:]
-        let files = [t.resource.file, compiled.checked.models[t.model]?.file, compiled.checked.datasets[t.dataset]?.resource.file]
+        let files = [
+            t.resource.file, compiled.checked.models[t.model]?.file,
+            compiled.checked.datasets[t.dataset]?.resource.file,
+        ]
         for file in Set(files.compactMap { $0 }) {
             guard let text = compiled.workspace.sources[file] else { continue }
             specs[relative(file)] = Data(text.utf8)
@@ -405,7 +422,8 @@ struct NodeExecutor: Sendable {
         }
         try write(ContentHash.canonicalJSON(version), outputs, "registered.json")
         return NodeOutput(
-            summary: "\(version.reference)" + (registration.alias.map { " (\($0))" } ?? "") + " at \(relative(version.location))")
+            summary: "\(version.reference)" + (registration.alias.map { " (\($0))" } ?? "")
+                + " at \(relative(version.location))")
     }
 
     private func release(_ node: GraphNode, _ outputs: String) throws(NodeFailure) -> NodeOutput {

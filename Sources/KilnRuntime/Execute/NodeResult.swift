@@ -19,7 +19,9 @@ public struct NodeFailure: Error, Sendable {
         self.retriable = retriable
     }
 
-    public init(_ id: String, _ message: String, at span: SourceSpan? = nil, help: String? = nil, retriable: Bool = false) {
+    public init(
+        _ id: String, _ message: String, at span: SourceSpan? = nil, help: String? = nil, retriable: Bool = false
+    ) {
         self.init([Diagnostic(id, .error, message, at: span, help: help)], retriable: retriable)
     }
 

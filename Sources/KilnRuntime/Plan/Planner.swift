@@ -110,13 +110,16 @@ public struct Planner: Sendable {
         if locked == node.fingerprint { return [.notInCache] }
         guard let previous = cache.manifest(locked) else { return [.changedSinceLock(old: locked)] }
         var reasons: [Plan.Reason] = []
-        if previous.kiln != KilnVersion.string { reasons.append(.kilnVersion(old: previous.kiln, new: KilnVersion.string)) }
+        if previous.kiln != KilnVersion.string {
+            reasons.append(.kilnVersion(old: previous.kiln, new: KilnVersion.string))
+        }
         for change in ConfigDiff.changes(old: previous.config, new: node.config.serialized()) {
             let at = node.origin(of: change.path)
             reasons.append(.field(path: display(change.path, node), old: change.old, new: change.new, at: at?.span))
         }
         let newFiles = Dictionary(node.files.map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a })
-        for path in Set(newFiles.keys).union(previous.files.keys).sorted() where newFiles[path] != previous.files[path] {
+        for path in Set(newFiles.keys).union(previous.files.keys).sorted() where newFiles[path] != previous.files[path]
+        {
             reasons.append(.file(path: relative(path), old: previous.files[path], new: newFiles[path]))
         }
         for input in node.inputs {
@@ -134,8 +137,9 @@ public struct Planner: Sendable {
     }
 
     func relative(_ path: String) -> String {
+        let path = DatasetConfig.normalized(path), root = DatasetConfig.normalized(root)
         let base = root.hasSuffix("/") ? root : root + "/"
-        return path.hasPrefix(base) ? String(path.dropFirst(base.count)) : path
+        return root != "." && path.hasPrefix(base) ? String(path.dropFirst(base.count)) : path
     }
 }
 
@@ -169,7 +173,9 @@ enum ConfigDiff {
 
     static func text(_ value: Any?) -> String {
         guard let value else { return "(absent)" }
-        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])
+        guard
+            let data = try? JSONSerialization.data(
+                withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes])
         else { return "\(value)" }
         return String(decoding: data, as: UTF8.self)
     }

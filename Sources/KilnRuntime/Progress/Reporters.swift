@@ -139,7 +139,8 @@ public final class LiveReporter: RunReporter {
                 }
                 let first = error.split(separator: "\n").first.map(String.init) ?? error
                 permanent.append(
-                    paint("✗", 31) + " \(node)  \(first)" + (willRetry ? paint("  (attempt \(attempt); retrying)", 33) : ""))
+                    paint("✗", 31) + " \(node)  \(first)"
+                        + (willRetry ? paint("  (attempt \(attempt); retrying)", 33) : ""))
             case .nodeSkipped(let node, let reason):
                 s.counts["skipped", default: 0] += 1
                 permanent.append(paint("-", 33) + " \(node)  " + paint(reason, 2))
@@ -184,7 +185,9 @@ public final class LiveReporter: RunReporter {
                 let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: barWidth - filled)
                 lines.append(truncate(paint("●", 36) + " \(node) \(bar) \(Format.epoch(p))"))
             } else {
-                lines.append(truncate(paint("●", 36) + " \(node)  " + paint(Format.seconds(Date().timeIntervalSince(r.start)), 2)))
+                lines.append(
+                    truncate(
+                        paint("●", 36) + " \(node)  " + paint(Format.seconds(Date().timeIntervalSince(r.start)), 2)))
             }
         }
         if s.order.count > 8 { lines.append("  … and \(s.order.count - 8) more running") }

@@ -77,13 +77,17 @@ struct EventRecord: Encodable {
             self.event = "epoch"
             self.node = node
             (epoch, epochs, trainLoss, validation) = (p.epoch, p.epochs, p.trainLoss, p.validation)
-            (samplesPerSecond, learningRate, eta, resumedFrom) = (p.samplesPerSecond, p.learningRate, p.eta, p.resumedFrom)
+            (samplesPerSecond, learningRate, eta, resumedFrom) = (
+                p.samplesPerSecond, p.learningRate, p.eta, p.resumedFrom
+            )
         case .nodeFinished(let node, let seconds, let summary, let metrics):
             self.event = "node_finished"
             (self.node, self.seconds, self.summary, self.metrics) = (node, seconds, summary, metrics)
         case .nodeFailed(let node, let seconds, let error, let attempt, let willRetry):
             self.event = "node_failed"
-            (self.node, self.seconds, self.error, self.attempt, self.willRetry) = (node, seconds, error, attempt, willRetry)
+            (self.node, self.seconds, self.error, self.attempt, self.willRetry) = (
+                node, seconds, error, attempt, willRetry
+            )
         case .nodeSkipped(let node, let reason):
             self.event = "node_skipped"
             (self.node, self.reason) = (node, reason)

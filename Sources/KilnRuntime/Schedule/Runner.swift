@@ -89,7 +89,9 @@ public final class Runner: Sendable {
         let id = Self.runID(started)
         cache.cleanTemporary()
         reporter.report(
-            .runStarted(run: id, nodes: plan.items.count, toRun: plan.toRun.count, cached: plan.cachedCount, jobs: options.jobs))
+            .runStarted(
+                run: id, nodes: plan.items.count, toRun: plan.toRun.count, cached: plan.cachedCount, jobs: options.jobs)
+        )
 
         var records: [String: NodeRecord] = [:]
         var lockEntries: [String: LockFile.Entry] = [:]
@@ -98,7 +100,8 @@ public final class Runner: Sendable {
             let summary = manifest?.summary ?? ""
             reporter.report(.nodeCached(node: item.node.id, key: item.node.fingerprint, summary: summary))
             records[item.node.id] = NodeRecord(
-                id: item.node.id, kind: item.node.kind.rawValue, status: "cached", key: item.node.fingerprint, seconds: 0,
+                id: item.node.id, kind: item.node.kind.rawValue, status: "cached", key: item.node.fingerprint,
+                seconds: 0,
                 attempts: 0, summary: summary, metrics: manifest?.metrics ?? [:])
             lockEntries[item.node.id] = LockFile.Entry(
                 key: item.node.fingerprint, outputs: (manifest?.outputs ?? [:]).mapValues(\.sha256))
@@ -106,8 +109,10 @@ public final class Runner: Sendable {
 
         var state = SchedulerState(
             nodes: plan.items.map { item in
-                SchedulerState.Node(id: item.node.id, inputs: item.node.inputs, cost: cost(item.node), serial: serial(item.node))
-            }, cached: Set(plan.items.filter(\.cached).map(\.node.id)), jobs: options.jobs, slots: options.computeThreads,
+                SchedulerState.Node(
+                    id: item.node.id, inputs: item.node.inputs, cost: cost(item.node), serial: serial(item.node))
+            }, cached: Set(plan.items.filter(\.cached).map(\.node.id)), jobs: options.jobs,
+            slots: options.computeThreads,
             keepGoing: options.keepGoing)
         let nodes = Dictionary(plan.items.map { ($0.node.id, $0.node) }, uniquingKeysWith: { a, _ in a })
         var failures: [(String, [Diagnostic])] = []
@@ -145,7 +150,8 @@ public final class Runner: Sendable {
                         let reason = "upstream \(cause) failed"
                         reporter.report(.nodeSkipped(node: item.node.id, reason: reason))
                         records[item.node.id] = NodeRecord(
-                            id: item.node.id, kind: item.node.kind.rawValue, status: "skipped", key: item.node.fingerprint,
+                            id: item.node.id, kind: item.node.kind.rawValue, status: "skipped",
+                            key: item.node.fingerprint,
                             seconds: 0, attempts: 0, summary: reason, metrics: [:])
                     }
                 }
@@ -154,13 +160,16 @@ public final class Runner: Sendable {
         state.cancel()  // anything still pending did not run
         for item in plan.items where records[item.node.id] == nil {
             records[item.node.id] = NodeRecord(
-                id: item.node.id, kind: item.node.kind.rawValue, status: "not run", key: item.node.fingerprint, seconds: 0,
+                id: item.node.id, kind: item.node.kind.rawValue, status: "not run", key: item.node.fingerprint,
+                seconds: 0,
                 attempts: 0, summary: "", metrics: [:])
         }
 
         let outcome: RunOutcome =
-            cancellation.isCancelled ? .cancelled : (records.values.contains { $0.status == "failed" } ? .failed : .succeeded)
-        let seconds = Double((ContinuousClock.now - clock).components.attoseconds) / 1e18
+            cancellation.isCancelled
+            ? .cancelled : (records.values.contains { $0.status == "failed" } ? .failed : .succeeded)
+        let seconds =
+            Double((ContinuousClock.now - clock).components.attoseconds) / 1e18
             + Double((ContinuousClock.now - clock).components.seconds)
         var counts: [String: Int] = [:]
         for r in records.values { counts[r.status, default: 0] += 1 }
@@ -178,7 +187,8 @@ public final class Runner: Sendable {
     private func cost(_ node: GraphNode) -> Int {
         guard node.kind == .fit else { return 0 }
         let name = String(node.resource.dropFirst("training/".count))
-        let threads = compiled.checked.trainings.first { $0.nodeName == name }?.spec["threads"]?.int ?? options.computeThreads
+        let threads =
+            compiled.checked.trainings.first { $0.nodeName == name }?.spec["threads"]?.int ?? options.computeThreads
         return threads <= 1 ? 1 : options.computeThreads
     }
 
@@ -209,7 +219,8 @@ public final class Runner: Sendable {
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             switch outcome {
             case .success(let (output, manifest)):
-                reporter.report(.nodeFinished(node: node.id, seconds: seconds, summary: output.summary, metrics: output.metrics))
+                reporter.report(
+                    .nodeFinished(node: node.id, seconds: seconds, summary: output.summary, metrics: output.metrics))
                 return Finished(
                     id: node.id,
                     record: NodeRecord(
@@ -221,7 +232,8 @@ public final class Runner: Sendable {
                 let cancelled = failure.diagnostics.first?.id == "run.cancelled" || cancellation.isCancelled
                 let again = failure.retriable && !cancelled && attempt <= retry.max
                 reporter.report(
-                    .nodeFailed(node: node.id, seconds: seconds, error: failure.headline, attempt: attempt, willRetry: again))
+                    .nodeFailed(
+                        node: node.id, seconds: seconds, error: failure.headline, attempt: attempt, willRetry: again))
                 if again {
                     let wait = retry.backoff * pow(2, Double(attempt - 1))
                     try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))
@@ -230,7 +242,8 @@ public final class Runner: Sendable {
                 return Finished(
                     id: node.id,
                     record: NodeRecord(
-                        id: node.id, kind: node.kind.rawValue, status: cancelled ? "not run" : "failed", key: node.fingerprint,
+                        id: node.id, kind: node.kind.rawValue, status: cancelled ? "not run" : "failed",
+                        key: node.fingerprint,
                         seconds: seconds, attempts: attempt, summary: "", metrics: [:], error: failure.headline),
                     failure: failure, warnings: [], lockEntry: nil)
             }
@@ -256,7 +269,9 @@ public final class Runner: Sendable {
                 node: node.id, kind: node.kind.rawValue, key: node.fingerprint, kiln: KilnVersion.string,
                 config: node.config.serialized(),
                 files: Dictionary(node.files.map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a }),
-                inputs: Dictionary(node.inputs.compactMap { id in graph.node(id).map { (id, $0.fingerprint) } }, uniquingKeysWith: { a, _ in a }),
+                inputs: Dictionary(
+                    node.inputs.compactMap { id in graph.node(id).map { (id, $0.fingerprint) } },
+                    uniquingKeysWith: { a, _ in a }),
                 outputs: [:], summary: output.summary, metrics: output.metrics,
                 created: EventRecord.timestamp(started), seconds: Date().timeIntervalSince(started))
             let committed = try cache.commit(pending, manifest: manifest)

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import KilnCompiler
+import KilnRuntime
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Show what `kiln run` would do: each node cached or to run, and why it runs.",
+        discussion: """
+            A node runs when the cache has no entry for its key: a hash of its resolved
+            configuration, the files it reads, its inputs' keys and the kiln version. The
+            reasons compare with the entry kiln.lock names: the spec fields that changed (old →
+            new, with file:line), the data files whose hash changed, the upstream nodes that
+            changed, or "never ran".
+
+            Examples:
+              kiln plan examples/iris
+              kiln plan examples/iris training/iris-baseline
+              kiln plan . 'dataset/*' --json
+            """)
+
+    @OptionGroup var selection: WorkspaceAndTargets
+
+    @Flag(help: "Print the plan as JSON.")
+    var json = false
+
+    func run() throws {
+        let loaded = try LoadedWorkspace.load(selection.path)
+        let plan = try loaded.plan(selection.targets)
+        if json {
+            let items: [[String: Any]] = plan.items.map { item in
+                [
+                    "node": item.node.id, "key": item.node.fingerprint, "action": item.cached ? "cached" : "run",
+                    "reasons": item.reasons.map { $0.text(root: loaded.paths.root) },
+                ]
+            }
+            let data = try JSONSerialization.data(
+                withJSONObject: ["nodes": items, "run": plan.toRun.count, "cached": plan.cachedCount],
+                options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            Terminal.standardOutput(String(decoding: data, as: UTF8.self) + "\n")
+            return
+        }
+        let colour = Terminal.colour(for: 1)
+        let width = plan.items.map(\.node.id.count).max() ?? 0
+        var out = ""
+        for item in plan.items {
+            let padded = item.node.id.padding(toLength: width, withPad: " ", startingAt: 0)
+            let action = item.cached ? paint("cached", 2, colour) : paint("run", 33, colour)
+            out += "\(padded)  \(action)\n"
+            for reason in item.reasons { out += "    \(reason.text(root: loaded.paths.root))\n" }
+        }
+        out += "\(plan.toRun.count) to run, \(plan.cachedCount) cached\n"
+        Terminal.standardOutput(out)
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Like plan, short: the nodes that would run, one line each, and the counts.",
+        discussion: """
+            With --locked, also compare with kiln.lock and exit 1 when a node's key differs
+            from the one the lock records (specs or data changed and nobody ran them): a CI
+            check that the committed lock is current, which needs no cache.
+
+            Examples:
+              kiln status
+              kiln status examples/iris --locked
+            """)
+
+    @OptionGroup var selection: WorkspaceAndTargets
+
+    @Flag(help: "Exit 1 when kiln.lock is not up to date with the specs and data.")
+    var locked = false
+
+    func run() throws {
+        let loaded = try LoadedWorkspace.load(selection.path)
+        let plan = try loaded.plan(selection.targets)
+        var out = ""
+        for item in plan.toRun {
+            let tags = Array(Set(item.reasons.map(\.tag))).sorted().joined(separator: ", ")
+            out += "run  \(item.node.id)  (\(tags))\n"
+        }
+        let stale = plan.items.filter { $0.lockedKey != $0.node.fingerprint }
+        out += "\(plan.toRun.count) to run, \(plan.cachedCount) cached"
+        if locked { out += stale.isEmpty ? "; kiln.lock is up to date" : "; \(stale.count) differ from kiln.lock" }
+        Terminal.standardOutput(out + "\n")
+        if locked && !stale.isEmpty {
+            for item in stale.prefix(20) { Terminal.standardError("kiln.lock: \(item.node.id) is not up to date\n") }
+            throw ExitStatus.failure
+        }
+    }
+}
+
+func paint(_ text: String, _ code: Int, _ colour: Bool) -> String {
+    colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
+}

@@ -1,0 +1,223 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import KilnCompiler
+import KilnDiagnostics
+import KilnRuntime
+import Synchronization
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the execution graph: ingest, check and split data, train, gate, register, release.",
+        discussion: """
+            Nodes whose key is in the cache (.kiln/cache) are skipped; the rest run in
+            dependency order, up to --jobs at once. A failed node stops what depends on it
+            (and, without --keep-going, the run). Ctrl-C stops cleanly: running trainings save
+            a checkpoint, finished work stays cached, and the next `kiln run` resumes. kiln.lock
+            records each node's key and output hashes; .kiln/runs/ keeps a record of each run.
+
+            Exit codes: 0 success, 1 invalid specs, a failed node or gate, or a held workspace,
+            2 usage error, 130 interrupted.
+
+            Examples:
+              kiln run examples/iris
+              kiln run examples/iris training/iris-baseline --jobs 1
+              kiln run . --json | jq -c 'select(.event == "epoch")'
+            """)
+
+    @OptionGroup var selection: WorkspaceAndTargets
+
+    @Option(name: .shortAndLong, help: "Nodes at once (default: the number of cores).")
+    var jobs: Int?
+
+    @Flag(help: "After a failure, still run every branch that does not depend on it.")
+    var keepGoing = false
+
+    @Flag(help: "One JSON event per line on stdout (schema: docs/cli.md).")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Print failures and the final line only.")
+    var quiet = false
+
+    @Flag(help: "Wait for another run of this workspace to finish instead of failing at once.")
+    var wait = false
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if json && quiet { throw ValidationError("--json and --quiet do not go together") }
+    }
+
+    func run() throws {
+        let loaded = try LoadedWorkspace.load(selection.path)
+        let workspaceLock: WorkspaceLock
+        do {
+            workspaceLock = try WorkspaceLock(path: loaded.paths.runLock, wait: wait)
+        } catch {
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.failure
+        }
+        defer { withExtendedLifetime(workspaceLock) {} }
+        // Re-read the lock file under the workspace lock: a run that just finished may have written it.
+        var current = loaded
+        if let lock = try? LockFile.load(loaded.paths.lockFile) { current.lock = lock }
+        let plan = try current.plan(selection.targets)
+
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let reporter = makeReporter()
+        let runner = Runner(
+            compiled: current.compiled, graph: current.graph, paths: current.paths,
+            registry: DirectoryRegistry(root: current.paths.models), reporter: reporter,
+            options: Runner.Options(jobs: jobs ?? cores, keepGoing: keepGoing, computeThreads: cores))
+
+        let signals = SignalHandler { count in
+            if count == 1 {
+                if !json {
+                    Terminal.standardError(
+                        "\nkiln: stopping: running nodes finish their step (trainings save a checkpoint); Ctrl-C again to quit now\n"
+                    )
+                }
+                runner.cancel()
+            } else {
+                Foundation.exit(130)
+            }
+        }
+        let result = Blocking.run { await runner.run(plan) }
+        signals.stop()
+
+        for (node, diagnostics) in result.failures {
+            Terminal.standardError("\(node) failed:\n" + current.renderer.text(diagnostics))
+        }
+        if !result.warnings.isEmpty { Terminal.standardError(current.renderer.text(result.warnings)) }
+        let exit: ExitStatus? = result.outcome == .succeeded ? .success : (result.outcome == .failed ? .failure : nil)
+        let code: Int32 = exit?.rawValue ?? 130
+        let record = RunRecord(
+            result, command: Array(CommandLine.arguments.dropFirst()), targets: selection.targets,
+            jobs: jobs ?? cores, exitCode: code)
+        let recordPath = try? record.write(to: current.paths.runs)
+        if !json && !quiet { Terminal.standardOutput(results(result, record: recordPath, root: current.paths.root)) }
+        if result.outcome == .cancelled { Foundation.exit(130) }
+        if let exit, exit != .success { throw exit }
+    }
+
+    private func makeReporter() -> any RunReporter {
+        let out = OutputSink(fd: 1)
+        if json { return JSONLinesReporter(sink: out) }
+        if quiet { return PlainReporter(sink: out, quiet: true) }
+        if Terminal.colour(for: 1) {
+            var size = winsize()
+            let width = ioctl(1, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : 100
+            return LiveReporter(sink: out, colour: true, width: width)
+        }
+        return PlainReporter(sink: out)
+    }
+
+    /// Where the results are: trained models (cache), registered versions, the run record.
+    private func results(_ result: RunResult, record: String?, root: String) -> String {
+        var out = ""
+        for node in result.nodes where (node.kind == "register" || node.kind == "release") && !node.summary.isEmpty {
+            out += "  \(node.kind == "register" ? "registered" : "released  ") \(node.summary)\n"
+        }
+        if let record { out += "  run record  \(Plan.Reason.relative(record, root))\n" }
+        return out
+    }
+}
+
+struct Runs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List past runs of a workspace, newest first.",
+        discussion: """
+            Examples:
+              kiln runs
+              kiln runs examples/iris --limit 5
+              kiln runs --json | jq '.[0].nodes'
+            """)
+
+    @Argument(help: "A workspace directory or spec file.")
+    var path: String = "."
+
+    @Option(help: "Show at most this many runs.")
+    var limit = 20
+
+    @Flag(help: "Print the records as a JSON array.")
+    var json = false
+
+    func run() throws {
+        let paths = WorkspacePaths(path: path)
+        let (records, skipped) = RunRecord.all(in: paths.runs)
+        let shown = Array(records.prefix(max(0, limit)))
+        for name in skipped {
+            Terminal.standardError("kiln: warning: \(paths.runs)/\(name) is not a readable run record\n")
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(
+                positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            Terminal.standardOutput(String(decoding: try encoder.encode(shown), as: UTF8.self) + "\n")
+            return
+        }
+        guard !shown.isEmpty else {
+            Terminal.standardOutput("no runs yet in \(paths.root) (kiln run writes .kiln/runs/)\n")
+            return
+        }
+        var out = ""
+        for r in shown {
+            var counts: [String: Int] = [:]
+            for n in r.nodes { counts[n.status, default: 0] += 1 }
+            let summary = ["done", "cached", "failed", "skipped", "not run"].compactMap { k in
+                counts[k].map { "\($0) \(k)" }
+            }.joined(separator: ", ")
+            let seconds = r.seconds < 60 ? String(format: "%.1fs", r.seconds) : String(format: "%.0fm", r.seconds / 60)
+            out +=
+                "\(r.id)  \(r.outcome.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(seconds.padding(toLength: 7, withPad: " ", startingAt: 0))  \(r.user)  \(summary)\n"
+        }
+        Terminal.standardOutput(out)
+    }
+}
+
+/// Ctrl-C and SIGTERM, counted: the handler gets 1 for the first signal, 2 for the next.
+final class SignalHandler {
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ handler: @escaping @Sendable (Int) -> Void) {
+        let count = Mutex(0)
+        let queue = DispatchQueue(label: "kiln.signals")
+        sources = [SIGINT, SIGTERM].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler {
+                let n = count.withLock { c -> Int in
+                    c += 1
+                    return c
+                }
+                handler(n)
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    func stop() {
+        for s in sources { s.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+}
+
+/// Runs async work from synchronous code (the command's `run`), blocking the calling thread.
+enum Blocking {
+    static func run<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
+        let box = Mutex<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            let value = await work()
+            box.withLock { $0 = value }
+            done.signal()
+        }
+        done.wait()
+        guard let value = box.withLock({ $0 }) else { fatalError("unreachable: the task always sets its value") }
+        return value
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import KilnCompiler
+import KilnDiagnostics
+import KilnRuntime
+import KilnSpec
+
+/// `[PATH] [TARGET...]`: the first argument is the workspace when it exists on disk, else a target.
+struct WorkspaceAndTargets: ParsableArguments {
+    @Argument(
+        help: ArgumentHelp(
+            "A workspace directory or spec file (default: .), then targets: node ids, resources, names or globs.",
+            valueName: "path-or-target"))
+    var arguments: [String] = []
+
+    var path: String {
+        guard let first = arguments.first, FileManager.default.fileExists(atPath: first) else { return "." }
+        return first
+    }
+
+    var targets: [String] {
+        guard let first = arguments.first, FileManager.default.fileExists(atPath: first) else { return arguments }
+        return Array(arguments.dropFirst())
+    }
+}
+
+/// A compiled workspace ready to plan: graph, paths, cache, lock file.
+struct LoadedWorkspace {
+    var compiled: Compiler.Result
+    var graph: ExecutionGraph
+    var paths: WorkspacePaths
+    var cache: Cache
+    var lock: LockFile
+    var renderer: DiagnosticRenderer
+
+    /// Compiles; on errors prints them and exits 1, before anything runs.
+    static func load(_ path: String) throws -> LoadedWorkspace {
+        let workspace = WorkspaceLoader().load(path: path)
+        let (result, graph) = Compiler().lower(workspace)
+        let renderer = DiagnosticRenderer(sources: workspace.sources, colour: Terminal.colour(for: 2))
+        let diagnostics = result.diagnostics.sorted
+        if !diagnostics.isEmpty { Terminal.standardError(renderer.text(diagnostics)) }
+        guard let graph else {
+            Terminal.standardError("kiln: the specs have errors; nothing ran\n")
+            throw ExitStatus.failure
+        }
+        let paths = WorkspacePaths(path: path)
+        let lock: LockFile
+        do { lock = try LockFile.load(paths.lockFile) } catch {
+            Terminal.standardError("kiln: error: \(paths.lockFile): \(error)\n")
+            throw ExitStatus.failure
+        }
+        return LoadedWorkspace(
+            compiled: result, graph: graph, paths: paths, cache: Cache(directory: paths.cache), lock: lock,
+            renderer: renderer)
+    }
+
+    var planner: Planner { Planner(graph: graph, cache: cache, lock: lock, root: paths.root) }
+
+    /// The plan of `targets`; an unknown target is a usage error (exit 2).
+    func plan(_ targets: [String]) throws -> Plan {
+        do { return planner.plan(try planner.select(targets)) } catch {
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.usage
+        }
+    }
+}
+
+extension Plan.Reason {
+    /// One line, for `kiln plan`.
+    func text(root: String) -> String {
+        switch self {
+        case .neverRan: return "never ran"
+        case .field(let path, let old, let new, let at):
+            let place = at.map { "  (\(Self.relative($0.file, root)):\($0.start.line))" } ?? ""
+            return "\(path): \(old) → \(new)\(place)"
+        case .file(let path, let old, let new):
+            switch (old, new) {
+            case (nil, _): return "\(path): new file"
+            case (_, nil): return "\(path): no longer read"
+            default: return "\(path) changed (sha256 \(old?.prefix(12) ?? "") → \(new?.prefix(12) ?? ""))"
+            }
+        case .input(let id): return "upstream \(id) changed"
+        case .kilnVersion(let old, let new): return "kiln \(old) → \(new)"
+        case .notInCache: return "up to date with kiln.lock, but its outputs are not in this cache"
+        case .changedSinceLock(let old):
+            return "changed since kiln.lock (was \(old.prefix(12)); that entry is not in the cache)"
+        }
+    }
+
+    /// A short tag, for `kiln status`.
+    var tag: String {
+        switch self {
+        case .neverRan: "never ran"
+        case .field: "spec changed"
+        case .file: "data changed"
+        case .input: "upstream changed"
+        case .kilnVersion: "kiln changed"
+        case .notInCache: "not in cache"
+        case .changedSinceLock: "changed"
+        }
+    }
+
+    static func relative(_ path: String, _ root: String) -> String {
+        let base = root.hasSuffix("/") ? root : root + "/"
+        return root != "." && path.hasPrefix(base) ? String(path.dropFirst(base.count)) : path
+    }
+}
