@@ -54,8 +54,15 @@ struct NodeExecutor: Sendable {
 
     private func ingest(_ node: GraphNode, _ outputs: String) throws(NodeFailure) -> NodeOutput {
         let config = try datasetConfig(datasetName(node))
-        let ingested: IngestedDataset
+        var ingested: IngestedDataset
         do { ingested = try IngestedDataset.read(config) } catch { throw NodeFailure(error.diagnostics) }
+        tables.store(node.fingerprint, ingested.table)
+        // On disk, file paths are relative to the workspace, so that outputs (and their hashes in kiln.lock)
+        // do not depend on the directory kiln was started from.
+        for i in ingested.table.origins.files.indices {
+            ingested.table.origins.files[i].path = relative(ingested.table.origins.files[i].path)
+        }
+        for i in ingested.sources.indices { ingested.sources[i].path = relative(ingested.sources[i].path) }
         // Derived copies of an encrypted dataset go through the security layer's sealer; without one,
         // the store refuses before writing anything.
         let store = DerivedDataStore(directory: outputs, encrypt: config.encrypt, sealer: nil)
@@ -63,7 +70,6 @@ struct NodeExecutor: Sendable {
             try store.write(TableCodec.encode(ingested.table), name: "table.bin")
             try store.write(ContentHash.canonicalJSON(ingested.sources), name: "sources.json")
         } catch { throw NodeFailure(error.diagnostics) }
-        tables.store(node.fingerprint, ingested.table)
         let files = ingested.sources.count
         return NodeOutput(
             summary: "\(ingested.table.rowCount) rows from \(files) file\(files == 1 ? "" : "s")",
@@ -80,13 +86,15 @@ struct NodeExecutor: Sendable {
         let store = DerivedDataStore(directory: cache.outputs(key), encrypt: config.encrypt, sealer: nil)
         do {
             let sourcesData = try cache.read(key, "sources.json")
-            let sources = try JSONDecoder().decode([Lineage.Source].self, from: sourcesData)
+            var sources = try JSONDecoder().decode([Lineage.Source].self, from: sourcesData)
+            for i in sources.indices { sources[i].path = local(sources[i].path) }
             if let table = tables.table(key) {
                 return IngestedDataset(config: config, table: table, sources: sources)
             }
             _ = try cache.read(key, "table.bin")  // verifies the hash
-            let table = try TableCodec.decode(
+            var table = try TableCodec.decode(
                 try store.read(name: "table.bin"), path: cache.outputs(key) + "/table.bin")
+            for i in table.origins.files.indices { table.origins.files[i].path = local(table.origins.files[i].path) }
             tables.store(key, table)
             return IngestedDataset(config: config, table: table, sources: sources)
         } catch let e as DataError {
@@ -100,7 +108,13 @@ struct NodeExecutor: Sendable {
         var data = try ingested(datasetName(node))
         do { try data.check(masker: PIIMasker(key: paths.piiMaskKey())) } catch { throw NodeFailure(error.diagnostics) }
         let report = data.report
-        try write(ContentHash.canonicalJSON(report), outputs, "report.json")
+        var portable = report
+        for r in portable.results.indices {
+            for e in portable.results[r].examples.indices {
+                portable.results[r].examples[e].file = relative(portable.results[r].examples[e].file)
+            }
+        }
+        try write(ContentHash.canonicalJSON(portable), outputs, "report.json")
         let failedErrors = report.results.filter { !$0.passed && $0.check.severity == .error }
         let warnings = report.results.filter { !$0.passed && $0.check.severity == .warn }
         if !failedErrors.isEmpty {
@@ -259,13 +273,14 @@ struct NodeExecutor: Sendable {
             history: result.history.map {
                 .init(
                     epoch: $0.epoch, trainLoss: $0.trainLoss, validation: $0.validation,
-                    learningRate: Double($0.learningRate), samplesPerSecond: $0.samplesPerSecond)
-            }, epochsRun: result.history.last?.epoch ?? 0, stoppedEarly: result.stoppedEarly,
-            resumedFrom: result.resumedFromEpoch)
+                    learningRate: Double($0.learningRate))
+            }, epochsRun: result.history.last?.epoch ?? 0, stoppedEarly: result.stoppedEarly)
+        var lineage = prepared.lineage
+        for i in lineage.sources.indices { lineage.sources[i].path = relative(lineage.sources[i].path) }
         try write(ContentHash.canonicalJSON(metrics), outputs, "metrics.json")
         try write(Data(node.config.serialized(pretty: true).utf8), outputs, "params.json")
         try write(
-            ContentHash.canonicalJSON(FitLineage(data: prepared.lineage, training: node.id, key: node.fingerprint)),
+            ContentHash.canonicalJSON(FitLineage(data: lineage, training: node.id, key: node.fingerprint)),
             outputs, "lineage.json")
 
         var summary = "\(metrics.epochsRun) epochs"
@@ -420,7 +435,9 @@ struct NodeExecutor: Sendable {
         do { version = try registry.register(registration) } catch {
             throw NodeFailure("run.registry", "registering \(name) failed: \(error)", retriable: true)
         }
-        try write(ContentHash.canonicalJSON(version), outputs, "registered.json")
+        var recorded = version
+        recorded.location = relative(version.location)
+        try write(ContentHash.canonicalJSON(recorded), outputs, "registered.json")
         return NodeOutput(
             summary: "\(version.reference)" + (registration.alias.map { " (\($0))" } ?? "")
                 + " at \(relative(version.location))")
@@ -471,9 +488,17 @@ struct NodeExecutor: Sendable {
         }
     }
 
+    /// A path as seen from the workspace root (how outputs record it).
     private func relative(_ path: String) -> String {
-        let base = paths.root == "." ? "" : (paths.root.hasSuffix("/") ? paths.root : paths.root + "/")
-        return base.isEmpty || !path.hasPrefix(base) ? path : String(path.dropFirst(base.count))
+        let path = DatasetConfig.normalized(path), root = DatasetConfig.normalized(paths.root)
+        if root == "." { return path }
+        let base = root.hasSuffix("/") ? root : root + "/"
+        return path.hasPrefix(base) ? String(path.dropFirst(base.count)) : path
+    }
+
+    /// A workspace-relative path as seen from here (how readers open it).
+    private func local(_ path: String) -> String {
+        path.hasPrefix("/") || paths.root == "." ? path : DatasetConfig.normalized(paths.root + "/" + path)
     }
 }
 

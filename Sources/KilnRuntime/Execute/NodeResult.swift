@@ -29,14 +29,15 @@ public struct NodeFailure: Error, Sendable {
     public var headline: String { diagnostics.first?.message ?? "failed" }
 }
 
-/// Final metrics by split, and the training's history (`metrics.json` of a fit node).
+/// Final metrics by split, and the training's history (`metrics.json` of a fit node). Only results:
+/// nothing of timing or of how the run went (resumed or not), so that the same training gives the same
+/// bytes, and kiln.lock the same hash.
 public struct TrainingMetrics: Sendable, Codable {
     public struct Epoch: Sendable, Codable {
         public var epoch: Int
         public var trainLoss: Double
         public var validation: [String: Double]
         public var learningRate: Double
-        public var samplesPerSecond: Double
     }
 
     /// `train`/`validation`/`test` → `loss`/metric → value.
@@ -44,8 +45,6 @@ public struct TrainingMetrics: Sendable, Codable {
     public var history: [Epoch]
     public var epochsRun: Int
     public var stoppedEarly: Bool
-    /// The epoch a resumed training continued from.
-    public var resumedFrom: Int?
 }
 
 /// A set flag that running nodes poll (Ctrl-C, SIGTERM).
