@@ -14,11 +14,10 @@ build: setup
 release: setup
 	$(SWIFT) build -c release --product kiln
 
-## demo: set up, build in release mode, compile the iris example into its execution graph, check its data.
+## demo: set up, build in release mode, and run the iris example end to end: ingest, check and split the
+## data, train, gate, register, release. A second `make demo` finds everything cached.
 demo: release
-	$(KILN_RELEASE) check examples/iris
-	$(KILN_RELEASE) graph examples/iris --format mermaid
-	$(KILN_RELEASE) data check examples/iris
+	$(KILN_RELEASE) run examples/iris
 
 ## test: the whole suite: unit, conformance and end-to-end tests, the JSON Schema check, a bounded fuzz run.
 test: unit schema-check artifact-check fuzz

@@ -86,18 +86,24 @@ public struct DiagnosticRenderer: Sendable {
 
     /// Line `n` (1-based) of `text`, without its terminator.
     static func line(_ n: Int, of text: String) -> String? {
-        var current = 1
-        var start = text.startIndex
-        var i = text.startIndex
-        while i < text.endIndex {
-            if text[i] == "\n" || text[i] == "\r\n" {
-                if current == n { return String(text[start..<i]) }
-                current += 1
-                start = text.index(after: i)
+        // Bytewise: a diagnostic late in a long file would otherwise walk its characters one by one.
+        var text = text
+        text.makeContiguousUTF8()
+        return text.utf8.withContiguousStorageIfAvailable { bytes -> String? in
+            var current = 1, start = 0, i = 0
+            while current < n {
+                guard i < bytes.count else { return nil }
+                if bytes[i] == 10 {
+                    current += 1
+                    start = i + 1
+                }
+                i += 1
             }
-            i = text.index(after: i)
-        }
-        return current == n ? String(text[start..<text.endIndex]) : nil
+            var end = start
+            while end < bytes.count && bytes[end] != 10 { end += 1 }
+            if end > start && bytes[end - 1] == 13 { end -= 1 }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+        } ?? nil
     }
 
     private enum Colour: String {

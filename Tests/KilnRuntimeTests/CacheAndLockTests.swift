@@ -15,7 +15,7 @@ import Testing
         let cache = Cache(directory: dir.path + "/cache")
         let key = String(repeating: "ab", count: 32)
         let pending = try cache.begin(key)
-        try Data("hello".utf8).write(to: URL(fileURLWithPath: pending + "/outputs/a.txt"))
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: pending + "/a.txt"))
         // Killed before the commit: the build directory is not an entry.
         #expect(!cache.contains(key))
         let committed = try cache.commit(pending, manifest: manifest(key))
@@ -30,7 +30,7 @@ import Testing
         let cache = Cache(directory: dir.path + "/cache")
         let key = String(repeating: "cd", count: 32)
         let pending = try cache.begin(key)
-        try Data("weights".utf8).write(to: URL(fileURLWithPath: pending + "/outputs/w.bin"))
+        try Data("weights".utf8).write(to: URL(fileURLWithPath: pending + "/w.bin"))
         try cache.commit(pending, manifest: manifest(key))
         try Data("weighTs".utf8).write(to: URL(fileURLWithPath: cache.outputs(key) + "/w.bin"))
         #expect(throws: CacheError.self) { try cache.read(key, "w.bin") }

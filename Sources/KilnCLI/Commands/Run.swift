@@ -68,7 +68,8 @@ struct RunCommand: ParsableCommand {
         let runner = Runner(
             compiled: current.compiled, graph: current.graph, paths: current.paths,
             registry: DirectoryRegistry(root: current.paths.models), reporter: reporter,
-            options: Runner.Options(jobs: jobs ?? cores, keepGoing: keepGoing, computeThreads: cores))
+            options: Runner.Options(
+                jobs: jobs ?? cores, keepGoing: keepGoing, computeThreads: cores, lock: current.lock))
 
         let signals = SignalHandler { count in
             if count == 1 {

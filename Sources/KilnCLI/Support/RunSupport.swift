@@ -33,13 +33,24 @@ struct LoadedWorkspace {
     var lock: LockFile
     var renderer: DiagnosticRenderer
 
+    static let warningsShown = 3
+
     /// Compiles; on errors prints them and exits 1, before anything runs.
     static func load(_ path: String) throws -> LoadedWorkspace {
         let workspace = WorkspaceLoader().load(path: path)
         let (result, graph) = Compiler().lower(workspace)
         let renderer = DiagnosticRenderer(sources: workspace.sources, colour: Terminal.colour(for: 2))
-        let diagnostics = result.diagnostics.sorted
-        if !diagnostics.isEmpty { Terminal.standardError(renderer.text(diagnostics)) }
+        var diagnostics = result.diagnostics.sorted
+        // Errors all; warnings a few (kiln check shows every one), so a run's output stays about the run.
+        let warnings = diagnostics.filter { $0.severity != .error }
+        if graph != nil && warnings.count > Self.warningsShown {
+            diagnostics = Array(warnings.prefix(Self.warningsShown))
+            Terminal.standardError(
+                renderer.text(diagnostics).split(separator: "\n").dropLast().joined(separator: "\n")
+                    + "\n… and \(warnings.count - Self.warningsShown) more warnings (`kiln check` shows them all)\n")
+        } else if !diagnostics.isEmpty {
+            Terminal.standardError(renderer.text(diagnostics))
+        }
         guard let graph else {
             Terminal.standardError("kiln: the specs have errors; nothing ran\n")
             throw ExitStatus.failure

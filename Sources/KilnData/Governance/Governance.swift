@@ -33,11 +33,15 @@ public struct DerivedDataStore: Sendable {
     public let directory: String
     public let encrypt: Bool
     public let sealer: (any DerivedDataSealer)?
+    /// Write each file through a temporary and a rename. The runner turns it off: it builds a cache entry in
+    /// a directory of its own and renames the whole directory into place.
+    public let atomic: Bool
 
-    public init(directory: String, encrypt: Bool, sealer: (any DerivedDataSealer)?) {
+    public init(directory: String, encrypt: Bool, sealer: (any DerivedDataSealer)?, atomic: Bool = true) {
         self.directory = directory
         self.encrypt = encrypt
         self.sealer = sealer
+        self.atomic = atomic
     }
 
     private func sealerIfNeeded() throws(DataError) -> (any DerivedDataSealer)? {
@@ -56,16 +60,47 @@ public struct DerivedDataStore: Sendable {
         let sealer = try sealerIfNeeded()
         let path = directory + "/" + name
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            if access(directory, F_OK) != 0 {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
             let bytes = try sealer?.seal(data, identity: name) ?? data
             // Data.write(.atomic) writes a temporary file beside the target and renames it.
-            try bytes.write(to: URL(fileURLWithPath: path), options: .atomic)
+            if atomic {
+                try bytes.write(to: URL(fileURLWithPath: path), options: .atomic)
+            } else {
+                try Self.writePlain(bytes, to: path)
+            }
         } catch let e as DataError {
             throw e
         } catch {
             throw DataError("data.io", "cannot write '\(path)': \(error)", at: nil)
         }
         return path
+    }
+
+    /// open/write/close, without the fsync Foundation's `Data.write` does even when not atomic.
+    private static func writePlain(_ data: Data, to path: String) throws(DataError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw DataError("data.io", "cannot create '\(path)': \(String(cString: strerror(errno)))", at: nil)
+        }
+        defer { close(fd) }
+        var failure: Int32 = 0
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count, let base = raw.baseAddress {
+                let n = Foundation.write(fd, base + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else {
+                    failure = errno
+                    return
+                }
+                offset += n
+            }
+        }
+        if failure != 0 {
+            throw DataError("data.io", "cannot write '\(path)': \(String(cString: strerror(failure)))", at: nil)
+        }
     }
 
     /// Reads `name` back, opening it when the dataset is encrypted.

@@ -48,7 +48,7 @@ public struct CacheManifest: Sendable, Codable {
     }
 }
 
-/// The content-addressed cache: `.kiln/cache/ab/abcdef…/` holds `manifest.json` and `outputs/`.
+/// The content-addressed cache: `.kiln/cache/ab/abcdef…/` holds `manifest.json` and the node's outputs.
 ///
 /// An entry is built in `.kiln/cache/tmp/` and renamed into place whole, manifest included, so a crash
 /// or `kill -9` at any moment leaves either no entry or a complete one, never half of one that a later
@@ -60,7 +60,9 @@ public struct Cache: Sendable {
     public init(directory: String) { self.directory = directory }
 
     public func entry(_ key: String) -> String { "\(directory)/\(key.prefix(2))/\(key)" }
-    public func outputs(_ key: String) -> String { entry(key) + "/outputs" }
+    /// Outputs live beside `manifest.json` in the entry (one directory per node: inodes are what a big
+    /// graph's first run spends its time creating).
+    public func outputs(_ key: String) -> String { entry(key) }
     var temporary: String { directory + "/tmp" }
 
     /// Whether a complete entry exists (its manifest is only ever renamed in with the entry).
@@ -76,7 +78,12 @@ public struct Cache: Sendable {
     /// A directory to build an entry in; `commit` moves it into place.
     public func begin(_ key: String) throws -> String {
         let path = "\(temporary)/\(key).\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: path + "/outputs", withIntermediateDirectories: true)
+        if mkdir(path, 0o755) != 0 {
+            try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true)
+            guard mkdir(path, 0o755) == 0 else {
+                throw CacheError("cannot create \(path): \(String(cString: strerror(errno)))")
+            }
+        }
         return path
     }
 
@@ -84,13 +91,15 @@ public struct Cache: Sendable {
     @discardableResult
     public func commit(_ pending: String, manifest: CacheManifest) throws -> CacheManifest {
         var manifest = manifest
-        manifest.outputs = try Self.hashTree(pending + "/outputs")
+        manifest.outputs = try Self.hashTree(pending)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try encoder.encode(manifest).write(to: URL(fileURLWithPath: pending + "/manifest.json"))
+        try FileWriter.write(try encoder.encode(manifest), to: pending + "/manifest.json")
         let final = entry(manifest.key)
-        try FileManager.default.createDirectory(
-            atPath: (final as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let parent = (final as NSString).deletingLastPathComponent
+        if mkdir(parent, 0o755) != 0 && errno != EEXIST {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        }
         if rename(pending, final) != 0 {
             // Another process committed the same key first: the same inputs made the same outputs.
             try? FileManager.default.removeItem(atPath: pending)
@@ -140,11 +149,12 @@ public struct Cache: Sendable {
         }
     }
 
-    /// Every file below `root`, relative path → hash and size.
+    /// Every file below `root` but the manifest, relative path → hash and size.
     static func hashTree(_ root: String) throws -> [String: CacheManifest.Output] {
         var out: [String: CacheManifest.Output] = [:]
         guard let enumerator = FileManager.default.enumerator(atPath: root) else { return out }
         while let relative = enumerator.nextObject() as? String {
+            if relative == "manifest.json" { continue }
             let path = root + "/" + relative
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue
@@ -159,4 +169,25 @@ public struct Cache: Sendable {
 public struct CacheError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Plain writes for files inside a cache entry under construction: no temporary file and no fsync per
+/// file, since the entry becomes visible only by the rename of its directory, and every output is
+/// verified against its hash when read.
+enum FileWriter {
+    static func write(_ data: Data, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CacheError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        try data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                guard let base = raw.baseAddress else { return }
+                let n = Foundation.write(fd, base + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw CacheError("cannot write \(path): \(String(cString: strerror(errno)))") }
+                offset += n
+            }
+        }
+    }
 }

@@ -52,22 +52,21 @@ public struct LockFile: Sendable, Equatable {
     public init(text: String) throws(ParseError) {
         var current: String?
         var sawVersion = false
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            let number = i + 1
-            if line.isEmpty || line.hasPrefix("#") { continue }
+        var number = 0
+        // Split by bytes, not characters: a lock of thousands of nodes is read on every plan and run.
+        for raw in text.utf8.split(separator: 10, omittingEmptySubsequences: false) {
+            number += 1
+            var bytes = raw[...]
+            while let f = bytes.first, f == 32 || f == 9 { bytes = bytes.dropFirst() }
+            while let l = bytes.last, l == 32 || l == 9 || l == 13 { bytes = bytes.dropLast() }
+            guard let first = bytes.first, first != UInt8(ascii: "#") else { continue }
+            let line = String(decoding: bytes, as: UTF8.self)
             if line.hasPrefix("<<<<<<<") || line.hasPrefix(">>>>>>>") || line == "=======" {
                 throw ParseError(
                     line: number, message: "an unresolved merge conflict; resolve it, or delete kiln.lock and run again"
                 )
             }
-            if line.hasPrefix("kiln-lock ") {
-                guard Int(line.dropFirst(10)) == Self.version else {
-                    throw ParseError(
-                        line: number, message: "lock format \(line.dropFirst(10)); this kiln writes \(Self.version)")
-                }
-                sawVersion = true
-            } else if line.hasPrefix("[") && line.hasSuffix("]") {
+            if first == UInt8(ascii: "[") && bytes.last == UInt8(ascii: "]") {
                 let id = String(line.dropFirst().dropLast())
                 entries[id] = Entry(key: "", outputs: [:])
                 current = id
@@ -77,6 +76,12 @@ public struct LockFile: Sendable, Equatable {
                 let parts = line.split(separator: " ")
                 guard parts.count == 3 else { throw ParseError(line: number, message: "expected 'output NAME SHA256'") }
                 entries[id]?.outputs[String(parts[1])] = String(parts[2])
+            } else if line.hasPrefix("kiln-lock ") {
+                guard Int(line.dropFirst(10)) == Self.version else {
+                    throw ParseError(
+                        line: number, message: "lock format \(line.dropFirst(10)); this kiln writes \(Self.version)")
+                }
+                sawVersion = true
             } else {
                 throw ParseError(line: number, message: "unexpected line '\(line)'")
             }

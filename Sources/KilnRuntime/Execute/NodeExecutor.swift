@@ -26,6 +26,8 @@ struct NodeExecutor: Sendable {
     let cancellation: CancellationFlag
     let tables: TableMemo
     let computeThreads: Int
+    /// The pii mask key, read (or created) once per run.
+    let maskKey = Once<Data>()
 
     func execute(_ node: GraphNode, outputs: String, attempt: Int) throws(NodeFailure) -> NodeOutput {
         switch node.kind {
@@ -65,7 +67,7 @@ struct NodeExecutor: Sendable {
         for i in ingested.sources.indices { ingested.sources[i].path = relative(ingested.sources[i].path) }
         // Derived copies of an encrypted dataset go through the security layer's sealer; without one,
         // the store refuses before writing anything.
-        let store = DerivedDataStore(directory: outputs, encrypt: config.encrypt, sealer: nil)
+        let store = DerivedDataStore(directory: outputs, encrypt: config.encrypt, sealer: nil, atomic: false)
         do {
             try store.write(TableCodec.encode(ingested.table), name: "table.bin")
             try store.write(ContentHash.canonicalJSON(ingested.sources), name: "sources.json")
@@ -106,7 +108,9 @@ struct NodeExecutor: Sendable {
 
     private func check(_ node: GraphNode, _ outputs: String) throws(NodeFailure) -> NodeOutput {
         var data = try ingested(datasetName(node))
-        do { try data.check(masker: PIIMasker(key: paths.piiMaskKey())) } catch { throw NodeFailure(error.diagnostics) }
+        do { try data.check(masker: PIIMasker(key: maskKey.value { paths.piiMaskKey() })) } catch {
+            throw NodeFailure(error.diagnostics)
+        }
         let report = data.report
         var portable = report
         for r in portable.results.indices {
@@ -440,7 +444,7 @@ struct NodeExecutor: Sendable {
         try write(ContentHash.canonicalJSON(recorded), outputs, "registered.json")
         return NodeOutput(
             summary: "\(version.reference)" + (registration.alias.map { " (\($0))" } ?? "")
-                + " at \(relative(version.location))")
+                + " at \(DatasetConfig.normalized(version.location))")
     }
 
     private func release(_ node: GraphNode, _ outputs: String) throws(NodeFailure) -> NodeOutput {
@@ -483,7 +487,7 @@ struct NodeExecutor: Sendable {
     // MARK: Helpers
 
     private func write(_ data: Data, _ directory: String, _ name: String) throws(NodeFailure) {
-        do { try data.write(to: URL(fileURLWithPath: directory + "/" + name)) } catch {
+        do { try FileWriter.write(data, to: directory + "/" + name) } catch {
             throw NodeFailure("run.io", "cannot write \(name): \(error)")
         }
     }
@@ -499,6 +503,19 @@ struct NodeExecutor: Sendable {
     /// A workspace-relative path as seen from here (how readers open it).
     private func local(_ path: String) -> String {
         path.hasPrefix("/") || paths.root == "." ? path : DatasetConfig.normalized(paths.root + "/" + path)
+    }
+}
+
+/// A value computed at most once, from any thread.
+final class Once<T: Sendable>: Sendable {
+    private let stored = Mutex<T?>(nil)
+    func value(_ make: () -> T) -> T {
+        stored.withLock { v in
+            if let v { return v }
+            let made = make()
+            v = made
+            return made
+        }
     }
 }
 

@@ -6,10 +6,13 @@ public protocol RunReporter: Sendable {
     func report(_ event: RunEvent)
     /// Called once after the last event: a live view clears itself.
     func close()
+    /// Whether cached nodes are shown with their summaries (read from each cache entry).
+    var showsCached: Bool { get }
 }
 
 extension RunReporter {
     public func close() {}
+    public var showsCached: Bool { true }
 }
 
 /// Writes to a file descriptor, one whole write per call (lines from two threads never interleave).
@@ -43,6 +46,7 @@ public final class JSONLinesReporter: RunReporter {
 public final class PlainReporter: RunReporter {
     let sink: OutputSink
     let quiet: Bool
+    public var showsCached: Bool { !quiet }
 
     public init(sink: OutputSink, quiet: Bool = false) {
         self.sink = sink
@@ -51,9 +55,16 @@ public final class PlainReporter: RunReporter {
 
     public func report(_ event: RunEvent) {
         guard let line = Self.line(event, quiet: quiet) else { return }
-        let formatter = DateFormatter()
-        formatter.dateFormat = "HH:mm:ss"
-        sink.write("\(formatter.string(from: Date())) \(line)\n")
+        sink.write("\(Self.clock()) \(line)\n")
+    }
+
+    /// Local time as HH:MM:SS (a DateFormatter per line costs more than the rest of a cached node).
+    static func clock() -> String {
+        var now = time(nil)
+        var parts = tm()
+        localtime_r(&now, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
     }
 
     static func line(_ event: RunEvent, quiet: Bool) -> String? {
@@ -100,6 +111,7 @@ public final class LiveReporter: RunReporter {
     let colour: Bool
     let width: Int
     private let state = Mutex(State())
+    public var showsCached: Bool { false }
 
     public init(sink: OutputSink, colour: Bool, width: Int = 100) {
         self.sink = sink
@@ -223,6 +235,7 @@ public struct FanOutReporter: RunReporter {
     public init(_ reporters: [any RunReporter]) { self.reporters = reporters }
     public func report(_ event: RunEvent) { for r in reporters { r.report(event) } }
     public func close() { for r in reporters { r.close() } }
+    public var showsCached: Bool { reporters.contains { $0.showsCached } }
 }
 
 enum Format {

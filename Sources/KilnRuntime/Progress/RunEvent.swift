@@ -97,10 +97,20 @@ struct EventRecord: Encodable {
         }
     }
 
+    /// UTC, ISO 8601 with milliseconds: `2026-11-29T11:53:45.123Z` (by hand: a formatter per event costs
+    /// more than a cached node).
     static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        let seconds = date.timeIntervalSince1970
+        var whole = time_t(seconds.rounded(.down))
+        let millis = Int((seconds - Double(whole)) * 1000)
+        var t = tm()
+        gmtime_r(&whole, &t)
+        func pad(_ n: Int, _ width: Int) -> String {
+            let s = String(n)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(Int(t.tm_year) + 1900, 4))-\(pad(Int(t.tm_mon) + 1, 2))-\(pad(Int(t.tm_mday), 2))T"
+            + "\(pad(Int(t.tm_hour), 2)):\(pad(Int(t.tm_min), 2)):\(pad(Int(t.tm_sec), 2)).\(pad(millis, 3))Z"
     }
 
     var json: String {

@@ -40,11 +40,14 @@ public final class Runner: Sendable {
         public var keepGoing: Bool
         /// Compute threads for trainings whose spec does not say (default: all cores).
         public var computeThreads: Int
+        /// kiln.lock as read under the workspace lock; the run's entries are merged into it.
+        public var lock: LockFile
 
-        public init(jobs: Int, keepGoing: Bool = false, computeThreads: Int) {
+        public init(jobs: Int, keepGoing: Bool = false, computeThreads: Int, lock: LockFile = LockFile()) {
             self.jobs = jobs
             self.keepGoing = keepGoing
             self.computeThreads = computeThreads
+            self.lock = lock
         }
     }
 
@@ -96,15 +99,18 @@ public final class Runner: Sendable {
         var records: [String: NodeRecord] = [:]
         var lockEntries: [String: LockFile.Entry] = [:]
         for item in plan.items where item.cached {
-            let manifest = cache.manifest(item.node.fingerprint)
+            let manifest =
+                reporter.showsCached || item.lockedKey != item.node.fingerprint
+                ? cache.manifest(item.node.fingerprint) : nil
             let summary = manifest?.summary ?? ""
             reporter.report(.nodeCached(node: item.node.id, key: item.node.fingerprint, summary: summary))
             records[item.node.id] = NodeRecord(
                 id: item.node.id, kind: item.node.kind.rawValue, status: "cached", key: item.node.fingerprint,
                 seconds: 0,
                 attempts: 0, summary: summary, metrics: manifest?.metrics ?? [:])
-            lockEntries[item.node.id] = LockFile.Entry(
-                key: item.node.fingerprint, outputs: (manifest?.outputs ?? [:]).mapValues(\.sha256))
+            lockEntries[item.node.id] =
+                manifest.map { LockFile.Entry(key: item.node.fingerprint, outputs: $0.outputs.mapValues(\.sha256)) }
+                ?? options.lock.entries[item.node.id]
         }
 
         var state = SchedulerState(
@@ -264,7 +270,7 @@ public final class Runner: Sendable {
             return .failure(NodeFailure("run.io", "cannot create a cache entry: \(error)"))
         }
         do {
-            let output = try executor.execute(node, outputs: pending + "/outputs", attempt: attempt)
+            let output = try executor.execute(node, outputs: pending, attempt: attempt)
             let manifest = CacheManifest(
                 node: node.id, kind: node.kind.rawValue, key: node.fingerprint, kiln: KilnVersion.string,
                 config: node.config.serialized(),
@@ -286,18 +292,17 @@ public final class Runner: Sendable {
         }
     }
 
-    /// Runs blocking work on a thread outside Swift's cooperative pool.
+    /// Runs blocking work on a Dispatch worker thread, outside Swift's cooperative pool.
     private static func onThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: work()) }
-            thread.stackSize = 8 << 20
-            thread.start()
+            DispatchQueue.global(qos: .userInitiated).async { continuation.resume(returning: work()) }
         }
     }
 
-    /// Merges this run's entries into kiln.lock: nodes no longer in the graph are dropped.
+    /// Merges this run's entries into kiln.lock (as read when the run began, under the workspace lock):
+    /// nodes no longer in the graph are dropped.
     private func updateLock(with entries: [String: LockFile.Entry]) {
-        var lock = (try? LockFile.load(paths.lockFile)) ?? LockFile()
+        var lock = options.lock
         let ids = Set(graph.nodes.map(\.id))
         lock.entries = lock.entries.filter { ids.contains($0.key) }
         for (id, entry) in entries { lock.entries[id] = entry }
