@@ -286,3 +286,46 @@ extension CLI {
         #expect(runs.stdout.contains("6 done"))
     }
 }
+
+extension CLI {
+    /// Many small datasets: a run that is mostly cache writes, to kill at an arbitrary node.
+    func manyDatasets(_ n: Int) throws -> TemporaryDirectory {
+        var files: [String: String] = [:]
+        for i in 0..<n {
+            files["data/d\(i).csv"] =
+                "a,b\n" + (0..<50).map { "\($0),\(($0 * 7 + i) % 13)" }.joined(separator: "\n") + "\n"
+            files["specs/d\(i).yaml"] = """
+                apiVersion: kiln/v1
+                kind: Dataset
+                metadata: {name: d\(i)}
+                spec:
+                  source: {path: ../data/d\(i).csv}
+                  schema:
+                    columns: {a: {type: int}, b: {type: int}}
+                  checks: [{check: row_count, min: 10}]
+                  split: {strategy: random, train: 0.8, test: 0.2, seed: \(i)}
+
+                """
+        }
+        return try TemporaryDirectory(files: files)
+    }
+
+    @Test func aRunKilledBetweenNodesResumesToTheSameLock() throws {
+        let reference = try manyDatasets(40)
+        #expect(try kiln("run", reference.path, "--quiet").status == 0)
+        let killed = try manyDatasets(40)
+        let run = try Spawned(["run", killed.path, "--json", "--jobs", "2"])
+        #expect(run.wait { line in line.contains("\"event\":\"node_finished\"") && line.contains("d2:split") })
+        kill(run.process.processIdentifier, SIGKILL)
+        _ = run.finish()
+        let resumed = try Spawned(["run", killed.path, "--json"])
+        #expect(resumed.finish() == 0)
+        #expect(
+            resumed.output.contains { $0.contains("\"event\":\"node_cached\"") }, "work done before the kill is kept")
+        #expect(
+            try String(contentsOfFile: killed.path + "/kiln.lock", encoding: .utf8)
+                == String(contentsOfFile: reference.path + "/kiln.lock", encoding: .utf8))
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: killed.path + "/.kiln/cache/tmp")) ?? []
+        #expect(leftovers.isEmpty, "the next run clears what the killed one was building")
+    }
+}

@@ -149,3 +149,49 @@ import Testing
         #expect(records.last?.nodes.count == 6)
     }
 }
+
+@Suite struct RunnerPolicyTests {
+    @Test func aTimeoutStopsTheTrainingAndARetryResumesIt() async throws {
+        let training = TestWorkspace.training().replacingOccurrences(of: "epochs: 20", with: "epochs: 1000000")
+            .replacingOccurrences(
+                of: "threads: 1",
+                with: "threads: 1\n  timeout: 300ms\n  retry: {max: 1, backoff: 10ms}\n  checkpoint: {every_epochs: 50}"
+            )
+        let ws = try TestWorkspace(training: training)
+        let (result, events) = try await ws.run()
+        #expect(result.outcome == .failed)
+        let fit = try #require(result.nodes.first { $0.id == "training/iris-train:fit" })
+        #expect(fit.status == "failed")
+        #expect(fit.attempts == 2)
+        let diagnostic = try #require(result.failures.first?.diagnostics.first)
+        #expect(diagnostic.id == "run.timeout")
+        #expect(diagnostic.message.contains("timeout of 300 ms"))
+        #expect(diagnostic.span?.start.line == 12)
+        let retried = events.contains {
+            if case .nodeFailed(_, _, _, 1, true) = $0 { true } else { false }
+        }
+        #expect(retried, "the first attempt's failure announces the retry")
+        let resumed = events.contains {
+            if case .epoch(_, let p) = $0 { (p.resumedFrom ?? 0) > 0 } else { false }
+        }
+        #expect(resumed, "the second attempt resumes from the checkpoint the timeout saved")
+    }
+
+    @Test func aGateComparesWithTheRegisteredAlias() async throws {
+        func training(_ lr: String) -> String {
+            TestWorkspace.training(learningRate: lr).replacingOccurrences(
+                of: "min: 0.8}",
+                with: "min: 0.0}\n    - {metric: accuracy, split: test, compare_to: staging, max_drop: 0.05}")
+        }
+        let ws = try TestWorkspace(training: training("0.1"))
+        let (first, _) = try await ws.run()
+        #expect(first.outcome == .succeeded, "\(first.failures)")  // no staging version yet: nothing to compare with
+        // A learning rate that barely moves the weights: far worse than v1, which staging points at.
+        try ws.write("specs/train.yaml", training("0.000001"))
+        let (second, _) = try await ws.run()
+        #expect(second.outcome == .failed)
+        let message = try #require(second.failures.first?.diagnostics.first?.message)
+        #expect(message.contains("worse than iris-linear@v1 (staging)"), "\(message)")
+        #expect(message.contains("the most allowed is 0.05"))
+    }
+}

@@ -114,6 +114,7 @@ struct NodeExecutor: Sendable {
         let report = data.report
         var portable = report
         for r in portable.results.indices {
+            if let file = portable.results[r].check.span?.file { portable.results[r].check.span?.file = relative(file) }
             for e in portable.results[r].examples.indices {
                 portable.results[r].examples[e].file = relative(portable.results[r].examples[e].file)
             }
