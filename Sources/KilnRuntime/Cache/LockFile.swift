@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// `kiln.lock`: each node's key (fingerprint) and the hashes of its outputs, as of the last run that
 /// built or restored it. Deterministic and merge-friendly: nodes sorted by id, one fact per line, no

@@ -328,7 +328,7 @@ struct NodeExecutor: Sendable {
                 }
                 return (trainer, result)
             } catch {
-                guard case .invalidFile(let path, _) = error as? ComputeError, path == checkpoint else { throw error }
+                guard case .invalidFile(let path, _) = error, path == checkpoint else { throw error }
                 try? FileManager.default.moveItem(atPath: checkpoint, toPath: checkpoint + ".unusable")
             }
         }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import KilnDiagnostics
 
 /// What a node's run produced besides its output files.

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// What happens during a run, as the progress views and `--json` see it. The JSON form (one object per
 /// line, `"v": 1`) is documented in docs/cli.md; fields are added, never renamed or removed, within a

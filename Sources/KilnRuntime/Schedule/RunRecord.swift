@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import KilnSpec
 
 /// `.kiln/runs/<id>.json`: who ran what, when, with which kiln, and how each node went.

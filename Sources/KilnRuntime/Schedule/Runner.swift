@@ -152,7 +152,9 @@ public final class Runner: Sendable {
                 }
                 state.finish(finished.id, succeeded: finished.failure == nil)
                 for item in plan.items {
-                    if case .skipped(let cause) = state.status(of: item.node.id), records[item.node.id] == nil {
+                    if case .skipped(let cause) = state.status(of: item.node.id), records[item.node.id] == nil,
+                        records[cause]?.status != "not run"  // downstream of a cancelled node: not run, not skipped
+                    {
                         let reason = "upstream \(cause) failed"
                         reporter.report(.nodeSkipped(node: item.node.id, reason: reason))
                         records[item.node.id] = NodeRecord(
