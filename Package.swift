@@ -55,13 +55,21 @@ var targets: [Target] = [
         dependencies: ["KilnDiagnostics", "KilnCompute", .product(name: "Crypto", package: "swift-crypto")],
         exclude: ["README.md"], swiftSettings: swiftSettings),
 
+    // MARK: Registry
+    /// Model and spec registry on libgit2: versions as commits, aliases as refs, chunked tensor storage.
+    .target(
+        name: "KilnRegistry",
+        dependencies: ["CGit2", "KilnCompute", "KilnSpec", .product(name: "Crypto", package: "swift-crypto")],
+        exclude: ["README.md"], swiftSettings: swiftSettings),
+
     // MARK: Running
     /// The runner: planner, content-addressed cache, kiln.lock, scheduler, node executors, run records,
     /// progress; the registry seam the register and release nodes call.
     .target(
         name: "KilnRuntime",
         dependencies: [
-            "KilnCompiler", "KilnData", "KilnCompute", .product(name: "Crypto", package: "swift-crypto"),
+            "KilnCompiler", "KilnData", "KilnCompute", "KilnRegistry",
+            .product(name: "Crypto", package: "swift-crypto"),
         ],
         exclude: ["README.md"], swiftSettings: swiftSettings),
 
@@ -70,7 +78,7 @@ var targets: [Target] = [
     .target(
         name: "KilnCLI",
         dependencies: [
-            "KilnCompiler", "KilnCompute", "KilnData", "KilnRuntime",
+            "KilnCompiler", "KilnCompute", "KilnData", "KilnRegistry", "KilnRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ],
         exclude: ["README.md"],
@@ -102,7 +110,11 @@ var targets: [Target] = [
         name: "KilnDataTests", dependencies: ["KilnData", "KilnTestSupport"], exclude: ["Fixtures", "Goldens"],
         swiftSettings: swiftSettings),
     .testTarget(
-        name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "KilnTestSupport"], swiftSettings: swiftSettings),
+        name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "KilnRegistry", "KilnTestSupport"],
+        swiftSettings: swiftSettings),
+    .testTarget(
+        name: "KilnRegistryTests", dependencies: ["KilnRegistry", "KilnCompute", "KilnTestSupport"],
+        swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnSpecTests", dependencies: ["KilnSpec", "KilnTestSupport"], swiftSettings: swiftSettings),
     .testTarget(

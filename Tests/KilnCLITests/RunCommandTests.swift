@@ -148,7 +148,7 @@ extension CLI {
         let work = killed.path + "/.kiln/work"
         let checkpoints = (try? FileManager.default.subpathsOfDirectory(atPath: work)) ?? []
         #expect(checkpoints.contains { $0.hasSuffix("checkpoint.safetensors") }, "a checkpoint survives the kill")
-        #expect(!FileManager.default.fileExists(atPath: killed.path + "/.kiln/models/points-mlp/versions/v1"))
+        #expect(!FileManager.default.fileExists(atPath: killed.path + "/.kiln/registry/refs/kiln/models/points-mlp"))
 
         let second = try Spawned(["run", killed.path, "--json"])
         #expect(second.finish() == 0)

@@ -1,5 +1,6 @@
 import Foundation
 import KilnCompiler
+import KilnRegistry
 import KilnRuntime
 import KilnSpec
 import KilnTestSupport
@@ -97,7 +98,7 @@ final class TestWorkspace {
         let plan = planner.plan(try planner.select(targets))
         let recorder = RecordingReporter()
         let runner = Runner(
-            compiled: compiled, graph: graph, paths: paths, registry: DirectoryRegistry(root: paths.models),
+            compiled: compiled, graph: graph, paths: paths, registry: GitRegistry(path: paths.registry),
             reporter: recorder, options: Runner.Options(jobs: jobs, keepGoing: keepGoing, computeThreads: 2, lock: lock)
         )
         let result = await runner.run(plan)

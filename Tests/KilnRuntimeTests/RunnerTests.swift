@@ -1,5 +1,7 @@
 import Foundation
+import KilnRegistry
 import KilnRuntime
+import KilnSpec
 import KilnTestSupport
 import Testing
 
@@ -11,10 +13,14 @@ import Testing
         #expect(first.outcome == .succeeded)
         #expect(first.ran.count == 6)
         #expect(events.contains { if case .epoch = $0 { true } else { false } })
-        let version = ws.paths.models + "/iris-linear/versions/v1"
-        #expect(FileManager.default.fileExists(atPath: version + "/model.safetensors"))
-        #expect(FileManager.default.fileExists(atPath: version + "/specs/specs/train.yaml"))
-        #expect(try String(contentsOfFile: ws.paths.models + "/iris-linear/aliases/staging", encoding: .utf8) == "1\n")
+        let registry = GitRegistry(path: ws.paths.registry)
+        let elsewhere = try TemporaryDirectory()
+        let out = elsewhere.path + "/checkout"
+        try registry.checkout(try #require(ModelReference("iris-linear@v1")), to: out)
+        #expect(FileManager.default.fileExists(atPath: out + "/model.safetensors"))
+        #expect(FileManager.default.fileExists(atPath: out + "/specs/specs/train.yaml"))
+        #expect(FileManager.default.fileExists(atPath: out + "/lineage.json"))
+        #expect(try registry.resolve(try #require(ModelReference("iris-linear@staging")))?.version == 1)
         let lock = try String(contentsOfFile: ws.paths.lockFile, encoding: .utf8)
 
         let (second, _) = try await ws.run()
@@ -22,7 +28,7 @@ import Testing
         #expect(second.nodes.allSatisfy { $0.status == "cached" })
         #expect(try String(contentsOfFile: ws.paths.lockFile, encoding: .utf8) == lock)
         // Cached registration: no second version.
-        #expect(!FileManager.default.fileExists(atPath: ws.paths.models + "/iris-linear/versions/v2"))
+        #expect(try registry.resolve(try #require(ModelReference("iris-linear@latest")))?.version == 1)
     }
 
     @Test func aTrainingFieldChangeRerunsTheTrainingOnlyAndSaysWhere() async throws {
@@ -89,7 +95,8 @@ import Testing
         #expect(diagnostic.message.contains("accuracy on test is"))
         #expect(diagnostic.message.contains("below the minimum 0.999"))
         #expect(diagnostic.span?.start.line == 13)
-        #expect(!FileManager.default.fileExists(atPath: ws.paths.models + "/iris-linear/versions/v1"))
+        #expect(
+            try GitRegistry(path: ws.paths.registry).resolve(try #require(ModelReference("iris-linear@latest"))) == nil)
         // The fit is cached; a relaxed gate reruns only the gate and the registration.
         try ws.write("specs/train.yaml", TestWorkspace.training(gateMin: "0.5"))
         let (again, _) = try await ws.run()

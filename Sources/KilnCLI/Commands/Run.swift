@@ -2,7 +2,9 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import KilnCompiler
+import KilnData
 import KilnDiagnostics
+import KilnRegistry
 import KilnRuntime
 import Synchronization
 
@@ -67,7 +69,7 @@ struct RunCommand: ParsableCommand {
         let reporter = makeReporter()
         let runner = Runner(
             compiled: current.compiled, graph: current.graph, paths: current.paths,
-            registry: DirectoryRegistry(root: current.paths.models), reporter: reporter,
+            registry: GitRegistry(path: current.paths.registry), reporter: reporter,
             options: Runner.Options(
                 jobs: jobs ?? cores, keepGoing: keepGoing, computeThreads: cores, lock: current.lock))
 
@@ -119,7 +121,7 @@ struct RunCommand: ParsableCommand {
         for node in result.nodes where (node.kind == "register" || node.kind == "release") && !node.summary.isEmpty {
             out += "  \(node.kind == "register" ? "registered" : "released  ") \(node.summary)\n"
         }
-        if let record { out += "  run record  \(Plan.Reason.relative(record, root))\n" }
+        if let record { out += "  run record  \(DatasetConfig.normalized(record))\n" }
         return out
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import KilnCompiler
 import KilnCompute
 import KilnData
+import KilnRegistry
 import KilnDiagnostics
 import KilnSpec
 import Synchronization
@@ -440,9 +441,10 @@ struct NodeExecutor: Sendable {
         do { version = try registry.register(registration) } catch {
             throw NodeFailure("run.registry", "registering \(name) failed: \(error)", retriable: true)
         }
-        var recorded = version
-        recorded.location = relative(version.location)
-        try write(ContentHash.canonicalJSON(recorded), outputs, "registered.json")
+        // The model and the number only: the commit id holds the registration time, and outputs must not.
+        try write(
+            ContentHash.canonicalJSON(["model": version.model, "version": String(version.version)]), outputs,
+            "registered.json")
         return NodeOutput(
             summary: "\(version.reference)" + (registration.alias.map { " (\($0))" } ?? "")
                 + " at \(DatasetConfig.normalized(version.location))")

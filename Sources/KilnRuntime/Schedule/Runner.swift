@@ -1,6 +1,7 @@
 public import Foundation
 public import KilnCompiler
 public import KilnDiagnostics
+public import KilnRegistry
 import KilnSpec
 import Synchronization
 

@@ -28,8 +28,8 @@ public struct WorkspacePaths: Sendable {
     public var runLock: String { join(state, "run.lock") }
     /// Keys kiln creates for itself (the pii mask key).
     public var keys: String { join(state, "keys") }
-    /// The registry seam's store until the git registry lands (`.kiln/models`).
-    public var models: String { join(state, "models") }
+    /// The model registry: a bare git repository (libgit2).
+    public var registry: String { join(state, "registry") }
     /// Node keys and output hashes, at the workspace root.
     public var lockFile: String { join(root, "kiln.lock") }
 

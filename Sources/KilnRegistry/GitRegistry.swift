@@ -1,0 +1,338 @@
+import CGit2
+public import Foundation
+public import KilnSpec
+
+/// The registry as a git repository (bare, `.kiln/registry` by default), through libgit2:
+///
+/// - a version is a commit on `refs/kiln/models/NAME`, its parent the previous version; its tree holds
+///   `card.json`, `params.json`, `metrics.json`, `lineage.json`, `kiln.json` (model, version, source),
+///   `weights/` (WeightStore: manifest, header, chunks) and `specs/` (the spec files that produced it);
+/// - its number N is one more than its parent's, fixed by moving the ref with compare-and-swap: two
+///   concurrent registrations both succeed, with different numbers; `refs/tags/kiln/NAME/vN` (annotated)
+///   indexes it;
+/// - an alias is `refs/kiln/aliases/NAME/ALIAS`, a chain of commits whose `alias.json` names the version:
+///   every move is a commit (who, when, why), so the history is never lost.
+///
+/// Objects are written before a ref moves, so a process killed at any point leaves either the old state
+/// or the new one (and perhaps unreferenced objects, which git ignores).
+public final class GitRegistry: ModelRegistry, @unchecked Sendable {
+    public let path: String
+    private let lock = NSLock()
+    private var repository: GitRepository?
+
+    public init(path: String) { self.path = path }
+
+    /// The repository, opened (or created) on first use.
+    func repo() throws -> GitRepository {
+        if let repository { return repository }
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let r = try GitRepository.open(path, create: true)
+        repository = r
+        return r
+    }
+
+    static func modelRef(_ model: String) -> String { "refs/kiln/models/\(model)" }
+    static func aliasRef(_ model: String, _ alias: String) -> String { "refs/kiln/aliases/\(model)/\(alias)" }
+    static func tagName(_ model: String, _ version: Int) -> String { "kiln/\(model)/v\(version)" }
+
+    struct VersionInfo: Codable {
+        var model: String
+        var version: Int
+        var source: String
+        var kiln: String
+    }
+
+    struct AliasInfo: Codable {
+        var model: String
+        var alias: String
+        var version: Int
+        var commit: String
+    }
+
+    // MARK: Register
+
+    public func register(_ r: Registration) throws -> RegisteredVersion {
+        lock.lock()
+        defer { lock.unlock() }
+        let repo = try repo()
+        var entries: [GitTreeEntry] = []
+        for (name, data) in r.records.sorted(by: { $0.key < $1.key }) {
+            entries.append(GitTreeEntry(name: name, id: try repo.writeBlob(data), kind: .blob))
+        }
+        guard let card = FileManager.default.contents(atPath: r.artifact + "/card.json") else {
+            throw RegistryError("\(r.artifact) has no card.json")
+        }
+        entries.append(GitTreeEntry(name: "card.json", id: try repo.writeBlob(card), kind: .blob))
+        let (_, weights) = try WeightStore.write(r.artifact + "/model.safetensors", into: repo)
+        entries.append(GitTreeEntry(name: "weights", id: weights, kind: .tree))
+        entries.append(GitTreeEntry(name: "specs", id: try writeDirectory(r.specs, repo), kind: .tree))
+        let author = GitSignature(name: r.author, email: "", time: Int64(Date().timeIntervalSince1970))
+
+        // Allocate the number by moving the model's ref with compare-and-swap; lose, re-read, retry.
+        for _ in 0..<100 {
+            let tip = try repo.reference(Self.modelRef(r.model))
+            let number = try tip.map { try version(of: $0, repo) + 1 } ?? 1
+            let info = VersionInfo(model: r.model, version: number, source: r.source, kiln: KilnVersion.string)
+            let tree = try repo.writeTree(
+                entries + [GitTreeEntry(name: "kiln.json", id: try repo.writeBlob(try Self.json(info)), kind: .blob)])
+            let message = r.message + "\n\nKiln-Model: \(r.model)\nKiln-Version: \(number)\nKiln-Source: \(r.source)\n"
+            do {
+                let commit = try repo.commit(
+                    tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: author,
+                    updating: Self.modelRef(r.model))
+                try tag(r.model, number, commit, author, repo)
+                if let alias = r.alias {
+                    try moveAlias(
+                        alias, model: r.model, version: number, commit: commit, author: author,
+                        reason: "registered by \(r.source)", repo)
+                }
+                return try registered(r.model, number, commit, repo)
+            } catch {
+                guard Self.lostRace(error) else { throw error }
+                usleep(UInt32.random(in: 1000...5000))
+            }
+        }
+        throw RegistryError("could not register \(r.model): the model's history kept moving (100 attempts)")
+    }
+
+    private func tag(_ model: String, _ number: Int, _ commit: ObjectID, _ author: GitSignature, _ repo: GitRepository)
+        throws
+    {
+        do {
+            try repo.createTag(
+                Self.tagName(model, number), on: commit, tagger: author, message: "\(model) v\(number)\n")
+        } catch {
+            // Already there: only acceptable when it names this very commit (a repaired index).
+            guard error.isExists, try repo.reference("refs/tags/" + Self.tagName(model, number)) == commit else {
+                throw error
+            }
+        }
+    }
+
+    private func writeDirectory(_ files: [String: Data], _ repo: GitRepository) throws -> ObjectID {
+        var blobs: [GitTreeEntry] = []
+        var children: [String: [String: Data]] = [:]
+        for (path, data) in files {
+            let parts = path.split(separator: "/", maxSplits: 1).map(String.init)
+            if parts.count == 2 {
+                children[parts[0], default: [:]][parts[1]] = data
+            } else if let name = parts.first, name != "." && name != ".." {
+                blobs.append(GitTreeEntry(name: name, id: try repo.writeBlob(data), kind: .blob))
+            }
+        }
+        for (name, sub) in children where name != "." && name != ".." {
+            blobs.append(GitTreeEntry(name: name, id: try writeDirectory(sub, repo), kind: .tree))
+        }
+        return try repo.writeTree(blobs)
+    }
+
+    // MARK: Resolve
+
+    public func resolve(_ reference: ModelReference) throws -> RegisteredVersion? {
+        lock.lock()
+        defer { lock.unlock() }
+        let repo = try repo()
+        guard let (number, commit) = try locate(reference, repo) else { return nil }
+        return try registered(reference.model, number, commit, repo)
+    }
+
+    /// The version number and commit a reference names.
+    func locate(_ reference: ModelReference, _ repo: GitRepository) throws -> (Int, ObjectID)? {
+        switch reference.target {
+        case .latest:
+            guard let tip = try repo.reference(Self.modelRef(reference.model)) else { return nil }
+            return (try version(of: tip, repo), tip)
+        case .version(let n):
+            if let tagged = try repo.reference("refs/tags/" + Self.tagName(reference.model, n)) { return (n, tagged) }
+            // A process killed between the ref and the tag: walk the history.
+            var next = try repo.reference(Self.modelRef(reference.model))
+            while let id = next {
+                let v = try version(of: id, repo)
+                if v == n { return (n, id) }
+                if v < n { return nil }
+                next = try repo.readCommit(id).parents.first
+            }
+            return nil
+        case .alias(let alias):
+            guard let head = try repo.reference(Self.aliasRef(reference.model, alias)) else { return nil }
+            let info = try aliasInfo(head, repo)
+            guard let commit = ObjectID(hex: info.commit) else { throw RegistryError("alias \(reference) is damaged") }
+            return (info.version, commit)
+        }
+    }
+
+    func version(of commit: ObjectID, _ repo: GitRepository) throws -> Int {
+        let message = try repo.readCommit(commit).message
+        for line in message.split(separator: "\n") where line.hasPrefix("Kiln-Version: ") {
+            if let n = Int(line.dropFirst("Kiln-Version: ".count)) { return n }
+        }
+        throw RegistryError("commit \(commit.hex.prefix(12)) is not a kiln model version")
+    }
+
+    func aliasInfo(_ commit: ObjectID, _ repo: GitRepository) throws -> AliasInfo {
+        let tree = try repo.readTree(try repo.readCommit(commit).tree)
+        guard let entry = tree.first(where: { $0.name == "alias.json" }) else {
+            throw RegistryError("alias commit \(commit.hex.prefix(12)) has no alias.json")
+        }
+        return try JSONDecoder().decode(AliasInfo.self, from: try repo.readBlob(entry.id))
+    }
+
+    private func registered(_ model: String, _ number: Int, _ commit: ObjectID, _ repo: GitRepository) throws
+        -> RegisteredVersion
+    {
+        var metrics: [String: [String: Double]] = [:]
+        let tree = try repo.readTree(try repo.readCommit(commit).tree)
+        if let entry = tree.first(where: { $0.name == "metrics.json" }),
+            let object = try JSONSerialization.jsonObject(with: try repo.readBlob(entry.id)) as? [String: Any],
+            let final = object["final"] as? [String: [String: Double]]
+        {
+            metrics = final
+        }
+        return RegisteredVersion(
+            model: model, version: number, location: "\(path) (commit \(commit.hex.prefix(12)))", metrics: metrics)
+    }
+
+    // MARK: Aliases
+
+    public func setAlias(_ alias: String, model: String, version: Int, author: String, reason: String) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        let repo = try repo()
+        guard let reference = ModelReference("\(model)@v\(version)"), let (_, commit) = try locate(reference, repo)
+        else {
+            throw RegistryError("\(model)@v\(version) is not registered")
+        }
+        let signature = GitSignature(name: author, email: "", time: Int64(Date().timeIntervalSince1970))
+        try moveAlias(alias, model: model, version: version, commit: commit, author: signature, reason: reason, repo)
+    }
+
+    private func moveAlias(
+        _ alias: String, model: String, version: Int, commit: ObjectID, author: GitSignature, reason: String,
+        _ repo: GitRepository
+    ) throws {
+        let info = AliasInfo(model: model, alias: alias, version: version, commit: commit.hex)
+        let tree = try repo.writeTree([
+            GitTreeEntry(name: "alias.json", id: try repo.writeBlob(try Self.json(info)), kind: .blob)
+        ])
+        for _ in 0..<100 {
+            let head = try repo.reference(Self.aliasRef(model, alias))
+            do {
+                _ = try repo.commit(
+                    tree: tree, parents: head.map { [$0] } ?? [], message: "\(alias) → v\(version): \(reason)\n",
+                    author: author, updating: Self.aliasRef(model, alias))
+                return
+            } catch {
+                guard Self.lostRace(error) else { throw error }
+                usleep(UInt32.random(in: 1000...5000))
+            }
+        }
+        throw RegistryError("could not move \(model)@\(alias): it kept moving (100 attempts)")
+    }
+
+    /// Another writer moved the ref (or holds its lock file) between our read and our write.
+    static func lostRace(_ error: any Error) -> Bool {
+        guard let e = error as? GitError else { return false }
+        return e.isModified || e.isExists || e.code == GIT_ELOCKED.rawValue
+    }
+
+    // MARK: Reading versions
+
+    /// Writes a version's files into `directory`: `model.safetensors` (reassembled, byte-identical to what
+    /// was registered, verified), `card.json`, the records, and `specs/`.
+    public func checkout(_ reference: ModelReference, to directory: String) throws -> RegisteredVersion {
+        lock.lock()
+        defer { lock.unlock() }
+        let repo = try repo()
+        guard let (number, commit) = try locate(reference, repo) else {
+            throw RegistryError("\(reference) names no registered version")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try export(try repo.readCommit(commit).tree, to: directory, repo)
+        return try registered(reference.model, number, commit, repo)
+    }
+
+    private func export(_ tree: ObjectID, to directory: String, _ repo: GitRepository) throws {
+        for entry in try repo.readTree(tree) {
+            let target = directory + "/" + entry.name
+            if entry.name == "weights" && entry.kind == .tree {
+                let weights = try repo.readTree(entry.id)
+                guard let m = weights.first(where: { $0.name == "manifest.json" }) else {
+                    throw RegistryError("the version's weights have no manifest")
+                }
+                let manifest = try JSONDecoder().decode(WeightStore.Manifest.self, from: try repo.readBlob(m.id))
+                try WeightStore.read(manifest, from: repo, to: directory + "/model.safetensors")
+            } else if entry.kind == .tree {
+                try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+                try export(entry.id, to: target, repo)
+            } else if entry.name != "kiln.json" {
+                try repo.readBlob(entry.id).write(to: URL(fileURLWithPath: target), options: .atomic)
+            }
+        }
+    }
+
+    /// A file of a version's tree by path (`weights/manifest.json`), nil when absent.
+    public func blob(_ reference: ModelReference, path: String) throws -> Data? {
+        lock.lock()
+        defer { lock.unlock() }
+        let repo = try repo()
+        guard let (_, commit) = try locate(reference, repo) else { return nil }
+        var tree = try repo.readCommit(commit).tree
+        let parts = path.split(separator: "/").map(String.init)
+        for (i, part) in parts.enumerated() {
+            guard let entry = try repo.readTree(tree).first(where: { $0.name == part }) else { return nil }
+            if i == parts.count - 1 { return entry.kind == .blob ? try repo.readBlob(entry.id) : nil }
+            tree = entry.id
+        }
+        return nil
+    }
+
+    /// One move of an alias.
+    public struct AliasMove: Sendable, Equatable {
+        public var version: Int
+        public var author: String
+        public var time: Date
+        public var reason: String
+    }
+
+    /// An alias's moves, newest first.
+    public func history(of alias: String, model: String) throws -> [AliasMove] {
+        lock.lock()
+        defer { lock.unlock() }
+        let repo = try repo()
+        var out: [AliasMove] = []
+        var next = try repo.reference(Self.aliasRef(model, alias))
+        while let id = next {
+            let commit = try repo.readCommit(id)
+            let info = try aliasInfo(id, repo)
+            let reason =
+                commit.message.split(separator: ":", maxSplits: 1).last.map {
+                    $0.trimmingCharacters(in: .whitespacesAndNewlines)
+                } ?? ""
+            out.append(
+                AliasMove(
+                    version: info.version, author: commit.author.name,
+                    time: Date(timeIntervalSince1970: TimeInterval(commit.author.time)), reason: reason))
+            next = commit.parents.first
+        }
+        return out
+    }
+
+    /// Moves `alias` back to the version it pointed at before its last move (a new move: history is kept).
+    @discardableResult
+    public func rollback(_ alias: String, model: String, author: String, reason: String) throws -> Int {
+        let moves = try history(of: alias, model: model)
+        guard moves.count >= 2 else {
+            throw RegistryError("\(model)@\(alias) has no earlier version to roll back to")
+        }
+        let previous = moves[1].version
+        try setAlias(alias, model: model, version: previous, author: author, reason: "rollback: \(reason)")
+        return previous
+    }
+
+    static func json(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+}
