@@ -240,6 +240,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
 
     /// Writes a version's files into `directory`: `model.safetensors` (reassembled, byte-identical to what
     /// was registered, verified), `card.json`, the records, and `specs/`.
+    @discardableResult
     public func checkout(_ reference: ModelReference, to directory: String) throws -> RegisteredVersion {
         lock.lock()
         defer { lock.unlock() }
@@ -285,6 +286,69 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             tree = entry.id
         }
         return nil
+    }
+
+    /// A version as `kiln log` shows it.
+    public struct VersionSummary: Sendable {
+        public var version: Int
+        public var commit: String
+        public var author: String
+        public var time: Date
+        public var message: String
+        public var metrics: [String: [String: Double]]
+        public var source: String
+    }
+
+    /// Registered model names, sorted.
+    public func models() throws -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        guard FileManager.default.fileExists(atPath: path + "/HEAD") else { return [] }
+        return try repo().references(matching: "refs/kiln/models/*").map {
+            String($0.name.dropFirst("refs/kiln/models/".count))
+        }
+    }
+
+    /// A model's versions, newest first (at most `limit`).
+    public func log(_ model: String, limit: Int = .max) throws -> [VersionSummary] {
+        lock.lock()
+        defer { lock.unlock() }
+        let repo = try repo()
+        var out: [VersionSummary] = []
+        var next = try repo.reference(Self.modelRef(model))
+        while let id = next, out.count < limit {
+            let commit = try repo.readCommit(id)
+            var version = 0, source = ""
+            var lines: [Substring] = []
+            for line in commit.message.split(separator: "\n", omittingEmptySubsequences: false) {
+                if line.hasPrefix("Kiln-Version: ") {
+                    version = Int(line.dropFirst(14)) ?? 0
+                } else if line.hasPrefix("Kiln-Source: ") {
+                    source = String(line.dropFirst(13))
+                } else if !line.hasPrefix("Kiln-") {
+                    lines.append(line)
+                }
+            }
+            out.append(
+                VersionSummary(
+                    version: version, commit: id.hex, author: commit.author.name,
+                    time: Date(timeIntervalSince1970: TimeInterval(commit.author.time)),
+                    message: lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines),
+                    metrics: try registered(model, version, id, repo).metrics, source: source))
+            next = commit.parents.first
+        }
+        return out
+    }
+
+    /// A model's aliases and the versions they name, sorted by alias.
+    public func aliases(_ model: String) throws -> [(alias: String, version: Int)] {
+        lock.lock()
+        defer { lock.unlock() }
+        let repo = try repo()
+        let prefix = "refs/kiln/aliases/\(model)/"
+        return try repo.references(matching: prefix + "*").map { ref in
+            (String(ref.name.dropFirst(prefix.count)), try aliasInfo(ref.target, repo).version)
+        }
     }
 
     /// One move of an alias.

@@ -329,3 +329,50 @@ extension CLI {
         #expect(leftovers.isEmpty, "the next run clears what the killed one was building")
     }
 }
+
+extension CLI {
+    @Test func registryCommandsAfterARun() throws {
+        let ws = try trainingWorkspace(epochs: 1)
+        #expect(try kiln("run", ws.path, "--quiet").status == 0)
+        let spec = ws.path + "/specs/all.yaml"
+        let text = try String(contentsOfFile: spec, encoding: .utf8)
+        try text.replacingOccurrences(of: "learning_rate: 0.001", with: "learning_rate: 0.002")
+            .replacingOccurrences(of: "message: \"points\"", with: "message: \"faster\"")
+            .write(toFile: spec, atomically: true, encoding: .utf8)
+        #expect(try kiln("run", ws.path, "--quiet").status == 0)
+
+        let log = try kiln("log", "points-mlp", "-C", ws.path, "--oneline")
+        #expect(log.status == 0)
+        let lines = log.stdout.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines.first?.hasPrefix("v2 ") == true && lines.first?.contains("faster") == true)
+        let json = try kiln("log", "points-mlp", "-C", ws.path, "--json")
+        let versions = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(versions.map { $0["version"] as? Int } == [2, 1])
+
+        let show = try kiln("show", "points-mlp@v1", "-C", ws.path)
+        #expect(show.stdout.contains("points-mlp@v1"))
+        #expect(show.stdout.contains("labels   a, b, c"))
+        #expect(show.stdout.contains("data     data/points.csv sha256"))
+
+        #expect(
+            try kiln("promote", "points-mlp@v1", "production", "-C", ws.path).stdout == "points-mlp@production → v1\n")
+        #expect(try kiln("promote", "points-mlp@latest", "production", "-C", ws.path).status == 0)
+        #expect(
+            try kiln("rollback", "production", "-C", ws.path).stdout == "points-mlp@production → v1 (rolled back)\n")
+        let models = try kiln("models", "-C", ws.path)
+        #expect(models.stdout.contains("points-mlp  2  production=v1"))
+
+        let out = ws.path + "/exported"
+        #expect(try kiln("checkout", "points-mlp@production", "-C", ws.path, "-o", out).status == 0)
+        let cached = try FileManager.default.subpathsOfDirectory(atPath: ws.path + "/.kiln/cache")
+            .filter { $0.hasSuffix("model/model.safetensors") }
+            .map { try Data(contentsOf: URL(fileURLWithPath: ws.path + "/.kiln/cache/" + $0)) }
+        #expect(cached.contains(try Data(contentsOf: URL(fileURLWithPath: out + "/model.safetensors"))))
+
+        let unknown = try kiln("show", "points-mlp@v9", "-C", ws.path)
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("points-mlp@v9 names no registered version"))
+        #expect(try kiln("show", "not a ref", "-C", ws.path).status == 2)
+    }
+}

@@ -1,0 +1,320 @@
+import ArgumentParser
+import Foundation
+import KilnRegistry
+import KilnRuntime
+import KilnSpec
+
+/// Where the registry is: `KILN_REGISTRY`, else the workspace's `.kiln/registry`.
+struct RegistryOptions: ParsableArguments {
+    @Option(name: [.customShort("C"), .long], help: "The workspace whose registry to use (default: .).")
+    var workspace: String = "."
+
+    var path: String {
+        if let configured = ProcessInfo.processInfo.environment["KILN_REGISTRY"], !configured.isEmpty {
+            return configured
+        }
+        return WorkspacePaths(path: workspace).registry
+    }
+
+    func open() -> GitRegistry { GitRegistry(path: path) }
+
+    /// `NAME@REF`, or a usage error naming the forms.
+    static func reference(_ text: String) throws -> ModelReference {
+        let name = text.split(separator: "@", maxSplits: 1).first ?? ""
+        let valid =
+            !name.isEmpty
+            && name.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" || $0 == "."
+            }
+        guard valid, let r = ModelReference(text.contains("@") ? text : text + "@latest") else {
+            throw ValidationError("'\(text)' is not a model reference: write NAME@vN, NAME@ALIAS or NAME@latest")
+        }
+        return r
+    }
+
+    /// Fails with exit 1 and a clear message when the reference names nothing.
+    func resolve(_ reference: ModelReference) throws -> RegisteredVersion {
+        do {
+            if let v = try open().resolve(reference) { return v }
+        } catch {
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.failure
+        }
+        let known = (try? open().models()) ?? []
+        var message = "kiln: error: \(reference) names no registered version"
+        if !known.contains(reference.model) {
+            message +=
+                known.isEmpty
+                ? " (the registry at \(path) is empty)" : " (registered models: \(known.joined(separator: ", ")))"
+        }
+        Terminal.standardError(message + "\n")
+        throw ExitStatus.failure
+    }
+}
+
+func headline(_ metrics: [String: [String: Double]]) -> String {
+    let split = metrics["test"] != nil ? "test" : (metrics["validation"] != nil ? "validation" : "train")
+    guard let values = metrics[split] else { return "" }
+    return values.filter { $0.key != "loss" }.sorted { $0.key < $1.key }.prefix(3)
+        .map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(separator: ", ")
+}
+
+func date(_ d: Date) -> String {
+    let f = DateFormatter()
+    f.locale = Locale(identifier: "en_US_POSIX")
+    f.dateFormat = "yyyy-MM-dd HH:mm:ss Z"
+    return f.string(from: d)
+}
+
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List registered models: versions, aliases, the latest version's metrics.",
+        discussion: "Examples:\n  kiln models -C examples/iris\n  KILN_REGISTRY=/srv/registry kiln models --json")
+
+    @OptionGroup var registry: RegistryOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let r = registry.open()
+        var rows: [[String: Any]] = []
+        for model in try r.models() {
+            let latest = try r.log(model, limit: 1).first
+            let aliases = try r.aliases(model)
+            rows.append([
+                "model": model, "versions": latest?.version ?? 0,
+                "aliases": Dictionary(aliases.map { ($0.alias, $0.version) }, uniquingKeysWith: { a, _ in a }),
+                "metrics": latest?.metrics ?? [:],
+            ])
+        }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
+            Terminal.standardOutput(String(decoding: data, as: UTF8.self) + "\n")
+            return
+        }
+        guard !rows.isEmpty else {
+            Terminal.standardOutput("no registered models in \(registry.path)\n")
+            return
+        }
+        var out = "MODEL  VERSIONS  ALIASES  LATEST\n"
+        for row in rows {
+            let aliases = (row["aliases"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key }.map {
+                "\($0.key)=v\($0.value)"
+            }
+            out +=
+                "\(row["model"] ?? "")  \(row["versions"] ?? 0)  \(aliases.isEmpty ? "-" : aliases.joined(separator: ","))  "
+                + headline(row["metrics"] as? [String: [String: Double]] ?? [:]) + "\n"
+        }
+        Terminal.standardOutput(out)
+    }
+}
+
+struct Log: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A model's versions, newest first, like git log.",
+        discussion: "Examples:\n  kiln log iris-mlp -C examples/iris\n  kiln log iris-mlp --oneline -n 5")
+
+    @Argument(help: "The model's name.") var model: String
+    @OptionGroup var registry: RegistryOptions
+    @Flag(help: "One line per version.") var oneline = false
+    @Flag(help: "Print JSON.") var json = false
+    @Option(name: .shortAndLong, help: "Show at most this many versions.") var number: Int?
+
+    func run() throws {
+        let r = registry.open()
+        let versions: [GitRegistry.VersionSummary]
+        do { versions = try r.log(model, limit: number ?? .max) } catch {
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.failure
+        }
+        guard !versions.isEmpty else {
+            Terminal.standardError("kiln: error: no model '\(model)' in \(registry.path)\n")
+            throw ExitStatus.failure
+        }
+        let aliases = Dictionary(grouping: try r.aliases(model), by: \.version).mapValues { $0.map(\.alias).sorted() }
+        if json {
+            let rows: [[String: Any]] = versions.map {
+                [
+                    "version": $0.version, "commit": $0.commit, "author": $0.author, "date": date($0.time),
+                    "message": $0.message, "metrics": $0.metrics, "source": $0.source,
+                    "aliases": aliases[$0.version] ?? [],
+                ]
+            }
+            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
+            Terminal.standardOutput(String(decoding: data, as: UTF8.self) + "\n")
+            return
+        }
+        let colour = Terminal.colour(for: 1)
+        var out = ""
+        for v in versions {
+            let tags = aliases[v.version].map { " (" + $0.joined(separator: ", ") + ")" } ?? ""
+            if oneline {
+                out +=
+                    paint("v\(v.version)", 33, colour)
+                    + " \(v.commit.prefix(7))\(tags) \(v.message.split(separator: "\n").first ?? "")  \(headline(v.metrics))\n"
+                continue
+            }
+            out += paint("version v\(v.version)", 33, colour) + paint(tags, 36, colour) + "\n"
+            out += "commit  \(v.commit)\nAuthor: \(v.author)\nDate:   \(date(v.time))\nSource: \(v.source)\n\n"
+            for line in v.message.split(separator: "\n", omittingEmptySubsequences: false) { out += "    \(line)\n" }
+            if !v.metrics.isEmpty { out += "\n    \(headline(v.metrics))\n" }
+            out += "\n"
+        }
+        Terminal.standardOutput(out)
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "One version: its card, metrics, lineage and spec files.",
+        discussion: "Examples:\n  kiln show iris-mlp@staging -C examples/iris\n  kiln show iris-mlp@v1 --json")
+
+    @Argument(help: "NAME@vN, NAME@ALIAS or NAME@latest.") var reference: String
+    @OptionGroup var registry: RegistryOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let ref = try RegistryOptions.reference(reference)
+        let version = try registry.resolve(ref)
+        let r = registry.open()
+        func object(_ path: String) -> Any? {
+            (try? r.blob(ref, path: path)).flatMap { $0 }.flatMap { try? JSONSerialization.jsonObject(with: $0) }
+        }
+        let summary = try r.log(ref.model).first { $0.version == version.version }
+        let card = object("card.json") as? [String: Any] ?? [:]
+        let lineage = object("lineage.json") as? [String: Any] ?? [:]
+        if json {
+            let doc: [String: Any] = [
+                "model": version.model, "version": version.version, "commit": summary?.commit ?? "",
+                "author": summary?.author ?? "", "date": summary.map { date($0.time) } ?? "",
+                "message": summary?.message ?? "",
+                "card": card, "metrics": version.metrics, "lineage": lineage, "params": object("params.json") ?? [:],
+            ]
+            let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
+            Terminal.standardOutput(String(decoding: data, as: UTF8.self) + "\n")
+            return
+        }
+        var out = "\(version.reference)  commit \(summary?.commit.prefix(12) ?? "")\n"
+        out += "Author: \(summary?.author ?? "")\nDate:   \(summary.map { date($0.time) } ?? "")\n"
+        out += "Source: \(summary?.source ?? "")\n\n    \(summary?.message ?? "")\n\n"
+        if let model = card["model"] as? [String: Any] {
+            out += "model    \(model["task"] ?? "") \(model["architecture"] ?? ""), \(model["inputs"] ?? "?") inputs → "
+            out += "\(model["hidden"].map { "\($0) → " } ?? "")\(model["outputs"] ?? "?") outputs\n"
+        }
+        if let labels = card["labels"] as? [String] { out += "labels   \(labels.joined(separator: ", "))\n" }
+        for split in ["train", "validation", "test"] {
+            guard let values = version.metrics[split] else { continue }
+            out +=
+                "\(split.padding(toLength: 11, withPad: " ", startingAt: 0))"
+                + values.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(
+                    separator: "  ") + "\n"
+        }
+        if let data = lineage["data"] as? [String: Any], let sources = data["sources"] as? [[String: Any]] {
+            for s in sources {
+                out +=
+                    "data     \(s["path"] ?? "") sha256 \(String(describing: s["sha256"] ?? "").prefix(16)) (\(s["rows"] ?? "?") rows)\n"
+            }
+        }
+        Terminal.standardOutput(out)
+    }
+}
+
+struct Checkout: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract:
+            "Write a version's files to a directory: model.safetensors (byte-identical, verified), card.json, records, specs.",
+        discussion: "Example:\n  kiln checkout iris-mlp@staging -C examples/iris -o /tmp/iris-model")
+
+    @Argument(help: "NAME@vN, NAME@ALIAS or NAME@latest.") var reference: String
+    @OptionGroup var registry: RegistryOptions
+    @Option(name: .shortAndLong, help: "The directory to write into.") var output: String
+
+    func run() throws {
+        let ref = try RegistryOptions.reference(reference)
+        let version = try registry.resolve(ref)
+        do { _ = try registry.open().checkout(ref, to: output) } catch {
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.failure
+        }
+        Terminal.standardOutput("\(version.reference) → \(output)\n")
+    }
+}
+
+struct AliasCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "alias", abstract: "Manage aliases.", subcommands: [Set.self])
+
+    struct Set: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Point ALIAS of a model at a version.",
+            discussion: "Example:\n  kiln alias set iris-mlp@v2 candidate")
+        @Argument(help: "NAME@vN, NAME@ALIAS or NAME@latest.") var reference: String
+        @Argument(help: "The alias.") var alias: String
+        @OptionGroup var registry: RegistryOptions
+        @Option(help: "Why (kept in the alias's history).") var reason = "kiln alias set"
+
+        func run() throws {
+            let ref = try RegistryOptions.reference(reference)
+            let version = try registry.resolve(ref)
+            try move(alias, version, reason, registry)
+        }
+    }
+}
+
+func move(_ alias: String, _ version: RegisteredVersion, _ reason: String, _ registry: RegistryOptions) throws {
+    do {
+        try registry.open().setAlias(
+            alias, model: version.model, version: version.version, author: Identity.current, reason: reason)
+    } catch {
+        Terminal.standardError("kiln: error: \(error)\n")
+        throw ExitStatus.failure
+    }
+    Terminal.standardOutput("\(version.model)@\(alias) → v\(version.version)\n")
+}
+
+struct Promote: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move an environment's alias to a version (who, when and why are kept).",
+        discussion: "Example:\n  kiln promote iris-mlp@staging production --reason 'passed review'")
+    @Argument(help: "NAME@vN, NAME@ALIAS or NAME@latest.") var reference: String
+    @Argument(help: "The environment (its alias).") var environment: String
+    @OptionGroup var registry: RegistryOptions
+    @Option(help: "Why.") var reason = "promoted"
+
+    func run() throws {
+        let version = try registry.resolve(try RegistryOptions.reference(reference))
+        try move(environment, version, "promote: \(reason)", registry)
+    }
+}
+
+struct Rollback: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move an environment's alias back to the version it named before its last move.",
+        discussion:
+            "Examples:\n  kiln rollback production\n  kiln rollback production --model iris-mlp --reason 'latency regression'"
+    )
+    @Argument(help: "The environment (its alias).") var environment: String
+    @Option(help: "The model (needed when several have this alias).") var model: String?
+    @OptionGroup var registry: RegistryOptions
+    @Option(help: "Why.") var reason = "rolled back"
+
+    func run() throws {
+        let r = registry.open()
+        let candidates =
+            try model.map { [$0] } ?? r.models().filter { m in try r.aliases(m).contains { $0.alias == environment } }
+        guard candidates.count == 1, let target = candidates.first else {
+            Terminal.standardError(
+                candidates.isEmpty
+                    ? "kiln: error: no model has an alias '\(environment)'\n"
+                    : "kiln: error: several models have '\(environment)' (\(candidates.joined(separator: ", "))); pass --model\n"
+            )
+            throw ExitStatus.failure
+        }
+        do {
+            let version = try r.rollback(environment, model: target, author: Identity.current, reason: reason)
+            Terminal.standardOutput("\(target)@\(environment) → v\(version) (rolled back)\n")
+        } catch {
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.failure
+        }
+    }
+}
