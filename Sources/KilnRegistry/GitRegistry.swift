@@ -351,6 +351,39 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         }
     }
 
+    /// Paths of the files below `directory` in a version's tree.
+    public func paths(_ reference: ModelReference, under directory: String) throws -> [String] {
+        try withRepository { repo in
+            guard let (_, commit) = try locate(reference, repo) else { return [] }
+            var tree = try repo.readCommit(commit).tree
+            for part in directory.split(separator: "/") {
+                guard let entry = try repo.readTree(tree).first(where: { $0.name == part && $0.kind == .tree }) else {
+                    return []
+                }
+                tree = entry.id
+            }
+            var out: [String] = []
+            func walk(_ id: ObjectID, _ prefix: String) throws {
+                for entry in try repo.readTree(id) {
+                    if entry.kind == .tree {
+                        try walk(entry.id, prefix + entry.name + "/")
+                    } else {
+                        out.append(prefix + entry.name)
+                    }
+                }
+            }
+            try walk(tree, "")
+            return out.sorted()
+        }
+    }
+
+    /// Runs `body` with the repository, under the registry's lock.
+    func withRepository<T>(_ body: (GitRepository) throws -> T) throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(try repo())
+    }
+
     /// One move of an alias.
     public struct AliasMove: Sendable, Equatable {
         public var version: Int

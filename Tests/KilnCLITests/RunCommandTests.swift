@@ -370,6 +370,21 @@ extension CLI {
             .map { try Data(contentsOf: URL(fileURLWithPath: ws.path + "/.kiln/cache/" + $0)) }
         #expect(cached.contains(try Data(contentsOf: URL(fileURLWithPath: out + "/model.safetensors"))))
 
+        let diff = try kiln("diff", "points-mlp@v2", "-C", ws.path)
+        #expect(diff.status == 0, "\(diff.stderr)")
+        #expect(diff.stdout.contains("points-mlp@v1 → points-mlp@v2"))
+        #expect(diff.stdout.contains("-  optimizer: {type: adam, learning_rate: 0.001}"))
+        #expect(diff.stdout.contains("+  optimizer: {type: adam, learning_rate: 0.002}"))
+        #expect(diff.stdout.contains("training.optimizer.learning_rate  0.001 → 0.002"))
+        #expect(diff.stdout.contains("test       accuracy"))
+        #expect(diff.stdout.contains("cosine"))
+        let same = try kiln("diff", "points-mlp@v1", "points-mlp@production", "-C", ws.path, "--json")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(same.stdout.utf8)) as? [String: Any])
+        let weights = try #require(doc["weights"] as? [[String: Any]])
+        #expect(!weights.isEmpty && weights.allSatisfy { $0["identical"] as? Bool == true })
+        #expect((doc["params"] as? [Any])?.isEmpty == true)
+        #expect(try kiln("diff", "points-mlp@v1", "-C", ws.path).status == 1)  // v1 has no predecessor
+
         let unknown = try kiln("show", "points-mlp@v9", "-C", ws.path)
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("points-mlp@v9 names no registered version"))
