@@ -391,3 +391,21 @@ extension CLI {
         #expect(try kiln("show", "not a ref", "-C", ws.path).status == 2)
     }
 }
+
+extension CLI {
+    @Test func theActingIdentityIsKilnUserElseGitsUserName() throws {
+        let ws = try trainingWorkspace(epochs: 1)
+        let home = try TemporaryDirectory(files: [
+            ".gitconfig": "[user]\n\tname = Tess Tester\n\temail = tess@example.com\n"
+        ])
+        let environment = ["HOME": home.path, "XDG_CONFIG_HOME": home.path + "/.config", "KILN_USER": ""]
+        #expect(try kiln("run", ws.path, "--quiet", environment: environment).status == 0)
+        let log = try kiln("log", "points-mlp", "-C", ws.path, environment: environment)
+        #expect(log.stdout.contains("Author: Tess Tester"), "\(log.stdout)")
+        #expect(
+            try kiln("promote", "points-mlp@v1", "production", "-C", ws.path, environment: ["KILN_USER": "release-bot"])
+                .status == 0)
+        let runs = try kiln("runs", ws.path, "--json", environment: environment)
+        #expect(runs.stdout.contains("\"user\" : \"Tess Tester\""), "\(runs.stdout.prefix(400))")
+    }
+}

@@ -324,3 +324,23 @@ public final class GitRepository {
             git_tag_create(&oid, pointer, name, object, UnsafePointer(signature.pointer), message, 0), "tag \(name)")
     }
 }
+
+/// The user's git configuration (global and system files, as git reads them).
+public enum GitConfig {
+    /// `user.name`, when git has one configured.
+    public static var userName: String? { string("user.name") }
+    /// `user.email`, when git has one configured.
+    public static var userEmail: String? { string("user.email") }
+
+    static func string(_ key: String) -> String? {
+        _ = LibGit2.initialised
+        var config: OpaquePointer?
+        guard git_config_open_default(&config) == 0, let config else { return nil }
+        defer { git_config_free(config) }
+        var buffer = git_buf()
+        defer { git_buf_dispose(&buffer) }
+        guard git_config_get_string_buf(&buffer, config, key) == 0, let pointer = buffer.ptr else { return nil }
+        let value = String(cString: pointer).trimmingCharacters(in: .whitespaces)
+        return value.isEmpty ? nil : value
+    }
+}

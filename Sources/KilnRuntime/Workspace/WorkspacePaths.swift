@@ -1,5 +1,6 @@
 public import Foundation
 import KilnData
+import KilnRegistry
 
 /// Where a workspace keeps its state. The root is the directory given to `kiln run` (or the directory
 /// of a spec file given instead); everything kiln writes is below `ROOT/.kiln`, except `ROOT/kiln.lock`,
@@ -48,11 +49,12 @@ public struct WorkspacePaths: Sendable {
     }
 }
 
-/// Who is acting: `KILN_USER`, else the operating-system user.
+/// Who is acting: `KILN_USER`, else git's `user.name`, else the operating-system user.
 public enum Identity {
     public static var current: String {
         let environment = ProcessInfo.processInfo.environment
         if let user = environment["KILN_USER"], !user.isEmpty { return user }
+        if let name = GitConfig.userName { return name }
         if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
         return environment["USER"] ?? "unknown"
     }
