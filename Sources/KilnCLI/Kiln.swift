@@ -19,7 +19,8 @@ public struct Kiln: ParsableCommand {
         version: "kiln \(KilnVersion.string)",
         subcommands: [
             Check.self, Graph.self, PlanCommand.self, RunCommand.self, Status.self, Runs.self, Models.self, Log.self,
-            Show.self, Diff.self, Checkout.self, AliasCommand.self, Promote.self, Rollback.self, DataCommand.self,
+            Show.self, Diff.self, Checkout.self, AliasCommand.self, Promote.self, Rollback.self, Push.self, Pull.self,
+            DataCommand.self,
             Schema.self,
             Doctor.self,
         ]

@@ -385,6 +385,17 @@ extension CLI {
         #expect((doc["params"] as? [Any])?.isEmpty == true)
         #expect(try kiln("diff", "points-mlp@v1", "-C", ws.path).status == 1)  // v1 has no predecessor
 
+        let shared = ws.path + "/../" + UUID().uuidString + ".git"
+        defer { try? FileManager.default.removeItem(atPath: shared) }
+        let push = try kiln("push", shared, "-C", ws.path)
+        #expect(push.status == 0, "\(push.stderr)")
+        #expect(push.stdout.contains("pushed  refs/kiln/models/points-mlp"))
+        let other = try TemporaryDirectory()
+        let pull = try kiln("pull", shared, "-C", other.path)
+        #expect(pull.status == 0, "\(pull.stderr)")
+        #expect(try kiln("log", "points-mlp", "-C", other.path, "--oneline").stdout.split(separator: "\n").count == 2)
+        #expect(try kiln("push", "-C", ws.path).status == 2)  // no remote named
+
         let unknown = try kiln("show", "points-mlp@v9", "-C", ws.path)
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("points-mlp@v9 names no registered version"))

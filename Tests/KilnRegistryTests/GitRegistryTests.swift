@@ -7,6 +7,7 @@ import Testing
 
 /// The registry on a real libgit2 repository: versions, aliases, chunked weights, concurrency, tampering.
 @Suite struct GitRegistryTests {
+    init() {}
     /// A trained-looking artifact: a real network's weights and card.
     func artifact(_ dir: String, seed: UInt64, hidden: [Int] = [32, 16], perturbLast: Float = 0) throws -> String {
         let blas = try BLAS.get()
@@ -166,5 +167,64 @@ import Testing
     /// A blob of v1's tree by path, read through a fresh checkout's files (the manifest is not exported).
     func registryBlob(_ registry: GitRegistry, _ dir: String, _ path: String) throws -> Data? {
         try registry.blob(ref("m@v1"), path: path)
+    }
+}
+
+@Suite struct RegistrySyncTests {
+    let helper = GitRegistryTests()
+
+    @Test func pushAndPullRoundTripEveryVersionAliasAndTag() throws {
+        let dir = try TemporaryDirectory()
+        let a = GitRegistry(path: dir.path + "/a")
+        let artifact = try helper.artifact(dir.path, seed: 7)
+        try a.register(helper.registration(artifact, alias: "staging"))
+        try a.register(helper.registration(try helper.artifact(dir.path, seed: 8)))
+        try a.setAlias("production", model: "m", version: 1, author: "bob", reason: "release")
+        let shared = dir.path + "/shared.git"
+        let pushed = try a.push(to: shared)
+        #expect(pushed.conflicts.isEmpty)
+        #expect(pushed.updated.contains("refs/kiln/models/m"))
+        #expect(pushed.updated.contains("refs/tags/kiln/m/v2"))
+
+        let c = GitRegistry(path: dir.path + "/c")
+        let pulled = try c.pull(from: shared)
+        #expect(pulled.conflicts.isEmpty, "\(pulled.conflicts)")
+        #expect(try c.resolve(helper.ref("m@latest"))?.version == 2)
+        #expect(try c.resolve(helper.ref("m@v1"))?.version == 1)
+        #expect(try c.resolve(helper.ref("m@staging"))?.version == 1)
+        #expect(try c.resolve(helper.ref("m@production"))?.version == 1)
+        #expect(try c.history(of: "production", model: "m").map(\.author) == ["bob"])
+        try c.checkout(helper.ref("m@v1"), to: dir.path + "/out")
+        #expect(
+            FileManager.default.contents(atPath: dir.path + "/out/model.safetensors")
+                == FileManager.default.contents(atPath: artifact + "/model.safetensors"))
+        #expect(try c.pull(from: shared).updated.isEmpty)  // nothing new
+
+        // c registers v3 and pushes; a pulls it as a fast-forward.
+        try c.register(helper.registration(artifact, message: "from c"))
+        #expect(try c.push(to: shared).conflicts.isEmpty)
+        let forward = try a.pull(from: shared)
+        #expect(forward.updated.contains("refs/kiln/models/m"))
+        #expect(try a.log("m").first?.message == "from c")
+    }
+
+    @Test func divergedHistoriesAreReportedNotOverwritten() throws {
+        let dir = try TemporaryDirectory()
+        let a = GitRegistry(path: dir.path + "/a"), c = GitRegistry(path: dir.path + "/c")
+        let artifact = try helper.artifact(dir.path, seed: 9)
+        try a.register(helper.registration(artifact))
+        let shared = dir.path + "/shared.git"
+        _ = try a.push(to: shared)
+        _ = try c.pull(from: shared)
+        // Both register a v2 without seeing the other's.
+        try a.register(helper.registration(artifact, message: "a's v2"))
+        try c.register(helper.registration(artifact, message: "c's v2"))
+        #expect(try a.push(to: shared).conflicts.isEmpty)
+        let refused = try c.push(to: shared)
+        #expect(refused.conflicts.contains { $0.contains("refs/kiln/models/m") && $0.contains("kiln pull") })
+        let pulled = try c.pull(from: shared)
+        #expect(pulled.conflicts.contains { $0.contains("refs/kiln/models/m diverged") })
+        #expect(try c.log("m").first?.message == "c's v2", "nothing was overwritten")
+        #expect(try GitRegistry(path: shared).log("m").first?.message == "a's v2")
     }
 }

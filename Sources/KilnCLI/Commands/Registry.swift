@@ -435,3 +435,74 @@ struct Diff: ParsableCommand {
         Terminal.standardOutput(out)
     }
 }
+
+/// `kiln push` and `kiln pull`: the remote is an argument, else `KILN_REMOTE`.
+struct RemoteArgument: ParsableArguments {
+    @Argument(help: "A path, file:// URL, ssh or https URL of a git repository (default: $KILN_REMOTE).")
+    var remote: String?
+
+    func url() throws -> String {
+        if let remote { return remote }
+        if let configured = ProcessInfo.processInfo.environment["KILN_REMOTE"], !configured.isEmpty {
+            return configured
+        }
+        throw ValidationError("name a remote (a path or URL of a git repository), or set KILN_REMOTE")
+    }
+}
+
+func printSync(_ report: SyncReport, _ verb: String) throws {
+    var out = ""
+    for ref in report.updated { out += "  \(verb)  \(ref)\n" }
+    out +=
+        "\(report.updated.count) updated, \(report.unchanged) already up to date, \(report.conflicts.count) conflicts\n"
+    Terminal.standardOutput(out)
+    for conflict in report.conflicts { Terminal.standardError("kiln: conflict: \(conflict)\n") }
+    if !report.conflicts.isEmpty { throw ExitStatus.failure }
+}
+
+struct Push: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Push every model history, alias and version tag to a remote git repository (never forced).",
+        discussion: """
+            A local path that does not exist becomes a bare repository. A reference the remote
+            refuses (someone registered or moved an alias meanwhile) is reported: pull, then push
+            again. Exit 1 on a conflict.
+
+            Examples:
+              kiln push /srv/kiln-registry.git -C examples/iris
+              KILN_REMOTE=ssh://git@host/registry.git kiln push
+            """)
+    @OptionGroup var remote: RemoteArgument
+    @OptionGroup var registry: RegistryOptions
+
+    func run() throws {
+        let url = try remote.url()
+        do { try printSync(try registry.open().push(to: url), "pushed") } catch let e as ExitStatus { throw e } catch {
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.failure
+        }
+    }
+}
+
+struct Pull: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fetch a remote's model histories, aliases and tags and take what moved forward.",
+        discussion: """
+            New models and versions on top of yours are taken; a history that diverged (versions
+            registered on both sides) is reported and nothing is overwritten. Exit 1 on a conflict.
+
+            Example:
+              kiln pull /srv/kiln-registry.git -C examples/iris
+            """)
+    @OptionGroup var remote: RemoteArgument
+    @OptionGroup var registry: RegistryOptions
+
+    func run() throws {
+        let url = try remote.url()
+        do { try printSync(try registry.open().pull(from: url), "pulled") } catch let e as ExitStatus { throw e } catch
+        {
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.failure
+        }
+    }
+}
