@@ -288,6 +288,54 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         return nil
     }
 
+    // MARK: Spec history
+
+    static let specsRef = "refs/kiln/specs"
+
+    /// Commits the workspace's spec files on `refs/kiln/specs` when they differ from its last commit, so
+    /// spec history exists even in a workspace that is not a git repository. Returns the commit id when
+    /// one was made.
+    @discardableResult
+    public func recordSpecs(_ files: [String: Data], author: String, message: String) throws -> String? {
+        try withRepository { repo in
+            let tree = try writeDirectory(files, repo)
+            for _ in 0..<100 {
+                let tip = try repo.reference(Self.specsRef)
+                if let tip, try repo.readCommit(tip).tree == tree { return nil }
+                let signature = GitSignature(
+                    name: author, email: GitConfig.userEmail ?? "", time: Int64(Date().timeIntervalSince1970))
+                do {
+                    return try repo.commit(
+                        tree: tree, parents: tip.map { [$0] } ?? [], message: message + "\n", author: signature,
+                        updating: Self.specsRef
+                    ).hex
+                } catch {
+                    guard Self.lostRace(error) else { throw error }
+                }
+            }
+            throw RegistryError("could not record the specs: refs/kiln/specs kept moving")
+        }
+    }
+
+    /// The spec history, newest first: commit, author, time, message, and the files' paths.
+    public func specHistory(limit: Int = .max) throws -> [(commit: String, author: String, time: Date, message: String)]
+    {
+        try withRepository { repo in
+            var out: [(String, String, Date, String)] = []
+            var next = try repo.reference(Self.specsRef)
+            while let id = next, out.count < limit {
+                let c = try repo.readCommit(id)
+                out.append(
+                    (
+                        id.hex, c.author.name, Date(timeIntervalSince1970: TimeInterval(c.author.time)),
+                        c.message.trimmingCharacters(in: .whitespacesAndNewlines)
+                    ))
+                next = c.parents.first
+            }
+            return out
+        }
+    }
+
     /// A version as `kiln log` shows it.
     public struct VersionSummary: Sendable {
         public var version: Int

@@ -341,6 +341,10 @@ extension CLI {
             .write(toFile: spec, atomically: true, encoding: .utf8)
         #expect(try kiln("run", ws.path, "--quiet").status == 0)
 
+        #expect(try kiln("run", ws.path, "--quiet").status == 0)  // no spec change: no new spec commit
+        let specLog = try kiln("log", "--specs", "-C", ws.path, "--oneline")
+        #expect(specLog.stdout.split(separator: "\n").count == 2, "\(specLog.stdout)")
+
         let log = try kiln("log", "points-mlp", "-C", ws.path, "--oneline")
         #expect(log.status == 0)
         let lines = log.stdout.split(separator: "\n")

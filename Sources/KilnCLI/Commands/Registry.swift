@@ -113,14 +113,30 @@ struct Log: ParsableCommand {
         abstract: "A model's versions, newest first, like git log.",
         discussion: "Examples:\n  kiln log iris-mlp -C examples/iris\n  kiln log iris-mlp --oneline -n 5")
 
-    @Argument(help: "The model's name.") var model: String
+    @Argument(help: "The model's name.") var model: String?
     @OptionGroup var registry: RegistryOptions
+    @Flag(help: "The workspace's spec history instead: a commit per run that changed the specs.") var specs = false
     @Flag(help: "One line per version.") var oneline = false
     @Flag(help: "Print JSON.") var json = false
     @Option(name: .shortAndLong, help: "Show at most this many versions.") var number: Int?
 
+    func validate() throws {
+        if model == nil && !specs { throw ValidationError("name a model, or pass --specs") }
+    }
+
     func run() throws {
         let r = registry.open()
+        guard let model, !specs else {
+            var out = ""
+            for c in try r.specHistory(limit: number ?? .max) {
+                out +=
+                    oneline
+                    ? "\(c.commit.prefix(7)) \(date(c.time)) \(c.author)  \(c.message)\n"
+                    : "commit \(c.commit)\nAuthor: \(c.author)\nDate:   \(date(c.time))\n\n    \(c.message)\n\n"
+            }
+            Terminal.standardOutput(out.isEmpty ? "no spec history in \(registry.path)\n" : out)
+            return
+        }
         let versions: [GitRegistry.VersionSummary]
         do { versions = try r.log(model, limit: number ?? .max) } catch {
             Terminal.standardError("kiln: error: \(error)\n")

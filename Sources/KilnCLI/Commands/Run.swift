@@ -66,10 +66,12 @@ struct RunCommand: ParsableCommand {
         let plan = try current.plan(selection.targets)
 
         let cores = ProcessInfo.processInfo.activeProcessorCount
+        let registry = GitRegistry(path: current.paths.registry)
+        recordSpecs(current, registry)
         let reporter = makeReporter()
         let runner = Runner(
             compiled: current.compiled, graph: current.graph, paths: current.paths,
-            registry: GitRegistry(path: current.paths.registry), reporter: reporter,
+            registry: registry, reporter: reporter,
             options: Runner.Options(
                 jobs: jobs ?? cores, keepGoing: keepGoing, computeThreads: cores, lock: current.lock))
 
@@ -101,6 +103,21 @@ struct RunCommand: ParsableCommand {
         if !json && !quiet { Terminal.standardOutput(results(result, record: recordPath, root: current.paths.root)) }
         if result.outcome == .cancelled { Foundation.exit(130) }
         if let exit, exit != .success { throw exit }
+    }
+
+    /// The run's spec files on `refs/kiln/specs` (when they changed): spec history without a git workspace.
+    private func recordSpecs(_ w: LoadedWorkspace, _ registry: GitRegistry) {
+        var files: [String: Data] = [:]
+        for file in w.compiled.workspace.files {
+            files[Plan.Reason.relative(DatasetConfig.normalized(file.path), DatasetConfig.normalized(w.paths.root))] =
+                Data(file.text.utf8)
+        }
+        do {
+            try registry.recordSpecs(
+                files, author: Identity.current, message: "kiln run \(selection.targets.joined(separator: " "))")
+        } catch {
+            Terminal.standardError("kiln: warning: the spec history was not recorded: \(error)\n")
+        }
     }
 
     private func makeReporter() -> any RunReporter {
