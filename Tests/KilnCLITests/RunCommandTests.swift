@@ -424,3 +424,28 @@ extension CLI {
         #expect(runs.stdout.contains("\"user\" : \"Tess Tester\""), "\(runs.stdout.prefix(400))")
     }
 }
+
+extension CLI {
+    @Test func aVersionRecordsTheWorkspacesGitCommit() throws {
+        let ws = try trainingWorkspace(epochs: 1)
+        func git(_ arguments: String...) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["git", "-C", ws.path, "-c", "user.name=t", "-c", "user.email=t@example.com"] + arguments
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+        }
+        try git("init", "-q")
+        try git("add", "-A")
+        try git("commit", "-qm", "specs")
+        #expect(try kiln("run", ws.path, "--quiet").status == 0)
+        let show = try kiln("show", "points-mlp@v1", "-C", ws.path, "--json")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
+        let lineage = try #require(doc["lineage"] as? [String: Any])
+        #expect((lineage["workspace_commit"] as? String)?.count == 40)
+        #expect(lineage["workspace_dirty"] as? Bool == false)
+        #expect(lineage["kiln"] as? String != nil)
+    }
+}

@@ -224,6 +224,10 @@ struct Show: ParsableCommand {
                 + values.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(
                     separator: "  ") + "\n"
         }
+        if let commit = lineage["workspace_commit"] as? String {
+            out +=
+                "workspace git commit \(commit.prefix(12))\((lineage["workspace_dirty"] as? Bool) == true ? " (with uncommitted changes)" : "")\n"
+        }
         if let data = lineage["data"] as? [String: Any], let sources = data["sources"] as? [[String: Any]] {
             for s in sources {
                 out +=

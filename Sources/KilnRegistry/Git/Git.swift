@@ -344,3 +344,29 @@ public enum GitConfig {
         return value.isEmpty ? nil : value
     }
 }
+
+/// The git repository a workspace lives in, if any (searched upward, as git does).
+public enum WorkspaceGit {
+    /// The commit checked out in the repository containing `path`, and whether files differ from it;
+    /// nil outside a repository or before its first commit.
+    public static func head(of path: String) -> (commit: String, dirty: Bool)? {
+        _ = LibGit2.initialised
+        var repo: OpaquePointer?
+        guard git_repository_open_ext(&repo, path, 0, nil) == 0, let repo else { return nil }
+        defer { git_repository_free(repo) }
+        var head: OpaquePointer?
+        guard git_repository_head(&head, repo) == 0, let head else { return nil }
+        defer { git_reference_free(head) }
+        guard let oid = git_reference_target(head) else { return nil }
+        var options = git_status_options()
+        git_status_options_init(&options, UInt32(GIT_STATUS_OPTIONS_VERSION))
+        options.flags = GIT_STATUS_OPT_EXCLUDE_SUBMODULES.rawValue
+        var list: OpaquePointer?
+        var dirty = false
+        if git_status_list_new(&list, repo, &options) == 0, let list {
+            dirty = git_status_list_entrycount(list) > 0
+            git_status_list_free(list)
+        }
+        return (ObjectID(oid.pointee).hex, dirty)
+    }
+}

@@ -422,6 +422,19 @@ struct NodeExecutor: Sendable {
         for file in ["metrics.json", "params.json", "lineage.json"] {
             records[file] = FileManager.default.contents(atPath: fitOutputs + "/" + file)
         }
+        // The registry's lineage also says which workspace commit made the version, and with which kiln
+        // (not the cache's: its outputs must not change with every commit of the workspace).
+        if let data = records["lineage.json"],
+            var lineage = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        {
+            lineage["kiln"] = KilnVersion.string
+            if let head = WorkspaceGit.head(of: paths.root) {
+                lineage["workspace_commit"] = head.commit
+                lineage["workspace_dirty"] = head.dirty
+            }
+            records["lineage.json"] = try? JSONSerialization.data(
+                withJSONObject: lineage, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        }
         // The spec files of the training, its model and its dataset, relative to the workspace.
         var specs: [String: Data] = [:]
         let files = [
