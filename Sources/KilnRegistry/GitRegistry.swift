@@ -41,6 +41,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         var version: Int
         var source: String
         var kiln: String
+        var key: String?
     }
 
     struct AliasInfo: Codable {
@@ -56,6 +57,17 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let repo = try repo()
+        if !r.key.isEmpty, let existing = try version(withKey: r.key, model: r.model, repo) {
+            if let alias = r.alias,
+                try ModelReference("\(r.model)@\(alias)").flatMap({ try locate($0, repo) })?.0 != existing.0
+            {
+                let author = GitSignature(name: r.author, email: "", time: Int64(Date().timeIntervalSince1970))
+                try moveAlias(
+                    alias, model: r.model, version: existing.0, commit: existing.1, author: author,
+                    reason: "registered by \(r.source)", repo)
+            }
+            return try registered(r.model, existing.0, existing.1, repo)
+        }
         var entries: [GitTreeEntry] = []
         for (name, data) in r.records.sorted(by: { $0.key < $1.key }) {
             entries.append(GitTreeEntry(name: name, id: try repo.writeBlob(data), kind: .blob))
@@ -73,7 +85,9 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         for _ in 0..<100 {
             let tip = try repo.reference(Self.modelRef(r.model))
             let number = try tip.map { try version(of: $0, repo) + 1 } ?? 1
-            let info = VersionInfo(model: r.model, version: number, source: r.source, kiln: KilnVersion.string)
+            let info = VersionInfo(
+                model: r.model, version: number, source: r.source, kiln: KilnVersion.string,
+                key: r.key.isEmpty ? nil : r.key)
             let tree = try repo.writeTree(
                 entries + [GitTreeEntry(name: "kiln.json", id: try repo.writeBlob(try Self.json(info)), kind: .blob)])
             let message = r.message + "\n\nKiln-Model: \(r.model)\nKiln-Version: \(number)\nKiln-Source: \(r.source)\n"
@@ -94,6 +108,24 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             }
         }
         throw RegistryError("could not register \(r.model): the model's history kept moving (100 attempts)")
+    }
+
+    /// The version (number, commit) an earlier registration with this key made, among the latest 100.
+    private func version(withKey key: String, model: String, _ repo: GitRepository) throws -> (Int, ObjectID)? {
+        var next = try repo.reference(Self.modelRef(model))
+        var seen = 0
+        while let id = next, seen < 100 {
+            let commit = try repo.readCommit(id)
+            if let entry = try repo.readTree(commit.tree).first(where: { $0.name == "kiln.json" }),
+                let info = try? JSONDecoder().decode(VersionInfo.self, from: try repo.readBlob(entry.id)),
+                info.key == key
+            {
+                return (info.version, id)
+            }
+            next = commit.parents.first
+            seen += 1
+        }
+        return nil
     }
 
     private func tag(_ model: String, _ number: Int, _ commit: ObjectID, _ author: GitSignature, _ repo: GitRepository)

@@ -15,10 +15,13 @@ public struct Registration: Sendable {
     public var author: String
     /// The training node that produced it.
     public var source: String
+    /// The register node's key: registering the same key again returns the version it made (a run killed
+    /// after registering but before caching the node must not make a second version).
+    public var key: String
 
     public init(
         model: String, artifact: String, records: [String: Data], specs: [String: Data], message: String,
-        alias: String?, author: String, source: String
+        alias: String?, author: String, source: String, key: String = ""
     ) {
         self.model = model
         self.artifact = artifact
@@ -28,6 +31,7 @@ public struct Registration: Sendable {
         self.alias = alias
         self.author = author
         self.source = source
+        self.key = key
     }
 }
 

@@ -449,3 +449,33 @@ extension CLI {
         #expect(lineage["kiln"] as? String != nil)
     }
 }
+
+extension CLI {
+    /// kill -9 while a 17 MB model is being registered: the registry stays valid and the next run registers
+    /// it exactly once (whether the kill came before or after the version was committed).
+    @Test func aRunKilledDuringRegistrationLeavesTheRegistryValid() throws {
+        let ws = try trainingWorkspace(epochs: 1)
+        let spec = ws.path + "/specs/all.yaml"
+        let text = try String(contentsOfFile: spec, encoding: .utf8)
+        try text.replacingOccurrences(of: "hidden: [64, 64]", with: "hidden: [2048, 2048]")
+            .replacingOccurrences(
+                of: "train: 0.8, validation: 0.1, test: 0.1", with: "train: 0.05, validation: 0.05, test: 0.9"
+            )
+            .replacingOccurrences(of: "min: 0.5", with: "min: 0.0")
+            .write(toFile: spec, atomically: true, encoding: .utf8)
+        let run = try Spawned(["run", ws.path, "--json"])
+        #expect(run.wait { $0.contains("\"event\":\"node_started\"") && $0.contains(":register") })
+        kill(run.process.processIdentifier, SIGKILL)
+        _ = run.finish()
+        let models = try kiln("models", "-C", ws.path)
+        #expect(models.status == 0, "\(models.stderr)")
+        let log = try kiln("log", "points-mlp", "-C", ws.path, "--oneline")
+        #expect(log.stdout.split(separator: "\n").count <= 1, "at most the one version, whole")
+        #expect(try kiln("run", ws.path, "--quiet").status == 0)
+        let after = try kiln("log", "points-mlp", "-C", ws.path, "--oneline")
+        #expect(after.stdout.split(separator: "\n").count == 1, "registered exactly once: \(after.stdout)")
+        let out = ws.path + "/../" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        #expect(try kiln("checkout", "points-mlp@v1", "-C", ws.path, "-o", out).status == 0)
+    }
+}

@@ -63,6 +63,19 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: out + "/specs/specs/train.yaml"))
     }
 
+    @Test func registeringTheSameKeyAgainReturnsTheSameVersion() throws {
+        let dir = try TemporaryDirectory()
+        let registry = GitRegistry(path: dir.path + "/registry")
+        let a = try artifact(dir.path, seed: 11)
+        var r = registration(a, alias: "staging")
+        r.key = "register-node-key"
+        #expect(try registry.register(r).version == 1)
+        #expect(try registry.register(r).version == 1)  // a rerun after a crash between registry and cache
+        r.key = "another"
+        #expect(try registry.register(r).version == 2)
+        #expect(try registry.log("m").count == 2)
+    }
+
     @Test func largeTensorsAreChunkedAndUnchangedTensorsAreShared() throws {
         let dir = try TemporaryDirectory()
         let registry = GitRegistry(path: dir.path + "/registry")

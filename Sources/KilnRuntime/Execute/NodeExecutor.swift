@@ -449,7 +449,7 @@ struct NodeExecutor: Sendable {
         let registration = Registration(
             model: name, artifact: fitOutputs + "/model", records: records, specs: specs,
             message: r?["message"]?.string ?? "trained by \(node.resource)", alias: r?["alias"]?.string,
-            author: Identity.current, source: node.resource)
+            author: Identity.current, source: node.resource, key: node.fingerprint)
         let version: RegisteredVersion
         do { version = try registry.register(registration) } catch {
             throw NodeFailure("run.registry", "registering \(name) failed: \(error)", retriable: true)
