@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner reference
+.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry reference
 
 setup:
 	@scripts/setup
@@ -56,6 +56,11 @@ bench-datasets: setup
 	scripts/bench-datasets
 
 # The data layer: a 1 GB numeric CSV parsed by kiln, pandas and pyarrow; SHA-256 by kiln and sha256sum.
+# The registry: register 100 MB, log over 1,000 versions, diff of 50 MB versions, storage growth of a fine-tune.
+bench-registry: setup
+	$(SWIFT) build -c release --product kiln-bench-registry
+	.build/release/kiln-bench-registry 3
+
 # The runner: 1,000 nodes all cached and uncached; kiln run/status beside dvc repro/status (DVC from PyPI).
 bench-runner: setup
 	scripts/bench-runner

@@ -95,6 +95,9 @@ var targets: [Target] = [
         swiftSettings: swiftSettings),
     .executableTarget(
         name: "kiln-bench-data", dependencies: ["KilnData"], path: "Benchmarks/DataBench", swiftSettings: swiftSettings),
+    .executableTarget(
+        name: "kiln-bench-registry", dependencies: ["KilnRegistry", "KilnCompute", "KilnSpec"],
+        path: "Benchmarks/RegistryBench", swiftSettings: swiftSettings),
     .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
     .executableTarget(
         name: "kiln-bench-compute", dependencies: ["KilnCompute", "AllocationCounter"], path: "Benchmarks/ComputeBench",
