@@ -364,6 +364,10 @@ extension CLI {
         #expect(try kiln("promote", "points-mlp@latest", "production", "-C", ws.path).status == 0)
         #expect(
             try kiln("rollback", "production", "-C", ws.path).stdout == "points-mlp@production → v1 (rolled back)\n")
+        let history = try kiln("alias", "history", "points-mlp@production", "-C", ws.path)
+        let moves = history.stdout.split(separator: "\n")
+        #expect(moves.count == 3)
+        #expect(moves.first?.hasPrefix("v1 ") == true && moves.first?.contains("rollback: rolled back") == true)
         let models = try kiln("models", "-C", ws.path)
         #expect(models.stdout.contains("points-mlp  2  production=v1"))
 
@@ -467,6 +471,10 @@ extension CLI {
         #expect(run.wait { $0.contains("\"event\":\"node_started\"") && $0.contains(":register") })
         kill(run.process.processIdentifier, SIGKILL)
         _ = run.finish()
+        let history = try kiln("alias", "history", "points-mlp@production", "-C", ws.path)
+        let moves = history.stdout.split(separator: "\n")
+        #expect(moves.count == 3)
+        #expect(moves.first?.hasPrefix("v1 ") == true && moves.first?.contains("rollback: rolled back") == true)
         let models = try kiln("models", "-C", ws.path)
         #expect(models.status == 0, "\(models.stderr)")
         let log = try kiln("log", "points-mlp", "-C", ws.path, "--oneline")

@@ -261,7 +261,27 @@ struct Checkout: ParsableCommand {
 
 struct AliasCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "alias", abstract: "Manage aliases.", subcommands: [Set.self])
+        commandName: "alias", abstract: "Manage aliases.", subcommands: [Set.self, History.self])
+
+    struct History: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every move of an alias, newest first: version, who, when, why.",
+            discussion: "Example:\n  kiln alias history iris-mlp@production -C examples/iris")
+        @Argument(help: "NAME@ALIAS.") var reference: String
+        @OptionGroup var registry: RegistryOptions
+
+        func run() throws {
+            let ref = try RegistryOptions.reference(reference)
+            guard case .alias(let alias) = ref.target else { throw ValidationError("name an alias: NAME@ALIAS") }
+            let moves = try registry.open().history(of: alias, model: ref.model)
+            guard !moves.isEmpty else {
+                Terminal.standardError("kiln: error: \(ref) has never been set\n")
+                throw ExitStatus.failure
+            }
+            Terminal.standardOutput(
+                moves.map { "v\($0.version)  \(date($0.time))  \($0.author)  \($0.reason)\n" }.joined())
+        }
+    }
 
     struct Set: ParsableCommand {
         static let configuration = CommandConfiguration(
