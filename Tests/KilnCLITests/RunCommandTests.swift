@@ -424,6 +424,8 @@ extension CLI {
         #expect(
             try kiln("promote", "points-mlp@v1", "production", "-C", ws.path, environment: ["KILN_USER": "release-bot"])
                 .status == 0)
+        let moves = try kiln("alias", "history", "points-mlp@production", "-C", ws.path)
+        #expect(moves.stdout.contains("  release-bot  "), "KILN_USER wins over git's user.name: \(moves.stdout)")
         let runs = try kiln("runs", ws.path, "--json", environment: environment)
         #expect(runs.stdout.contains("\"user\" : \"Tess Tester\""), "\(runs.stdout.prefix(400))")
     }

@@ -35,10 +35,7 @@ struct PlanCommand: ParsableCommand {
                     "reasons": item.reasons.map { $0.text(root: loaded.paths.root) },
                 ]
             }
-            let data = try JSONSerialization.data(
-                withJSONObject: ["nodes": items, "run": plan.toRun.count, "cached": plan.cachedCount],
-                options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            Terminal.standardOutput(String(decoding: data, as: UTF8.self) + "\n")
+            try Terminal.printJSON(["nodes": items, "run": plan.toRun.count, "cached": plan.cachedCount])
             return
         }
         let colour = Terminal.colour(for: 1)

@@ -59,12 +59,15 @@ func headline(_ metrics: [String: [String: Double]]) -> String {
         .map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(separator: ", ")
 }
 
-func date(_ d: Date) -> String {
+/// `2026-11-29 12:57:12 +0000`. One formatter: `kiln log` formats a date per version.
+let versionDateFormatter: DateFormatter = {
     let f = DateFormatter()
     f.locale = Locale(identifier: "en_US_POSIX")
     f.dateFormat = "yyyy-MM-dd HH:mm:ss Z"
-    return f.string(from: d)
-}
+    return f
+}()
+
+func date(_ d: Date) -> String { versionDateFormatter.string(from: d) }
 
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -87,8 +90,7 @@ struct Models: ParsableCommand {
             ])
         }
         if json {
-            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
-            Terminal.standardOutput(String(decoding: data, as: UTF8.self) + "\n")
+            try Terminal.printJSON(rows)
             return
         }
         guard !rows.isEmpty else {
@@ -155,8 +157,7 @@ struct Log: ParsableCommand {
                     "aliases": aliases[$0.version] ?? [],
                 ]
             }
-            let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
-            Terminal.standardOutput(String(decoding: data, as: UTF8.self) + "\n")
+            try Terminal.printJSON(rows)
             return
         }
         let colour = Terminal.colour(for: 1)
@@ -205,8 +206,7 @@ struct Show: ParsableCommand {
                 "message": summary?.message ?? "",
                 "card": card, "metrics": version.metrics, "lineage": lineage, "params": object("params.json") ?? [:],
             ]
-            let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
-            Terminal.standardOutput(String(decoding: data, as: UTF8.self) + "\n")
+            try Terminal.printJSON(doc)
             return
         }
         var out = "\(version.reference)  commit \(summary?.commit.prefix(12) ?? "")\n"
@@ -421,8 +421,7 @@ struct Diff: ParsableCommand {
                     ] as [String: Any]
                 },
             ]
-            let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
-            Terminal.standardOutput(String(decoding: data, as: UTF8.self) + "\n")
+            try Terminal.printJSON(doc)
             return
         }
         let c = Terminal.colour(for: 1)
@@ -490,7 +489,17 @@ struct RemoteArgument: ParsableArguments {
     }
 }
 
-func printSync(_ report: SyncReport, _ verb: String) throws {
+/// Runs a push or pull and prints its report; exit 1 on an error or a conflict.
+func sync(
+    _ remote: RemoteArgument, _ registry: RegistryOptions, _ verb: String,
+    _ operation: (GitRegistry, String) throws -> SyncReport
+) throws {
+    let url = try remote.url()
+    let report: SyncReport
+    do { report = try operation(registry.open(), url) } catch {
+        Terminal.standardError("kiln: error: \(error)\n")
+        throw ExitStatus.failure
+    }
     var out = ""
     for ref in report.updated { out += "  \(verb)  \(ref)\n" }
     out +=
@@ -515,13 +524,7 @@ struct Push: ParsableCommand {
     @OptionGroup var remote: RemoteArgument
     @OptionGroup var registry: RegistryOptions
 
-    func run() throws {
-        let url = try remote.url()
-        do { try printSync(try registry.open().push(to: url), "pushed") } catch let e as ExitStatus { throw e } catch {
-            Terminal.standardError("kiln: error: \(error)\n")
-            throw ExitStatus.failure
-        }
-    }
+    func run() throws { try sync(remote, registry, "pushed") { try $0.push(to: $1) } }
 }
 
 struct Pull: ParsableCommand {
@@ -537,12 +540,5 @@ struct Pull: ParsableCommand {
     @OptionGroup var remote: RemoteArgument
     @OptionGroup var registry: RegistryOptions
 
-    func run() throws {
-        let url = try remote.url()
-        do { try printSync(try registry.open().pull(from: url), "pulled") } catch let e as ExitStatus { throw e } catch
-        {
-            Terminal.standardError("kiln: error: \(error)\n")
-            throw ExitStatus.failure
-        }
-    }
+    func run() throws { try sync(remote, registry, "pulled") { try $0.pull(from: $1) } }
 }

@@ -109,7 +109,7 @@ struct RunCommand: ParsableCommand {
     private func recordSpecs(_ w: LoadedWorkspace, _ registry: GitRegistry) {
         var files: [String: Data] = [:]
         for file in w.compiled.workspace.files {
-            files[Plan.Reason.relative(DatasetConfig.normalized(file.path), DatasetConfig.normalized(w.paths.root))] =
+            files[w.paths.relative(file.path)] =
                 Data(file.text.utf8)
         }
         do {
@@ -170,12 +170,7 @@ struct Runs: ParsableCommand {
             Terminal.standardError("kiln: warning: \(paths.runs)/\(name) is not a readable run record\n")
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(
-                positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            Terminal.standardOutput(String(decoding: try encoder.encode(shown), as: UTF8.self) + "\n")
+            Terminal.standardOutput(String(decoding: try RunRecord.encoder.encode(shown), as: UTF8.self) + "\n")
             return
         }
         guard !shown.isEmpty else {

@@ -83,7 +83,7 @@ extension Plan.Reason {
         switch self {
         case .neverRan: return "never ran"
         case .field(let path, let old, let new, let at):
-            let place = at.map { "  (\(Self.relative($0.file, root)):\($0.start.line))" } ?? ""
+            let place = at.map { "  (\(WorkspacePaths.relative($0.file, to: root)):\($0.start.line))" } ?? ""
             return "\(path): \(old) → \(new)\(place)"
         case .file(let path, let old, let new):
             switch (old, new) {
@@ -112,8 +112,4 @@ extension Plan.Reason {
         }
     }
 
-    static func relative(_ path: String, _ root: String) -> String {
-        let base = root.hasSuffix("/") ? root : root + "/"
-        return root != "." && path.hasPrefix(base) ? String(path.dropFirst(base.count)) : path
-    }
 }

@@ -18,6 +18,13 @@ enum Terminal {
         FileHandle.standardOutput.write(Data(s.utf8))
     }
 
+    /// A JSON document on standard output: indented, keys sorted, slashes unescaped.
+    static func printJSON(_ object: Any) throws {
+        let data = try JSONSerialization.data(
+            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        standardOutput(String(decoding: data, as: UTF8.self) + "\n")
+    }
+
     /// The diagnostics format: the flag if given, GitHub annotations under GitHub Actions, else text.
     static func diagnosticFormat(_ flag: DiagnosticFormat?) -> DiagnosticFormat {
         if let flag { return flag }

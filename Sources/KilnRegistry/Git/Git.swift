@@ -291,8 +291,21 @@ public final class GitRepository {
         if let ref { git_reference_free(ref) }
     }
 
-    /// Reference names matching a glob (`refs/kiln/models/*`), with their targets, sorted by name.
+    /// Reference names matching a glob (`refs/kiln/models/*`), with the commits they name (peeled through
+    /// annotated tags), sorted by name.
     public func references(matching glob: String) throws(GitError) -> [(name: String, target: ObjectID)] {
+        try references(matching: glob) { ref in
+            var object: OpaquePointer?
+            guard git_reference_peel(&object, ref, GIT_OBJECT_COMMIT) == 0, let object else { return nil }
+            defer { git_object_free(object) }
+            return git_object_id(object).map { ObjectID($0.pointee) }
+        }
+    }
+
+    /// Reference names matching a glob, with what `target` reads from each (nil: skipped), sorted by name.
+    func references(matching glob: String, target: (OpaquePointer) -> ObjectID?) throws(GitError) -> [(
+        name: String, target: ObjectID
+    )] {
         var iterator: OpaquePointer?
         try check(git_reference_iterator_glob_new(&iterator, pointer, glob), "list \(glob)")
         guard let iterator else { return [] }
@@ -301,12 +314,7 @@ public final class GitRepository {
         var ref: OpaquePointer?
         while git_reference_next(&ref, iterator) == 0, let r = ref {
             defer { git_reference_free(r) }
-            let name = String(cString: git_reference_name(r))
-            var object: OpaquePointer?
-            if git_reference_peel(&object, r, GIT_OBJECT_COMMIT) == 0, let object {
-                if let oid = git_object_id(object) { out.append((name, ObjectID(oid.pointee))) }
-                git_object_free(object)
-            }
+            if let id = target(r) { out.append((String(cString: git_reference_name(r)), id)) }
         }
         return out.sorted { $0.0 < $1.0 }
     }

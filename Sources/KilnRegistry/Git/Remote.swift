@@ -12,21 +12,9 @@ extension GitRepository {
         return ObjectID(oid)
     }
 
-    /// Reference names (unpeeled targets) matching a glob, sorted.
+    /// Reference names matching a glob with their unpeeled targets (a tag reference gives the tag object).
     func rawReferences(matching glob: String) throws(GitError) -> [(name: String, target: ObjectID)] {
-        var iterator: OpaquePointer?
-        try check(git_reference_iterator_glob_new(&iterator, pointer, glob), "list \(glob)")
-        guard let iterator else { return [] }
-        defer { git_reference_iterator_free(iterator) }
-        var out: [(String, ObjectID)] = []
-        var ref: OpaquePointer?
-        while git_reference_next(&ref, iterator) == 0, let r = ref {
-            defer { git_reference_free(r) }
-            if let oid = git_reference_target(r) {
-                out.append((String(cString: git_reference_name(r)), ObjectID(oid.pointee)))
-            }
-        }
-        return out.sorted { $0.0 < $1.0 }
+        try references(matching: glob) { ref in git_reference_target(ref).map { ObjectID($0.pointee) } }
     }
 
     func removeReference(_ name: String) throws(GitError) {

@@ -508,18 +508,8 @@ struct NodeExecutor: Sendable {
         }
     }
 
-    /// A path as seen from the workspace root (how outputs record it).
-    private func relative(_ path: String) -> String {
-        let path = DatasetConfig.normalized(path), root = DatasetConfig.normalized(paths.root)
-        if root == "." { return path }
-        let base = root.hasSuffix("/") ? root : root + "/"
-        return path.hasPrefix(base) ? String(path.dropFirst(base.count)) : path
-    }
-
-    /// A workspace-relative path as seen from here (how readers open it).
-    private func local(_ path: String) -> String {
-        path.hasPrefix("/") || paths.root == "." ? path : DatasetConfig.normalized(paths.root + "/" + path)
-    }
+    private func relative(_ path: String) -> String { paths.relative(path) }
+    private func local(_ path: String) -> String { paths.local(path) }
 }
 
 /// A value computed at most once, from any thread.

@@ -136,11 +136,7 @@ public struct Planner: Sendable {
         return (rest.isEmpty ? path[...] : rest).joined(separator: ".")
     }
 
-    func relative(_ path: String) -> String {
-        let path = DatasetConfig.normalized(path), root = DatasetConfig.normalized(root)
-        let base = root.hasSuffix("/") ? root : root + "/"
-        return root != "." && path.hasPrefix(base) ? String(path.dropFirst(base.count)) : path
-    }
+    func relative(_ path: String) -> String { WorkspacePaths.relative(path, to: root) }
 }
 
 /// Field-level differences of two JSON documents.

@@ -229,15 +229,6 @@ public final class RecordingReporter: RunReporter {
     public var all: [RunEvent] { events.withLock { $0 } }
 }
 
-/// Several reporters as one.
-public struct FanOutReporter: RunReporter {
-    let reporters: [any RunReporter]
-    public init(_ reporters: [any RunReporter]) { self.reporters = reporters }
-    public func report(_ event: RunEvent) { for r in reporters { r.report(event) } }
-    public func close() { for r in reporters { r.close() } }
-    public var showsCached: Bool { reporters.contains { $0.showsCached } }
-}
-
 enum Format {
     static func seconds(_ s: Double) -> String {
         if s < 1 { return String(format: "%.0f ms", s * 1000) }

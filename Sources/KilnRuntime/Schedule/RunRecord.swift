@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import KilnSpec
 
 /// `.kiln/runs/<id>.json`: who ran what, when, with which kiln, and how each node went.
@@ -33,7 +33,8 @@ public struct RunRecord: Sendable, Codable {
         nodes = result.nodes
     }
 
-    static var encoder: JSONEncoder {
+    /// The records' JSON form (`.kiln/runs/ID.json`, `kiln runs --json`).
+    public static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase

@@ -152,7 +152,8 @@ public final class Runner: Sendable {
                     state.cancel()
                 }
                 state.finish(finished.id, succeeded: finished.failure == nil)
-                for item in plan.items {
+                // Only a failure skips nodes; scanning the plan after every node would be quadratic.
+                for item in plan.items where finished.failure != nil {
                     if case .skipped(let cause) = state.status(of: item.node.id), records[item.node.id] == nil,
                         records[cause]?.status != "not run"  // downstream of a cancelled node: not run, not skipped
                     {
@@ -177,9 +178,7 @@ public final class Runner: Sendable {
         let outcome: RunOutcome =
             cancellation.isCancelled
             ? .cancelled : (records.values.contains { $0.status == "failed" } ? .failed : .succeeded)
-        let seconds =
-            Double((ContinuousClock.now - clock).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - clock).components.seconds)
+        let seconds = (ContinuousClock.now - clock).seconds
         var counts: [String: Int] = [:]
         for r in records.values { counts[r.status, default: 0] += 1 }
         updateLock(with: lockEntries)
@@ -224,8 +223,7 @@ public final class Runner: Sendable {
             let outcome: Result<(NodeOutput, CacheManifest), NodeFailure> = await Self.onThread {
                 self.attempt(node, attempt: attemptNumber)
             }
-            let elapsed = ContinuousClock.now - clock
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = (ContinuousClock.now - clock).seconds
             switch outcome {
             case .success(let (output, manifest)):
                 reporter.report(
@@ -319,4 +317,9 @@ public final class Runner: Sendable {
         formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
         return formatter.string(from: date) + "-" + String(format: "%04x", UInt16.random(in: 0...UInt16.max))
     }
+}
+
+extension Duration {
+    /// The duration in seconds, as a Double.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

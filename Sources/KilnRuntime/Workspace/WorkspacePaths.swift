@@ -36,6 +36,22 @@ public struct WorkspacePaths: Sendable {
 
     func join(_ a: String, _ b: String) -> String { (a as NSString).appendingPathComponent(b) }
 
+    /// A path as seen from the workspace root (how outputs, kiln.lock and messages record it).
+    public func relative(_ path: String) -> String { Self.relative(path, to: root) }
+
+    /// `path` relative to `root`, both normalized lexically; unchanged when it is not below `root`.
+    public static func relative(_ path: String, to root: String) -> String {
+        let path = DatasetConfig.normalized(path), root = DatasetConfig.normalized(root)
+        guard root != "." else { return path }
+        let base = root.hasSuffix("/") ? root : root + "/"
+        return path.hasPrefix(base) ? String(path.dropFirst(base.count)) : path
+    }
+
+    /// A workspace-relative path as seen from the current directory (how readers open it).
+    public func local(_ path: String) -> String {
+        path.hasPrefix("/") || root == "." ? path : DatasetConfig.normalized(root + "/" + path)
+    }
+
     /// The workspace's key for masking pii values in printed rows: created once, readable by its owner only.
     public func piiMaskKey() -> Data {
         let path = join(keys, "pii-mask.key")
@@ -49,15 +65,16 @@ public struct WorkspacePaths: Sendable {
     }
 }
 
-/// Who is acting: `KILN_USER`, else git's `user.name`, else the operating-system user.
+/// Who is acting: `KILN_USER`, else git's `user.name`, else the operating-system user. Found once per
+/// process (it reads git's configuration files).
 public enum Identity {
-    public static var current: String {
+    public static let current: String = {
         let environment = ProcessInfo.processInfo.environment
         if let user = environment["KILN_USER"], !user.isEmpty { return user }
         if let name = GitConfig.userName { return name }
         if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
         return environment["USER"] ?? "unknown"
-    }
+    }()
 
     public static var host: String { ProcessInfo.processInfo.hostName }
 }
