@@ -54,8 +54,8 @@ public struct RegisteredVersion: Sendable, Codable, Equatable {
     public var reference: String { "\(model)@v\(version)" }
 }
 
-/// The narrow interface the runner's register, gate and release nodes use. The git registry on
-/// libgit2 implements it; until then `DirectoryRegistry` does, below `.kiln/models`.
+/// The narrow interface the runner's register, gate and release nodes use; `GitRegistry` (libgit2)
+/// implements it.
 public protocol ModelRegistry: Sendable {
     /// Stores a new version; the number is allocated atomically, so concurrent registrations get
     /// different numbers. Moves `alias` to it when given.
