@@ -91,6 +91,34 @@ for _ in 0..<rounds {
         })
 }
 
+// The same through the command line, as a user runs it (process start, argument parsing, the table
+// printed), when the kiln binary sits beside this one (`swift build -c release` builds both).
+let kilnBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    .appendingPathComponent("kiln").path
+func timeKiln(_ arguments: [String]) throws -> Double {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: kilnBinary)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(["KILN_REGISTRY": "\(work)/log"]) { $1 }
+    process.standardOutput = FileHandle.nullDevice
+    return try seconds {
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            fatalError("kiln \(arguments) exited \(process.terminationStatus)")
+        }
+    }
+}
+var cliLogTimes: [Double] = []
+var cliOnelineTimes: [Double] = []
+let haveKiln = FileManager.default.isExecutableFile(atPath: kilnBinary)
+if haveKiln {
+    for _ in 0..<rounds {
+        cliLogTimes.append(try timeKiln(["log", "tiny"]))
+        cliOnelineTimes.append(try timeKiln(["log", "tiny", "--oneline"]))
+    }
+}
+
 // 3. diff of two 50 MB versions, and 4. storage growth of a fine-tuned v2.
 // 50 MB: 19 tensors of 640 K floats and a last layer of 640 K floats (4.8% of the bytes).
 let layers = Array(repeating: 640 << 10, count: 20)
@@ -123,6 +151,14 @@ print(
     String(
         format: "log over 1,000 versions: %.3f s (median of %d); filling them took %.1f s", median(logTimes), rounds,
         fill))
+if haveKiln {
+    print(
+        String(
+            format: "`kiln log tiny` over 1,000 versions (process): %.3f s; --oneline: %.3f s (medians of %d)",
+            median(cliLogTimes), median(cliOnelineTimes), rounds))
+} else {
+    print("`kiln log` through the binary: skipped (no \(kilnBinary); build it with swift build -c release)")
+}
 print(String(format: "diff of two 50 MB versions: %.3f s (median of %d)", median(diffTimes), rounds))
 print("storage added by v2 (last layer changed, \((layers.last ?? 0) * 4) of \(modelBytes) bytes):")
 print("  kiln (chunked)            \(growth) bytes = \(pct(growth)) of the model")

@@ -456,7 +456,8 @@ struct Diff: ParsableCommand {
                 "  \(m.split.padding(toLength: 10, withPad: " ", startingAt: 0)) \(m.metric.padding(toLength: 16, withPad: " ", startingAt: 0)) \(o) → \(n)  \(delta)\n"
         }
         out += "\n" + paint("Weights", 1, c) + "\n"
-        for t in d.tensors {
+        // Columns aligned: name, shape, then the figures.
+        let rows = d.tensors.map { t -> (String, String, String) in
             let shape =
                 t.oldShape == t.newShape
                 ? "\(t.newShape ?? [])"
@@ -464,12 +465,20 @@ struct Diff: ParsableCommand {
             var detail = t.identical ? "identical" : ""
             if let l2 = t.l2 {
                 detail =
-                    String(format: "‖Δ‖₂ %.4g", l2) + (t.relative.map { String(format: "  relative %.4g", $0) } ?? "")
+                    String(format: "‖Δ‖₂ %-10.4g", l2)
+                    + (t.relative.map { String(format: "  relative %-10.4g", $0) } ?? "")
                     + (t.cosine.map { String(format: "  cosine %.6f", $0) } ?? "")
             } else if !t.identical {
                 detail = "changed"
             }
-            out += "  \(t.name)  \(shape)  \(detail)\n"
+            return (t.name, shape, detail)
+        }
+        let nameWidth = rows.map(\.0.count).max() ?? 0
+        let shapeWidth = rows.map(\.1.count).max() ?? 0
+        for (name, shape, detail) in rows {
+            out +=
+                "  \(name.padding(toLength: nameWidth, withPad: " ", startingAt: 0))  "
+                + "\(shape.padding(toLength: shapeWidth, withPad: " ", startingAt: 0))  \(detail)\n"
         }
         Terminal.standardOutput(out)
     }
