@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // Kiln: a declarative pipeline-spec compiler and runner for machine learning.
 // Targets are listed lowest stage first; see docs/architecture.md for the data flow.
 
@@ -73,13 +73,30 @@ var targets: [Target] = [
         ],
         exclude: ["README.md"], swiftSettings: swiftSettings),
 
+    // MARK: Serving
+    /// The HTTP server (Hummingbird 2): Open Inference Protocol v2, dynamic batching, canary split, hot
+    /// version switch, Prometheus metrics; and the model loading `kiln predict` shares with it.
+    .target(
+        name: "KilnServe",
+        dependencies: [
+            "KilnRegistry", "KilnCompute", "KilnData", "KilnSpec", "KilnDiagnostics",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+        ],
+        exclude: ["README.md"], swiftSettings: swiftSettings),
+
     // MARK: Edges
     /// The commands; one file per subcommand.
     .target(
         name: "KilnCLI",
         dependencies: [
-            "KilnCompiler", "KilnCompute", "KilnData", "KilnRegistry", "KilnRuntime",
+            "KilnCompiler", "KilnCompute", "KilnData", "KilnRegistry", "KilnRuntime", "KilnServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ],
         exclude: ["README.md"],
         swiftSettings: swiftSettings),
@@ -130,6 +147,9 @@ var targets: [Target] = [
     /// loads it at run time after choosing its kernel (a linked copy would load first, with the wrong one).
     .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CYAML"], swiftSettings: swiftSettings),
     .testTarget(
+        name: "KilnServeTests", dependencies: ["KilnServe", "KilnRegistry", "KilnCompute", "KilnData", "KilnTestSupport"],
+        swiftSettings: swiftSettings),
+    .testTarget(
         name: "KilnCLITests", dependencies: ["KilnTestSupport", "kiln"], swiftSettings: swiftSettings),
 ]
 
@@ -156,6 +176,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // Serving. Hummingbird's default traits pull swift-configuration, which kiln does not use.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: targets
 )

@@ -11,15 +11,16 @@ public final class Predictor {
     public init(network: Network, maxBatch: Int = 64) {
         self.network = network
         network.prepare(maxBatch: maxBatch)
-        output = Tensor(shape: [maxBatch, Self.width(network.config)])
+        output = Tensor(shape: [maxBatch, Self.outputWidth(network.config)])
         input = Tensor(shape: [maxBatch, network.config.inputs])
     }
 
     /// Columns of the result: one per class (classification), one probability (binary), the outputs
     /// (regression).
-    public var outputWidth: Int { Self.width(network.config) }
+    public var outputWidth: Int { Self.outputWidth(network.config) }
 
-    private static func width(_ config: ModelConfig) -> Int {
+    /// The result's columns for a model of `config`.
+    public static func outputWidth(_ config: ModelConfig) -> Int {
         config.task == .binary ? 1 : config.outputs
     }
 

@@ -74,11 +74,45 @@ public struct TableReader: Sendable {
     }
 
     public func read() throws(DataError) -> Table {
+        var state = try ReadState(schema.columns.filter { keptNames.contains($0.name) }, allowUnknownCategories)
+        let files = try readFiles(&state)
+        try state.throwErrors()
+        if state.rowCount == 0 {
+            throw DataError(
+                "data.empty",
+                "\(files.count == 1 ? "'\(files[0])' has" : "the files of '\(source.path)' have") no rows",
+                at: files.count == 1 ? .fileStart(files[0]) : nil, help: "a dataset needs at least one row of data")
+        }
+        return Table(
+            columns: state.builders.map { $0.finish() }, rowCount: state.rowCount, origins: state.origins)
+    }
+
+    /// Reads the files in batches of about `batchRows` rows (a block of a csv file, or `batchRows` records of
+    /// a jsonl file), handing each to `body` as a table of its own: memory stays bounded by the batch, not
+    /// the file (`kiln predict`). The first batch with a bad cell stops the reading with its errors, after
+    /// the batches before it were handed over. Returns the number of rows read.
+    @discardableResult
+    public func stream(batchRows: Int, _ body: (Table) throws -> Void) throws -> Int {
+        try withoutActuallyEscaping(body) { body in
+            var state = try ReadState(schema.columns.filter { keptNames.contains($0.name) }, allowUnknownCategories)
+            state.batchRows = max(1, batchRows)
+            state.emit = body
+            do {
+                _ = try readFiles(&state)
+                try state.throwErrors()
+                try state.flush()
+            } catch {
+                if let failure = state.bodyError { throw failure }
+                throw error
+            }
+            return state.rowCount
+        }
+    }
+
+    /// Reads every file into `state`; returns the files.
+    private func readFiles(_ state: inout ReadState) throws(DataError) -> [String] {
         let files = try Self.files(source)
-        let kept = schema.columns.filter { keptNames.contains($0.name) }
-        var builders: [ColumnBuilder] = []
-        for c in kept { builders.append(try ColumnBuilder(c, allowUnknownCategories: allowUnknownCategories)) }
-        var state = ReadState(builders: builders)
+        let kept = state.builders.map(\.schema)
         var firstHeader: [String]?
         for file in files {
             let format = source.format ?? SourceFormat(extensionOf: file) ?? .csv
@@ -95,28 +129,12 @@ public struct TableReader: Sendable {
                     try readJSONLines(file, kept: kept, state: &state)
                 }
             } catch {
+                if state.bodyError != nil { throw error }
                 state.errors += error.diagnostics
                 if state.full { break }
             }
         }
-        guard state.errors.isEmpty else {
-            // Column-wise parsing finds a block's errors column by column: report them in file order.
-            var diagnostics = Array(state.errors.sorted().prefix(DataLimits.maxErrors))
-            if state.errors.count >= DataLimits.maxErrors {
-                diagnostics.append(
-                    Diagnostic(
-                        "data.too-many-errors", .note, "stopped after \(DataLimits.maxErrors) errors", at: nil))
-            }
-            throw DataError(diagnostics)
-        }
-        if state.rowCount == 0 {
-            throw DataError(
-                "data.empty",
-                "\(files.count == 1 ? "'\(files[0])' has" : "the files of '\(source.path)' have") no rows",
-                at: files.count == 1 ? .fileStart(files[0]) : nil, help: "a dataset needs at least one row of data")
-        }
-        return Table(
-            columns: state.builders.map { $0.finish() }, rowCount: state.rowCount, origins: state.origins)
+        return files
     }
 
     struct ReadState {
@@ -124,8 +142,63 @@ public struct TableReader: Sendable {
         var rowCount = 0
         var origins = RowOrigins()
         var errors: [Diagnostic] = []
+        let allowUnknownCategories: Bool
+        /// Streaming: the batch size, the first row of the batch being read, where batches go, and what the
+        /// receiver threw (which ends the reading).
+        var batchRows: Int?
+        var batchStart = 0
+        var emit: ((Table) throws -> Void)?
+        var bodyError: (any Error)?
+
+        init(_ columns: [ColumnSchema], _ allowUnknownCategories: Bool) throws(DataError) {
+            builders = []
+            for c in columns { builders.append(try ColumnBuilder(c, allowUnknownCategories: allowUnknownCategories)) }
+            self.allowUnknownCategories = allowUnknownCategories
+        }
 
         var full: Bool { errors.count >= DataLimits.maxErrors }
+
+        /// The errors so far, in file order (column-wise parsing finds a block's errors column by column).
+        func throwErrors() throws(DataError) {
+            guard !errors.isEmpty else { return }
+            var diagnostics = Array(errors.sorted().prefix(DataLimits.maxErrors))
+            if errors.count >= DataLimits.maxErrors {
+                diagnostics.append(
+                    Diagnostic(
+                        "data.too-many-errors", .note, "stopped after \(DataLimits.maxErrors) errors", at: nil))
+            }
+            throw DataError(diagnostics)
+        }
+
+        /// Streaming: hands over the batch when it is full.
+        mutating func flushIfFull() throws(DataError) {
+            if let n = batchRows, rowCount - batchStart >= n { try flush() }
+        }
+
+        /// Streaming: hands over the rows read since the last batch, and starts the next one.
+        mutating func flush() throws(DataError) {
+            guard let emit, rowCount > batchStart else { return }
+            // A batch with bad cells stops the reading; `stream` throws the errors collected.
+            guard errors.isEmpty else { throw DataError([]) }
+            var batchOrigins = RowOrigins()
+            batchOrigins.files = origins.files.map { f in
+                var f = f
+                f.firstRow = max(0, f.firstRow - batchStart)
+                return f
+            }
+            batchOrigins.lines = origins.lines
+            let schemas = builders.map(\.schema)
+            let table = Table(
+                columns: builders.map { $0.finish() }, rowCount: rowCount - batchStart, origins: batchOrigins)
+            builders = []
+            for c in schemas { builders.append(try ColumnBuilder(c, allowUnknownCategories: allowUnknownCategories)) }
+            origins.lines.removeAll(keepingCapacity: true)
+            batchStart = rowCount
+            do { try emit(table) } catch {
+                bodyError = error
+                throw DataError([])
+            }
+        }
 
         mutating func report(
             _ problem: CellProblem, column: ColumnSchema, text: String, file: String, line: Int, at col: Int
@@ -206,7 +279,7 @@ public struct TableReader: Sendable {
             var from = 0
             // Size the columns once from the first block's bytes per record: no regrowth (copies, page
             // faults, twice the memory at the moment of growth) for the rest of the file.
-            if !reserved && block.count > 16 {
+            if !reserved && block.count > 16 && state.batchRows == nil {
                 reserved = true
                 let perRecord = max(1, (block.starts[block.count - 1] - block.starts[1]) / (block.count - 2))
                 let estimate = state.rowCount + fileBytes / perRecord + fileBytes / perRecord / 50 + 16
@@ -273,6 +346,7 @@ public struct TableReader: Sendable {
                 state.rowCount += block.count - from
             }
             if state.full { throw DataError([]) }
+            try state.flushIfFull()
         }
         state.origins.files[state.origins.files.count - 1].digest = digest
         if needHeader {
@@ -357,6 +431,7 @@ public struct TableReader: Sendable {
             }
             state.origins.lines.append(line)
             state.rowCount += 1
+            try state.flushIfFull()
         }
         state.origins.files[state.origins.files.count - 1].digest = digest
     }

@@ -20,7 +20,7 @@ public struct NullMask: Sendable, Equatable {
     }
 
     @inline(__always)
-    mutating func append(null: Bool) {
+    public mutating func append(null: Bool) {
         if null {
             let w = count >> 6
             if words.count <= w { words.append(contentsOf: repeatElement(0, count: w + 1 - words.count)) }
@@ -35,7 +35,7 @@ public struct NullMask: Sendable, Equatable {
     mutating func extend(by n: Int) { count += n }
 
     /// Marks an existing row null.
-    mutating func markNull(_ row: Int) {
+    public mutating func markNull(_ row: Int) {
         let w = row >> 6
         if words.count <= w { words.append(contentsOf: repeatElement(0, count: w + 1 - words.count)) }
         if words[w] & (1 << UInt64(row & 63)) == 0 { nullCount += 1 }

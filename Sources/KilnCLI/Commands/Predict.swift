@@ -1,0 +1,197 @@
+import ArgumentParser
+import Foundation
+import KilnCompute
+import KilnData
+import KilnDiagnostics
+import KilnRegistry
+import KilnServe
+
+/// `kiln predict MODEL@REF --input FILE [--output FILE]`: batch inference over a csv/tsv/jsonl file, read
+/// in batches (memory bounded by the batch, not the file), preprocessed by the card's fitted transforms,
+/// written as csv or jsonl.
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Predict over a csv, tsv or jsonl file with a registered version.",
+        discussion: """
+            The file holds the model's raw feature columns (other columns are ignored; the label may be absent).
+            Output: csv (default, or an --output ending in .csv) with `label` and one `p_CLASS` column per class for
+            a classifier, or `prediction` for a regressor; jsonl (an --output ending in .jsonl, or --format jsonl)
+            with the same fields.
+
+            Examples:
+              kiln predict iris-mlp@staging --input data/new.csv
+              kiln predict iris-mlp@v2 --input rows.jsonl --output predictions.jsonl
+            """)
+
+    @Argument(help: "The version: NAME@vN, NAME@ALIAS or NAME@latest.") var reference: String
+    @Option(name: .shortAndLong, help: "The rows to predict: a .csv, .tsv or .jsonl file.") var input: String
+    @Option(name: .shortAndLong, help: "Where to write (default: standard output).") var output: String?
+    @Option(help: "csv or jsonl (default: from --output's extension, else csv).") var format: String?
+    @Option(help: "Rows per batch through the compute core.") var batchRows = 4096
+    @OptionGroup var registry: RegistryOptions
+
+    func run() throws {
+        let ref = try RegistryOptions.reference(reference)
+        let outputFormat = format ?? (output.map { $0.hasSuffix(".jsonl") ? "jsonl" : "csv" } ?? "csv")
+        guard ["csv", "jsonl"].contains(outputFormat) else {
+            throw ValidationError("--format is csv or jsonl, not '\(outputFormat)'")
+        }
+        guard FileManager.default.fileExists(atPath: input) else {
+            Terminal.standardError("kiln: error: no file '\(input)'\n")
+            throw ExitStatus.failure
+        }
+        _ = try registry.resolve(ref)
+        let model: ServedModel
+        do { model = try ServedModel.load(ref, registry: registry.open()) } catch {
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.failure
+        }
+        let predictor = try model.makePredictor(maxBatch: min(batchRows, 4096))
+        let sink: PredictionSink
+        do { sink = try PredictionSink(path: output, format: outputFormat, model: model) } catch {
+            Terminal.standardError("kiln: error: cannot write '\(output ?? "-")': \(error.localizedDescription)\n")
+            throw ExitStatus.failure
+        }
+        // Only the feature columns are read; unknown categories become all-zero one-hot blocks.
+        let schema = DataSchema(columns: model.featureColumns)
+        var reader = TableReader(source: SourceConfig(path: input), schema: schema)
+        reader.allowUnknownCategories = true
+        let width = predictor.outputWidth
+        var results: [Float] = []
+        do {
+            let rows = try reader.stream(batchRows: batchRows) { table in
+                let features = try model.preprocessor.features(table)
+                results = [Float](repeating: 0, count: table.rowCount * width)
+                try features.withUnsafeBufferPointer { f in
+                    try results.withUnsafeMutableBufferPointer { r in
+                        try predictor.predict(f, rows: table.rowCount, into: r)
+                    }
+                }
+                try results.withUnsafeBufferPointer { try sink.write($0, rows: table.rowCount) }
+            }
+            try sink.close()
+            if let output {
+                Terminal.standardError("kiln: \(rows) predictions by \(model.reference) in \(output)\n")
+            }
+        } catch let error as DataError {
+            sink.abandon()
+            Terminal.standardError(
+                DiagnosticRenderer(sources: [:], colour: Terminal.colour(for: 2)).text(error.diagnostics))
+            throw ExitStatus.failure
+        } catch {
+            sink.abandon()
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.failure
+        }
+    }
+}
+
+/// Writes predictions as csv or jsonl, through a buffer; to a temporary file renamed into place on
+/// success, so a failed run leaves no half-written output.
+final class PredictionSink {
+    private let handle: FileHandle
+    private let path: String?
+    private let temporary: String?
+    private let jsonl: Bool
+    private let model: ServedModel
+    private var buffer = Data()
+
+    init(path: String?, format: String, model: ServedModel) throws {
+        self.path = path
+        self.model = model
+        jsonl = format == "jsonl"
+        if let path {
+            let temporary = path + ".kiln-tmp-\(getpid())"
+            guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+                throw CocoaError(.fileWriteNoPermission)
+            }
+            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+            self.temporary = temporary
+        } else {
+            handle = FileHandle.standardOutput
+            temporary = nil
+        }
+        if !jsonl {
+            let header =
+                switch model.card.model.task {
+                case .classification, .binary: ["label"] + classColumns
+                case .regression: model.card.labels.count > 1 ? model.card.labels : ["prediction"]
+                }
+            buffer.append(contentsOf: (header.map(Self.csvField).joined(separator: ",") + "\n").utf8)
+        }
+    }
+
+    private var classColumns: [String] {
+        model.card.model.task == .binary
+            ? ["p_\(model.card.labels.last ?? "1")"] : model.card.labels.map { "p_\($0)" }
+    }
+
+    func write(_ result: UnsafeBufferPointer<Float>, rows: Int) throws {
+        let k = result.count / max(rows, 1)
+        let labels = model.card.labels
+        for r in 0..<rows {
+            let row = UnsafeBufferPointer(rebasing: result[r * k..<(r + 1) * k])
+            var line: String
+            switch model.card.model.task {
+            case .classification, .binary:
+                let index =
+                    model.card.model.task == .binary
+                    ? (row[0] >= 0.5 ? 1 : 0) : (row.indices.max { row[$0] < row[$1] } ?? 0)
+                let label = index < labels.count ? labels[index] : "\(index)"
+                if jsonl {
+                    let probabilities = zip(classColumns, row).map { "\"\($0.0.dropFirst(2))\":\(Self.number($0.1))" }
+                    line =
+                        "{\"label\":\(Self.jsonString(label)),\"\(model.card.model.task == .binary ? "probability" : "probabilities")\":"
+                        + (model.card.model.task == .binary
+                            ? Self.number(row[0]) : "{\(probabilities.joined(separator: ","))}")
+                        + "}"
+                } else {
+                    line = ([Self.csvField(label)] + row.map(Self.number)).joined(separator: ",")
+                }
+            case .regression:
+                if jsonl {
+                    line =
+                        k == 1
+                        ? "{\"prediction\":\(Self.number(row[0]))}"
+                        : "{\"prediction\":[\(row.map(Self.number).joined(separator: ","))]}"
+                } else {
+                    line = row.map(Self.number).joined(separator: ",")
+                }
+            }
+            buffer.append(contentsOf: (line + "\n").utf8)
+            if buffer.count > 1 << 16 { try flush() }
+        }
+    }
+
+    private func flush() throws {
+        try handle.write(contentsOf: buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func close() throws {
+        try flush()
+        if let temporary, let path {
+            try handle.close()
+            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+            try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        }
+    }
+
+    func abandon() {
+        if let temporary {
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: temporary)
+        }
+    }
+
+    static func number(_ x: Float) -> String { x.isFinite ? "\(x)" : "null" }
+
+    static func csvField(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })
+            ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    static func jsonString(_ s: String) -> String {
+        (try? String(decoding: JSONEncoder().encode(s), as: UTF8.self)) ?? "\"\""
+    }
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import KilnCompiler
+import KilnDiagnostics
+import KilnRegistry
+import KilnRuntime
+import KilnServe
+import KilnSpec
+import Logging
+
+/// `kiln serve [PATH] [DEPLOYMENT...]`: the workspace's Deployments over HTTP (Open Inference Protocol v2).
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve Deployments over HTTP with the Open Inference Protocol v2.",
+        discussion: """
+            Serves the named Deployments (default: all of the workspace's) from one server, on the first one's
+            `server:` address unless --host/--port say otherwise. Versions are resolved through the registry; a
+            moved alias (kiln promote, kiln rollback) is picked up while serving, without dropping a request.
+            SIGTERM or Ctrl-C stops accepting, finishes the requests in flight and exits 0.
+
+            Routes: GET /v2/health/live, /v2/health/ready, /v2, /v2/models/NAME[/versions/N][/ready],
+            POST /v2/models/NAME[/versions/N]/infer, GET /metrics (Prometheus).
+
+            Examples:
+              kiln serve examples/iris
+              kiln serve examples/iris iris-api --port 9000
+              curl -s localhost:8080/v2/models/iris-api/infer -d '{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}'
+            """)
+
+    @Argument(
+        help: ArgumentHelp(
+            "A workspace directory (default: .), then Deployment names.", valueName: "path-or-deployment"))
+    var arguments: [String] = []
+    @Option(help: "Bind address (default: the Deployment's server.host).") var host: String?
+    @Option(help: "TCP port; 0 picks a free one (default: the Deployment's server.port).") var port: Int?
+    @Option(help: "Seconds a connection may wait without a complete request before it is closed.")
+    var idleTimeout: Double = 10
+    @Option(help: "Seconds a request body may take to arrive (408 after).") var bodyTimeout: Double = 10
+    @Option(help: "Seconds between looks at the registry for moved aliases.") var pollInterval: Double = 0.25
+    @Option(help: "trace, debug, info (access log), notice, warning, error.") var logLevel: String = "info"
+
+    func validate() throws {
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port is 0...65535, not \(port)") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level is trace, debug, info, notice, warning or error, not '\(logLevel)'")
+        }
+        guard idleTimeout > 0, bodyTimeout > 0, pollInterval > 0 else {
+            throw ValidationError("timeouts and the poll interval are positive numbers of seconds")
+        }
+    }
+
+    func run() throws {
+        // The first argument is the workspace when it exists on disk, else a Deployment name.
+        let split: (path: String, targets: [String]) =
+            arguments.first.map { FileManager.default.fileExists(atPath: $0) } == true
+            ? (arguments[0], Array(arguments.dropFirst())) : (".", arguments)
+        let loaded = try LoadedWorkspace.load(split.path)
+        let available = loaded.compiled.checked.deployments
+        var chosen: [CheckedDeployment] = []
+        for name in split.targets {
+            guard let d = available.first(where: { $0.spec.name == name }) else {
+                let names = available.map(\.spec.name)
+                throw ValidationError(
+                    "no Deployment '\(name)' in \(split.path)"
+                        + (DidYouMean.suggestion(for: name, among: names).map { " (did you mean '\($0)'?)" }
+                            ?? (names.isEmpty ? "" : "; its Deployments: \(names.joined(separator: ", "))")))
+            }
+            chosen.append(d)
+        }
+        if split.targets.isEmpty { chosen = available }
+        guard !chosen.isEmpty else {
+            Terminal.standardError(
+                "kiln: error: \(split.path) declares no Deployment (kind: Deployment) to serve\n")
+            throw ExitStatus.failure
+        }
+        let configs = chosen.compactMap { DeploymentConfig($0.spec) }
+        let policies = loaded.compiled.checked.policies
+        for d in configs where d.authRequired && policies.isEmpty {
+            Terminal.standardError(
+                "kiln: error: Deployment '\(d.name)' has 'auth: required' (the default), but the workspace has no Policy to check tokens against\n"
+                    + "  help: add a Policy with principals and their token_sha256, or write 'auth: none' in the Deployment\n"
+            )
+            throw ExitStatus.failure
+        }
+        let first = configs[0]
+        let settings = ServerSettings(
+            host: host ?? first.host, port: port ?? first.port, idleTimeout: idleTimeout, bodyTimeout: bodyTimeout,
+            pollInterval: pollInterval)
+        if host == nil && port == nil,
+            let other = configs.first(where: { $0.host != first.host || $0.port != first.port })
+        {
+            Terminal.standardError(
+                "kiln: warning: Deployment '\(other.name)' asks for \(other.host):\(other.port); one server serves all, on \(first.host):\(first.port)\n"
+            )
+        }
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "kiln.serve")
+        let registryPath =
+            ProcessInfo.processInfo.environment["KILN_REGISTRY"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? loaded.paths.registry
+        let server: InferenceServer
+        do {
+            server = try InferenceServer(
+                deployments: configs, registry: GitRegistry(path: registryPath),
+                authorizer: policies.isEmpty ? OpenAccess() : PolicyAuthorizer(policies), settings: settings,
+                logger: logger)
+        } catch {
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.failure
+        }
+        let served = configs.map { d in
+            "\(d.name) (\(d.model)" + (d.canary.map { " + canary \($0) at \(Int(d.canaryTraffic * 100))%" } ?? "") + ")"
+        }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                try await server.run { host, port in
+                    Terminal.standardOutput(
+                        "kiln: serving \(served.joined(separator: ", ")) at http://\(host):\(port)/v2\n")
+                }
+            } catch {
+                outcome.set(error)
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.error {
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.failure
+        }
+        Terminal.standardError("kiln: stopped serving\n")
+    }
+}
+
+/// The server task's error, handed to the waiting main thread.
+private final class Outcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: (any Error)?
+
+    func set(_ error: any Error) { lock.withLock { stored = error } }
+    var error: (any Error)? { lock.withLock { stored } }
+}

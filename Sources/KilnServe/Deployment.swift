@@ -1,0 +1,181 @@
+import Foundation
+import KilnRegistry
+public import KilnSpec
+
+/// One Deployment as the server runs it: the values of its spec that serving reads.
+public struct DeploymentConfig: Sendable {
+    public var name: String
+    public var environment: String
+    public var model: ModelReference
+    public var canary: ModelReference?
+    /// The canary's share of requests, 0...1.
+    public var canaryTraffic: Double
+    public var maxBatchSize: Int
+    /// Seconds.
+    public var maxDelay: Double
+    public var maxRequestBytes: Int
+    public var maxConcurrency: Int
+    public var authRequired: Bool
+    public var host: String
+    public var port: Int
+
+    public init(
+        name: String, environment: String = "default", model: ModelReference, canary: ModelReference? = nil,
+        canaryTraffic: Double = 0, maxBatchSize: Int = 64, maxDelay: Double = 0.002,
+        maxRequestBytes: Int = 1 << 20, maxConcurrency: Int = 256, authRequired: Bool = false,
+        host: String = "127.0.0.1", port: Int = 8080
+    ) {
+        self.name = name
+        self.environment = environment
+        self.model = model
+        self.canary = canary
+        self.canaryTraffic = canaryTraffic
+        self.maxBatchSize = maxBatchSize
+        self.maxDelay = maxDelay
+        self.maxRequestBytes = maxRequestBytes
+        self.maxConcurrency = maxConcurrency
+        self.authRequired = authRequired
+        self.host = host
+        self.port = port
+    }
+
+    /// From a Deployment's decoded spec (defaults are filled in by the schema).
+    public init?(_ spec: DeploymentSpec) {
+        guard let model = spec.model else { return nil }
+        let v = spec.raw
+        self.init(
+            name: spec.name, environment: spec.environment, model: model, canary: spec.canary,
+            canaryTraffic: v[path: ["canary", "traffic"]]?.double ?? 0,
+            maxBatchSize: v[path: ["batching", "max_batch_size"]]?.int ?? 64,
+            maxDelay: v[path: ["batching", "max_delay"]]?.double ?? 0.002,
+            maxRequestBytes: v[path: ["limits", "max_request_bytes"]]?.double.map { Int($0) } ?? 1 << 20,
+            maxConcurrency: v[path: ["limits", "max_concurrency"]]?.int ?? 256,
+            authRequired: spec.auth != "none",
+            host: v[path: ["server", "host"]]?.string ?? "127.0.0.1",
+            port: v[path: ["server", "port"]]?.int ?? 8080)
+    }
+}
+
+/// What one Deployment serves now: the primary version and the canary, each behind its batcher. The
+/// registry watcher moves them (`refresh`) when an alias moves; requests in flight finish on the version
+/// they were routed to.
+final class DeploymentHost: @unchecked Sendable {
+    let config: DeploymentConfig
+    private let lock = NSLock()
+    private var primary: Batcher
+    private var canary: Batcher?
+    private var inFlight = 0
+    private let onBatch: @Sendable (String, Int) -> Void
+
+    init(_ config: DeploymentConfig, registry: GitRegistry, onBatch: @escaping @Sendable (String, Int) -> Void) throws {
+        self.config = config
+        self.onBatch = onBatch
+        primary = try Self.batcher(config.model, config, registry, onBatch)
+        canary = try config.canary.map { try Self.batcher($0, config, registry, onBatch) }
+    }
+
+    private static func batcher(
+        _ reference: ModelReference, _ config: DeploymentConfig, _ registry: GitRegistry,
+        _ onBatch: @escaping @Sendable (String, Int) -> Void
+    ) throws -> Batcher {
+        let served = try ServedModel.load(reference, registry: registry)
+        let name = served.reference
+        return try Batcher(
+            served, settings: .init(maxBatchSize: config.maxBatchSize, maxDelay: config.maxDelay),
+            onBatch: { onBatch(name, $0) })
+    }
+
+    /// The versions served now: primary first.
+    var versions: [ServedModel] {
+        lock.lock()
+        defer { lock.unlock() }
+        return [primary.served] + (canary.map { [$0.served] } ?? [])
+    }
+
+    /// The batcher for a request: the version pinned in the URL, else the canary for its share of
+    /// requests (the same request id always goes the same way), else the primary.
+    func route(requestID: String?, version: Int?) throws(InferenceProtocol.Failure) -> Batcher {
+        lock.lock()
+        defer { lock.unlock() }
+        if let version {
+            if primary.served.version == version { return primary }
+            if let canary, canary.served.version == version { return canary }
+            let serving = ([primary] + (canary.map { [$0] } ?? [])).map { "v\($0.served.version)" }
+            throw InferenceProtocol.Failure(
+                404,
+                "version \(version) of '\(config.name)' is not served here (serving \(serving.joined(separator: " and ")))"
+            )
+        }
+        guard let canary, config.canaryTraffic > 0 else { return primary }
+        let draw = requestID.map(Self.unitInterval) ?? Double.random(in: 0..<1)
+        return draw < config.canaryTraffic ? canary : primary
+    }
+
+    /// A request id's fixed place in [0, 1): FNV-1a, 64 bits.
+    static func unitInterval(_ id: String) -> Double {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in id.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return Double(hash >> 11) / Double(UInt64(1) << 53)
+    }
+
+    /// Counts a request in; false when `maxConcurrency` are already queued or running.
+    func admit() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard inFlight < config.maxConcurrency else { return false }
+        inFlight += 1
+        return true
+    }
+
+    func release() {
+        lock.lock()
+        inFlight -= 1
+        lock.unlock()
+    }
+
+    var queueDepth: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return inFlight
+    }
+
+    /// Resolves the references again; a version that changed is loaded (off the request path) and swapped
+    /// in, and the old one drains. Returns what moved (`iris-mlp@v2 → iris-mlp@v3`).
+    func refresh(_ registry: GitRegistry) throws -> [String] {
+        var moves: [String] = []
+        let current = (
+            primary: lock.withLock { primary.served.version }, canary: lock.withLock { canary?.served.version }
+        )
+        if let resolved = try registry.resolve(config.model), resolved.version != current.primary {
+            let next = try Self.batcher(config.model, config, registry, onBatch)
+            let old = lock.withLock {
+                let old = primary
+                primary = next
+                return old
+            }
+            old.retire()
+            moves.append("\(config.model): \(old.served.reference) → \(next.served.reference)")
+        }
+        if let reference = config.canary, let resolved = try registry.resolve(reference),
+            resolved.version != current.canary
+        {
+            let next = try Self.batcher(reference, config, registry, onBatch)
+            let old = lock.withLock {
+                let old = canary
+                canary = next
+                return old
+            }
+            old?.retire()
+            moves.append("\(reference): \(old?.served.reference ?? "none") → \(next.served.reference)")
+        }
+        return moves
+    }
+
+    /// Stops the workers once their queues are empty.
+    func retire() {
+        lock.withLock { [primary] + (canary.map { [$0] } ?? []) }.forEach { $0.retire() }
+    }
+}

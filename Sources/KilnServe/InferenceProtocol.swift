@@ -1,0 +1,306 @@
+public import Foundation
+
+/// The JSON of the Open Inference Protocol v2, REST dialect (the protocol KServe, Triton and Seldon
+/// MLServer speak): https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/
+public enum InferenceProtocol {
+    /// The tensor datatypes of the protocol.
+    public enum Datatype: String, Sendable, Codable, CaseIterable {
+        case bool = "BOOL"
+        case uint8 = "UINT8", uint16 = "UINT16", uint32 = "UINT32", uint64 = "UINT64"
+        case int8 = "INT8", int16 = "INT16", int32 = "INT32", int64 = "INT64"
+        case fp16 = "FP16", fp32 = "FP32", fp64 = "FP64"
+        case bytes = "BYTES"
+
+        public var isNumeric: Bool { self != .bool && self != .bytes }
+        public var isInteger: Bool { isNumeric && !isFloat }
+        public var isFloat: Bool { self == .fp16 || self == .fp32 || self == .fp64 }
+    }
+
+    /// A tensor's elements, flattened in row-major order (the protocol allows nested arrays too).
+    public enum TensorData: Sendable, Equatable {
+        /// Numbers; nil: a JSON null (a missing value, imputed or refused by the model's preprocessing).
+        case numbers([Double?])
+        case bools([Bool?])
+        case strings([String?])
+
+        public var count: Int {
+            switch self {
+            case .numbers(let v): v.count
+            case .bools(let v): v.count
+            case .strings(let v): v.count
+            }
+        }
+    }
+
+    public struct InputTensor: Sendable {
+        public var name: String
+        public var shape: [Int]
+        public var datatype: Datatype
+        public var data: TensorData
+    }
+
+    public struct RequestedOutput: Sendable, Decodable {
+        public var name: String
+    }
+
+    public struct InferenceRequest: Sendable {
+        public var id: String?
+        public var inputs: [InputTensor]
+        public var outputs: [RequestedOutput]?
+    }
+
+    public struct OutputTensor: Sendable, Encodable {
+        public var name: String
+        public var datatype: String
+        public var shape: [Int]
+        public var data: OutputData
+
+        public init(name: String, datatype: Datatype, shape: [Int], data: OutputData) {
+            self.name = name
+            self.datatype = datatype.rawValue
+            self.shape = shape
+            self.data = data
+        }
+    }
+
+    public enum OutputData: Sendable, Encodable {
+        case floats([Float])
+        case strings([String])
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .floats(let v): try c.encode(v)
+            case .strings(let v): try c.encode(v)
+            }
+        }
+    }
+
+    public struct InferenceResponse: Sendable, Encodable {
+        public var modelName: String
+        public var modelVersion: String
+        public var id: String?
+        public var parameters: [String: String]
+        public var outputs: [OutputTensor]
+
+        enum CodingKeys: String, CodingKey {
+            case modelName = "model_name", modelVersion = "model_version", id, parameters, outputs
+        }
+    }
+
+    public struct TensorMetadata: Sendable, Encodable, Equatable {
+        public var name: String
+        public var datatype: String
+        /// -1: any size (the batch dimension).
+        public var shape: [Int]
+    }
+
+    public struct ModelMetadata: Sendable, Encodable {
+        public var name: String
+        public var versions: [String]
+        public var platform: String
+        public var inputs: [TensorMetadata]
+        public var outputs: [TensorMetadata]
+        public var parameters: [String: String]
+    }
+
+    public struct ServerMetadata: Sendable, Encodable {
+        public var name: String
+        public var version: String
+        public var extensions: [String]
+    }
+
+    /// A request the protocol rejects: the HTTP status and a message naming the problem.
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var status: Int
+        public var message: String
+        /// Seconds a client should wait before retrying (503).
+        public var retryAfter: Int?
+
+        public init(_ status: Int, _ message: String, retryAfter: Int? = nil) {
+            self.status = status
+            self.message = message
+            self.retryAfter = retryAfter
+        }
+
+        public var description: String { message }
+
+        /// The protocol's error body: `{"error": "..."}`.
+        public var body: Data {
+            (try? JSONEncoder().encode(["error": message])) ?? Data("{\"error\":\"internal error\"}".utf8)
+        }
+
+        static func badRequest(_ message: String) -> Failure { Failure(400, message) }
+    }
+
+    // MARK: Decoding
+
+    /// Decodes an inference request, with a message naming the problem (the input, the field, the
+    /// element) for each way it can be wrong.
+    public static func decodeRequest(_ body: Data) throws(Failure) -> InferenceRequest {
+        let json: Any
+        do {
+            json = try JSONSerialization.jsonObject(with: body, options: [])
+        } catch {
+            throw .badRequest("the body is not valid JSON: \(Self.describe(error))")
+        }
+        guard let object = json as? [String: Any] else {
+            throw .badRequest("the body must be a JSON object with 'inputs'")
+        }
+        let id = object["id"]
+        guard id == nil || id is String else { throw .badRequest("'id' must be a string") }
+        guard let rawInputs = object["inputs"] else { throw .badRequest("the request has no 'inputs'") }
+        guard let inputList = rawInputs as? [Any], !inputList.isEmpty else {
+            throw .badRequest("'inputs' must be a non-empty list of tensors")
+        }
+        var inputs: [InputTensor] = []
+        for (i, raw) in inputList.enumerated() {
+            inputs.append(try decodeInput(raw, index: i))
+        }
+        var seen = Set<String>()
+        for input in inputs where !seen.insert(input.name).inserted {
+            throw .badRequest("the input '\(input.name)' is given twice")
+        }
+        var outputs: [RequestedOutput]?
+        if let rawOutputs = object["outputs"] {
+            guard let list = rawOutputs as? [Any] else { throw .badRequest("'outputs' must be a list") }
+            outputs = []
+            for (i, o) in list.enumerated() {
+                guard let o = o as? [String: Any], let name = o["name"] as? String else {
+                    throw .badRequest("outputs[\(i)] must be an object with a 'name'")
+                }
+                outputs?.append(RequestedOutput(name: name))
+            }
+        }
+        return InferenceRequest(id: id as? String, inputs: inputs, outputs: outputs)
+    }
+
+    private static func decodeInput(_ raw: Any, index: Int) throws(Failure) -> InputTensor {
+        guard let o = raw as? [String: Any] else { throw .badRequest("inputs[\(index)] must be an object") }
+        guard let name = o["name"] as? String, !name.isEmpty else {
+            throw .badRequest("inputs[\(index)] has no 'name'")
+        }
+        let what = "input '\(name)'"
+        guard let typeText = o["datatype"] as? String else { throw .badRequest("\(what) has no 'datatype'") }
+        guard let datatype = Datatype(rawValue: typeText) else {
+            throw .badRequest(
+                "\(what): unknown datatype '\(typeText)' (one of \(Datatype.allCases.map(\.rawValue).joined(separator: ", ")))"
+            )
+        }
+        guard let shapeList = o["shape"] as? [Any] else {
+            throw .badRequest("\(what) has no 'shape' (a list of sizes)")
+        }
+        var shape: [Int] = []
+        for s in shapeList {
+            guard let n = Self.integer(s), n >= 0 else {
+                throw .badRequest("\(what): 'shape' must hold sizes ≥ 0, not \(s)")
+            }
+            shape.append(n)
+        }
+        guard let rawData = o["data"] else { throw .badRequest("\(what) has no 'data'") }
+        var flat: [Any] = []
+        flatten(rawData, into: &flat)
+        let data: TensorData
+        switch datatype {
+        case .bool:
+            var values: [Bool?] = []
+            values.reserveCapacity(flat.count)
+            for (k, v) in flat.enumerated() {
+                if v is NSNull {
+                    values.append(nil)
+                } else if let b = Self.boolean(v) {
+                    values.append(b)
+                } else {
+                    throw .badRequest("\(what) is BOOL, but element \(k) is \(Self.describe(value: v))")
+                }
+            }
+            data = .bools(values)
+        case .bytes:
+            var values: [String?] = []
+            values.reserveCapacity(flat.count)
+            for (k, v) in flat.enumerated() {
+                if v is NSNull {
+                    values.append(nil)
+                } else if let s = v as? String {
+                    values.append(s)
+                } else {
+                    throw .badRequest("\(what) is BYTES, but element \(k) is \(Self.describe(value: v))")
+                }
+            }
+            data = .strings(values)
+        default:
+            var values: [Double?] = []
+            values.reserveCapacity(flat.count)
+            for (k, v) in flat.enumerated() {
+                if v is NSNull {
+                    values.append(nil)
+                    continue
+                }
+                guard let d = Self.number(v) else {
+                    throw .badRequest(
+                        "\(what) is \(typeText), but element \(k) is \(Self.describe(value: v))"
+                            + (v is String ? " (NaN and infinity are not accepted)" : ""))
+                }
+                guard d.isFinite, datatype != .fp32 || Float(d).isFinite else {
+                    throw .badRequest("\(what): element \(k) (\(v)) is out of range for \(typeText)")
+                }
+                if datatype.isInteger && d.rounded() != d {
+                    throw .badRequest("\(what) is \(typeText), but element \(k) is \(v), not a whole number")
+                }
+                values.append(d)
+            }
+            data = .numbers(values)
+        }
+        let expected = shape.reduce(1, *)
+        guard expected == data.count else {
+            throw .badRequest(
+                "\(what): shape \(shape) holds \(expected) element\(expected == 1 ? "" : "s"), but 'data' has \(data.count)"
+            )
+        }
+        return InputTensor(name: name, shape: shape, datatype: datatype, data: data)
+    }
+
+    private static func flatten(_ value: Any, into out: inout [Any]) {
+        if let list = value as? [Any] {
+            for v in list { flatten(v, into: &out) }
+        } else {
+            out.append(value)
+        }
+    }
+
+    /// JSONSerialization gives numbers and booleans both as NSNumber (and `1 is Bool` holds): a boolean
+    /// is the one whose stored type is `c`.
+    private static func isBoolean(_ v: Any) -> Bool {
+        guard let n = v as? NSNumber else { return false }
+        return n.objCType.pointee == CChar(UInt8(ascii: "c"))
+    }
+
+    private static func boolean(_ v: Any) -> Bool? {
+        guard isBoolean(v), let n = v as? NSNumber else { return nil }
+        return n.boolValue
+    }
+
+    private static func number(_ v: Any) -> Double? {
+        guard !isBoolean(v), let n = v as? NSNumber else { return nil }
+        return n.doubleValue
+    }
+
+    private static func integer(_ v: Any) -> Int? {
+        guard let d = number(v), d.rounded() == d, abs(d) < 1e15 else { return nil }
+        return Int(d)
+    }
+
+    static func describe(value v: Any) -> String {
+        if v is NSNull { return "null" }
+        if isBoolean(v) { return "a boolean" }
+        if let s = v as? String { return "the string \"\(s.prefix(40))\"" }
+        if v is NSNumber { return "a number" }
+        if v is [String: Any] { return "an object" }
+        return "\(type(of: v))"
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+        return text.count > 200 ? String(text.prefix(200)) + "…" : text
+    }
+}

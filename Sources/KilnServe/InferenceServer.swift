@@ -1,0 +1,409 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+public import KilnRegistry
+import KilnSpec
+public import Logging
+import NIOCore
+import Prometheus
+
+/// Settings of the server process, beside those of each Deployment.
+public struct ServerSettings: Sendable {
+    public var host: String
+    /// 0: any free port (the bound one is reported to `onStart`).
+    public var port: Int
+    /// Seconds a connection may sit without a complete request head before it is closed (slow clients).
+    public var idleTimeout: Double
+    /// Seconds a request body may take to arrive whole (408 after).
+    public var bodyTimeout: Double
+    /// Seconds between looks at the registry for moved aliases.
+    public var pollInterval: Double
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, idleTimeout: Double = 10, bodyTimeout: Double = 10,
+        pollInterval: Double = 0.25
+    ) {
+        self.host = host
+        self.port = port
+        self.idleTimeout = idleTimeout
+        self.bodyTimeout = bodyTimeout
+        self.pollInterval = pollInterval
+    }
+}
+
+/// `kiln serve`: the Open Inference Protocol v2 over HTTP/1.1 (Hummingbird 2) for one or more Deployments.
+///
+/// Routes: `GET /v2/health/live`, `GET /v2/health/ready`, `GET /v2`, `GET /v2/models/{name}[/versions/{v}]`,
+/// `GET …/ready`, `POST …/infer`, and `GET /metrics` (Prometheus text format). `{name}` is a Deployment's
+/// name, or a model's name when one Deployment serves it.
+public final class InferenceServer: Sendable {
+    let hosts: [DeploymentHost]
+    let registry: GitRegistry
+    let authorizer: any RequestAuthorizer
+    let settings: ServerSettings
+    let logger: Logger
+    let metrics: ServerMetrics
+
+    /// Loads every Deployment's versions; a reference that resolves to nothing, or a version that cannot be
+    /// loaded, is an error here, before any port is bound.
+    public init(
+        deployments: [DeploymentConfig], registry: GitRegistry, authorizer: any RequestAuthorizer,
+        settings: ServerSettings, logger: Logger
+    ) throws {
+        guard !deployments.isEmpty else { throw ServeError("no deployments to serve") }
+        let metrics = ServerMetrics()
+        var hosts: [DeploymentHost] = []
+        for d in deployments {
+            for reference in [d.model] + (d.canary.map { [$0] } ?? []) {
+                guard try registry.resolve(reference) != nil else {
+                    let known = try registry.models()
+                    throw ServeError(
+                        "deployment '\(d.name)': \(reference) names no registered version"
+                            + (known.contains(reference.model)
+                                ? " (kiln log \(reference.model) lists its versions)"
+                                : " (registered models: \(known.isEmpty ? "none; run `kiln run` first" : known.joined(separator: ", ")))")
+                    )
+                }
+            }
+            hosts.append(try DeploymentHost(d, registry: registry, onBatch: { metrics.batch(model: $0, rows: $1) }))
+        }
+        self.hosts = hosts
+        self.registry = registry
+        self.authorizer = authorizer
+        self.settings = settings
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops accepting, finishes the requests in flight and returns.
+    /// `onStart` gets the bound address once the server listens.
+    public func run(onStart: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
+        let responder = CallbackResponder<BasicRequestContext> { [self] request, context in
+            await respond(request, context)
+        }
+        let app = Application(
+            responder: responder,
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(settings.idleTimeout * 1000)))),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "kiln"),
+            onServerRunning: { [settings] channel in
+                onStart(settings.host, channel.localAddress?.port ?? settings.port)
+            },
+            logger: logger)
+        let watcher = Task { [self] in await watch() }
+        defer {
+            watcher.cancel()
+            for host in hosts { host.retire() }
+        }
+        do {
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ServeError(
+                "\(settings.host):\(settings.port) is in use by another process; stop it, or pick another port with --port"
+            )
+        } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL || error.errnoCode == EACCES {
+            throw ServeError("cannot listen on \(settings.host):\(settings.port): \(error)")
+        }
+    }
+
+    // MARK: Hot switch
+
+    /// Looks at the registry every `pollInterval`; a moved alias loads the new version and swaps it in.
+    private func watch() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: UInt64(settings.pollInterval * 1e9))
+            for host in hosts {
+                do {
+                    for move in try host.refresh(registry) {
+                        logger.notice("switched", metadata: ["deployment": "\(host.config.name)", "move": "\(move)"])
+                    }
+                } catch {
+                    logger.error(
+                        "cannot switch versions; still serving the current ones",
+                        metadata: ["deployment": "\(host.config.name)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    // MARK: Routing
+
+    private func respond(_ request: Request, _ context: BasicRequestContext) async -> Response {
+        let start = ContinuousClock.now
+        var served = "-"
+        var deployment = "-"
+        let response: Response
+        do {
+            response = try await route(request, served: &served, deployment: &deployment)
+        } catch let failure as InferenceProtocol.Failure {
+            response = Self.error(failure)
+        } catch {
+            response = Self.error(.init(500, "internal error: \(error)"))
+        }
+        let elapsed = ContinuousClock.now - start
+        let status = response.status.code
+        if deployment != "-" {
+            metrics.request(deployment: deployment, version: served, status: status, duration: elapsed)
+        }
+        logger.info(
+            "request",
+            metadata: [
+                "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
+                "ms":
+                    "\(String(format: "%.3f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
+                "deployment": "\(deployment)", "version": "\(served)",
+            ])
+        return response
+    }
+
+    private func route(_ request: Request, served: inout String, deployment: inout String) async throws -> Response {
+        let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let get = request.method == .get
+        let post = request.method == .post
+        switch parts {
+        case ["v2", "health", "live"] where get:
+            return Self.json(["live": true])
+        case ["v2", "health", "ready"] where get:
+            return Self.json(["ready": true])
+        case ["v2"] where get:
+            return Self.json(
+                InferenceProtocol.ServerMetadata(name: "kiln", version: KilnVersion.string, extensions: []))
+        case ["metrics"] where get:
+            for host in hosts { metrics.queue(deployment: host.config.name, depth: host.queueDepth) }
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(
+                status: .ok, headers: headers,
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.registry.emitToBuffer())))
+        default:
+            break
+        }
+        guard parts.count >= 3, parts[0] == "v2", parts[1] == "models" else {
+            throw InferenceProtocol.Failure(404, "no route \(request.method) \(request.uri.path)")
+        }
+        let host = try self.host(named: parts[2])
+        deployment = host.config.name
+        var rest = parts.dropFirst(3)
+        var version: Int?
+        if rest.first == "versions" {
+            rest = rest.dropFirst()
+            guard let text = rest.first else {
+                throw InferenceProtocol.Failure(404, "no version in \(request.uri.path)")
+            }
+            guard let n = Int(text.hasPrefix("v") ? String(text.dropFirst()) : text), n > 0 else {
+                throw InferenceProtocol.Failure(400, "'\(text)' is not a version (a number: 3, or v3)")
+            }
+            version = n
+            rest = rest.dropFirst()
+        }
+        switch Array(rest) {
+        case [] where get:
+            try authorize(request, host, action: "read")
+            let versions = host.versions
+            let model =
+                try version.map { v throws(InferenceProtocol.Failure) in
+                    try host.route(requestID: nil, version: v).served
+                }
+                ?? versions[0]
+            served = "\(model.version)"
+            return Self.json(model.metadata(name: host.config.name, versions: versions.map { "\($0.version)" }))
+        case ["ready"] where get:
+            if let version { _ = try host.route(requestID: nil, version: version) }
+            return Self.json(ModelReady(name: host.config.name, ready: true))
+        case ["infer"] where post:
+            try authorize(request, host, action: "infer")
+            return try await infer(request, host, version: version, served: &served)
+        case [], ["ready"], ["infer"]:
+            throw InferenceProtocol.Failure(405, "\(request.method) is not allowed on \(request.uri.path)")
+        default:
+            throw InferenceProtocol.Failure(404, "no route \(request.method) \(request.uri.path)")
+        }
+    }
+
+    private func host(named name: String) throws(InferenceProtocol.Failure) -> DeploymentHost {
+        if let host = hosts.first(where: { $0.config.name == name }) { return host }
+        let byModel = hosts.filter { $0.config.model.model == name }
+        if byModel.count == 1 { return byModel[0] }
+        let names = hosts.map(\.config.name)
+        throw InferenceProtocol.Failure(
+            404,
+            byModel.count > 1
+                ? "model '\(name)' is served by several deployments (\(byModel.map(\.config.name).joined(separator: ", "))): name one"
+                : "unknown model '\(name)'; this server serves \(names.joined(separator: ", "))")
+    }
+
+    private func authorize(_ request: Request, _ host: DeploymentHost, action: String) throws(InferenceProtocol.Failure)
+    {
+        guard host.config.authRequired else { return }
+        var token: String?
+        if let header = request.headers[.authorization] {
+            guard header.lowercased().hasPrefix("bearer ") else {
+                throw InferenceProtocol.Failure(401, "the Authorization header must be 'Bearer <token>'")
+            }
+            token = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
+        }
+        switch authorizer.authorize(
+            bearerToken: token, action: action, deployment: host.config.name, environment: host.config.environment)
+        {
+        case .allowed: return
+        case .unauthenticated(let why): throw InferenceProtocol.Failure(401, why)
+        case .forbidden(let why): throw InferenceProtocol.Failure(403, why)
+        }
+    }
+
+    // MARK: Inference
+
+    private func infer(_ request: Request, _ host: DeploymentHost, version: Int?, served: inout String) async throws
+        -> Response
+    {
+        let limit = host.config.maxRequestBytes
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw InferenceProtocol.Failure(
+                413, "the request body is \(length) bytes; this deployment takes at most \(limit)")
+        }
+        guard host.admit() else {
+            throw InferenceProtocol.Failure(
+                503, "'\(host.config.name)' has \(host.config.maxConcurrency) requests queued; retry shortly",
+                retryAfter: 1)
+        }
+        defer { host.release() }
+        let body = try await readBody(request, limit: limit)
+        let decoded = try InferenceProtocol.decodeRequest(body)
+        let requestID = request.headers[Self.requestID] ?? decoded.id
+        // A request routed to a version that was just swapped out is routed again, to the new one.
+        for _ in 0..<3 {
+            let batcher = try host.route(requestID: requestID, version: version)
+            let model = batcher.served
+            let (rows, features) = try model.features(decoded)
+            guard rows > 0 else { throw InferenceProtocol.Failure(400, "the request has no rows") }
+            let result: [Float]
+            do {
+                result = try await batcher.submit(rows: rows, features: features)
+            } catch is Batcher.Retired {
+                continue
+            }
+            served = "\(model.version)"
+            let outputs = try result.withUnsafeBufferPointer { r throws(InferenceProtocol.Failure) in
+                try model.outputs(r, rows: rows, requested: decoded.outputs?.map(\.name))
+            }
+            let response = InferenceProtocol.InferenceResponse(
+                modelName: host.config.name, modelVersion: "\(model.version)", id: decoded.id,
+                parameters: ["model": model.reference], outputs: outputs)
+            var headers = HTTPFields()
+            headers[Self.modelHeader] = model.reference
+            return Self.json(response, headers: headers)
+        }
+        throw InferenceProtocol.Failure(
+            503, "the served version changed three times during this request; retry", retryAfter: 1)
+    }
+
+    /// The body, whole, refused past `limit` bytes (413) or `bodyTimeout` seconds (408).
+    private func readBody(_ request: Request, limit: Int) async throws -> Data {
+        let timeout = settings.bodyTimeout
+        return try await withThrowingTaskGroup(of: Data?.self) { group in
+            group.addTask {
+                var data = Data()
+                for try await chunk in request.body {
+                    guard data.count + chunk.readableBytes <= limit else {
+                        throw InferenceProtocol.Failure(
+                            413, "the request body is over \(limit) bytes, this deployment's max_request_bytes")
+                    }
+                    data.append(contentsOf: chunk.readableBytesView)
+                }
+                return data
+            }
+            group.addTask {
+                try await Task.sleep(nanoseconds: UInt64(timeout * 1e9))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let data = first else {
+                throw InferenceProtocol.Failure(408, "the request body did not arrive within \(timeout) s")
+            }
+            return data
+        }
+    }
+
+    // MARK: Responses
+
+    /// A client's request id: the same id always goes to the same side of a canary split.
+    static let requestID = header("X-Request-Id")
+    /// The version that answered (`iris-mlp@v3`).
+    static let modelHeader = header("Kiln-Model")
+
+    private static func header(_ name: String) -> HTTPField.Name {
+        guard let field = HTTPField.Name(name) else { preconditionFailure("'\(name)' is a valid header name") }
+        return field
+    }
+
+    static func json(_ value: some Encodable, headers: HTTPFields = HTTPFields()) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func error(_ failure: InferenceProtocol.Failure) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        if let after = failure.retryAfter { headers[.retryAfter] = "\(after)" }
+        return Response(
+            status: HTTPResponse.Status(code: failure.status), headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: failure.body)))
+    }
+}
+
+struct ModelReady: Encodable {
+    var name: String
+    var ready: Bool
+}
+
+/// The Prometheus metrics of the server: requests by deployment, version and status; latency; batch sizes;
+/// queue depth.
+final class ServerMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let latencyBuckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .seconds(2.5),
+    ]
+    private static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "kiln", metricName: "requests", unitName: "total",
+            helpText: "Requests to a deployment, by the version that answered and the HTTP status.")
+    }
+    private static var latency: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "kiln", metricName: "request_duration", unitName: "seconds",
+            helpText: "Time from a request's arrival to its response.")
+    }
+    private static var batchRows: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "kiln", metricName: "batch", unitName: "rows",
+            helpText: "Rows per batch run through the compute core.")
+    }
+    private static var queueDepth: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "kiln", metricName: "queue_depth", unitName: "requests",
+            helpText: "Requests queued or running, at the time of the scrape.")
+    }
+
+    func request(deployment: String, version: String, status: Int, duration: Duration) {
+        registry.makeCounter(
+            descriptor: Self.requests,
+            labels: [("deployment", deployment), ("version", version), ("status", "\(status)")]
+        ).increment()
+        registry.makeDurationHistogram(
+            descriptor: Self.latency, labels: [("deployment", deployment)], buckets: latencyBuckets
+        ).record(duration)
+    }
+
+    func batch(model: String, rows: Int) {
+        registry.makeValueHistogram(
+            descriptor: Self.batchRows, labels: [("model", model)], buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+        ).record(Double(rows))
+    }
+
+    func queue(deployment: String, depth: Int) {
+        registry.makeGauge(descriptor: Self.queueDepth, labels: [("deployment", deployment)]).set(Double(depth))
+    }
+}

@@ -1,0 +1,310 @@
+import Foundation
+public import KilnCompute
+public import KilnData
+public import KilnRegistry
+public import KilnSpec
+import KilnDiagnostics
+
+/// A registered version loaded for inference: its card, the preprocessing fitted at training, and the
+/// weights. Immutable and shared; each `Batcher` makes its own `Predictor` (networks hold buffers).
+public final class ServedModel: Sendable {
+    public let model: String
+    public let version: Int
+    public let card: ModelCard
+    public let preprocessor: Preprocessor
+    /// The artifact's weights, kept to make a network per worker.
+    private let weights: [SafeTensors.Entry]
+
+    public var reference: String { "\(model)@v\(version)" }
+
+    /// Loads `reference` from the registry (checkout into a scratch directory, verified, then removed).
+    public static func load(_ reference: ModelReference, registry: GitRegistry) throws -> ServedModel {
+        let scratch = FileManager.default.temporaryDirectory
+            .appendingPathComponent("kiln-serve-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let version: RegisteredVersion
+        do {
+            version = try registry.checkout(reference, to: scratch)
+        } catch {
+            throw ServeError("cannot load \(reference): \(error)")
+        }
+        return try load(artifact: scratch, model: reference.model, version: version.version)
+    }
+
+    /// Loads an artifact directory (`model.safetensors` and `card.json`).
+    public static func load(artifact directory: String, model: String, version: Int) throws -> ServedModel {
+        let blas: BLAS
+        do { blas = try BLAS.get() } catch { throw ServeError("the compute core cannot start: \(error)") }
+        let card: ModelCard
+        let weights: [SafeTensors.Entry]
+        do {
+            // Artifact.load checks the card against the weights; the entries are kept for the workers.
+            card = try Artifact.load(directory, blas: blas).1
+            weights = try SafeTensors.read(directory + "/" + Artifact.weightsFile).tensors
+        } catch {
+            throw ServeError("\(model)@v\(version): \(error)")
+        }
+        let preprocessor: Preprocessor
+        do { preprocessor = try Preprocessor(cardValue: card.preprocessing) } catch {
+            throw ServeError("\(model)@v\(version): \(error.diagnostics.map(\.message).joined(separator: "; "))")
+        }
+        guard preprocessor.width == card.model.inputs else {
+            throw ServeError(
+                "\(model)@v\(version): the card's preprocessing gives \(preprocessor.width) inputs, the model takes \(card.model.inputs)"
+            )
+        }
+        return ServedModel(model: model, version: version, card: card, preprocessor: preprocessor, weights: weights)
+    }
+
+    private init(model: String, version: Int, card: ModelCard, preprocessor: Preprocessor, weights: [SafeTensors.Entry])
+    {
+        self.model = model
+        self.version = version
+        self.card = card
+        self.preprocessor = preprocessor
+        self.weights = weights
+    }
+
+    /// A predictor of its own (a network with its own buffers) for one worker.
+    public func makePredictor(maxBatch: Int) throws -> Predictor {
+        let blas = try BLAS.get()
+        let network = try Network(card.model, blas: blas)
+        try network.load(weights, path: reference)
+        return Predictor(network: network, maxBatch: max(1, maxBatch))
+    }
+
+    // MARK: The protocol's view
+
+    /// The raw columns a client sends (features, in the card's order).
+    public var featureColumns: [ColumnSchema] {
+        preprocessor.features.compactMap { f in preprocessor.inputs.first { $0.name == f.column } }
+    }
+
+    static func datatype(of column: ColumnSchema) -> InferenceProtocol.Datatype {
+        switch column.type {
+        case .float: .fp64
+        case .int: .int64
+        case .bool: .bool
+        case .category, .string: .bytes
+        default: .bytes
+        }
+    }
+
+    public var outputMetadata: [InferenceProtocol.TensorMetadata] {
+        let k = Predictor.outputWidth(card.model)
+        switch card.model.task {
+        case .classification:
+            return [
+                .init(name: "label", datatype: "BYTES", shape: [-1]),
+                .init(name: "probabilities", datatype: "FP32", shape: [-1, k]),
+            ]
+        case .binary:
+            return [
+                .init(name: "label", datatype: "BYTES", shape: [-1]),
+                .init(name: "probability", datatype: "FP32", shape: [-1]),
+            ]
+        case .regression:
+            return [.init(name: "prediction", datatype: "FP32", shape: k == 1 ? [-1] : [-1, k])]
+        }
+    }
+
+    /// Model metadata: one input per raw feature column (named inputs), and the outputs.
+    public func metadata(name: String, versions: [String]) -> InferenceProtocol.ModelMetadata {
+        InferenceProtocol.ModelMetadata(
+            name: name, versions: versions, platform: "kiln",
+            inputs: featureColumns.map { .init(name: $0.name, datatype: Self.datatype(of: $0).rawValue, shape: [-1]) },
+            outputs: outputMetadata,
+            parameters: [
+                "model": reference, "task": card.model.task.rawValue,
+                "labels": card.labels.joined(separator: ","),
+                "features": "\(featureColumns.count)",
+                "single_tensor_input": "one FP32 tensor [N, \(featureColumns.count)] of the features in this order",
+            ])
+    }
+
+    // MARK: Requests to features
+
+    /// The feature matrix (rows × `card.model.inputs`, row-major) of a request, preprocessed by the card's
+    /// fitted transforms. Two forms: one numeric tensor [N, F] of the F raw features in the card's order,
+    /// or one input per feature column named like it ([N] or [N, 1]).
+    public func features(_ request: InferenceProtocol.InferenceRequest) throws(InferenceProtocol.Failure) -> (
+        rows: Int, values: [Float]
+    ) {
+        let columns = featureColumns
+        let table: Table
+        // One input not named like a column: the single-tensor form.
+        if request.inputs.count == 1, !columns.contains(where: { $0.name == request.inputs[0].name }) {
+            table = try singleTensorTable(request.inputs[0], columns)
+        } else {
+            table = try namedInputsTable(request.inputs, columns)
+        }
+        do {
+            return (table.rowCount, try preprocessor.features(table))
+        } catch {
+            let message = error.diagnostics.map(\.message).joined(separator: "; ")
+            throw .badRequest(message.replacingOccurrences(of: " is empty here", with: " has a null value"))
+        }
+    }
+
+    private func singleTensorTable(_ input: InferenceProtocol.InputTensor, _ columns: [ColumnSchema])
+        throws(InferenceProtocol.Failure) -> Table
+    {
+        let f = columns.count
+        let rows: Int
+        switch input.shape.count {
+        case 1 where input.shape[0] == f: rows = 1
+        case 2 where input.shape[1] == f: rows = input.shape[0]
+        default:
+            let names = columns.prefix(6).map(\.name).joined(separator: ", ") + (f > 6 ? ", …" : "")
+            throw .badRequest(
+                "input '\(input.name)' has shape \(input.shape); the model takes [N, \(f)]: \(f) feature\(f == 1 ? "" : "s") (\(names)), or one input per feature named like its column"
+            )
+        }
+        guard case .numbers(let values) = input.data else {
+            throw .badRequest(
+                "input '\(input.name)' is \(input.datatype.rawValue); a single tensor of features is numeric (FP32)")
+        }
+        if let category = columns.first(where: { !$0.type.isNumeric && $0.type != .bool }) {
+            throw .badRequest(
+                "the model reads the \(category.type.rawValue) column '\(category.name)': send one input per feature, named like its column"
+            )
+        }
+        var tableColumns: [Column] = []
+        for (j, c) in columns.enumerated() {
+            var nulls = NullMask()
+            var out = [Double](repeating: 0, count: rows)
+            for r in 0..<rows {
+                let v = values[r * f + j]
+                nulls.append(null: v == nil)
+                out[r] = v ?? .nan
+            }
+            let stored: ColumnValues =
+                c.type == .bool
+                ? .bool(out.map { $0 != 0 }) : c.type == .int ? .int(out.map { Int64($0.isNaN ? 0 : $0) }) : .float(out)
+            tableColumns.append(Column(schema: c, values: stored, nulls: nulls))
+        }
+        return Table(columns: tableColumns, rowCount: rows)
+    }
+
+    private func namedInputsTable(_ inputs: [InferenceProtocol.InputTensor], _ columns: [ColumnSchema])
+        throws(InferenceProtocol.Failure) -> Table
+    {
+        let byName = Dictionary(inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let known = Set(columns.map(\.name))
+        for input in inputs where !known.contains(input.name) {
+            let hint = DidYouMean.suggestion(for: input.name, among: columns.map(\.name)).map {
+                " (did you mean '\($0)'?)"
+            }
+            throw .badRequest(
+                "unknown input '\(input.name)'\(hint ?? ""); the model's inputs are \(columns.map(\.name).joined(separator: ", "))"
+            )
+        }
+        let missing = columns.map(\.name).filter { byName[$0] == nil }
+        guard missing.isEmpty else {
+            throw .badRequest(
+                "missing input\(missing.count == 1 ? "" : "s") \(missing.map { "'\($0)'" }.joined(separator: ", "))")
+        }
+        var rows = -1
+        var tableColumns: [Column] = []
+        for c in columns {
+            guard let input = byName[c.name] else { continue }
+            guard input.shape.count == 1 || (input.shape.count == 2 && input.shape[1] == 1) else {
+                throw .badRequest("input '\(c.name)' has shape \(input.shape); a column is [N] or [N, 1]")
+            }
+            let n = input.shape[0]
+            if rows >= 0 && n != rows {
+                throw .badRequest("input '\(c.name)' has \(n) rows; the other inputs have \(rows)")
+            }
+            rows = n
+            tableColumns.append(try column(c, input))
+        }
+        return Table(columns: tableColumns, rowCount: max(rows, 0))
+    }
+
+    /// One column from a named input, checked against the column's type.
+    private func column(_ c: ColumnSchema, _ input: InferenceProtocol.InputTensor) throws(InferenceProtocol.Failure)
+        -> Column
+    {
+        var nulls = NullMask()
+        let wrongType = InferenceProtocol.Failure.badRequest(
+            "input '\(c.name)' is \(input.datatype.rawValue); the column is \(c.type.rawValue) (send \(Self.datatype(of: c).rawValue))"
+        )
+        switch (c.type, input.data) {
+        case (.float, .numbers(let v)), (.int, .numbers(let v)):
+            for x in v { nulls.append(null: x == nil) }
+            if c.type == .int {
+                return Column(schema: c, values: .int(v.map { Int64($0 ?? 0) }), nulls: nulls)
+            }
+            return Column(schema: c, values: .float(v.map { $0 ?? .nan }), nulls: nulls)
+        case (.bool, .bools(let v)):
+            for x in v { nulls.append(null: x == nil) }
+            return Column(schema: c, values: .bool(v.map { $0 ?? false }), nulls: nulls)
+        case (.bool, .numbers(let v)):
+            for x in v {
+                guard x == nil || x == 0 || x == 1 else {
+                    throw .badRequest(
+                        "input '\(c.name)' is a bool column: its values are true/false (or 0/1), not \(x ?? 0)")
+                }
+                nulls.append(null: x == nil)
+            }
+            return Column(schema: c, values: .bool(v.map { $0 == 1 }), nulls: nulls)
+        case (.category, .strings(let v)):
+            let index = Dictionary(c.values.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
+            for x in v { nulls.append(null: x == nil) }
+            // A value the training data never had encodes as an all-zero one-hot block (unknown category).
+            return Column(schema: c, values: .category(v.map { $0.flatMap { index[$0] } ?? -1 }), nulls: nulls)
+        default:
+            throw wrongType
+        }
+    }
+
+    // MARK: Results to outputs
+
+    /// The protocol's outputs of `rows` rows of predictor results (probabilities or values), filtered to
+    /// `requested` when the request names outputs.
+    public func outputs(_ result: UnsafeBufferPointer<Float>, rows: Int, requested: [String]?) throws(InferenceProtocol
+        .Failure) -> [InferenceProtocol.OutputTensor]
+    {
+        let k = Predictor.outputWidth(card.model)
+        let values = Array(result.prefix(rows * k))
+        var all: [InferenceProtocol.OutputTensor] = []
+        switch card.model.task {
+        case .classification:
+            var labels: [String] = []
+            labels.reserveCapacity(rows)
+            for r in 0..<rows {
+                var best = 0
+                for j in 1..<max(k, 1) where values[r * k + j] > values[r * k + best] { best = j }
+                labels.append(best < card.labels.count ? card.labels[best] : "\(best)")
+            }
+            all.append(.init(name: "label", datatype: .bytes, shape: [rows], data: .strings(labels)))
+            all.append(.init(name: "probabilities", datatype: .fp32, shape: [rows, k], data: .floats(values)))
+        case .binary:
+            let labels = values.map { p in
+                let i = p >= 0.5 ? 1 : 0
+                return i < card.labels.count ? card.labels[i] : "\(i)"
+            }
+            all.append(.init(name: "label", datatype: .bytes, shape: [rows], data: .strings(labels)))
+            all.append(.init(name: "probability", datatype: .fp32, shape: [rows], data: .floats(values)))
+        case .regression:
+            all.append(
+                .init(name: "prediction", datatype: .fp32, shape: k == 1 ? [rows] : [rows, k], data: .floats(values)))
+        }
+        guard let requested else { return all }
+        var out: [InferenceProtocol.OutputTensor] = []
+        for name in requested {
+            guard let o = all.first(where: { $0.name == name }) else {
+                throw .badRequest(
+                    "unknown output '\(name)'; the model's outputs are \(all.map(\.name).joined(separator: ", "))")
+            }
+            out.append(o)
+        }
+        return out
+    }
+}
+
+/// A serving failure outside a request: a model that cannot be loaded, a port in use, a bad deployment.
+public struct ServeError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,280 @@
+import Crypto
+import Foundation
+import KilnCompute
+import KilnData
+import KilnSpec
+import KilnTestSupport
+import Testing
+
+@testable import KilnServe
+
+/// The protocol's decoding, the model's view of a request, the canary draw and the token check, without a
+/// server (the CLI tests start one).
+@Suite struct InferenceProtocolDecoding {
+    func decode(_ json: String) throws(InferenceProtocol.Failure) -> InferenceProtocol.InferenceRequest {
+        try InferenceProtocol.decodeRequest(Data(json.utf8))
+    }
+
+    func failure(_ json: String) -> InferenceProtocol.Failure? {
+        do {
+            _ = try decode(json)
+            return nil
+        } catch { return error }
+    }
+
+    @Test func decodesFlatAndNestedData() throws {
+        let flat = try decode(#"{"id":"r1","inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[1,2,3,4]}]}"#)
+        let nested = try decode(#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[[1,2],[3,4]]}]}"#)
+        #expect(flat.id == "r1")
+        #expect(flat.inputs[0].data == .numbers([1, 2, 3, 4]))
+        #expect(nested.inputs[0].data == flat.inputs[0].data)
+        let typed = try decode(
+            #"{"inputs":[{"name":"b","shape":[2],"datatype":"BOOL","data":[true,null]},{"name":"s","shape":[1],"datatype":"BYTES","data":["red"]}],"outputs":[{"name":"label"}]}"#
+        )
+        #expect(typed.inputs[0].data == .bools([true, nil]))
+        #expect(typed.inputs[1].data == .strings(["red"]))
+        #expect(typed.outputs?.map(\.name) == ["label"])
+    }
+
+    /// Each way a request can be wrong gets a 400 whose message names the problem.
+    @Test(arguments: [
+        ("{\"inputs\": [", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ("{}", "no 'inputs'"),
+        (#"{"inputs": []}"#, "non-empty list"),
+        (#"{"inputs":[{"shape":[1],"datatype":"FP32","data":[1]}]}"#, "has no 'name'"),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"FLOAT","data":[1]}]}"#, "unknown datatype 'FLOAT'"),
+        (#"{"inputs":[{"name":"x","datatype":"FP32","data":[1]}]}"#, "has no 'shape'"),
+        (
+            #"{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1]}]}"#,
+            "shape [2] holds 2 elements, but 'data' has 1"
+        ),
+        (
+            #"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":["NaN"]}]}"#,
+            "NaN and infinity are not accepted"
+        ),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[true]}]}"#, "element 0 is a boolean"),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1e39]}]}"#, "out of range for FP32"),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1.5]}]}"#, "not a whole number"),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"BOOL","data":[1]}]}"#, "is BOOL, but element 0 is a number"),
+        (#"{"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[1]}]}"#, "sizes ≥ 0"),
+        (
+            #"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]},{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}"#,
+            "given twice"
+        ),
+    ])
+    func rejects(_ body: String, _ message: String) {
+        let f = failure(body)
+        #expect(f?.status == 400)
+        #expect(f?.message.contains(message) == true, "\(f?.message ?? "accepted")")
+        #expect((try? JSONSerialization.jsonObject(with: f?.body ?? Data())) as? [String: String] != nil)
+    }
+}
+
+@Suite struct ServedModelFeatures {
+    /// An artifact of a 3-class MLP over a float, a bool and a category column (one-hot), with a fitted
+    /// standardisation, written by the compute core the way the runner writes one.
+    static func artifact() throws -> (TemporaryDirectory, ServedModel) {
+        let schema = DataSchema(
+            columns: [
+                ColumnSchema("size", .float, nullable: true),
+                ColumnSchema("shiny", .bool),
+                ColumnSchema("colour", .category, values: ["red", "green"]),
+                ColumnSchema("kind", .category, values: ["a", "b", "c"]),
+            ], label: "kind")
+        let table = Table(
+            columns: [
+                Column(schema: schema.columns[0], values: .float([1, 2, 3, 4])),
+                Column(schema: schema.columns[1], values: .bool([true, false, true, false])),
+                Column(schema: schema.columns[2], values: .category([0, 1, 0, 1])),
+                Column(schema: schema.columns[3], values: .category([0, 1, 2, 0])),
+            ], rowCount: 4)
+        let preprocessor = try Preprocessor.fit(
+            schema: schema,
+            transforms: [
+                TransformSpec(.impute, columns: ["size"]), TransformSpec(.standardize, columns: ["size"]),
+                TransformSpec(.oneHot, columns: ["colour"]),
+            ], table: table, rows: [0, 1, 2, 3])
+        let config = ModelConfig(
+            task: .classification, architecture: .mlp, inputs: preprocessor.width, outputs: 3, hidden: [4])
+        let network = try Network(config, blas: try BLAS.get())
+        let card = ModelCard(
+            model: config, inputColumns: preprocessor.outputColumns, preprocessing: preprocessor.cardValue,
+            labels: ["a", "b", "c"])
+        let directory = try TemporaryDirectory(files: [:])
+        try Artifact.save(network, card: card, to: directory.path + "/model")
+        return (directory, try ServedModel.load(artifact: directory.path + "/model", model: "things", version: 1))
+    }
+
+    func request(_ json: String) throws -> InferenceProtocol.InferenceRequest {
+        try InferenceProtocol.decodeRequest(Data(json.utf8))
+    }
+
+    @Test func namedColumnsArePreprocessedLikeTraining() throws {
+        let (directory, model) = try Self.artifact()
+        _ = directory
+        let r = try request(
+            #"{"inputs":[{"name":"size","shape":[3],"datatype":"FP64","data":[2.5,null,4]},{"name":"shiny","shape":[3],"datatype":"BOOL","data":[true,false,true]},{"name":"colour","shape":[3,1],"datatype":"BYTES","data":["green","red","purple"]}]}"#
+        )
+        let (rows, x) = try model.features(r)
+        #expect(rows == 3)
+        #expect(model.preprocessor.width == 4)
+        // size: impute (mean 2.5), standardise → 0 for 2.5 and for the null; colour one-hot, an unknown
+        // colour an all-zero block.
+        #expect(x[0] == 0 && x[4] == 0)
+        #expect(Array(x[2..<4]) == [0, 1])
+        #expect(Array(x[6..<8]) == [1, 0])
+        #expect(Array(x[10..<12]) == [0, 0])
+        // The same rows through a data-layer table give the same matrix.
+        let table = Table(
+            columns: [
+                Column(schema: model.featureColumns[0], values: .float([2.5, 2.5, 4])),
+                Column(schema: model.featureColumns[1], values: .bool([true, false, true])),
+                Column(schema: model.featureColumns[2], values: .category([1, 0, -1])),
+            ], rowCount: 3)
+        #expect(try model.preprocessor.features(table) == x)
+    }
+
+    @Test func requestsTheModelCannotReadAreRefusedByName() throws {
+        let (directory, model) = try Self.artifact()
+        _ = directory
+        let cases: [(String, String)] = [
+            (
+                #"{"inputs":[{"name":"size","shape":[1],"datatype":"FP64","data":[1]}]}"#,
+                "missing inputs 'shiny', 'colour'"
+            ),
+            (
+                #"{"inputs":[{"name":"sise","shape":[1],"datatype":"FP64","data":[1]},{"name":"shiny","shape":[1],"datatype":"BOOL","data":[true]},{"name":"colour","shape":[1],"datatype":"BYTES","data":["red"]}]}"#,
+                "unknown input 'sise' (did you mean 'size'?)"
+            ),
+            (
+                #"{"inputs":[{"name":"size","shape":[1],"datatype":"BYTES","data":["1"]},{"name":"shiny","shape":[1],"datatype":"BOOL","data":[true]},{"name":"colour","shape":[1],"datatype":"BYTES","data":["red"]}]}"#,
+                "input 'size' is BYTES; the column is float (send FP64)"
+            ),
+            (
+                #"{"inputs":[{"name":"size","shape":[2],"datatype":"FP64","data":[1,2]},{"name":"shiny","shape":[1],"datatype":"BOOL","data":[true]},{"name":"colour","shape":[1],"datatype":"BYTES","data":["red"]}]}"#,
+                "has 1 rows; the other inputs have 2"
+            ),
+            (
+                #"{"inputs":[{"name":"size","shape":[1],"datatype":"FP64","data":[1]},{"name":"shiny","shape":[1],"datatype":"BOOL","data":[null]},{"name":"colour","shape":[1],"datatype":"BYTES","data":["red"]}]}"#,
+                "feature 'shiny' has a null value"
+            ),
+            (
+                #"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}]}"#,
+                "the model takes [N, 3]"
+            ),
+            (
+                #"{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,0,2]}]}"#,
+                "the model reads the category column 'colour'"
+            ),
+        ]
+        for (json, message) in cases {
+            let decoded = try request(json)
+            do throws(InferenceProtocol.Failure) {
+                _ = try model.features(decoded)
+                Issue.record("accepted: \(json)")
+            } catch {
+                #expect(error.status == 400)
+                #expect(error.message.contains(message), "\(error.message)")
+            }
+        }
+    }
+
+    @Test func outputsNameClassesAndHonourTheRequestedOnes() throws {
+        let (directory, model) = try Self.artifact()
+        _ = directory
+        let probabilities: [Float] = [0.1, 0.7, 0.2, 0.6, 0.3, 0.1]
+        let all = try probabilities.withUnsafeBufferPointer { try model.outputs($0, rows: 2, requested: nil) }
+        #expect(all.map(\.name) == ["label", "probabilities"])
+        guard case .strings(let labels) = all[0].data else { throw CancellationError() }
+        #expect(labels == ["b", "a"])
+        #expect(all[1].shape == [2, 3])
+        let only = try probabilities.withUnsafeBufferPointer { try model.outputs($0, rows: 2, requested: ["label"]) }
+        #expect(only.map(\.name) == ["label"])
+        #expect(throws: InferenceProtocol.Failure.self) {
+            try probabilities.withUnsafeBufferPointer { try model.outputs($0, rows: 2, requested: ["logits"]) }
+        }
+    }
+
+    /// Dynamic batching answers each request with its own rows, whether it ran alone or with others.
+    @Test func batchedRequestsGetTheirOwnRows() async throws {
+        let (directory, model) = try Self.artifact()
+        _ = directory
+        let batcher = try Batcher(model, settings: .init(maxBatchSize: 64, maxDelay: 0.02), onBatch: { _ in })
+        let alone = try model.makePredictor(maxBatch: 1)
+        let inputs = (0..<20).map { i in (0..<4).map { Float(i * 4 + $0) / 10 } }
+        let answers = try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
+            for (i, x) in inputs.enumerated() {
+                group.addTask { (i, try await batcher.submit(rows: 1, features: x)) }
+            }
+            var out: [Int: [Float]] = [:]
+            for try await (i, y) in group { out[i] = y }
+            return out
+        }
+        for (i, x) in inputs.enumerated() {
+            var expected = [Float](repeating: 0, count: 3)
+            try x.withUnsafeBufferPointer { f in
+                try expected.withUnsafeMutableBufferPointer { try alone.predict(f, rows: 1, into: $0) }
+            }
+            let got = try #require(answers[i])
+            for j in 0..<3 { #expect(abs(got[j] - expected[j]) < 1e-6) }
+        }
+        batcher.retire()
+        await #expect(throws: Batcher.Retired.self) { _ = try await batcher.submit(rows: 1, features: inputs[0]) }
+    }
+}
+
+@Suite struct CanaryAndTokens {
+    @Test func requestIdsSpreadEvenlyAndStayPut() {
+        let draws = (0..<10_000).map { DeploymentHost.unitInterval("request-\($0)") }
+        let below = draws.filter { $0 < 0.1 }.count
+        // Binomial(10000, 0.1): sd 30; six of them either side.
+        #expect(abs(below - 1000) < 180, "\(below)")
+        #expect(draws.allSatisfy { $0 >= 0 && $0 < 1 })
+        #expect(DeploymentHost.unitInterval("request-7") == draws[7])
+    }
+
+    static func policy() -> [PolicySpec] {
+        let token = Array(SHA256.hash(data: Data("s3cret".utf8))).map { String(format: "%02x", $0) }.joined()
+        let other = Array(SHA256.hash(data: Data("other".utf8))).map { String(format: "%02x", $0) }.joined()
+        let yaml = """
+            apiVersion: kiln/v1
+            kind: Policy
+            metadata: {name: p}
+            spec:
+              principals:
+                - {name: shop, roles: [consumer], token_sha256: "\(token)"}
+                - {name: intern, roles: [reader], token_sha256: "\(other)"}
+              roles:
+                consumer:
+                  - {allow: [infer, read], on: "deployment/iris-*", environments: [production]}
+                reader:
+                  - {allow: [read], on: "deployment/*"}
+            """
+        let workspace = TestCompile.workspace(yaml)
+        return workspace.resources.filter { $0.kind == .policy }.map(PolicySpec.init)
+    }
+
+    @Test(arguments: [
+        (nil as String?, "infer", "iris-api", "production", "401"),
+        ("wrong", "infer", "iris-api", "production", "401"),
+        ("s3cret", "infer", "iris-api", "production", "allowed shop"),
+        ("s3cret", "infer", "iris-api", "staging", "403"),
+        ("s3cret", "infer", "wine-api", "production", "403"),
+        ("other", "read", "wine-api", "staging", "allowed intern"),
+        ("other", "infer", "wine-api", "staging", "403"),
+    ])
+    func tokensMapToPrincipalsAndRules(
+        _ token: String?, _ action: String, _ deployment: String, _ environment: String, _ expected: String
+    ) {
+        let decision = PolicyAuthorizer(Self.policy()).authorize(
+            bearerToken: token, action: action, deployment: deployment, environment: environment)
+        switch decision {
+        case .allowed(let who): #expect(expected == "allowed \(who ?? "")")
+        case .unauthenticated: #expect(expected == "401")
+        case .forbidden(let why):
+            #expect(expected == "403")
+            #expect(why.contains("may not \(action) on deployment/\(deployment)"))
+        }
+    }
+}
