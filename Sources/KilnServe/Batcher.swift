@@ -7,6 +7,10 @@ import KilnCompute
 /// as one batch, and answers each request with its own rows. `maxBatchSize: 1` is batching off: one
 /// request at a time, no waiting. A request larger than the batch runs alone, whole.
 ///
+/// The wait is cut short when no other request is on its way: `inFlight` tells how many requests the
+/// deployment has admitted and not yet answered; when all of them are already queued here, waiting would
+/// only add latency (one client alone never waits `maxDelay`).
+///
 /// Retiring (a hot switch to another version) stops new submissions and lets the worker finish what is
 /// queued before it exits: no request is dropped.
 final class Batcher: @unchecked Sendable {
@@ -23,6 +27,8 @@ final class Batcher: @unchecked Sendable {
     let settings: Settings
     /// Called on the worker thread with each batch's row count (metrics).
     private let onBatch: @Sendable (Int) -> Void
+    /// Requests admitted to the deployment and not yet answered.
+    private let inFlight: @Sendable () -> Int
     private let predictor: Predictor
     private let condition = NSCondition()
     private var queue: [Job] = []
@@ -36,9 +42,13 @@ final class Batcher: @unchecked Sendable {
         var continuation: CheckedContinuation<[Float], any Error>
     }
 
-    init(_ served: ServedModel, settings: Settings, onBatch: @escaping @Sendable (Int) -> Void) throws {
+    init(
+        _ served: ServedModel, settings: Settings, inFlight: @escaping @Sendable () -> Int = { 0 },
+        onBatch: @escaping @Sendable (Int) -> Void
+    ) throws {
         self.served = served
         self.settings = settings
+        self.inFlight = inFlight
         self.onBatch = onBatch
         predictor = try served.makePredictor(maxBatch: settings.maxBatchSize)
         let thread = Thread { [self] in work() }
@@ -71,6 +81,13 @@ final class Batcher: @unchecked Sendable {
         return queue.count - head
     }
 
+    /// Wakes the worker to look again at what is on its way (a request was answered elsewhere).
+    func poke() {
+        condition.lock()
+        condition.signal()
+        condition.unlock()
+    }
+
     /// No more submissions; the worker finishes the queue, then exits.
     func retire() {
         condition.lock()
@@ -91,10 +108,11 @@ final class Batcher: @unchecked Sendable {
                 condition.unlock()
                 return
             }
-            // Gather: until the batch is full or the first request has waited maxDelay.
+            // Gather: until the batch is full, the first request has waited maxDelay, or every request the
+            // deployment holds is queued here.
             if settings.maxBatchSize > 1 && settings.maxDelay > 0 {
                 let deadline = queue[head].arrived + UInt64(settings.maxDelay * 1e9)
-                while !retired && pendingRows() < settings.maxBatchSize {
+                while !retired && pendingRows() < settings.maxBatchSize && queue.count - head < inFlight() {
                     let now = DispatchTime.now().uptimeNanoseconds
                     guard now < deadline else { break }
                     _ = condition.wait(until: Date(timeIntervalSinceNow: Double(deadline - now) / 1e9))

@@ -1,5 +1,6 @@
 import Foundation
 import KilnRegistry
+import Synchronization
 public import KilnSpec
 
 /// One Deployment as the server runs it: the values of its spec that serving reads.
@@ -64,25 +65,25 @@ final class DeploymentHost: @unchecked Sendable {
     private let lock = NSLock()
     private var primary: Batcher
     private var canary: Batcher?
-    private var inFlight = 0
+    private let inFlight = InFlight()
     private let onBatch: @Sendable (String, Int) -> Void
 
     init(_ config: DeploymentConfig, registry: GitRegistry, onBatch: @escaping @Sendable (String, Int) -> Void) throws {
         self.config = config
         self.onBatch = onBatch
-        primary = try Self.batcher(config.model, config, registry, onBatch)
-        canary = try config.canary.map { try Self.batcher($0, config, registry, onBatch) }
+        primary = try Self.batcher(config.model, config, registry, inFlight, onBatch)
+        canary = try config.canary.map { try Self.batcher($0, config, registry, inFlight, onBatch) }
     }
 
     private static func batcher(
-        _ reference: ModelReference, _ config: DeploymentConfig, _ registry: GitRegistry,
+        _ reference: ModelReference, _ config: DeploymentConfig, _ registry: GitRegistry, _ inFlight: InFlight,
         _ onBatch: @escaping @Sendable (String, Int) -> Void
     ) throws -> Batcher {
         let served = try ServedModel.load(reference, registry: registry)
         let name = served.reference
         return try Batcher(
             served, settings: .init(maxBatchSize: config.maxBatchSize, maxDelay: config.maxDelay),
-            onBatch: { onBatch(name, $0) })
+            inFlight: { inFlight.count.load(ordering: .relaxed) }, onBatch: { onBatch(name, $0) })
     }
 
     /// The versions served now: primary first.
@@ -111,36 +112,40 @@ final class DeploymentHost: @unchecked Sendable {
         return draw < config.canaryTraffic ? canary : primary
     }
 
-    /// A request id's fixed place in [0, 1): FNV-1a, 64 bits.
+    /// A request id's fixed place in [0, 1): FNV-1a over its bytes, then MurmurHash3's 64-bit finaliser,
+    /// without which ids that differ in their last characters (`req-1`, `req-2`) share their high bits.
     static func unitInterval(_ id: String) -> Double {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in id.utf8 {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01b3
         }
+        hash ^= hash >> 33
+        hash = hash &* 0xff51_afd7_ed55_8ccd
+        hash ^= hash >> 33
+        hash = hash &* 0xc4ce_b9fe_1a85_ec53
+        hash ^= hash >> 33
         return Double(hash >> 11) / Double(UInt64(1) << 53)
     }
 
     /// Counts a request in; false when `maxConcurrency` are already queued or running.
     func admit() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard inFlight < config.maxConcurrency else { return false }
-        inFlight += 1
+        let before = inFlight.count.add(1, ordering: .relaxed).oldValue
+        guard before < config.maxConcurrency else {
+            inFlight.count.subtract(1, ordering: .relaxed)
+            return false
+        }
         return true
     }
 
+    /// Counts a request out, and lets the batchers look again at what is on its way.
     func release() {
-        lock.lock()
-        inFlight -= 1
-        lock.unlock()
+        inFlight.count.subtract(1, ordering: .relaxed)
+        let batchers = lock.withLock { [primary] + (canary.map { [$0] } ?? []) }
+        for b in batchers { b.poke() }
     }
 
-    var queueDepth: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return inFlight
-    }
+    var queueDepth: Int { inFlight.count.load(ordering: .relaxed) }
 
     /// Resolves the references again; a version that changed is loaded (off the request path) and swapped
     /// in, and the old one drains. Returns what moved (`iris-mlp@v2 → iris-mlp@v3`).
@@ -150,7 +155,7 @@ final class DeploymentHost: @unchecked Sendable {
             primary: lock.withLock { primary.served.version }, canary: lock.withLock { canary?.served.version }
         )
         if let resolved = try registry.resolve(config.model), resolved.version != current.primary {
-            let next = try Self.batcher(config.model, config, registry, onBatch)
+            let next = try Self.batcher(config.model, config, registry, inFlight, onBatch)
             let old = lock.withLock {
                 let old = primary
                 primary = next
@@ -162,7 +167,7 @@ final class DeploymentHost: @unchecked Sendable {
         if let reference = config.canary, let resolved = try registry.resolve(reference),
             resolved.version != current.canary
         {
-            let next = try Self.batcher(reference, config, registry, onBatch)
+            let next = try Self.batcher(reference, config, registry, inFlight, onBatch)
             let old = lock.withLock {
                 let old = canary
                 canary = next
@@ -178,4 +183,9 @@ final class DeploymentHost: @unchecked Sendable {
     func retire() {
         lock.withLock { [primary] + (canary.map { [$0] } ?? []) }.forEach { $0.retire() }
     }
+}
+
+/// Requests a deployment has admitted and not yet answered (shared with its batchers).
+final class InFlight: Sendable {
+    let count = Atomic<Int>(0)
 }

@@ -127,7 +127,9 @@ public enum InferenceProtocol {
 
         /// The protocol's error body: `{"error": "..."}`.
         public var body: Data {
-            (try? JSONEncoder().encode(["error": message])) ?? Data("{\"error\":\"internal error\"}".utf8)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .withoutEscapingSlashes
+            return (try? encoder.encode(["error": message])) ?? Data("{\"error\":\"internal error\"}".utf8)
         }
 
         static func badRequest(_ message: String) -> Failure { Failure(400, message) }

@@ -14,13 +14,14 @@ public struct ServerSettings: Sendable {
     public var port: Int
     /// Seconds a connection may sit without a complete request head before it is closed (slow clients).
     public var idleTimeout: Double
-    /// Seconds a request body may take to arrive whole (408 after).
+    /// Seconds a request body may take to arrive whole (408 after). A body that stops arriving for
+    /// `idleTimeout` is cut off with its connection, so this is the shorter of the two.
     public var bodyTimeout: Double
     /// Seconds between looks at the registry for moved aliases.
     public var pollInterval: Double
 
     public init(
-        host: String = "127.0.0.1", port: Int = 8080, idleTimeout: Double = 10, bodyTimeout: Double = 10,
+        host: String = "127.0.0.1", port: Int = 8080, idleTimeout: Double = 10, bodyTimeout: Double = 5,
         pollInterval: Double = 0.25
     ) {
         self.host = host
@@ -338,7 +339,9 @@ public final class InferenceServer: Sendable {
     static func json(_ value: some Encodable, headers: HTTPFields = HTTPFields()) -> Response {
         var headers = headers
         headers[.contentType] = "application/json"
-        let data = (try? JSONEncoder().encode(value)) ?? Data("{}".utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

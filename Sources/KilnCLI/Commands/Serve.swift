@@ -35,7 +35,8 @@ struct Serve: ParsableCommand {
     @Option(help: "TCP port; 0 picks a free one (default: the Deployment's server.port).") var port: Int?
     @Option(help: "Seconds a connection may wait without a complete request before it is closed.")
     var idleTimeout: Double = 10
-    @Option(help: "Seconds a request body may take to arrive (408 after).") var bodyTimeout: Double = 10
+    @Option(help: "Seconds a request body may take to arrive (408 after; keep it below --idle-timeout).")
+    var bodyTimeout: Double = 5
     @Option(help: "Seconds between looks at the registry for moved aliases.") var pollInterval: Double = 0.25
     @Option(help: "trace, debug, info (access log), notice, warning, error.") var logLevel: String = "info"
 
