@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry reference
+.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve reference
 
 setup:
 	@scripts/setup
@@ -60,6 +60,9 @@ bench-datasets: setup
 bench-registry: setup
 	$(SWIFT) build -c release --product kiln-bench-registry
 	.build/release/kiln-bench-registry 3
+
+bench-serve: setup
+	scripts/bench-serve 3
 
 # The runner: 1,000 nodes all cached and uncached; kiln run/status beside dvc repro/status (DVC from PyPI).
 bench-runner: setup

@@ -138,8 +138,79 @@ public enum InferenceProtocol {
     // MARK: Decoding
 
     /// Decodes an inference request, with a message naming the problem (the input, the field, the
-    /// element) for each way it can be wrong.
+    /// element) for each way it can be wrong. A well-formed request takes the fast path (`RequestJSON`);
+    /// anything else goes through the element-by-element reading that explains what is wrong.
     public static func decodeRequest(_ body: Data) throws(Failure) -> InferenceRequest {
+        if let value = RequestJSON.parse(body), let request = fastRequest(value) { return request }
+        return try decodeExplaining(body)
+    }
+
+    /// The request, when everything in it is as it should be; nil sends it to the explaining path.
+    private static func fastRequest(_ value: RequestJSON.Value) -> InferenceRequest? {
+        guard case .array(let list)? = value["inputs"], !list.isEmpty else { return nil }
+        var id: String?
+        switch value["id"] {
+        case .none: break
+        case .string(let s)?: id = s
+        default: return nil
+        }
+        var inputs: [InputTensor] = []
+        var names = Set<String>()
+        for item in list {
+            guard case .string(let name)? = item["name"], !name.isEmpty, names.insert(name).inserted,
+                case .string(let typeText)? = item["datatype"], let datatype = Datatype(rawValue: typeText),
+                case .array(let shapeValues)? = item["shape"], case .array(let elements)? = item["data"]
+            else { return nil }
+            var shape: [Int] = []
+            for s in shapeValues {
+                guard case .number(let d) = s, d >= 0, d.rounded() == d, d < 1e15 else { return nil }
+                shape.append(Int(d))
+            }
+            let data: TensorData
+            switch datatype {
+            case .bool:
+                var values: [Bool?] = []
+                values.reserveCapacity(elements.count)
+                for e in elements {
+                    guard case .bool(let b) = e else { return nil }
+                    values.append(b)
+                }
+                data = .bools(values)
+            case .bytes:
+                var values: [String?] = []
+                values.reserveCapacity(elements.count)
+                for e in elements {
+                    guard case .string(let t) = e else { return nil }
+                    values.append(t)
+                }
+                data = .strings(values)
+            default:
+                var values: [Double?] = []
+                values.reserveCapacity(elements.count)
+                for e in elements {
+                    guard case .number(let v) = e, v.isFinite, datatype != .fp32 || Float(v).isFinite,
+                        !datatype.isInteger || v.rounded() == v
+                    else { return nil }
+                    values.append(v)
+                }
+                data = .numbers(values)
+            }
+            guard shape.reduce(1, *) == data.count else { return nil }
+            inputs.append(InputTensor(name: name, shape: shape, datatype: datatype, data: data))
+        }
+        var outputs: [RequestedOutput]?
+        if let requested = value["outputs"] {
+            guard case .array(let list) = requested else { return nil }
+            outputs = []
+            for o in list {
+                guard case .string(let name)? = o["name"] else { return nil }
+                outputs?.append(RequestedOutput(name: name))
+            }
+        }
+        return InferenceRequest(id: id, inputs: inputs, outputs: outputs)
+    }
+
+    private static func decodeExplaining(_ body: Data) throws(Failure) -> InferenceRequest {
         let json: Any
         do {
             json = try JSONSerialization.jsonObject(with: body, options: [])

@@ -63,6 +63,8 @@ public final class ServedModel: Sendable {
         self.card = card
         self.preprocessor = preprocessor
         self.weights = weights
+        let inputs = Dictionary(preprocessor.inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        featureColumns = preprocessor.features.compactMap { inputs[$0.column] }
     }
 
     /// A predictor of its own (a network with its own buffers) for one worker.
@@ -76,9 +78,7 @@ public final class ServedModel: Sendable {
     // MARK: The protocol's view
 
     /// The raw columns a client sends (features, in the card's order).
-    public var featureColumns: [ColumnSchema] {
-        preprocessor.features.compactMap { f in preprocessor.inputs.first { $0.name == f.column } }
-    }
+    public let featureColumns: [ColumnSchema]
 
     static func datatype(of column: ColumnSchema) -> InferenceProtocol.Datatype {
         switch column.type {
@@ -131,23 +131,27 @@ public final class ServedModel: Sendable {
         rows: Int, values: [Float]
     ) {
         let columns = featureColumns
-        let table: Table
-        // One input not named like a column: the single-tensor form.
-        if request.inputs.count == 1, !columns.contains(where: { $0.name == request.inputs[0].name }) {
-            table = try singleTensorTable(request.inputs[0], columns)
-        } else {
-            table = try namedInputsTable(request.inputs, columns)
-        }
         do {
+            // One input not named like a column: the single-tensor form, straight through the steps.
+            if request.inputs.count == 1, !columns.contains(where: { $0.name == request.inputs[0].name }) {
+                let (rows, values) = try singleTensor(request.inputs[0], columns)
+                return (rows, try preprocessor.features(values: values, rows: rows))
+            }
+            let table = try namedInputsTable(request.inputs, columns)
             return (table.rowCount, try preprocessor.features(table))
-        } catch {
+        } catch let error as DataError {
             let message = error.diagnostics.map(\.message).joined(separator: "; ")
             throw .badRequest(message.replacingOccurrences(of: " is empty here", with: " has a null value"))
+        } catch let failure as InferenceProtocol.Failure {
+            throw failure
+        } catch {
+            throw .badRequest("\(error)")
         }
     }
 
-    private func singleTensorTable(_ input: InferenceProtocol.InputTensor, _ columns: [ColumnSchema])
-        throws(InferenceProtocol.Failure) -> Table
+    /// The raw values of a single [N, F] tensor (or [F] for one row), row by row in the features' order.
+    private func singleTensor(_ input: InferenceProtocol.InputTensor, _ columns: [ColumnSchema])
+        throws(InferenceProtocol.Failure) -> (rows: Int, values: [Double?])
     {
         let f = columns.count
         let rows: Int
@@ -169,21 +173,13 @@ public final class ServedModel: Sendable {
                 "the model reads the \(category.type.rawValue) column '\(category.name)': send one input per feature, named like its column"
             )
         }
-        var tableColumns: [Column] = []
-        for (j, c) in columns.enumerated() {
-            var nulls = NullMask()
-            var out = [Double](repeating: 0, count: rows)
-            for r in 0..<rows {
-                let v = values[r * f + j]
-                nulls.append(null: v == nil)
-                out[r] = v ?? .nan
+        for (j, c) in columns.enumerated() where c.type == .bool {
+            for r in 0..<rows where values[r * f + j].map({ $0 != 0 && $0 != 1 }) == true {
+                throw .badRequest(
+                    "feature '\(c.name)' is a bool column: its values are 0 or 1, not \(values[r * f + j] ?? 0)")
             }
-            let stored: ColumnValues =
-                c.type == .bool
-                ? .bool(out.map { $0 != 0 }) : c.type == .int ? .int(out.map { Int64($0.isNaN ? 0 : $0) }) : .float(out)
-            tableColumns.append(Column(schema: c, values: stored, nulls: nulls))
         }
-        return Table(columns: tableColumns, rowCount: rows)
+        return (rows, values)
     }
 
     private func namedInputsTable(_ inputs: [InferenceProtocol.InputTensor], _ columns: [ColumnSchema])

@@ -284,3 +284,61 @@ import Testing
         }
     }
 }
+
+/// The request reader's fast path accepts only valid JSON (never what Foundation's reader refuses), and
+/// reads the values Foundation reads.
+@Suite struct RequestJSONStrictness {
+    static let documents = [
+        #"{"a": [1, -2.5, 3e2, 0.001, -0, 1E-3], "b": "x\"y\\z\/\u00e9\ud83d\ude00\n", "c": [true, false, null]}"#,
+        #"  [ ]  "#, #"{}"#, #"[[[[1]]]]"#, #""caf\u00e9""#, #"12345678901234567890"#,
+        #"{"a":01}"#, #"{"a":1.}"#, #"{"a":.5}"#, #"{"a":+1}"#, #"[1,]"#, #"{"a":1,}"#, #"{"a" 1}"#,
+        "[\"\u{01}\"]", #"["\ud800"]"#, #"["\ud800\u0041"]"#, #"["\x"]"#, #"tru"#, #"{} x"#, #"[1 2]"#,
+        #"{"a":1}}"#, #"[-]"#, #"[1e]"#, #"[1e+]"#, #"["abc"#, #"nul"#, #"[NaN]"#, #"[Infinity]"#,
+        String(repeating: "[", count: 40) + String(repeating: "]", count: 40),
+    ]
+
+    /// The first six documents are valid JSON; the rest are not (Foundation tolerates trailing commas,
+    /// which the fast path leaves to it).
+    @Test func acceptsValidJSONOnlyAndReadsWhatFoundationReads() throws {
+        for (k, doc) in Self.documents.enumerated() {
+            let data = Data(doc.utf8)
+            let foundation = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            let ours = RequestJSON.parse(data)
+            #expect((ours != nil) == (k < 6 || k == Self.documents.count - 1), "\(doc)")
+            if let ours {
+                let foundation = try #require(foundation, "\(doc)")
+                #expect(Self.same(foundation, ours), "\(doc)")
+            }
+        }
+        // Byte flips of a valid request: never accepted when Foundation refuses.
+        let request = Array(
+            #"{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1.5,-2,3e1]}],"id":"r"}"#.utf8)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            var bytes = request
+            bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...127, using: &generator)
+            let data = Data(bytes)
+            let foundation = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            if foundation == nil {
+                #expect(RequestJSON.parse(data) == nil, "\(String(decoding: bytes, as: UTF8.self))")
+            }
+        }
+    }
+
+    static func same(_ a: Any, _ b: RequestJSON.Value) -> Bool {
+        switch b {
+        case .null: return a is NSNull
+        case .bool(let v):
+            return (a as? NSNumber).map { $0.objCType.pointee == CChar(UInt8(ascii: "c")) && $0.boolValue == v }
+                ?? false
+        case .number(let v): return (a as? NSNumber).map { $0.doubleValue == v } ?? false
+        case .string(let v): return (a as? String) == v
+        case .array(let items):
+            guard let list = a as? [Any], list.count == items.count else { return false }
+            return zip(list, items).allSatisfy { same($0, $1) }
+        case .object(let members):
+            guard let object = a as? [String: Any], object.count == members.count else { return false }
+            return members.allSatisfy { key, value in object[key].map { same($0, value) } ?? false }
+        }
+    }
+}

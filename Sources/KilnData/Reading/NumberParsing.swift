@@ -11,8 +11,8 @@
 /// Most cells take the exact fast path (Clinger): a mantissa of at most 2^53 scaled by an exactly
 /// representable power of ten is correctly rounded by one multiplication or division. The rest
 /// (long mantissas, large exponents) go to the C library's `strtod`, after this grammar checked them.
-enum NumberParsing {
-    enum Failure: Error, Equatable {
+public enum NumberParsing {
+    public enum Failure: Error, Equatable {
         /// Not a number's text.
         case syntax
         /// A number too large for the type (or a float beyond Double's range).
@@ -109,7 +109,7 @@ enum NumberParsing {
 
     /// A finite Double from the bytes, or why not (for text outside the chunk buffer: jsonl numbers,
     /// fill values, inference).
-    static func double(_ p: UnsafePointer<UInt8>, count: Int) -> Result<Double, Failure> {
+    public static func double(_ p: UnsafePointer<UInt8>, count: Int) -> Result<Double, Failure> {
         carefulDouble(p, count: count)
     }
 

@@ -262,38 +262,73 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         let rows = rows ?? Array(0..<table.rowCount)
         var out = [Float](repeating: 0, count: rows.count * width)
         var offset = 0
+        // Columns by name, once: a model of 784 pixel columns would otherwise search 784 × 784 names.
+        var byName: [String: Int] = [:]
+        for (i, c) in table.columns.enumerated() where byName[c.name] == nil { byName[c.name] = i }
         for feature in features {
-            guard let column = table.column(feature.column) else {
+            guard let index = byName[feature.column] else {
                 throw DataError(
                     "data.transform-column", "the data has no column '\(feature.column)', which the model reads",
                     at: nil)
             }
+            let column = table.columns[index]
             for (k, r) in rows.enumerated() {
-                var v = column.number(r)
-                for step in feature.steps {
-                    if step.op == "impute" {
-                        if v == nil { v = step.fill }
-                    } else if let x = v, let center = step.center, let scale = step.scale {
-                        v = (x - center) / scale
-                    }
-                }
-                guard let x = v else {
+                guard Self.encode(feature, column.number(r), into: &out, at: k * width + offset) else {
                     let (file, line) = table.origins.origin(of: r)
                     throw DataError(
                         "data.null-feature", "feature '\(feature.column)' is empty here", at: .data(file, line: line),
                         help: "add a transform {op: impute, columns: [\(feature.column)]}")
                 }
-                switch feature.encoding {
-                case .number, .ordinal:
-                    out[k * width + offset] = Float(x)
-                case .oneHot:
-                    let code = Int(x)
-                    if code >= 0 && code < feature.width { out[k * width + offset + code] = 1 }
-                }
             }
             offset += feature.width
         }
         return out
+    }
+
+    /// The input matrix of raw values given row by row in the order of `features` (`rows` × `features.count`;
+    /// a category as its code, a boolean as 0/1, nil for a missing value): the same steps as
+    /// `features(_:rows:)` without building a table (a server's request of one row).
+    public func features(values: [Double?], rows: Int) throws(DataError) -> [Float] {
+        let n = features.count
+        guard values.count == rows * n else {
+            throw DataError("data.examples", "\(values.count) values are not \(rows) rows of \(n) features", at: nil)
+        }
+        var out = [Float](repeating: 0, count: rows * width)
+        for r in 0..<rows {
+            var offset = 0
+            for (j, feature) in features.enumerated() {
+                guard Self.encode(feature, values[r * n + j], into: &out, at: r * width + offset) else {
+                    throw DataError(
+                        "data.null-feature", "feature '\(feature.column)' is empty here", at: nil,
+                        help: "add a transform {op: impute, columns: [\(feature.column)]}")
+                }
+                offset += feature.width
+            }
+        }
+        return out
+    }
+
+    /// One raw value through its feature's steps (impute, then center and scale) and encoding, written at
+    /// `at`; false when it is missing and nothing imputes it.
+    @inline(__always)
+    private static func encode(_ feature: Feature, _ raw: Double?, into out: inout [Float], at: Int) -> Bool {
+        var v = raw
+        for step in feature.steps {
+            if step.op == "impute" {
+                if v == nil { v = step.fill }
+            } else if let x = v, let center = step.center, let scale = step.scale {
+                v = (x - center) / scale
+            }
+        }
+        guard let x = v else { return false }
+        switch feature.encoding {
+        case .number, .ordinal:
+            out[at] = Float(x)
+        case .oneHot:
+            let code = Int(x)
+            if code >= 0 && code < feature.width { out[at + code] = 1 }
+        }
+        return true
     }
 
     /// The targets of `rows`: class indices for a category or bool label, values for a numeric one.
