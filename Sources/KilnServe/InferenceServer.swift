@@ -130,6 +130,7 @@ public final class InferenceServer: Sendable {
 
     private func respond(_ request: Request, _ context: BasicRequestContext) async -> Response {
         let start = ContinuousClock.now
+        // The version that answered (`iris-mlp@v2`), once known.
         var served = "-"
         var deployment = "-"
         let response: Response
@@ -143,15 +144,17 @@ public final class InferenceServer: Sendable {
         let elapsed = ContinuousClock.now - start
         let status = response.status.code
         if deployment != "-" {
-            metrics.request(deployment: deployment, version: served, status: status, duration: elapsed)
+            let parts = served.split(separator: "@", maxSplits: 1).map(String.init)
+            metrics.request(
+                deployment: deployment, model: parts.count == 2 ? parts[0] : "-",
+                version: parts.count == 2 ? String(parts[1].dropFirst()) : "-", status: status, duration: elapsed)
         }
         logger.info(
             "request",
             metadata: [
                 "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
-                "ms":
-                    "\(String(format: "%.3f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000))",
-                "deployment": "\(deployment)", "version": "\(served)",
+                "ms": "\(String(format: "%.3f", elapsed / .milliseconds(1)))",
+                "deployment": "\(deployment)", "model": "\(served)",
             ])
         return response
     }
@@ -205,7 +208,7 @@ public final class InferenceServer: Sendable {
                     try host.route(requestID: nil, version: v).served
                 }
                 ?? versions[0]
-            served = "\(model.version)"
+            served = model.reference
             return Self.json(model.metadata(name: host.config.name, versions: versions.map { "\($0.version)" }))
         case ["ready"] where get:
             if let version { _ = try host.route(requestID: nil, version: version) }
@@ -282,7 +285,7 @@ public final class InferenceServer: Sendable {
             } catch is Batcher.Retired {
                 continue
             }
-            served = "\(model.version)"
+            served = model.reference
             let outputs = try result.withUnsafeBufferPointer { r throws(InferenceProtocol.Failure) in
                 try model.outputs(r, rows: rows, requested: decoded.outputs?.map(\.name))
             }
@@ -372,7 +375,7 @@ final class ServerMetrics: Sendable {
     private static var requests: MetricNameDescriptor {
         MetricNameDescriptor(
             namespace: "kiln", metricName: "requests", unitName: "total",
-            helpText: "Requests to a deployment, by the version that answered and the HTTP status.")
+            helpText: "Requests to a deployment, by the model and version that answered and the HTTP status.")
     }
     private static var latency: MetricNameDescriptor {
         MetricNameDescriptor(
@@ -390,10 +393,10 @@ final class ServerMetrics: Sendable {
             helpText: "Requests queued or running, at the time of the scrape.")
     }
 
-    func request(deployment: String, version: String, status: Int, duration: Duration) {
+    func request(deployment: String, model: String, version: String, status: Int, duration: Duration) {
         registry.makeCounter(
             descriptor: Self.requests,
-            labels: [("deployment", deployment), ("version", version), ("status", "\(status)")]
+            labels: [("deployment", deployment), ("model", model), ("version", version), ("status", "\(status)")]
         ).increment()
         registry.makeDurationHistogram(
             descriptor: Self.latency, labels: [("deployment", deployment)], buckets: latencyBuckets

@@ -119,7 +119,10 @@ extension CLI {
         #expect((pinned.json?["outputs"] as? [[String: Any]])?.count == 1)
 
         let metrics = try client.request("GET", "/metrics").text
-        #expect(metrics.contains("kiln_requests_total{deployment=\"iris-api\",version=\"2\",status=\"200\"}"))
+        #expect(
+            metrics.contains(
+                "kiln_requests_total{deployment=\"iris-api\",model=\"iris-mlp\",version=\"2\",status=\"200\"}"),
+            Comment(rawValue: metrics))
         #expect(metrics.contains("kiln_batch_rows_bucket"))
         #expect(metrics.contains("kiln_request_duration_seconds_bucket"))
 
