@@ -62,6 +62,13 @@ var targets: [Target] = [
         dependencies: ["CGit2", "KilnCompute", "KilnSpec", .product(name: "Crypto", package: "swift-crypto")],
         exclude: ["README.md"], swiftSettings: swiftSettings),
 
+    // MARK: Security
+    /// Policy enforcement pieces: the hash-chained audit log (more with the security issue: RBAC evaluation,
+    /// signing, encryption at rest, secret references).
+    .target(
+        name: "KilnSecurity", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+        exclude: ["README.md"], swiftSettings: swiftSettings),
+
     // MARK: Running
     /// The runner: planner, content-addressed cache, kiln.lock, scheduler, node executors, run records,
     /// progress; the registry seam the register and release nodes call.
@@ -94,7 +101,7 @@ var targets: [Target] = [
     .target(
         name: "KilnCLI",
         dependencies: [
-            "KilnCompiler", "KilnCompute", "KilnData", "KilnRegistry", "KilnRuntime", "KilnServe",
+            "KilnCompiler", "KilnCompute", "KilnData", "KilnRegistry", "KilnRuntime", "KilnSecurity", "KilnServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ],
@@ -146,6 +153,7 @@ var targets: [Target] = [
     /// The libgit2 and libyaml shims link and answer. OpenBLAS is never linked into a process: KilnCompute
     /// loads it at run time after choosing its kernel (a linked copy would load first, with the wrong one).
     .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CYAML"], swiftSettings: swiftSettings),
+    .testTarget(name: "KilnSecurityTests", dependencies: ["KilnSecurity"], swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnServeTests", dependencies: ["KilnServe", "KilnRegistry", "KilnCompute", "KilnData", "KilnTestSupport"],
         swiftSettings: swiftSettings),

@@ -44,12 +44,15 @@ public final class InferenceServer: Sendable {
     let settings: ServerSettings
     let logger: Logger
     let metrics: ServerMetrics
+    /// Told of every request the authorisation hook refused (the audit log): deployment, action, why, status.
+    let onDenied: @Sendable (String, String, String, Int) -> Void
 
     /// Loads every Deployment's versions; a reference that resolves to nothing, or a version that cannot be
     /// loaded, is an error here, before any port is bound.
     public init(
         deployments: [DeploymentConfig], registry: GitRegistry, authorizer: any RequestAuthorizer,
-        settings: ServerSettings, logger: Logger
+        settings: ServerSettings, logger: Logger,
+        onDenied: @escaping @Sendable (String, String, String, Int) -> Void = { _, _, _, _ in }
     ) throws {
         guard !deployments.isEmpty else { throw ServeError("no deployments to serve") }
         let metrics = ServerMetrics()
@@ -74,6 +77,7 @@ public final class InferenceServer: Sendable {
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
+        self.onDenied = onDenied
     }
 
     /// Serves until SIGTERM or SIGINT, then stops accepting, finishes the requests in flight and returns.
@@ -249,8 +253,12 @@ public final class InferenceServer: Sendable {
             bearerToken: token, action: action, deployment: host.config.name, environment: host.config.environment)
         {
         case .allowed: return
-        case .unauthenticated(let why): throw InferenceProtocol.Failure(401, why)
-        case .forbidden(let why): throw InferenceProtocol.Failure(403, why)
+        case .unauthenticated(let why):
+            onDenied(host.config.name, action, why, 401)
+            throw InferenceProtocol.Failure(401, why)
+        case .forbidden(let why):
+            onDenied(host.config.name, action, why, 403)
+            throw InferenceProtocol.Failure(403, why)
         }
     }
 

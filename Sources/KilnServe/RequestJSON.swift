@@ -8,7 +8,8 @@ import KilnData
 /// to `InferenceProtocol.decodeExplaining`, which reads it again with JSONSerialization and says what is
 /// wrong, so this reader never needs to explain.
 enum RequestJSON {
-    indirect enum Value {
+    // Not `indirect`: arrays already box their elements, and an indirect case would allocate per number.
+    enum Value {
         case null
         case bool(Bool)
         case number(Double)

@@ -319,3 +319,91 @@ extension CLI {
         #expect(!FileManager.default.fileExists(atPath: workspace.path + "/out.csv"))
     }
 }
+
+extension CLI {
+    static func sha256(_ text: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        input.fileHandleForWriting.write(Data(text.utf8))
+        try input.fileHandleForWriting.close()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(String(decoding: out, as: UTF8.self).prefix(64))
+    }
+
+    /// `auth: required` with a Policy: 401 without or with an unknown token, 403 for a principal without
+    /// `infer` on the deployment, 200 for one with it; health stays open; each refusal is in the audit log,
+    /// beside the run, the registrations, the promotion and the server's start and stop; the chain verifies,
+    /// and an edited line is named.
+    @Test func tokensAreCheckedAndEverythingIsAudited() throws {
+        let workspace = try servedIris(Self.deployment(auth: "required"))
+        try workspace.write(
+            "specs/policy.yaml",
+            """
+            apiVersion: kiln/v1
+            kind: Policy
+            metadata: {name: access}
+            spec:
+              principals:
+                - {name: shop, roles: [consumer], token_sha256: "\(try Self.sha256("shop-token"))"}
+                - {name: intern, roles: [reader], token_sha256: "\(try Self.sha256("intern-token"))"}
+              roles:
+                consumer:
+                  - {allow: [infer, read], on: "deployment/iris-*", environments: [staging]}
+                reader:
+                  - {allow: [read], on: "deployment/*"}
+            """)
+        let promoted = try kiln("promote", "iris-mlp@v1", "staging", "-C", workspace.path, "--reason", "test")
+        #expect(promoted.status == 0, Comment(rawValue: promoted.stderr))
+        let (server, port) = try serve(workspace.path)
+        let body = Self.tensorInput([[5.1, 3.5, 1.4, 0.2]])
+        let client = try HTTPConnection(port: port)
+        #expect(try client.request("GET", "/v2/health/ready").status == 200)
+        #expect(try client.post("/v2/models/iris-api/infer", json: body).status == 401)
+        #expect(
+            try client.post("/v2/models/iris-api/infer", json: body, headers: ["Authorization": "Bearer nope"]).status
+                == 401)
+        let forbidden = try client.post(
+            "/v2/models/iris-api/infer", json: body, headers: ["Authorization": "Bearer intern-token"])
+        #expect(forbidden.status == 403)
+        #expect((forbidden.json?["error"] as? String)?.contains("'intern' may not infer") == true, "\(forbidden.text)")
+        #expect(
+            try client.request("GET", "/v2/models/iris-api", headers: ["Authorization": "Bearer intern-token"]).status
+                == 200)
+        let allowed = try client.post(
+            "/v2/models/iris-api/infer", json: body, headers: ["Authorization": "Bearer shop-token"])
+        #expect(allowed.status == 200, Comment(rawValue: allowed.text))
+        #expect(allowed.headers["kiln-model"] == "iris-mlp@v1")
+        server.process.terminate()
+        #expect(server.finish() == 0)
+
+        let audit = try kiln("audit", "-C", workspace.path, "--json")
+        #expect(audit.status == 0, Comment(rawValue: audit.stderr))
+        let entries = audit.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let actions = entries.map { "\($0["action"] ?? "") \($0["outcome"] ?? "")" }
+        for expected in [
+            "register allowed", "run allowed", "promote allowed", "serve.start allowed", "infer denied",
+            "serve.stop allowed",
+        ] {
+            #expect(actions.contains(expected), "\(actions)")
+        }
+        #expect(actions.filter { $0 == "infer denied" }.count == 3)
+        #expect(!audit.stdout.contains("shop-token") && !audit.stdout.contains("intern-token"))
+        let verified = try kiln("audit", "verify", "-C", workspace.path)
+        #expect(verified.status == 0, Comment(rawValue: verified.stderr))
+
+        let path = workspace.path + "/.kiln/audit.log"
+        var lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+        lines[1] = lines[1].replacingOccurrences(of: "\"allowed\"", with: "\"denied\"")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let tampered = try kiln("audit", "verify", "-C", workspace.path)
+        #expect(tampered.status == 1)
+        #expect(tampered.stderr.contains("audit.log:3: the chain breaks"), Comment(rawValue: tampered.stderr))
+    }
+}

@@ -295,19 +295,28 @@ struct AliasCommand: ParsableCommand {
         func run() throws {
             let ref = try RegistryOptions.reference(reference)
             let version = try registry.resolve(ref)
-            try move(alias, version, reason, registry)
+            try move(alias, version, reason, registry, action: "alias")
         }
     }
 }
 
-func move(_ alias: String, _ version: RegisteredVersion, _ reason: String, _ registry: RegistryOptions) throws {
+func move(
+    _ alias: String, _ version: RegisteredVersion, _ reason: String, _ registry: RegistryOptions, action: String
+) throws {
+    let details = ["alias": alias, "version": "v\(version.version)", "reason": reason]
     do {
         try registry.open().setAlias(
             alias, model: version.model, version: version.version, author: Identity.current, reason: reason)
     } catch {
+        Audit.record(
+            workspace: registry.workspace, action: action, resource: "model/\(version.model)", outcome: "failed",
+            details: details.merging(["error": "\(error)"]) { a, _ in a })
         Terminal.standardError("kiln: error: \(error)\n")
         throw ExitStatus.failure
     }
+    Audit.record(
+        workspace: registry.workspace, action: action, resource: "model/\(version.model)", outcome: "allowed",
+        details: details)
     Terminal.standardOutput("\(version.model)@\(alias) → v\(version.version)\n")
 }
 
@@ -322,7 +331,7 @@ struct Promote: ParsableCommand {
 
     func run() throws {
         let version = try registry.resolve(try RegistryOptions.reference(reference))
-        try move(environment, version, "promote: \(reason)", registry)
+        try move(environment, version, "promote: \(reason)", registry, action: "promote")
     }
 }
 
@@ -351,8 +360,14 @@ struct Rollback: ParsableCommand {
         }
         do {
             let version = try r.rollback(environment, model: target, author: Identity.current, reason: reason)
+            Audit.record(
+                workspace: registry.workspace, action: "rollback", resource: "model/\(target)", outcome: "allowed",
+                details: ["alias": environment, "version": "v\(version)", "reason": reason])
             Terminal.standardOutput("\(target)@\(environment) → v\(version) (rolled back)\n")
         } catch {
+            Audit.record(
+                workspace: registry.workspace, action: "rollback", resource: "model/\(target)", outcome: "failed",
+                details: ["alias": environment, "error": "\(error)"])
             Terminal.standardError("kiln: error: \(error)\n")
             throw ExitStatus.failure
         }

@@ -100,9 +100,29 @@ struct RunCommand: ParsableCommand {
             result, command: Array(CommandLine.arguments.dropFirst()), targets: selection.targets,
             jobs: jobs ?? cores, exitCode: code)
         let recordPath = try? record.write(to: current.paths.runs)
+        auditRun(record, root: current.paths.root)
         if !json && !quiet { Terminal.standardOutput(results(result, record: recordPath, root: current.paths.root)) }
         if result.outcome == .cancelled { Foundation.exit(130) }
         if let exit, exit != .success { throw exit }
+    }
+
+    /// The run in the audit log, and each version it registered.
+    private func auditRun(_ record: RunRecord, root: String) {
+        for node in record.nodes where node.kind == "register" && node.status == "done" {
+            // The summary starts with the version: `iris-mlp@v2 (staging) at …`.
+            let reference = node.summary.split(separator: " ").first.map(String.init) ?? node.summary
+            let model = reference.split(separator: "@").first.map(String.init) ?? reference
+            Audit.record(
+                workspace: root, action: "register", resource: "model/\(model)", outcome: "allowed",
+                details: ["version": reference, "node": node.id, "run": record.id])
+        }
+        Audit.record(
+            workspace: root, action: "run", resource: "workspace/\((root as NSString).lastPathComponent)",
+            outcome: record.outcome == .succeeded ? "allowed" : "failed",
+            details: [
+                "run": record.id, "outcome": record.outcome.rawValue, "targets": record.targets.joined(separator: " "),
+                "nodes": "\(record.nodes.count)",
+            ])
     }
 
     /// The run's spec files on `refs/kiln/specs` (when they changed): spec history without a git workspace.

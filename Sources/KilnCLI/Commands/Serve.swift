@@ -101,6 +101,7 @@ struct Serve: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "kiln.serve")
+        let workspace = loaded.paths.root
         let registryPath =
             ProcessInfo.processInfo.environment["KILN_REGISTRY"].flatMap { $0.isEmpty ? nil : $0 }
             ?? loaded.paths.registry
@@ -109,7 +110,12 @@ struct Serve: ParsableCommand {
             server = try InferenceServer(
                 deployments: configs, registry: GitRegistry(path: registryPath),
                 authorizer: policies.isEmpty ? OpenAccess() : PolicyAuthorizer(policies), settings: settings,
-                logger: logger)
+                logger: logger,
+                onDenied: { deployment, action, why, status in
+                    Audit.record(
+                        workspace: workspace, action: action, resource: "deployment/\(deployment)", outcome: "denied",
+                        details: ["reason": why, "status": "\(status)"])
+                })
         } catch {
             Terminal.standardError("kiln: error: \(error)\n")
             throw ExitStatus.failure
@@ -122,8 +128,21 @@ struct Serve: ParsableCommand {
         Task {
             do {
                 try await server.run { host, port in
+                    for d in configs {
+                        Audit.record(
+                            workspace: workspace, action: "serve.start", resource: "deployment/\(d.name)",
+                            outcome: "allowed",
+                            details: [
+                                "model": "\(d.model)", "address": "\(host):\(port)", "environment": d.environment,
+                            ])
+                    }
                     Terminal.standardOutput(
                         "kiln: serving \(served.joined(separator: ", ")) at http://\(host):\(port)/v2\n")
+                }
+                for d in configs {
+                    Audit.record(
+                        workspace: workspace, action: "serve.stop", resource: "deployment/\(d.name)",
+                        outcome: "allowed")
                 }
             } catch {
                 outcome.set(error)

@@ -29,6 +29,8 @@ public struct WorkspacePaths: Sendable {
     public var runLock: String { join(state, "run.lock") }
     /// Keys kiln creates for itself (the pii mask key).
     public var keys: String { join(state, "keys") }
+    /// The audit log: hash-chained JSON lines (KilnSecurity's `AuditLog`).
+    public var auditLog: String { join(state, "audit.log") }
     /// The model registry: a bare git repository (libgit2).
     public var registry: String { join(state, "registry") }
     /// Node keys and output hashes, at the workspace root.
