@@ -66,7 +66,7 @@ var targets: [Target] = [
     /// Policy enforcement pieces: the hash-chained audit log (more with the security issue: RBAC evaluation,
     /// signing, encryption at rest, secret references).
     .target(
-        name: "KilnSecurity", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+        name: "KilnSecurity", dependencies: ["KilnSpec", .product(name: "Crypto", package: "swift-crypto")],
         exclude: ["README.md"], swiftSettings: swiftSettings),
 
     // MARK: Running
@@ -86,7 +86,7 @@ var targets: [Target] = [
     .target(
         name: "KilnServe",
         dependencies: [
-            "KilnRegistry", "KilnCompute", "KilnData", "KilnSpec", "KilnDiagnostics",
+            "KilnRegistry", "KilnCompute", "KilnData", "KilnSpec", "KilnDiagnostics", "KilnSecurity",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -153,7 +153,8 @@ var targets: [Target] = [
     /// The libgit2 and libyaml shims link and answer. OpenBLAS is never linked into a process: KilnCompute
     /// loads it at run time after choosing its kernel (a linked copy would load first, with the wrong one).
     .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CYAML"], swiftSettings: swiftSettings),
-    .testTarget(name: "KilnSecurityTests", dependencies: ["KilnSecurity"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "KilnSecurityTests", dependencies: ["KilnSecurity", "KilnTestSupport"], swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnServeTests", dependencies: ["KilnServe", "KilnRegistry", "KilnCompute", "KilnData", "KilnTestSupport"],
         swiftSettings: swiftSettings),

@@ -1,4 +1,5 @@
 import Crypto
+import KilnSecurity
 public import KilnSpec
 
 /// The authorisation hook every protected request passes (metadata and infer; health and metrics are
@@ -27,30 +28,29 @@ public struct OpenAccess: RequestAuthorizer {
     { .allowed(principal: nil) }
 }
 
-/// Bearer tokens checked against the Policies' principals (`token_sha256`), and the principal's roles
-/// against the rules: `infer` (or `read` for metadata) on `deployment/NAME`, within the rule's
-/// environments when it names some. Deny by default. The token's hash is compared with every principal's
-/// in constant time, so the time taken does not tell how much of a hash matched.
+/// Bearer tokens checked against the Policies' principals (`token_sha256`), then the principal's
+/// permission by the Policy evaluator: `infer` (or `read` for metadata) on `deployment/NAME` in the
+/// Deployment's environment. Deny by default. The token's hash is compared with every principal's in
+/// constant time, so the time taken does not tell how much of a hash matched.
 public struct PolicyAuthorizer: RequestAuthorizer {
     struct Principal {
         var name: String
         var tokenHash: [UInt8]
-        var rules: [PolicySpec.Rule]
     }
 
     private let principals: [Principal]
+    private let evaluator: PolicyEvaluator
 
     public init(_ policies: [PolicySpec]) {
         var principals: [Principal] = []
         for policy in policies {
-            let roles = Dictionary(policy.roles.map { ($0.name, $0.rules) }, uniquingKeysWith: { a, b in a + b })
             for p in policy.principals {
                 guard let hex = p.tokenSHA256, let hash = Self.bytes(hex: hex) else { continue }
-                principals.append(
-                    Principal(name: p.name, tokenHash: hash, rules: p.roles.flatMap { roles[$0] ?? [] }))
+                principals.append(Principal(name: p.name, tokenHash: hash))
             }
         }
         self.principals = principals
+        evaluator = PolicyEvaluator(policies)
     }
 
     public func authorize(bearerToken: String?, action: String, deployment: String, environment: String)
@@ -63,14 +63,12 @@ public struct PolicyAuthorizer: RequestAuthorizer {
         var found: Principal?
         for p in principals where Self.constantTimeEqual(p.tokenHash, hash) { found = p }
         guard let principal = found else { return .unauthenticated("the bearer token belongs to no principal") }
-        let resource = "deployment/\(deployment)"
-        let allowed = principal.rules.contains { rule in
-            (rule.actions.contains(action) || rule.actions.contains("admin")) && globMatches(rule.on, resource)
-                && (rule.environments.map { $0.contains(environment) } ?? true)
-        }
-        guard allowed else {
+        let decision = evaluator.decide(
+            principal: principal.name, action: action, on: ["deployment/\(deployment)"], environment: environment)
+        guard decision.allowed else {
             return .forbidden(
-                "principal '\(principal.name)' may not \(action) on \(resource) in environment '\(environment)'")
+                "principal '\(principal.name)' may not \(action) on deployment/\(deployment) in environment '\(environment)'"
+            )
         }
         return .allowed(principal: principal.name)
     }

@@ -68,12 +68,13 @@ extension CLI {
         private let lines = Mutex<[String]>([])
         private let done = DispatchSemaphore(value: 0)
 
-        init(_ arguments: [String]) throws {
+        init(_ arguments: [String], environment: [String: String] = [:]) throws {
             process = Process()
             process.executableURL = URL(fileURLWithPath: Repository.kilnBinary)
             process.arguments = arguments
             var env = ProcessInfo.processInfo.environment
             env["GITHUB_ACTIONS"] = nil
+            for (k, v) in environment { env[k] = v }
             process.environment = env
             let out = Pipe()
             process.standardOutput = out

@@ -34,8 +34,11 @@ extension CLI {
     }
 
     /// `kiln serve` on a free port; the port it printed.
-    func serve(_ workspace: String, _ extra: [String] = []) throws -> (Spawned, Int) {
-        let server = try Spawned(["serve", workspace, "--port", "0", "--log-level", "warning"] + extra)
+    func serve(_ workspace: String, _ extra: [String] = [], environment: [String: String] = [:]) throws -> (
+        Spawned, Int
+    ) {
+        let server = try Spawned(
+            ["serve", workspace, "--port", "0", "--log-level", "warning"] + extra, environment: environment)
         #expect(server.wait(seconds: 60) { $0.contains("serving") }, "no 'serving' line: \(server.output)")
         let line = server.output.first { $0.contains("serving") } ?? ""
         let port = line.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) } ?? 0
@@ -351,15 +354,35 @@ extension CLI {
               principals:
                 - {name: shop, roles: [consumer], token_sha256: "\(try Self.sha256("shop-token"))"}
                 - {name: intern, roles: [reader], token_sha256: "\(try Self.sha256("intern-token"))"}
+                - {name: tester, roles: [operator]}
               roles:
+                operator:
+                  - {allow: [promote, deploy], on: "model/iris-*", environments: [staging]}
                 consumer:
                   - {allow: [infer, read], on: "deployment/iris-*", environments: [staging]}
                 reader:
                   - {allow: [read], on: "deployment/*"}
             """)
-        let promoted = try kiln("promote", "iris-mlp@v1", "staging", "-C", workspace.path, "--reason", "test")
+        // The acting identity needs `promote` in the environment: someone the Policy does not name is refused.
+        let refused = try kiln(
+            "promote", "iris-mlp@v1", "staging", "-C", workspace.path, environment: ["KILN_USER": "mallory"])
+        #expect(refused.status == 1)
+        #expect(
+            refused.stderr.contains("permission denied: 'mallory' is not a principal"),
+            Comment(rawValue: refused.stderr))
+        let outside = try kiln(
+            "promote", "iris-mlp@v1", "production", "-C", workspace.path, environment: ["KILN_USER": "tester"])
+        #expect(outside.status == 1)
+        #expect(outside.stderr.contains("lacks the permission 'promote' on model/iris-mlp in 'production'"))
+        let promoted = try kiln(
+            "promote", "iris-mlp@v1", "staging", "-C", workspace.path, "--reason", "test",
+            environment: ["KILN_USER": "tester"])
         #expect(promoted.status == 0, Comment(rawValue: promoted.stderr))
-        let (server, port) = try serve(workspace.path)
+        // Serving is deploying: refused to someone without `deploy`, allowed to the operator.
+        let undeployable = try kiln("serve", workspace.path, "--port", "0", environment: ["KILN_USER": "intern"])
+        #expect(undeployable.status == 1)
+        #expect(undeployable.stderr.contains("lacks the permission 'deploy'"), Comment(rawValue: undeployable.stderr))
+        let (server, port) = try serve(workspace.path, environment: ["KILN_USER": "tester"])
         let body = Self.tensorInput([[5.1, 3.5, 1.4, 0.2]])
         let client = try HTTPConnection(port: port)
         #expect(try client.request("GET", "/v2/health/ready").status == 200)
@@ -388,8 +411,8 @@ extension CLI {
         }
         let actions = entries.map { "\($0["action"] ?? "") \($0["outcome"] ?? "")" }
         for expected in [
-            "register allowed", "run allowed", "promote allowed", "serve.start allowed", "infer denied",
-            "serve.stop allowed",
+            "register allowed", "run allowed", "promote allowed", "promote denied", "deploy denied",
+            "serve.start allowed", "infer denied", "serve.stop allowed",
         ] {
             #expect(actions.contains(expected), "\(actions)")
         }
@@ -405,5 +428,47 @@ extension CLI {
         let tampered = try kiln("audit", "verify", "-C", workspace.path)
         #expect(tampered.status == 1)
         #expect(tampered.stderr.contains("audit.log:3: the chain breaks"), Comment(rawValue: tampered.stderr))
+    }
+}
+
+extension CLI {
+    /// With a Policy, `kiln run` needs `run` on each training it fits: a denial names the permission, runs
+    /// nothing, and is audited.
+    @Test func runIsRefusedWithoutThePermission() throws {
+        let directory = try TemporaryDirectory()
+        for entry in ["data", "specs"] {
+            try FileManager.default.copyItem(
+                atPath: Repository.path("examples/iris/\(entry)"), toPath: directory.path + "/" + entry)
+        }
+        try directory.write(
+            "specs/policy.yaml",
+            """
+            apiVersion: kiln/v1
+            kind: Policy
+            metadata: {name: access}
+            spec:
+              principals:
+                - {name: alice, roles: [ml-engineer]}
+                - {name: bob, roles: [viewer]}
+              roles:
+                ml-engineer:
+                  - {allow: [run, register], on: "training/*"}
+                  - {allow: [deploy], on: "model/*"}
+                viewer:
+                  - {allow: [read], on: "dataset/*"}
+            """)
+        let denied = try kiln("run", directory.path, "--quiet", environment: ["KILN_USER": "bob"])
+        #expect(denied.status == 1)
+        #expect(
+            denied.stderr.contains(
+                "permission denied: 'bob' (roles viewer) lacks the permission 'run' on training/iris-"),
+            Comment(rawValue: denied.stderr))
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/.kiln/registry"))
+        let audit = try kiln("audit", "-C", directory.path)
+        #expect(audit.stdout.contains("bob  run training/iris-"), Comment(rawValue: audit.stdout))
+        #expect(audit.stdout.contains("denied"))
+
+        let allowed = try kiln("run", directory.path, "--quiet", environment: ["KILN_USER": "alice"])
+        #expect(allowed.status == 0, Comment(rawValue: allowed.stderr))
     }
 }

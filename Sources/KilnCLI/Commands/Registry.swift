@@ -304,6 +304,10 @@ func move(
     _ alias: String, _ version: RegisteredVersion, _ reason: String, _ registry: RegistryOptions, action: String
 ) throws {
     let details = ["alias": alias, "version": "v\(version.version)", "reason": reason]
+    // Moving an alias is promoting to the environment it names.
+    try Access.require(
+        Access.evaluator(workspace: registry.workspace), "promote", on: ["model/\(version.model)"], environment: alias,
+        workspace: registry.workspace)
     do {
         try registry.open().setAlias(
             alias, model: version.model, version: version.version, author: Identity.current, reason: reason)
@@ -358,6 +362,9 @@ struct Rollback: ParsableCommand {
             )
             throw ExitStatus.failure
         }
+        try Access.require(
+            Access.evaluator(workspace: registry.workspace), "promote", on: ["model/\(target)"],
+            environment: environment, workspace: registry.workspace)
         do {
             let version = try r.rollback(environment, model: target, author: Identity.current, reason: reason)
             Audit.record(

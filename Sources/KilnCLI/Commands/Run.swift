@@ -64,6 +64,7 @@ struct RunCommand: ParsableCommand {
         var current = loaded
         if let lock = try? LockFile.load(loaded.paths.lockFile) { current.lock = lock }
         let plan = try current.plan(selection.targets)
+        try Access.requireRun(plan, current.compiled.checked.policies, workspace: current.paths.root)
 
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let registry = GitRegistry(path: current.paths.registry)

@@ -4,6 +4,7 @@ import KilnCompiler
 import KilnDiagnostics
 import KilnRegistry
 import KilnRuntime
+import KilnSecurity
 import KilnServe
 import KilnSpec
 import Logging
@@ -76,6 +77,12 @@ struct Serve: ParsableCommand {
         }
         let configs = chosen.compactMap { DeploymentConfig($0.spec) }
         let policies = loaded.compiled.checked.policies
+        let evaluator = PolicyEvaluator(policies)
+        for d in configs {
+            try Access.require(
+                evaluator, "deploy", on: ["deployment/\(d.name)", "model/\(d.model.model)"],
+                environment: d.environment, workspace: loaded.paths.root)
+        }
         for d in configs where d.authRequired && policies.isEmpty {
             Terminal.standardError(
                 "kiln: error: Deployment '\(d.name)' has 'auth: required' (the default), but the workspace has no Policy to check tokens against\n"

@@ -1,0 +1,69 @@
+import Foundation
+import KilnCompiler
+import KilnRuntime
+import KilnSecurity
+import KilnSpec
+
+/// The acting identity's permissions, when the workspace has a Policy: a denial prints the missing
+/// permission, is audited, and exits 1 before anything happens. Without a Policy everything is allowed
+/// (docs/security.md).
+enum Access {
+    /// The Policies of a workspace, read without compiling the rest (registry commands).
+    static func evaluator(workspace: String) -> PolicyEvaluator {
+        let loaded = WorkspaceLoader().load(path: workspace)
+        return PolicyEvaluator(loaded.resources.filter { $0.kind == .policy }.map(PolicySpec.init))
+    }
+
+    static func require(
+        _ evaluator: PolicyEvaluator, _ action: String, on resources: [String], environment: String? = nil,
+        workspace: String
+    ) throws {
+        guard evaluator.isActive else { return }
+        let who = Identity.current
+        let decision = evaluator.decide(principal: who, action: action, on: resources, environment: environment)
+        guard !decision.allowed else { return }
+        Audit.record(
+            workspace: workspace, action: action, resource: resources[0], outcome: "denied",
+            details: ["reason": decision.reason].merging(environment.map { ["environment": $0] } ?? [:]) { a, _ in a })
+        Terminal.standardError(
+            "kiln: error: permission denied: \(decision.reason)\n"
+                + "  help: a Policy role of '\(who)' needs {allow: [\(action)], on: \"\(resources[0])\"\(environment.map { ", environments: [\($0)]" } ?? "")}; the acting identity is KILN_USER, else git's user.name, else the OS user\n"
+        )
+        throw ExitStatus.failure
+    }
+
+    /// `kiln run`: `run` on each training to fit, `register` on each registration (the training, or the
+    /// registered model), `deploy` on each release (the deployment, or its model) in its environment.
+    static func requireRun(_ plan: Plan, _ policies: [PolicySpec], workspace: String) throws {
+        let evaluator = PolicyEvaluator(policies)
+        guard evaluator.isActive else { return }
+        for item in plan.items where !item.cached {
+            let node = item.node
+            // A matrix cell (`training/t[lr=0.1]`) is the training `training/t`.
+            let resource = String(node.resource.prefix { $0 != "[" })
+            switch node.kind {
+            case .fit:
+                try require(evaluator, "run", on: [resource], workspace: workspace)
+            case .register:
+                let model = field(node.config, "name").map { ["model/\($0)"] } ?? []
+                try require(evaluator, "register", on: [resource] + model, workspace: workspace)
+            case .release:
+                let model = field(node.config, "model").flatMap { $0.split(separator: "@").first }.map {
+                    ["model/\($0)"]
+                }
+                try require(
+                    evaluator, "deploy", on: [resource] + (model ?? []), environment: field(node.config, "environment"),
+                    workspace: workspace)
+            default:
+                break
+            }
+        }
+    }
+
+    private static func field(_ json: JSON, _ key: String) -> String? {
+        guard case .object(let members) = json, let value = members.first(where: { $0.0 == key })?.1,
+            case .string(let s) = value
+        else { return nil }
+        return s
+    }
+}
