@@ -9,11 +9,7 @@ extension CLI {
     /// The iris example, run (iris-mlp v1 at learning rate 0.003, v2 at 0.01, staging → v2), with its
     /// Deployment replaced by `deployment`.
     func servedIris(_ deployment: String) throws -> TemporaryDirectory {
-        let directory = try TemporaryDirectory()
-        for entry in ["data", "specs"] {
-            try FileManager.default.copyItem(
-                atPath: Repository.path("examples/iris/\(entry)"), toPath: directory.path + "/" + entry)
-        }
+        let directory = try irisCopy()
         try directory.write("specs/deploy.yaml", deployment)
         let run = try kiln("run", directory.path, "--quiet")
         #expect(run.status == 0, Comment(rawValue: run.stderr))
@@ -31,6 +27,16 @@ extension CLI {
           auth: \(auth)
         \(extra)
         """
+    }
+
+    /// A copy of the iris example's data and specs.
+    func irisCopy() throws -> TemporaryDirectory {
+        let directory = try TemporaryDirectory()
+        for entry in ["data", "specs"] {
+            try FileManager.default.copyItem(
+                atPath: Repository.path("examples/iris/\(entry)"), toPath: directory.path + "/" + entry)
+        }
+        return directory
     }
 
     /// `kiln serve` on a free port; the port it printed.
@@ -435,11 +441,7 @@ extension CLI {
     /// With a Policy, `kiln run` needs `run` on each training it fits: a denial names the permission, runs
     /// nothing, and is audited.
     @Test func runIsRefusedWithoutThePermission() throws {
-        let directory = try TemporaryDirectory()
-        for entry in ["data", "specs"] {
-            try FileManager.default.copyItem(
-                atPath: Repository.path("examples/iris/\(entry)"), toPath: directory.path + "/" + entry)
-        }
+        let directory = try irisCopy()
         try directory.write(
             "specs/policy.yaml",
             """
