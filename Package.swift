@@ -104,6 +104,7 @@ var targets: [Target] = [
             "KilnCompiler", "KilnCompute", "KilnData", "KilnRegistry", "KilnRuntime", "KilnSecurity", "KilnServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ],
         exclude: ["README.md"],
         swiftSettings: swiftSettings),

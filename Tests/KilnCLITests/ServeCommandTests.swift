@@ -474,3 +474,21 @@ extension CLI {
         #expect(allowed.status == 0, Comment(rawValue: allowed.stderr))
     }
 }
+
+extension CLI {
+    @Test func tokenNewPrintsAFreshTokenAndTheHashToPaste() throws {
+        func token() throws -> (String, String) {
+            let r = try kiln("token", "new", "shop-frontend", "--role", "consumer")
+            #expect(r.status == 0, Comment(rawValue: r.stderr))
+            let token = r.stdout.split(separator: "\n")[0].split(separator: " ").last.map(String.init) ?? ""
+            let hash = r.stdout.split(separator: "\"").dropFirst().first.map(String.init) ?? ""
+            #expect(r.stdout.contains("- {name: shop-frontend, roles: [consumer], token_sha256: \""))
+            return (token, hash)
+        }
+        let (a, hashA) = try token()
+        let (b, _) = try token()
+        #expect(a.count == 43 && a != b)
+        #expect(try Self.sha256(a) == hashA)
+        #expect(try kiln("token", "new", "Shop Frontend").status == 2)
+    }
+}
