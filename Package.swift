@@ -75,7 +75,7 @@ var targets: [Target] = [
     .target(
         name: "KilnRuntime",
         dependencies: [
-            "KilnCompiler", "KilnData", "KilnCompute", "KilnRegistry",
+            "KilnCompiler", "KilnData", "KilnCompute", "KilnRegistry", "KilnSecurity",
             .product(name: "Crypto", package: "swift-crypto"),
         ],
         exclude: ["README.md"], swiftSettings: swiftSettings),

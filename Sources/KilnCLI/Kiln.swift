@@ -20,7 +20,7 @@ public struct Kiln: ParsableCommand {
         subcommands: [
             Check.self, Graph.self, PlanCommand.self, RunCommand.self, Status.self, Runs.self, Models.self, Log.self,
             Show.self, Diff.self, Checkout.self, AliasCommand.self, Promote.self, Rollback.self, Push.self, Pull.self,
-            Predict.self, Serve.self, AuditCommand.self, TokenCommand.self,
+            Predict.self, Serve.self, Keygen.self, Sign.self, Verify.self, AuditCommand.self, TokenCommand.self,
             DataCommand.self,
             Schema.self,
             Doctor.self,

@@ -1,4 +1,5 @@
 import CGit2
+import Crypto
 public import Foundation
 public import KilnSpec
 
@@ -318,6 +319,78 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             tree = entry.id
         }
         return nil
+    }
+
+    // MARK: Signatures
+
+    static func signatureRef(_ model: String, _ version: Int) -> String { "refs/kiln/signatures/\(model)/v\(version)" }
+
+    /// Every file a checkout of the version writes, with its SHA-256 (the weights by the hash of the
+    /// reassembled file, which reading verifies chunk by chunk): what a signature covers.
+    public func fileDigests(_ reference: ModelReference) throws -> (version: Int, files: [String: String]) {
+        lock.lock()
+        defer { lock.unlock() }
+        let repo = try repo()
+        guard let (number, commit) = try locate(reference, repo) else {
+            throw RegistryError("\(reference) names no registered version")
+        }
+        var files: [String: String] = [:]
+        func walk(_ tree: ObjectID, _ prefix: String) throws {
+            for entry in try repo.readTree(tree) {
+                let path = prefix + entry.name
+                if path == "weights" && entry.kind == .tree {
+                    guard let m = try repo.readTree(entry.id).first(where: { $0.name == "manifest.json" }) else {
+                        throw RegistryError("\(reference): the version's weights have no manifest")
+                    }
+                    let manifest = try JSONDecoder().decode(WeightStore.Manifest.self, from: try repo.readBlob(m.id))
+                    files["model.safetensors"] = manifest.sha256
+                } else if entry.kind == .tree {
+                    try walk(entry.id, path + "/")
+                } else if path != "kiln.json" {
+                    files[path] = SHA256.hash(data: try repo.readBlob(entry.id)).map { String(format: "%02x", $0) }
+                        .joined()
+                }
+            }
+        }
+        try walk(try repo.readCommit(commit).tree, "")
+        return (number, files)
+    }
+
+    /// The signature stored beside a version, if any: `signature.json` of the tip of its ref.
+    public func signature(model: String, version: Int) throws -> Data? {
+        try withRepository { repo in
+            guard let id = try repo.reference(Self.signatureRef(model, version)) else { return nil }
+            guard
+                let entry = try repo.readTree(try repo.readCommit(id).tree).first(where: { $0.name == "signature.json" }
+                )
+            else { throw RegistryError("the signature commit of \(model)@v\(version) holds no signature.json") }
+            return try repo.readBlob(entry.id)
+        }
+    }
+
+    /// Stores a version's signature as a commit on `refs/kiln/signatures/NAME/vN` (a new signature is a new
+    /// commit on top: signing history is kept, and push/pull carry it like the other refs).
+    public func storeSignature(_ data: Data, model: String, version: Int, author: String) throws {
+        try withRepository { repo in
+            let tree = try repo.writeTree([
+                GitTreeEntry(name: "signature.json", id: try repo.writeBlob(data), kind: .blob)
+            ])
+            let name = Self.signatureRef(model, version)
+            let signer = GitSignature(name: author, email: "", time: Int64(Date().timeIntervalSince1970))
+            for _ in 0..<100 {
+                let head = try repo.reference(name)
+                do {
+                    _ = try repo.commit(
+                        tree: tree, parents: head.map { [$0] } ?? [], message: "sign \(model)@v\(version)\n",
+                        author: signer, updating: name)
+                    return
+                } catch {
+                    guard Self.lostRace(error) else { throw error }
+                    usleep(UInt32.random(in: 1000...5000))
+                }
+            }
+            throw RegistryError("could not store the signature of \(model)@v\(version): its ref kept moving")
+        }
     }
 
     // MARK: Spec history

@@ -64,6 +64,10 @@ public protocol ModelRegistry: Sendable {
     func resolve(_ reference: ModelReference) throws -> RegisteredVersion?
     /// Points `alias` of `model` at `version`, keeping the alias's history.
     func setAlias(_ alias: String, model: String, version: Int, author: String, reason: String) throws
+    /// Every file of a version with its SHA-256 (what a signature covers).
+    func fileDigests(_ reference: ModelReference) throws -> (version: Int, files: [String: String])
+    /// The signature stored beside a version; nil when it is unsigned.
+    func signature(model: String, version: Int) throws -> Data?
 }
 
 public struct RegistryError: Error, CustomStringConvertible {

@@ -1,5 +1,6 @@
 import Foundation
 import KilnRegistry
+import KilnSecurity
 import Synchronization
 public import KilnSpec
 
@@ -19,6 +20,9 @@ public struct DeploymentConfig: Sendable {
     public var authRequired: Bool
     public var host: String
     public var port: Int
+    /// When the environment requires signed versions: the trusted public keys' files. A version that is
+    /// unsigned, signed by another key, or changed since signing is refused (at start and at a switch).
+    public var trustedKeyFiles: [String]?
 
     public init(
         name: String, environment: String = "default", model: ModelReference, canary: ModelReference? = nil,
@@ -79,6 +83,22 @@ final class DeploymentHost: @unchecked Sendable {
         _ reference: ModelReference, _ config: DeploymentConfig, _ registry: GitRegistry, _ inFlight: InFlight,
         _ onBatch: @escaping @Sendable (String, Int) -> Void
     ) throws -> Batcher {
+        // One version, pinned, for the check and the load: an alias may move in between.
+        guard let resolved = try registry.resolve(reference),
+            let reference = ModelReference("\(reference.model)@v\(resolved.version)")
+        else { throw ServeError("deployment '\(config.name)': \(reference) names no registered version") }
+        if let trusted = config.trustedKeyFiles {
+            do {
+                let (version, files) = try registry.fileDigests(reference)
+                try ModelSigning.verifyStored(
+                    try registry.signature(model: reference.model, version: version), model: reference.model,
+                    version: version, files: files, trustedKeyFiles: trusted)
+            } catch {
+                throw ServeError(
+                    "deployment '\(config.name)': environment '\(config.environment)' requires a signed version: \(error)"
+                )
+            }
+        }
         let served = try ServedModel.load(reference, registry: registry)
         let name = served.reference
         return try Batcher(

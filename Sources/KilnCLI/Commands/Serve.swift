@@ -75,7 +75,11 @@ struct Serve: ParsableCommand {
                 "kiln: error: \(split.path) declares no Deployment (kind: Deployment) to serve\n")
             throw ExitStatus.failure
         }
-        let configs = chosen.compactMap { DeploymentConfig($0.spec) }
+        let configs = chosen.compactMap { d -> DeploymentConfig? in
+            var config = DeploymentConfig(d.spec)
+            if d.signingRequired { config?.trustedKeyFiles = d.trustedKeyFiles }
+            return config
+        }
         let policies = loaded.compiled.checked.policies
         let evaluator = PolicyEvaluator(policies)
         for d in configs {

@@ -3,6 +3,7 @@ import KilnCompiler
 import KilnCompute
 import KilnData
 import KilnRegistry
+import KilnSecurity
 import KilnDiagnostics
 import KilnSpec
 import Synchronization
@@ -483,10 +484,23 @@ struct NodeExecutor: Sendable {
         var canary: RegisteredVersion?
         if let c = d.spec.canary { canary = try resolve(c, spans.canary) }
         if d.signingRequired {
-            throw NodeFailure(
-                "run.signature-required",
-                "environment '\(d.spec.environment)' requires a signed version, and this kiln cannot verify signatures yet",
-                at: spans.model, help: "signing (kiln sign / kiln verify) arrives with the security layer")
+            // The environment takes only versions signed by a trusted key, unchanged since signing.
+            for version in [primary] + (canary.map { [$0] } ?? []) {
+                do {
+                    guard let reference = ModelReference(version.reference) else { continue }
+                    let (number, files) = try registry.fileDigests(reference)
+                    try ModelSigning.verifyStored(
+                        try registry.signature(model: version.model, version: number), model: version.model,
+                        version: number, files: files, trustedKeyFiles: d.trustedKeyFiles)
+                } catch {
+                    throw NodeFailure(
+                        "run.signature-required",
+                        "environment '\(d.spec.environment)' requires a signed version: \(error)", at: spans.model,
+                        help:
+                            "sign it with `kiln sign \(version.reference) --key KEY` (a key whose .pub is in trusted_keys)"
+                    )
+                }
+            }
         }
         do {
             try registry.setAlias(
