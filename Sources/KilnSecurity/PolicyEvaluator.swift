@@ -19,6 +19,7 @@ public struct PolicyEvaluator: Sendable {
     private let principals: [String: Principal]
     private let roles: [String: [PolicySpec.Rule]]
     private let policyNames: [String]
+    private let active: Bool
 
     public init(_ policies: [PolicySpec]) {
         var principals: [String: Principal] = [:]
@@ -30,10 +31,12 @@ public struct PolicyEvaluator: Sendable {
         self.principals = principals
         self.roles = roles
         policyNames = policies.map(\.name)
+        active = policies.contains { !$0.principals.isEmpty || !$0.roles.isEmpty }
     }
 
-    /// True when there is a Policy to enforce.
-    public var isActive: Bool { !policyNames.isEmpty }
+    /// True when a Policy declares principals or roles: access control is on. A Policy that only sets up
+    /// signing, encryption or the audit log leaves actions open.
+    public var isActive: Bool { active }
 
     /// May `principal` do `action` on `resources` (alternative names of one thing, such as
     /// `deployment/iris-api` and `model/iris-mlp`) in `environment`?

@@ -23,8 +23,7 @@ import Testing
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        let (o, e) = PipeReader.readBoth(out.fileHandleForReading, err.fileHandleForReading)
         process.waitUntilExit()
         return Run(
             status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),

@@ -84,7 +84,7 @@ extension CLI {
             Thread.detachNewThread { [self] in
                 var buffer = Data()
                 while true {
-                    let chunk = handle.availableData
+                    let chunk = PipeReader.readSome(handle)
                     if chunk.isEmpty { break }
                     buffer.append(chunk)
                     while let newline = buffer.firstIndex(of: 10) {

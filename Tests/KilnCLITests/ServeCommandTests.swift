@@ -339,7 +339,7 @@ extension CLI {
         try process.run()
         input.fileHandleForWriting.write(Data(text.utf8))
         try input.fileHandleForWriting.close()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let out = PipeReader.readAll(output.fileHandleForReading)
         process.waitUntilExit()
         return String(String(decoding: out, as: UTF8.self).prefix(64))
     }

@@ -62,5 +62,8 @@ import Testing
         #expect(unknown.reason.contains("'mallory' is not a principal of the Policy (default)"))
         #expect(Self.evaluator.isActive)
         #expect(!PolicyEvaluator([]).isActive)
+        let keysOnly = TestCompile.workspace(
+            "apiVersion: kiln/v1\nkind: Policy\nmetadata: {name: keys}\nspec:\n  encryption: {key: \"${env:K}\"}\n")
+        #expect(!PolicyEvaluator(keysOnly.resources.map(PolicySpec.init)).isActive)
     }
 }

@@ -30,6 +30,14 @@ struct NodeExecutor: Sendable {
     let computeThreads: Int
     /// The pii mask key, read (or created) once per run.
     let maskKey = Once<Data>()
+    /// The encrypted datasets' sealer, resolved once, when the first one is read or written.
+    let sealing = Once<Result<PolicySealer, NodeFailure>>()
+
+    /// The sealer when the dataset is encrypted (nil otherwise); a missing or bad key fails the node.
+    func sealer(_ encrypt: Bool) throws(NodeFailure) -> (any DerivedDataSealer)? {
+        guard encrypt else { return nil }
+        return try sealing.value { PolicySealer.fromPolicy(compiled) }.get()
+    }
 
     func execute(_ node: GraphNode, outputs: String, attempt: Int) throws(NodeFailure) -> NodeOutput {
         switch node.kind {
@@ -69,7 +77,8 @@ struct NodeExecutor: Sendable {
         for i in ingested.sources.indices { ingested.sources[i].path = relative(ingested.sources[i].path) }
         // Derived copies of an encrypted dataset go through the security layer's sealer; without one,
         // the store refuses before writing anything.
-        let store = DerivedDataStore(directory: outputs, encrypt: config.encrypt, sealer: nil, atomic: false)
+        let store = DerivedDataStore(
+            directory: outputs, encrypt: config.encrypt, sealer: try sealer(config.encrypt), atomic: false)
         do {
             try store.write(TableCodec.encode(ingested.table), name: "table.bin")
             try store.write(ContentHash.canonicalJSON(ingested.sources), name: "sources.json")
@@ -87,9 +96,11 @@ struct NodeExecutor: Sendable {
             throw NodeFailure("run.internal", "no ingest node for '\(name)'")
         }
         let key = node.fingerprint
-        let store = DerivedDataStore(directory: cache.outputs(key), encrypt: config.encrypt, sealer: nil)
+        let store = DerivedDataStore(
+            directory: cache.outputs(key), encrypt: config.encrypt, sealer: try sealer(config.encrypt))
         do {
-            let sourcesData = try cache.read(key, "sources.json")
+            _ = try cache.read(key, "sources.json")  // verifies the hash
+            let sourcesData = try store.read(name: "sources.json")
             var sources = try JSONDecoder().decode([Lineage.Source].self, from: sourcesData)
             for i in sources.indices { sources[i].path = local(sources[i].path) }
             if let table = tables.table(key) {

@@ -1,0 +1,93 @@
+import Foundation
+import KilnTestSupport
+import Testing
+
+/// `governance.encrypt: true`: every derived copy under .kiln is AES-GCM sealed (no plaintext marker
+/// anywhere), the key is a secret reference resolved at the point of use and never printed, and a missing
+/// or wrong key is a clear error naming the reference.
+extension CLI {
+    @Test func encryptedDatasetsLeaveNoPlaintextAndSecretsAreNeverPrinted() throws {
+        let marker = "PLAINTEXT-MARKER-7f3a"
+        var csv = "x1,x2,note,label\n"
+        for i in 0..<60 {
+            csv += "\(Double(i % 7) / 3),\(Double(i % 5) / 2),\(marker)-\(i),\(i % 2 == 0 ? "a" : "b")\n"
+        }
+        let key = Data((0..<32).map { UInt8($0 * 7 + 1) }).base64EncodedString()
+        let w = try TemporaryDirectory(files: [
+            "data/points.csv": csv,
+            "specs/all.yaml": """
+            apiVersion: kiln/v1
+            kind: Dataset
+            metadata: {name: points}
+            spec:
+              source: {path: ../data/points.csv}
+              schema:
+                columns:
+                  x1: {type: float}
+                  x2: {type: float}
+                  note: {type: string, pii: true}
+                  label: {type: category, values: [a, b]}
+                label: label
+              split: {strategy: random, train: 0.8, validation: 0.1, test: 0.1, seed: 0}
+              governance: {encrypt: true}
+            ---
+            apiVersion: kiln/v1
+            kind: Model
+            metadata: {name: points-linear}
+            spec:
+              task: classification
+              architecture: {type: linear}
+            ---
+            apiVersion: kiln/v1
+            kind: Training
+            metadata: {name: points-train}
+            spec:
+              model: points-linear
+              dataset: points
+              epochs: 3
+              optimizer: {type: sgd, learning_rate: 0.1}
+            ---
+            apiVersion: kiln/v1
+            kind: Policy
+            metadata: {name: keys}
+            spec:
+              encryption: {key: "${env:KILN_TEST_DATA_KEY}"}
+
+            """,
+        ])
+        // No key in the environment: the reference is named, nothing is written in plaintext.
+        let missing = try kiln("run", w.path, "--quiet")
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("${env:KILN_TEST_DATA_KEY} is not set"), Comment(rawValue: missing.stderr))
+
+        let run = try kiln("run", w.path, environment: ["KILN_TEST_DATA_KEY": key])
+        #expect(run.status == 0, Comment(rawValue: run.stderr))
+        var scanned = 0
+        let enumerator = FileManager.default.enumerator(atPath: w.path + "/.kiln")
+        while let relative = enumerator?.nextObject() as? String {
+            let path = w.path + "/.kiln/" + relative
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                let data = FileManager.default.contents(atPath: path)
+            else { continue }
+            scanned += 1
+            #expect(data.range(of: Data(marker.utf8)) == nil, "plaintext in \(relative)")
+            #expect(data.range(of: Data(key.utf8)) == nil, "the key in \(relative)")
+        }
+        #expect(scanned > 5)
+        for output in [missing.stdout, missing.stderr, run.stdout, run.stderr] {
+            #expect(!output.contains(key))
+        }
+        // The sealed table is there, and only the right key opens it: a second run with another key cannot
+        // use the cache and says why.
+        let other = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+        try w.write("data/points.csv", csv + "0.5,0.5,\(marker)-x,a\n")  // a changed file: ingest runs again
+        let wrong = try kiln("run", w.path, "--quiet", environment: ["KILN_TEST_DATA_KEY": "not-base64"])
+        #expect(wrong.status == 1)
+        #expect(
+            wrong.stderr.contains("the key ${env:KILN_TEST_DATA_KEY} is not 32 bytes"), Comment(rawValue: wrong.stderr))
+        #expect(!wrong.stderr.contains("not-base64"))
+        let again = try kiln("run", w.path, "--quiet", environment: ["KILN_TEST_DATA_KEY": other])
+        #expect(again.status == 0, Comment(rawValue: again.stderr))
+    }
+}
