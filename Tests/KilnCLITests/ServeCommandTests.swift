@@ -452,12 +452,16 @@ extension CLI {
               principals:
                 - {name: alice, roles: [ml-engineer]}
                 - {name: bob, roles: [viewer]}
+                - {name: carol, roles: [trainer]}
               roles:
+                trainer:
+                  - {allow: [run], on: "training/*"}
                 ml-engineer:
                   - {allow: [run, register], on: "training/*"}
                   - {allow: [deploy], on: "model/*"}
                 viewer:
                   - {allow: [read], on: "dataset/*"}
+              audit: {log: logs/audit.jsonl}
             """)
         let denied = try kiln("run", directory.path, "--quiet", environment: ["KILN_USER": "bob"])
         #expect(denied.status == 1)
@@ -467,9 +471,16 @@ extension CLI {
             Comment(rawValue: denied.stderr))
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/.kiln/registry"))
         let audit = try kiln("audit", "-C", directory.path)
+        #expect(FileManager.default.fileExists(atPath: directory.path + "/logs/audit.jsonl"))  // the Policy's path
         #expect(audit.stdout.contains("bob  run training/iris-"), Comment(rawValue: audit.stdout))
         #expect(audit.stdout.contains("denied"))
 
+        // `run` without `register`: refused at the registration, before anything runs.
+        let unregistered = try kiln("run", directory.path, "--quiet", environment: ["KILN_USER": "carol"])
+        #expect(unregistered.status == 1)
+        #expect(
+            unregistered.stderr.contains("lacks the permission 'register' on training/iris-train"),
+            Comment(rawValue: unregistered.stderr))
         let allowed = try kiln("run", directory.path, "--quiet", environment: ["KILN_USER": "alice"])
         #expect(allowed.status == 0, Comment(rawValue: allowed.stderr))
     }

@@ -85,5 +85,31 @@ extension CLI {
         #expect(stale.stderr.contains("iris-mlp@v1 is not signed"), Comment(rawValue: stale.stderr))
         let audit = try kiln("audit", "-C", workspace.path)
         #expect(audit.stdout.contains("sign model/iris-mlp"), Comment(rawValue: audit.stdout))
+
+        // Tampered: the signed version's tag pointed at other bytes (v1's commit), as someone with write
+        // access to the registry could. Verification names what changed; the server refuses it.
+        #expect(try kiln("promote", "iris-mlp@v2", "staging", "-C", workspace.path, environment: alice).status == 0)
+        let registry = workspace.path + "/.kiln/registry"
+        let v1 = try git(registry, "rev-parse", "refs/tags/kiln/iris-mlp/v1^{commit}")
+        _ = try git(registry, "update-ref", "refs/tags/kiln/iris-mlp/v2", v1)
+        let tampered = try kiln("verify", "iris-mlp@v2", "-C", workspace.path)
+        #expect(tampered.status == 1)
+        #expect(tampered.stderr.contains("changed after it was signed"), Comment(rawValue: tampered.stderr))
+        #expect(tampered.stderr.contains("params.json"))
+    }
+}
+
+extension CLI {
+    /// The git command line on a repository (tests only: kiln itself uses libgit2).
+    func git(_ repository: String, _ arguments: String...) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+        process.arguments = ["--git-dir", repository] + arguments
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = PipeReader.readAll(out.fileHandleForReading)
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -2,14 +2,38 @@ import ArgumentParser
 import Foundation
 import KilnRuntime
 import KilnSecurity
+import KilnSpec
+import Synchronization
 
-/// Appends to the workspace's audit log (`.kiln/audit.log`) as the acting identity. An entry that cannot be
-/// written is reported: the action it records has happened, and the log must not pretend otherwise.
+/// Appends to the workspace's audit log as the acting identity. An entry that cannot be written is reported:
+/// the action it records has happened, and the log must not pretend otherwise.
 enum Audit {
+    private static let paths = Mutex<[String: String]>([:])
+
+    /// The log a workspace's Policy names (`audit: {log: PATH}`, relative to the workspace), else
+    /// `.kiln/audit.log`. Read once per workspace and process (a server audits every refused request).
+    static func path(workspace: String) -> String {
+        let root = WorkspacePaths(path: workspace)
+        return paths.withLock { known in
+            if let p = known[root.root] { return p }
+            var path = root.auditLog
+            for resource in WorkspaceLoader().load(path: workspace).resources where resource.kind == .policy {
+                if let configured = resource.spec[path: ["audit", "log"]]?.string, !configured.isEmpty {
+                    path =
+                        configured.hasPrefix("/")
+                        ? configured : (root.root as NSString).appendingPathComponent(configured)
+                    break
+                }
+            }
+            known[root.root] = path
+            return path
+        }
+    }
+
     static func record(
         workspace: String, action: String, resource: String, outcome: String, details: [String: String] = [:]
     ) {
-        let log = AuditLog(path: WorkspacePaths(path: workspace).auditLog)
+        let log = AuditLog(path: path(workspace: workspace))
         do {
             try log.append(
                 who: Identity.current, action: action, resource: resource, outcome: outcome, details: details)
@@ -38,7 +62,7 @@ struct AuditCommand: ParsableCommand {
 
     struct Location: ParsableArguments {
         @Option(name: [.customShort("C"), .long], help: "The workspace (default: .).") var workspace = "."
-        var log: AuditLog { AuditLog(path: WorkspacePaths(path: workspace).auditLog) }
+        var log: AuditLog { AuditLog(path: Audit.path(workspace: workspace)) }
     }
 
     struct Show: ParsableCommand {
