@@ -75,7 +75,14 @@ extension CLI {
             #expect(data.range(of: Data(key.utf8)) == nil, "the key in \(relative)")
         }
         #expect(scanned > 5)
-        for output in [missing.stdout, missing.stderr, run.stdout, run.stderr] {
+        // Nor do the commands that read specs: they check the reference's form and read no secret.
+        let env = ["KILN_TEST_DATA_KEY": key]
+        let check = try kiln("check", w.path, environment: env)
+        let plan = try kiln("plan", w.path, environment: env)
+        let graph = try kiln("graph", w.path, "--format", "json", environment: env)
+        let runs = try kiln("runs", w.path, "--json", environment: env)
+        let audit = try kiln("audit", "-C", w.path, "--json", environment: env)
+        for output in [missing, run, check, plan, graph, runs, audit].flatMap({ [$0.stdout, $0.stderr] }) {
             #expect(!output.contains(key))
         }
         // The sealed table is there, and only the right key opens it: a second run with another key cannot

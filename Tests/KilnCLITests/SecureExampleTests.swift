@@ -1,5 +1,6 @@
 import Foundation
 import KilnTestSupport
+import Synchronization
 import Testing
 
 /// examples/iris-secure end to end, as its README runs it: roles, signing, a protected production
@@ -49,5 +50,36 @@ extension CLI {
             #expect(audit.stdout.contains(line), "\(line) in \(audit.stdout)")
         }
         #expect(try kiln("audit", "verify", "-C", w.path).status == 0)
+    }
+}
+
+extension CLI {
+    /// Two processes moving aliases at once: every move is one whole line of the audit log, and the chain
+    /// verifies.
+    @Test func concurrentProcessesNeverInterleaveAuditLines() throws {
+        let workspace = try servedIris(Self.deployment())
+        let path = workspace.path
+        let moves = 12
+        let group = DispatchGroup()
+        let failures = Mutex<[String]>([])
+        for p in 0..<2 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for i in 0..<moves {
+                    let r = try? self.kiln(
+                        "alias", "set", "iris-mlp@v\(1 + (i + p) % 2)", "lane-\(p)", "-C", path,
+                        "--reason", String(repeating: "r", count: 2000))
+                    if r?.status != 0 { failures.withLock { $0.append(r?.stderr ?? "no process") } }
+                }
+            }
+        }
+        group.wait()
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        let verified = try kiln("audit", "verify", "-C", workspace.path)
+        #expect(verified.status == 0, Comment(rawValue: verified.stderr))
+        let entries = try kiln("audit", "-C", workspace.path, "--json").stdout.split(separator: "\n")
+        #expect(entries.filter { $0.contains("\"action\":\"alias\"") }.count == 2 * moves)
+        #expect(entries.contains { $0.contains("\"action\":\"deploy\"") })
     }
 }

@@ -109,6 +109,12 @@ struct RunCommand: ParsableCommand {
 
     /// The run in the audit log, and each version it registered.
     private func auditRun(_ record: RunRecord, root: String) {
+        for node in record.nodes where node.kind == "release" && node.status == "done" {
+            // The summary is `ENVIRONMENT → MODEL@vN[, canary …]`.
+            Audit.record(
+                workspace: root, action: "deploy", resource: String(node.id.prefix { $0 != ":" }), outcome: "allowed",
+                details: ["release": node.summary, "run": record.id])
+        }
         for node in record.nodes where node.kind == "register" && node.status == "done" {
             // The summary starts with the version: `iris-mlp@v2 (staging) at …`.
             let reference = node.summary.split(separator: " ").first.map(String.init) ?? node.summary
