@@ -453,11 +453,16 @@ extension CLI {
                 - {name: alice, roles: [ml-engineer]}
                 - {name: bob, roles: [viewer]}
                 - {name: carol, roles: [trainer]}
+                - {name: dan, roles: [blind]}
               roles:
+                blind:
+                  - {allow: [run, register], on: "training/*"}
                 trainer:
                   - {allow: [run], on: "training/*"}
+                  - {allow: [read], on: "dataset/*"}
                 ml-engineer:
                   - {allow: [run, register], on: "training/*"}
+                  - {allow: [read], on: "dataset/iris"}
                   - {allow: [deploy], on: "model/*"}
                 viewer:
                   - {allow: [read], on: "dataset/*"}
@@ -473,6 +478,11 @@ extension CLI {
         let audit = try kiln("audit", "-C", directory.path)
         #expect(FileManager.default.fileExists(atPath: directory.path + "/logs/audit.jsonl"))  // the Policy's path
         #expect(audit.stdout.contains("bob  run training/iris-"), Comment(rawValue: audit.stdout))
+        // Reading a dataset is a permission too: dan may run trainings but not read the data.
+        let blind = try kiln("run", directory.path, "--quiet", environment: ["KILN_USER": "dan"])
+        #expect(blind.status == 1)
+        #expect(
+            blind.stderr.contains("lacks the permission 'read' on dataset/iris"), Comment(rawValue: blind.stderr))
         #expect(audit.stdout.contains("denied"))
 
         // `run` without `register`: refused at the registration, before anything runs.

@@ -35,6 +35,7 @@ extension CLI {
               roles:
                 engineer:
                   - {allow: [run, register], on: "training/*"}
+                  - {allow: [read], on: "dataset/*"}
                   - {allow: [deploy, promote], on: "model/*", environments: [production, staging]}
                 consumer:
                   - {allow: [infer], on: "deployment/iris-api", environments: [production]}

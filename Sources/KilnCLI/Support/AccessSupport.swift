@@ -32,8 +32,9 @@ enum Access {
         throw ExitStatus.failure
     }
 
-    /// `kiln run`: `run` on each training to fit, `register` on each registration (the training, or the
-    /// registered model), `deploy` on each release (the deployment, or its model) in its environment.
+    /// `kiln run`: `read` on each dataset it reads, `run` on each training to fit, `register` on each
+    /// registration (the training, or the registered model), `deploy` on each release (the deployment, or
+    /// its model) in its environment.
     static func requireRun(_ plan: Plan, _ policies: [PolicySpec], workspace: String) throws {
         let evaluator = PolicyEvaluator(policies)
         guard evaluator.isActive else { return }
@@ -42,6 +43,8 @@ enum Access {
             // A matrix cell (`training/t[lr=0.1]`) is the training `training/t`.
             let resource = String(node.resource.prefix { $0 != "[" })
             switch node.kind {
+            case .ingest:
+                try require(evaluator, "read", on: [resource], workspace: workspace)
             case .fit:
                 try require(evaluator, "run", on: [resource], workspace: workspace)
             case .register:
