@@ -41,11 +41,25 @@ public struct PolicyAuthorizer: RequestAuthorizer {
     private let principals: [Principal]
     private let evaluator: PolicyEvaluator
 
-    public init(_ policies: [PolicySpec]) {
+    /// `directories`: each Policy's spec directory, against which `${file:…}` digests resolve. A digest
+    /// given as a secret reference is read here, when the server starts; one that cannot be read, or does
+    /// not hold a digest, is an error naming the reference.
+    public init(_ policies: [PolicySpec], directories: [String: String] = [:]) throws {
         var principals: [Principal] = []
         for policy in policies {
             for p in policy.principals {
-                guard let hex = p.tokenSHA256, let hash = Self.bytes(hex: hex) else { continue }
+                guard var hex = p.tokenSHA256 else { continue }
+                if let reference = SecretReference(hex) {
+                    do { hex = try reference.resolve(relativeTo: directories[policy.name] ?? ".") } catch {
+                        throw ServeError("principal '\(p.name)': \(error)")
+                    }
+                    guard Self.bytes(hex: hex) != nil else {
+                        throw ServeError(
+                            "principal '\(p.name)': \(reference) does not hold a SHA-256 digest (64 lower-case hex characters)"
+                        )
+                    }
+                }
+                guard let hash = Self.bytes(hex: hex) else { continue }
                 principals.append(Principal(name: p.name, tokenHash: hash))
             }
         }

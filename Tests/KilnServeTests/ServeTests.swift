@@ -272,8 +272,8 @@ import Testing
     ])
     func tokensMapToPrincipalsAndRules(
         _ token: String?, _ action: String, _ deployment: String, _ environment: String, _ expected: String
-    ) {
-        let decision = PolicyAuthorizer(Self.policy()).authorize(
+    ) throws {
+        let decision = try PolicyAuthorizer(Self.policy()).authorize(
             bearerToken: token, action: action, deployment: deployment, environment: environment)
         switch decision {
         case .allowed(let who): #expect(expected == "allowed \(who ?? "")")

@@ -120,7 +120,16 @@ struct Serve: ParsableCommand {
         do {
             server = try InferenceServer(
                 deployments: configs, registry: GitRegistry(path: registryPath),
-                authorizer: policies.isEmpty ? OpenAccess() : PolicyAuthorizer(policies), settings: settings,
+                authorizer: policies.isEmpty
+                    ? OpenAccess()
+                    : PolicyAuthorizer(
+                        policies,
+                        directories: Dictionary(
+                            loaded.compiled.workspace.resources.filter { $0.kind == .policy }.map {
+                                ($0.name, $0.directory)
+                            },
+                            uniquingKeysWith: { a, _ in a })),
+                settings: settings,
                 logger: logger,
                 onDenied: { deployment, action, why, status in
                     Audit.record(

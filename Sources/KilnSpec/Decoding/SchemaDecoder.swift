@@ -348,7 +348,12 @@ public struct SchemaDecoder {
                     help: "write ${env:VARIABLE} or ${file:path/to/secret}; secrets are never written in specs")
                 return false
             }
-        case .sha256:
+        case .sha256, .sha256OrSecret:
+            if format == .sha256OrSecret && (s.hasPrefix("${env:") || s.hasPrefix("${file:")) && s.hasSuffix("}")
+                && !s.dropLast().contains("}")
+            {
+                return true
+            }
             guard s.utf8.count == 64, s.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
                 error(
                     "spec.invalid-digest", "'\(name)' must be a SHA-256 digest: 64 lower-case hex characters", at: span,

@@ -45,6 +45,7 @@ public enum ReferenceWriter {
             case .secretReference?: return ("secret reference (`${env:…}`, `${file:…}`)", [])
             case .regex?: return ("regular expression", [])
             case .sha256?: return ("SHA-256 hex", [])
+            case .sha256OrSecret?: return ("SHA-256 hex, or a secret reference holding it", [])
             case nil: return ("string", [])
             }
         case .scalarText: return ("string", [])

@@ -41,6 +41,8 @@ public enum StringFormat: String, Sendable {
     case regex
     /// A SHA-256 digest in lower-case hex (64 characters).
     case sha256
+    /// A SHA-256 digest, or a secret reference to a file or variable that holds one.
+    case sha256OrSecret
 
     /// The JSON Schema `pattern` of the format.
     public var jsonPattern: String? {
@@ -50,6 +52,7 @@ public enum StringFormat: String, Sendable {
         case .secretReference: return "^\\$\\{(env|file):[^}]+\\}$"
         case .regex: return nil
         case .sha256: return "^[0-9a-f]{64}$"
+        case .sha256OrSecret: return "^([0-9a-f]{64}|\\$\\{(env|file):[^}]+\\})$"
         }
     }
 }

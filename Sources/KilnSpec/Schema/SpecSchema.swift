@@ -426,7 +426,9 @@ public enum SpecSchema {
         [
             Field("name", .string(.name), required: true, "The identity (`KILN_USER`, or a token's owner)."),
             Field("roles", .list(.string(.name)), required: true, "Role names."),
-            Field("token_sha256", .string(.sha256), "SHA-256 of the principal's bearer token (`kiln token new`)."),
+            Field(
+                "token_sha256", .string(.sha256OrSecret),
+                "SHA-256 of the principal's bearer token (`kiln token new`), or `${file:…}`/`${env:…}` holding it."),
         ])
 
     static let rule = ObjectSchema(
