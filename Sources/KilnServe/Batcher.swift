@@ -74,13 +74,6 @@ final class Batcher: @unchecked Sendable {
         }
     }
 
-    /// Requests queued or running.
-    var depth: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return queue.count - head
-    }
-
     /// Wakes the worker to look again at what is on its way (a request was answered elsewhere).
     func poke() {
         condition.lock()

@@ -134,8 +134,8 @@ public final class InferenceServer: Sendable {
 
     private func respond(_ request: Request, _ context: BasicRequestContext) async -> Response {
         let start = ContinuousClock.now
-        // The version that answered (`iris-mlp@v2`), once known.
-        var served = "-"
+        // The version that answered, once known.
+        var served: ServedModel?
         var deployment = "-"
         let response: Response
         do {
@@ -148,22 +148,23 @@ public final class InferenceServer: Sendable {
         let elapsed = ContinuousClock.now - start
         let status = response.status.code
         if deployment != "-" {
-            let parts = served.split(separator: "@", maxSplits: 1).map(String.init)
             metrics.request(
-                deployment: deployment, model: parts.count == 2 ? parts[0] : "-",
-                version: parts.count == 2 ? String(parts[1].dropFirst()) : "-", status: status, duration: elapsed)
+                deployment: deployment, model: served?.model ?? "-", version: served.map { "\($0.version)" } ?? "-",
+                status: status, duration: elapsed)
         }
         logger.info(
             "request",
             metadata: [
                 "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
                 "ms": "\(String(format: "%.3f", elapsed / .milliseconds(1)))",
-                "deployment": "\(deployment)", "model": "\(served)",
+                "deployment": "\(deployment)", "model": "\(served?.reference ?? "-")",
             ])
         return response
     }
 
-    private func route(_ request: Request, served: inout String, deployment: inout String) async throws -> Response {
+    private func route(_ request: Request, served: inout ServedModel?, deployment: inout String) async throws
+        -> Response
+    {
         let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         let get = request.method == .get
         let post = request.method == .post
@@ -212,7 +213,7 @@ public final class InferenceServer: Sendable {
                     try host.route(requestID: nil, version: v).served
                 }
                 ?? versions[0]
-            served = model.reference
+            served = model
             return Self.json(model.metadata(name: host.config.name, versions: versions.map { "\($0.version)" }))
         case ["ready"] where get:
             if let version { _ = try host.route(requestID: nil, version: version) }
@@ -264,7 +265,8 @@ public final class InferenceServer: Sendable {
 
     // MARK: Inference
 
-    private func infer(_ request: Request, _ host: DeploymentHost, version: Int?, served: inout String) async throws
+    private func infer(_ request: Request, _ host: DeploymentHost, version: Int?, served: inout ServedModel?)
+        async throws
         -> Response
     {
         let limit = host.config.maxRequestBytes
@@ -293,7 +295,7 @@ public final class InferenceServer: Sendable {
             } catch is Batcher.Retired {
                 continue
             }
-            served = model.reference
+            served = model
             let outputs = try result.withUnsafeBufferPointer { r throws(InferenceProtocol.Failure) in
                 try model.outputs(r, rows: rows, requested: decoded.outputs?.map(\.name))
             }

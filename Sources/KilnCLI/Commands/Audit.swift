@@ -17,7 +17,7 @@ enum Audit {
         return paths.withLock { known in
             if let p = known[root.root] { return p }
             var path = root.auditLog
-            for resource in WorkspaceLoader().load(path: workspace).resources where resource.kind == .policy {
+            for resource in Access.policies(workspace: workspace) {
                 if let configured = resource.spec[path: ["audit", "log"]]?.string, !configured.isEmpty {
                     path =
                         configured.hasPrefix("/")

@@ -53,13 +53,11 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         // The first argument is the workspace when it exists on disk, else a Deployment name.
-        let split: (path: String, targets: [String]) =
-            arguments.first.map { FileManager.default.fileExists(atPath: $0) } == true
-            ? (arguments[0], Array(arguments.dropFirst())) : (".", arguments)
+        let split = WorkspaceAndTargets.split(arguments)
         let loaded = try LoadedWorkspace.load(split.path)
         let available = loaded.compiled.checked.deployments
         var chosen: [CheckedDeployment] = []
-        for name in split.targets {
+        for name in split.rest {
             guard let d = available.first(where: { $0.spec.name == name }) else {
                 let names = available.map(\.spec.name)
                 throw ValidationError(
@@ -69,7 +67,7 @@ struct Serve: ParsableCommand {
             }
             chosen.append(d)
         }
-        if split.targets.isEmpty { chosen = available }
+        if split.rest.isEmpty { chosen = available }
         guard !chosen.isEmpty else {
             Terminal.standardError(
                 "kiln: error: \(split.path) declares no Deployment (kind: Deployment) to serve\n")

@@ -95,9 +95,8 @@ struct Verify: ParsableCommand {
 
     /// The Policies' `signing.trusted_keys`, each relative to its Policy's file.
     static func trustedKeyFiles(workspace: String) -> [String] {
-        let loaded = WorkspaceLoader().load(path: workspace)
         var files: [String] = []
-        for resource in loaded.resources where resource.kind == .policy {
+        for resource in Access.policies(workspace: workspace) {
             for key in PolicySpec(resource).trustedKeys {
                 guard let path = key.string else { continue }
                 files.append(path.hasPrefix("/") ? path : (resource.directory as NSString).appendingPathComponent(path))

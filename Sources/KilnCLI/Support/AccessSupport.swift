@@ -3,15 +3,29 @@ import KilnCompiler
 import KilnRuntime
 import KilnSecurity
 import KilnSpec
+import Synchronization
 
 /// The acting identity's permissions, when the workspace has a Policy: a denial prints the missing
 /// permission, is audited, and exits 1 before anything happens. Without a Policy everything is allowed
 /// (docs/security.md).
 enum Access {
-    /// The Policies of a workspace, read without compiling the rest (registry commands).
+    private static let policyResources = Mutex<[String: [Resource]]>([:])
+
+    /// The Policy resources of a workspace, read without compiling the rest, once per process (a registry
+    /// command asks for its evaluator, its audit log's path and its trusted keys).
+    static func policies(workspace: String) -> [Resource] {
+        let root = WorkspacePaths(path: workspace).root
+        return policyResources.withLock { known in
+            if let p = known[root] { return p }
+            let found = WorkspaceLoader().load(path: workspace).resources.filter { $0.kind == .policy }
+            known[root] = found
+            return found
+        }
+    }
+
+    /// The evaluator of a workspace's Policies (registry commands).
     static func evaluator(workspace: String) -> PolicyEvaluator {
-        let loaded = WorkspaceLoader().load(path: workspace)
-        return PolicyEvaluator(loaded.resources.filter { $0.kind == .policy }.map(PolicySpec.init))
+        PolicyEvaluator(policies(workspace: workspace).map(PolicySpec.init))
     }
 
     static func require(

@@ -13,14 +13,15 @@ struct WorkspaceAndTargets: ParsableArguments {
             valueName: "path-or-target"))
     var arguments: [String] = []
 
-    var path: String {
-        guard let first = arguments.first, FileManager.default.fileExists(atPath: first) else { return "." }
-        return first
-    }
+    var path: String { Self.split(arguments).path }
+    var targets: [String] { Self.split(arguments).rest }
 
-    var targets: [String] {
-        guard let first = arguments.first, FileManager.default.fileExists(atPath: first) else { return arguments }
-        return Array(arguments.dropFirst())
+    /// The workspace (the first argument when it exists on disk, else `.`) and the names after it.
+    static func split(_ arguments: [String]) -> (path: String, rest: [String]) {
+        guard let first = arguments.first, FileManager.default.fileExists(atPath: first) else {
+            return (".", arguments)
+        }
+        return (first, Array(arguments.dropFirst()))
     }
 }
 
