@@ -59,7 +59,7 @@ var targets: [Target] = [
     /// Model and spec registry on libgit2: versions as commits, aliases as refs, chunked tensor storage.
     .target(
         name: "KilnRegistry",
-        dependencies: ["CGit2", "KilnCompute", "KilnSpec", .product(name: "Crypto", package: "swift-crypto")],
+        dependencies: ["CGit2", "KilnCompute", "KilnDiagnostics", "KilnSpec", .product(name: "Crypto", package: "swift-crypto")],
         exclude: ["README.md"], swiftSettings: swiftSettings),
 
     // MARK: Security

@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Foundation
+import KilnRuntime
 import KilnSpec
 
 /// The `kiln` command. Subcommands live one per file in Commands/.
@@ -33,6 +34,10 @@ public struct Kiln: ParsableCommand {
     public static func run(arguments: [String]? = nil) -> Never {
         do {
             var command = try parseAsRoot(arguments)
+            if command is any RecordsWhoActs, let problem = Identity.problem {
+                FileHandle.standardError.write(Data("kiln: error: \(problem)\n".utf8))
+                Foundation.exit(ExitStatus.failure.rawValue)
+            }
             try command.run()
             Foundation.exit(ExitStatus.success.rawValue)
         } catch let exit as ExitStatus {
@@ -49,3 +54,16 @@ public struct Kiln: ParsableCommand {
         }
     }
 }
+
+/// A command that writes the acting identity into the registry or the audit log: it does not start
+/// while that identity cannot be recorded (`Identity.problem`).
+protocol RecordsWhoActs {}
+
+extension RunCommand: RecordsWhoActs {}
+extension AliasCommand.Set: RecordsWhoActs {}
+extension Promote: RecordsWhoActs {}
+extension Rollback: RecordsWhoActs {}
+extension Pull: RecordsWhoActs {}
+extension Push: RecordsWhoActs {}
+extension Serve: RecordsWhoActs {}
+extension Sign: RecordsWhoActs {}

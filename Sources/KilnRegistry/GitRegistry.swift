@@ -1,6 +1,7 @@
 import CGit2
 import Crypto
 public import Foundation
+import KilnDiagnostics
 public import KilnSpec
 
 /// The registry as a git repository (bare, `.kiln/registry` by default), through libgit2:
@@ -55,6 +56,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     // MARK: Register
 
     public func register(_ r: Registration) throws -> RegisteredVersion {
+        try Self.checkRecordable(r)
         lock.lock()
         defer { lock.unlock() }
         let repo = try repo()
@@ -109,6 +111,38 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             }
         }
         throw RegistryError("could not register \(r.model): the model's history kept moving (100 attempts)")
+    }
+
+    /// Everything of a registration that goes into a commit, a ref or a tag is checked before anything is
+    /// written: a name git and kiln can both read back, no forged `Kiln-` trailer in the message.
+    static func checkRecordable(_ r: Registration) throws {
+        guard ModelNames.isName(r.model) else {
+            throw RegistryError("'\(Escaped(r.model))' cannot be a model name: use a-z, 0-9 and '-', starting with a letter")
+        }
+        if let alias = r.alias { try checkAlias(alias) }
+        if let problem = GitSignature.problem(r.author) {
+            throw RegistryError("the author '\(Escaped(r.author))' cannot be recorded: \(problem)")
+        }
+        for line in r.message.split(separator: "\n", omittingEmptySubsequences: false) {
+            guard !line.hasPrefix("Kiln-") else {
+                throw RegistryError("the registration message has a line starting with 'Kiln-', which kiln keeps for its own trailers")
+            }
+            guard line.unicodeScalars.allSatisfy({ $0 == "\t" || !(0..<32).contains($0.value) && $0.value != 127 }) else {
+                throw RegistryError("the registration message holds a control character")
+            }
+        }
+    }
+
+    static func checkAlias(_ alias: String) throws {
+        guard ModelNames.isAlias(alias) else {
+            throw RegistryError(
+                "'\(Escaped(alias))' cannot be an alias: use a-z, 0-9 and '-', starting with a letter; 'latest' and 'vN' name versions")
+        }
+    }
+
+    static func checkReason(_ reason: String) throws {
+        guard reason.unicodeScalars.allSatisfy({ !(0..<32).contains($0.value) && $0.value != 127 }), reason.utf8.count <= 4096
+        else { throw RegistryError("the reason must be one line of at most 4,096 bytes without control characters") }
     }
 
     /// The version (number, commit) an earlier registration with this key made, among the latest 100.
@@ -195,10 +229,11 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         }
     }
 
+    /// The number in the commit's last `Kiln-Version:` trailer (kiln writes its trailers last).
     func version(of commit: ObjectID, _ repo: GitRepository) throws -> Int {
         let message = try repo.readCommit(commit).message
-        for line in message.split(separator: "\n") where line.hasPrefix("Kiln-Version: ") {
-            if let n = Int(line.dropFirst("Kiln-Version: ".count)) { return n }
+        for line in message.split(separator: "\n").reversed() where line.hasPrefix("Kiln-Version: ") {
+            if let n = Int(line.dropFirst("Kiln-Version: ".count)), n > 0 { return n }
         }
         throw RegistryError("commit \(commit.hex.prefix(12)) is not a kiln model version")
     }
@@ -229,6 +264,8 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     // MARK: Aliases
 
     public func setAlias(_ alias: String, model: String, version: Int, author: String, reason: String) throws {
+        try Self.checkAlias(alias)
+        try Self.checkReason(reason)
         lock.lock()
         defer { lock.unlock() }
         let repo = try repo()
@@ -272,7 +309,9 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     // MARK: Reading versions
 
     /// Writes a version's files into `directory`: `model.safetensors` (reassembled, byte-identical to what
-    /// was registered, verified), `card.json`, the records, and `specs/`.
+    /// was registered, verified), `card.json`, the records, and `specs/`. The version's tree is checked
+    /// whole before anything is written (`contents`), and files are written through `ConfinedDirectory`,
+    /// which follows no symlink already in the target.
     @discardableResult
     public func checkout(_ reference: ModelReference, to directory: String) throws -> RegisteredVersion {
         lock.lock()
@@ -281,28 +320,71 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         guard let (number, commit) = try locate(reference, repo) else {
             throw RegistryError("\(reference) names no registered version")
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try export(try repo.readCommit(commit).tree, to: directory, repo)
+        let contents = try self.contents(of: commit, "\(reference.model)@v\(number)", repo)
+        let target = try ConfinedDirectory(creating: directory)
+        for file in contents.files {
+            try target.write(try repo.readBlob(file.id), to: file.path)
+        }
+        try target.write(to: Self.weightsFile) { fd in
+            try WeightStore.read(contents.weights, from: repo, into: fd)
+        }
         return try registered(reference.model, number, commit, repo)
     }
 
-    private func export(_ tree: ObjectID, to directory: String, _ repo: GitRepository) throws {
-        for entry in try repo.readTree(tree) {
-            let target = directory + "/" + entry.name
-            if entry.name == "weights" && entry.kind == .tree {
-                let weights = try repo.readTree(entry.id)
-                guard let m = weights.first(where: { $0.name == "manifest.json" }) else {
-                    throw RegistryError("the version's weights have no manifest")
+    static let weightsFile = RelativePath(checked: ["model.safetensors"])
+
+    /// What a version's tree holds, checked: every path safe (`RelativePath`), only files and folders,
+    /// one weights manifest that is well-formed, no two entries writing the same file. A tree that breaks
+    /// any of this (a crafted or damaged version, say from a pulled registry) is refused, naming the entry.
+    struct VersionContents {
+        /// Every file a checkout writes but the weights (`kiln.json` is kiln's own index, not written).
+        var files: [(path: RelativePath, id: ObjectID)]
+        var weights: WeightStore.Manifest
+    }
+
+    func contents(of commit: ObjectID, _ what: String, _ repo: GitRepository) throws -> VersionContents {
+        var files: [(path: RelativePath, id: ObjectID)] = []
+        var weights: WeightStore.Manifest?
+        var seen: Set<RelativePath> = [Self.weightsFile]
+        func refuse(_ reason: String) -> RegistryError {
+            RegistryError("\(what) is damaged or crafted: \(reason); nothing was written or taken")
+        }
+        func walk(_ tree: ObjectID, _ prefix: RelativePath?, depth: Int) throws {
+            guard depth < 32 else { throw refuse("its tree is nested more than 32 levels deep") }
+            for entry in try repo.readTree(tree) {
+                let path: RelativePath
+                do {
+                    path = try prefix.map { try $0.appending(entry.name) } ?? RelativePath(component: entry.name)
+                } catch {
+                    throw refuse("\(error)")
                 }
-                let manifest = try JSONDecoder().decode(WeightStore.Manifest.self, from: try repo.readBlob(m.id))
-                try WeightStore.read(manifest, from: repo, to: directory + "/model.safetensors")
-            } else if entry.kind == .tree {
-                try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-                try export(entry.id, to: target, repo)
-            } else if entry.name != "kiln.json" {
-                try repo.readBlob(entry.id).write(to: URL(fileURLWithPath: target), options: .atomic)
+                switch (path.string, entry.kind) {
+                case ("weights", .tree):
+                    guard let m = try repo.readTree(entry.id).first(where: { $0.name == "manifest.json" && $0.kind == .blob })
+                    else { throw refuse("its weights have no manifest") }
+                    let manifest: WeightStore.Manifest
+                    do {
+                        manifest = try JSONDecoder().decode(WeightStore.Manifest.self, from: try repo.readBlob(m.id))
+                    } catch {
+                        throw refuse("its weights manifest cannot be read (\(error))")
+                    }
+                    if let problem = manifest.problem { throw refuse("its weights manifest \(problem)") }
+                    weights = manifest
+                case ("kiln.json", .blob):
+                    continue
+                case (_, .tree):
+                    try walk(entry.id, path, depth: depth + 1)
+                case (_, .blob):
+                    guard seen.insert(path).inserted else { throw refuse("it holds '\(path)' twice") }
+                    files.append((path, entry.id))
+                case (_, .unsupported):
+                    throw refuse("'\(path)' is a symlink or a submodule, which a version never holds")
+                }
             }
         }
+        try walk(try repo.readCommit(commit).tree, nil, depth: 0)
+        guard let weights else { throw refuse("it has no weights") }
+        return VersionContents(files: files.sorted { $0.path < $1.path }, weights: weights)
     }
 
     /// A file of a version's tree by path (`weights/manifest.json`), nil when absent.
@@ -334,25 +416,13 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         guard let (number, commit) = try locate(reference, repo) else {
             throw RegistryError("\(reference) names no registered version")
         }
-        var files: [String: String] = [:]
-        func walk(_ tree: ObjectID, _ prefix: String) throws {
-            for entry in try repo.readTree(tree) {
-                let path = prefix + entry.name
-                if path == "weights" && entry.kind == .tree {
-                    guard let m = try repo.readTree(entry.id).first(where: { $0.name == "manifest.json" }) else {
-                        throw RegistryError("\(reference): the version's weights have no manifest")
-                    }
-                    let manifest = try JSONDecoder().decode(WeightStore.Manifest.self, from: try repo.readBlob(m.id))
-                    files["model.safetensors"] = manifest.sha256
-                } else if entry.kind == .tree {
-                    try walk(entry.id, path + "/")
-                } else if path != "kiln.json" {
-                    files[path] = SHA256.hash(data: try repo.readBlob(entry.id)).map { String(format: "%02x", $0) }
-                        .joined()
-                }
-            }
+        let contents = try self.contents(of: commit, "\(reference.model)@v\(number)", repo)
+        // Recomputed from the objects, never taken from the manifest: reassembly throws if they differ.
+        try WeightStore.stream(contents.weights, from: repo) { _ in }
+        var files = [Self.weightsFile.string: contents.weights.sha256]
+        for file in contents.files {
+            files[file.path.string] = WeightStore.hex(SHA256.hash(data: try repo.readBlob(file.id)))
         }
-        try walk(try repo.readCommit(commit).tree, "")
         return (number, files)
     }
 
@@ -504,29 +574,14 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         }
     }
 
-    /// Paths of the files below `directory` in a version's tree.
+    /// Paths of the files below `directory` in a version's tree (the tree checked as a checkout checks it).
     public func paths(_ reference: ModelReference, under directory: String) throws -> [String] {
         try withRepository { repo in
-            guard let (_, commit) = try locate(reference, repo) else { return [] }
-            var tree = try repo.readCommit(commit).tree
-            for part in directory.split(separator: "/") {
-                guard let entry = try repo.readTree(tree).first(where: { $0.name == part && $0.kind == .tree }) else {
-                    return []
-                }
-                tree = entry.id
+            guard let (number, commit) = try locate(reference, repo) else { return [] }
+            let prefix = directory.hasSuffix("/") ? directory : directory + "/"
+            return try contents(of: commit, "\(reference.model)@v\(number)", repo).files.compactMap {
+                $0.path.string.hasPrefix(prefix) ? String($0.path.string.dropFirst(prefix.count)) : nil
             }
-            var out: [String] = []
-            func walk(_ id: ObjectID, _ prefix: String) throws {
-                for entry in try repo.readTree(id) {
-                    if entry.kind == .tree {
-                        try walk(entry.id, prefix + entry.name + "/")
-                    } else {
-                        out.append(prefix + entry.name)
-                    }
-                }
-            }
-            try walk(tree, "")
-            return out.sorted()
         }
     }
 

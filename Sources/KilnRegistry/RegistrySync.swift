@@ -1,5 +1,7 @@
 import CGit2
 import Foundation
+import KilnDiagnostics
+import KilnSpec
 
 /// What `kiln push` / `kiln pull` did.
 public struct SyncReport: Sendable {
@@ -10,6 +12,60 @@ public struct SyncReport: Sendable {
     /// References whose histories diverged (someone else registered or moved an alias meanwhile), with
     /// what to do; nothing was overwritten.
     public var conflicts: [String] = []
+    /// References not taken because what they name is unsafe or damaged (a crafted tree, a version that is
+    /// not one, a name kiln does not use) or because moving the alias was not allowed, with the reason.
+    public var refused: [String] = []
+    /// Aliases the pull moved: the caller audits each like any other alias move.
+    public var aliasMoves: [AliasMoveRecord] = []
+
+    public struct AliasMoveRecord: Sendable, Equatable {
+        public var model: String
+        public var alias: String
+        public var from: Int?
+        public var to: Int
+
+        public init(model: String, alias: String, from: Int?, to: Int) {
+            self.model = model
+            self.alias = alias
+            self.from = from
+            self.to = to
+        }
+    }
+}
+
+/// The kinds of reference kiln keeps, parsed from a name: anything else in a registry is not kiln's.
+enum RegistryReference: Equatable {
+    case model(String)
+    case alias(model: String, alias: String)
+    case signature(model: String, version: Int)
+    case specs
+    case tag(model: String, version: Int)
+
+    init?(_ name: String) {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        func version(_ s: String) -> Int? {
+            guard s.hasPrefix("v"), let n = Int(s.dropFirst()), n > 0, "v\(n)" == s else { return nil }
+            return n
+        }
+        switch parts.count {
+        case 3 where parts[0] == "refs" && parts[1] == "kiln" && parts[2] == "specs":
+            self = .specs
+        case 4 where parts[0] == "refs" && parts[1] == "kiln" && parts[2] == "models" && ModelNames.isName(parts[3]):
+            self = .model(parts[3])
+        case 5 where parts[0] == "refs" && parts[1] == "kiln" && parts[2] == "aliases" && ModelNames.isName(parts[3])
+            && ModelNames.isAlias(parts[4]):
+            self = .alias(model: parts[3], alias: parts[4])
+        case 5 where parts[0] == "refs" && parts[1] == "kiln" && parts[2] == "signatures"
+            && ModelNames.isName(parts[3]):
+            guard let n = version(parts[4]) else { return nil }
+            self = .signature(model: parts[3], version: n)
+        case 5 where parts[0] == "refs" && parts[1] == "tags" && parts[2] == "kiln" && ModelNames.isName(parts[3]):
+            guard let n = version(parts[4]) else { return nil }
+            self = .tag(model: parts[3], version: n)
+        default:
+            return nil
+        }
+    }
 }
 
 extension GitRegistry {
@@ -75,7 +131,14 @@ extension GitRegistry {
 
     /// Fetches the remote's histories, aliases and tags and takes what moved forward: new models, new
     /// versions on top of the local ones, alias moves. A history that diverged is reported, not merged.
-    public func pull(from remote: String) throws -> SyncReport {
+    ///
+    /// What arrives is hostile until checked: every reference must be one kiln keeps, every new version's
+    /// tree must pass the checks a checkout makes, aliases and tags must name versions of their model, and
+    /// each alias move must be allowed by `authorize` (model, alias, version: nil, or why it is denied).
+    /// A reference that fails is refused and not taken; the rest are.
+    public func pull(
+        from remote: String, authorize: (String, String, Int) -> String? = { _, _, _ in nil }
+    ) throws -> SyncReport {
         try withRepository { repo in
             let staging = "refs/kiln-incoming/"
             try repo.fetch(
@@ -83,13 +146,38 @@ extension GitRegistry {
             var report = SyncReport()
             let incoming = try repo.rawReferences(matching: staging + "*")
             defer { for ref in incoming { try? repo.removeReference(ref.name) } }
-            // Histories and aliases first, then the tags that index them.
-            let ordered = incoming.sorted {
-                ($0.name.contains("/tags/") ? 1 : 0, $0.name) < ($1.name.contains("/tags/") ? 1 : 0, $1.name)
+            // Histories first, then the aliases and tags that name their versions (checked against the
+            // histories as taken here).
+            func rank(_ name: String) -> Int {
+                switch RegistryReference("refs/" + name.dropFirst(staging.count)) {
+                case .model?: 0
+                case .signature?, .specs?: 1
+                case .alias?: 2
+                case .tag?: 3
+                case nil: 4
+                }
             }
+            let ordered = incoming.sorted { (rank($0.name), $0.name) < (rank($1.name), $1.name) }
             for ref in ordered {
                 let target = "refs/" + ref.name.dropFirst(staging.count)
-                guard let local = try repo.rawReference(target) else {
+                let local = try repo.rawReference(target)
+                if local != ref.target {
+                    if let reason = try refusal(target, ref.target, local: local, repo) {
+                        report.refused.append("\(Escaped(target)): \(reason)")
+                        continue
+                    }
+                    if case .alias(let model, let alias)? = RegistryReference(target) {
+                        let to = try aliasInfo(ref.target, repo).version
+                        if let denied = authorize(model, alias, to) {
+                            report.refused.append("\(target): \(denied)")
+                            continue
+                        }
+                        let from = try local.map { try aliasInfo($0, repo).version }
+                        let forward = try local.map { try repo.descends(ref.target, from: $0) } ?? true
+                        if forward { report.aliasMoves.append(.init(model: model, alias: alias, from: from, to: to)) }
+                    }
+                }
+                guard let local else {
                     if target.hasPrefix("refs/tags/") {
                         try repo.forceReference(target, to: ref.target)
                     } else {
@@ -117,5 +205,89 @@ extension GitRegistry {
             }
             return report
         }
+    }
+
+    /// Why an incoming reference must not be taken, nil when it may. `id` is what the remote has, `local`
+    /// what this registry has (nil: a new reference).
+    private func refusal(_ name: String, _ id: ObjectID, local: ObjectID?, _ repo: GitRepository) throws -> String? {
+        guard let kind = RegistryReference(name) else {
+            return "not a reference kiln keeps (refs/kiln/models/NAME, aliases/NAME/ALIAS, signatures/NAME/vN, specs, refs/tags/kiln/NAME/vN)"
+        }
+        do {
+            switch kind {
+            case .model(let model):
+                // Every version new here, down to the first one this registry has.
+                var known = Set<ObjectID>()
+                var next = local
+                while let id = next, known.insert(id).inserted { next = try repo.readCommit(id).parents.first }
+                var cursor: ObjectID? = id
+                var expected: Int?
+                while let commit = cursor, !known.contains(commit) {
+                    let number = try version(of: commit, repo)
+                    if let expected, number != expected {
+                        return "its history numbers v\(number) where v\(expected) should be"
+                    }
+                    try checkVersion(commit, model: model, number: number, repo)
+                    let parent = try repo.readCommit(commit).parents.first
+                    guard number > 1 || parent == nil else { return "v1 has a parent" }
+                    expected = number - 1
+                    cursor = parent
+                }
+            case .alias(let model, let alias):
+                let info = try aliasInfo(id, repo)
+                guard info.model == model, info.alias == alias, let commit = ObjectID(hex: info.commit) else {
+                    return "its alias.json names another model or alias, or no commit"
+                }
+                guard try version(of: commit, repo) == info.version else {
+                    return "it names v\(info.version), but its commit is another version"
+                }
+                guard try isTaken(commit, model: model, repo) else {
+                    return "it names \(model)@v\(info.version), which is not in \(model)'s history here"
+                }
+            case .signature:
+                guard try repo.readTree(try repo.readCommit(id).tree).contains(where: {
+                    $0.name == "signature.json" && $0.kind == .blob
+                })
+                else { return "it holds no signature.json" }
+            case .specs:
+                func walk(_ tree: ObjectID, _ prefix: RelativePath?, _ depth: Int) throws {
+                    guard depth < 32 else { throw RegistryError("its tree is nested more than 32 levels deep") }
+                    for entry in try repo.readTree(tree) {
+                        let path = try prefix.map { try $0.appending(entry.name) } ?? RelativePath(component: entry.name)
+                        switch entry.kind {
+                        case .tree: try walk(entry.id, path, depth + 1)
+                        case .blob: continue
+                        case .unsupported: throw RegistryError("'\(path)' is a symlink or a submodule")
+                        }
+                    }
+                }
+                try walk(try repo.readCommit(id).tree, nil, 0)
+            case .tag(let model, let number):
+                let commit = try repo.peelToCommit(id)
+                guard try version(of: commit, repo) == number else { return "it tags a commit that is not v\(number)" }
+                guard try isTaken(commit, model: model, repo) else {
+                    return "it tags \(model)@v\(number), which is not in \(model)'s history here"
+                }
+            }
+        } catch {
+            return "\(error)"
+        }
+        return nil
+    }
+
+    /// Whether `commit` is in the model's history as this registry has it (after the pull took histories).
+    private func isTaken(_ commit: ObjectID, model: String, _ repo: GitRepository) throws -> Bool {
+        guard let tip = try repo.rawReference(Self.modelRef(model)) else { return false }
+        return try repo.descends(tip, from: commit)
+    }
+
+    /// A commit is version `number` of `model`: its index says so, and its tree passes a checkout's checks.
+    private func checkVersion(_ commit: ObjectID, model: String, number: Int, _ repo: GitRepository) throws {
+        let what = "\(model)@v\(number)"
+        guard let entry = try repo.readTree(try repo.readCommit(commit).tree).first(where: { $0.name == "kiln.json" }),
+            let info = try? JSONDecoder().decode(VersionInfo.self, from: try repo.readBlob(entry.id)),
+            info.model == model, info.version == number
+        else { throw RegistryError("\(what) is damaged or crafted: its kiln.json does not say it is \(what)") }
+        _ = try contents(of: commit, what, repo)
     }
 }

@@ -105,6 +105,9 @@ extension GitRegistry {
         else { return [] }
         let old = try decoder.decode(WeightStore.Manifest.self, from: ma)
         let new = try decoder.decode(WeightStore.Manifest.self, from: mb)
+        for (reference, manifest) in [(a, old), (b, new)] {
+            if let problem = manifest.problem { throw RegistryError("\(reference): its weights manifest \(problem)") }
+        }
         let olds = Dictionary(old.tensors.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
         let news = Dictionary(new.tensors.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
         var out: [VersionDiff.TensorChange] = []

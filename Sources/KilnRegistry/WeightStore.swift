@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KilnCompute
 
 /// Weights in the registry: a safetensors file stored as its header and bounded chunks of each tensor's
 /// bytes, so that an unchanged tensor (or an unchanged chunk of a large one) is the same git blob in
@@ -32,6 +33,26 @@ public enum WeightStore {
         public var header: String
         public var chunkBytes: Int
         public var tensors: [Tensor]
+
+        /// What makes a manifest unusable (read from a registry kiln may not have written), nil when
+        /// nothing does: sizes that are negative, out of order or overflow, ids that are not object ids.
+        var problem: String? {
+            guard format == "kiln-weights", version == 1 else { return "has format \(format) v\(version), not kiln-weights v1" }
+            guard bytes >= 0, chunkBytes > 0, chunkBytes <= 64 << 20 else { return "has impossible sizes" }
+            guard ObjectID(hex: header) != nil else { return "names an invalid header object" }
+            var position = 0
+            for t in tensors {
+                guard t.begin == position, t.end >= t.begin, t.end <= bytes else {
+                    return "lists tensor '\(t.name)' at bytes \(t.begin)..<\(t.end), out of order or out of range"
+                }
+                guard t.chunks.allSatisfy({ ObjectID(hex: $0) != nil }) else {
+                    return "names an invalid chunk of tensor '\(t.name)'"
+                }
+                guard Shape.elementCount(t.shape) != nil else { return "gives tensor '\(t.name)' an impossible shape" }
+                position = t.end
+            }
+            return nil
+        }
     }
 
     public struct StoreError: Error, CustomStringConvertible {
@@ -108,35 +129,34 @@ public enum WeightStore {
         return (manifest, tree)
     }
 
-    /// Reassembles the safetensors file into `path` (through a temporary file and a rename), verifying
-    /// each chunk (libgit2 checks the object hash) and the whole file against the manifest.
-    static func read(_ manifest: Manifest, from repo: GitRepository, to path: String) throws {
-        let temporary = path + ".\(getpid()).partial"
-        guard FileManager.default.createFile(atPath: temporary, contents: nil),
-            let out = FileHandle(forWritingAtPath: temporary)
-        else { throw StoreError("cannot create \(temporary)") }
-        var completed = false
-        defer {
-            try? out.close()
-            if !completed { unlink(temporary) }
-        }
+    /// Streams the reassembled safetensors file to `emit`, verifying each chunk (libgit2 checks the object
+    /// hash) and the whole file against the manifest; throws after the last piece if they differ, so a
+    /// caller writing a file discards it.
+    static func stream(_ manifest: Manifest, from repo: GitRepository, _ emit: (Data) throws -> Void) throws {
         var hash = SHA256()
-        func emit(_ data: Data) throws {
+        var total = 0
+        func piece(_ hexID: String) throws {
+            let data = try blob(hexID, repo)
+            total += data.count
+            guard total <= manifest.bytes else { throw StoreError(changed) }
             hash.update(data: data)
-            try out.write(contentsOf: data)
+            try emit(data)
         }
-        try emit(try blob(manifest.header, repo))
+        try piece(manifest.header)
         for tensor in manifest.tensors {
-            for chunk in tensor.chunks { try emit(try blob(chunk, repo)) }
+            for chunk in tensor.chunks { try piece(chunk) }
         }
-        guard hex(hash.finalize()) == manifest.sha256 else {
-            throw StoreError(
-                "the weights reassembled from the registry do not match the SHA-256 recorded at registration: the registry was changed"
-            )
+        guard total == manifest.bytes, hex(hash.finalize()) == manifest.sha256 else { throw StoreError(changed) }
+    }
+
+    private static let changed =
+        "the weights reassembled from the registry do not match the SHA-256 recorded at registration: the registry was changed"
+
+    /// Writes the reassembled file to an open descriptor (see `stream`).
+    static func read(_ manifest: Manifest, from repo: GitRepository, into fd: Int32) throws {
+        try stream(manifest, from: repo) { data in
+            try data.withUnsafeBytes { raw in try ConfinedDirectory.writeAll(fd, raw, GitRegistry.weightsFile) }
         }
-        try out.close()
-        guard rename(temporary, path) == 0 else { throw StoreError("cannot move the weights to \(path)") }
-        completed = true
     }
 
     /// One tensor's bytes (for diffs).

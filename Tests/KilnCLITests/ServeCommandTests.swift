@@ -456,7 +456,12 @@ extension CLI {
                 - {name: bob, roles: [viewer]}
                 - {name: carol, roles: [trainer]}
                 - {name: dan, roles: [blind]}
+                - {name: erin, roles: [registrar]}
               roles:
+                registrar:
+                  - {allow: [run, register], on: "training/*"}
+                  - {allow: [read], on: "dataset/*"}
+                  - {allow: [deploy], on: "model/*"}
                 blind:
                   - {allow: [run, register], on: "training/*"}
                 trainer:
@@ -465,7 +470,7 @@ extension CLI {
                 ml-engineer:
                   - {allow: [run, register], on: "training/*"}
                   - {allow: [read], on: "dataset/iris"}
-                  - {allow: [deploy], on: "model/*"}
+                  - {allow: [deploy, promote], on: "model/*"}
                 viewer:
                   - {allow: [read], on: "dataset/*"}
               audit: {log: logs/audit.jsonl}
@@ -493,6 +498,13 @@ extension CLI {
         #expect(
             unregistered.stderr.contains("lacks the permission 'register' on training/iris-train"),
             Comment(rawValue: unregistered.stderr))
+        // `register` without `promote`: registering with an alias moves it, which is promoting (finding 5).
+        let registrar = try kiln("run", directory.path, "--quiet", environment: ["KILN_USER": "erin"])
+        #expect(registrar.status == 1)
+        #expect(
+            registrar.stderr.contains("lacks the permission 'promote' on model/iris-mlp"),
+            Comment(rawValue: registrar.stderr))
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/.kiln/registry"))
         let allowed = try kiln("run", directory.path, "--quiet", environment: ["KILN_USER": "alice"])
         #expect(allowed.status == 0, Comment(rawValue: allowed.stderr))
     }

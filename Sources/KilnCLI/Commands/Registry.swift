@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnDiagnostics
 import KilnRegistry
 import KilnRuntime
 import KilnSpec
@@ -9,25 +10,16 @@ struct RegistryOptions: ParsableArguments {
     @Option(name: [.customShort("C"), .long], help: "The workspace whose registry to use (default: .).")
     var workspace: String = "."
 
-    var path: String {
-        if let configured = ProcessInfo.processInfo.environment["KILN_REGISTRY"], !configured.isEmpty {
-            return configured
-        }
-        return WorkspacePaths(path: workspace).registry
-    }
+    var path: String { WorkspacePaths(path: workspace).registry }
 
     func open() -> GitRegistry { GitRegistry(path: path) }
 
     /// `NAME@REF`, or a usage error naming the forms.
     static func reference(_ text: String) throws -> ModelReference {
-        let name = text.split(separator: "@", maxSplits: 1).first ?? ""
-        let valid =
-            !name.isEmpty
-            && name.unicodeScalars.allSatisfy {
-                ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" || $0 == "."
-            }
-        guard valid, let r = ModelReference(text.contains("@") ? text : text + "@latest") else {
-            throw ValidationError("'\(text)' is not a model reference: write NAME@vN, NAME@ALIAS or NAME@latest")
+        guard let r = ModelReference(text.contains("@") ? text : text + "@latest") else {
+            throw ValidationError(
+                "'\(Escaped(text))' is not a model reference: write NAME@vN (N ≥ 1), NAME@ALIAS or NAME@latest; names use a-z, 0-9 and '-', and an alias is not 'latest' or 'vN'"
+            )
         }
         return r
     }
@@ -523,7 +515,7 @@ struct RemoteArgument: ParsableArguments {
 /// Runs a push or pull and prints its report; exit 1 on an error or a conflict.
 func sync(
     _ remote: RemoteArgument, _ registry: RegistryOptions, _ verb: String,
-    _ operation: (GitRegistry, String) throws -> SyncReport
+    _ operation: (GitRegistry, String) throws -> SyncReport, after: (SyncReport) -> Void = { _ in }
 ) throws {
     let url = try remote.url()
     let report: SyncReport
@@ -531,13 +523,16 @@ func sync(
         Terminal.standardError("kiln: error: \(error)\n")
         throw ExitStatus.failure
     }
+    after(report)
     var out = ""
     for ref in report.updated { out += "  \(verb)  \(ref)\n" }
     out +=
-        "\(report.updated.count) updated, \(report.unchanged) already up to date, \(report.conflicts.count) conflicts\n"
+        "\(report.updated.count) updated, \(report.unchanged) already up to date, \(report.conflicts.count) conflicts"
+        + (report.refused.isEmpty ? "" : ", \(report.refused.count) refused") + "\n"
     Terminal.standardOutput(out)
     for conflict in report.conflicts { Terminal.standardError("kiln: conflict: \(conflict)\n") }
-    if !report.conflicts.isEmpty { throw ExitStatus.failure }
+    for refused in report.refused { Terminal.standardError("kiln: refused: \(refused)\n") }
+    if !report.conflicts.isEmpty || !report.refused.isEmpty { throw ExitStatus.failure }
 }
 
 struct Push: ParsableCommand {
@@ -571,5 +566,29 @@ struct Pull: ParsableCommand {
     @OptionGroup var remote: RemoteArgument
     @OptionGroup var registry: RegistryOptions
 
-    func run() throws { try sync(remote, registry, "pulled") { try $0.pull(from: $1) } }
+    func run() throws {
+        let workspace = registry.workspace
+        let evaluator = Access.evaluator(workspace: workspace)
+        // An alias the remote moved moves here too: the same permission and audit line as `kiln promote`.
+        let authorize = { (model: String, alias: String, version: Int) -> String? in
+            guard evaluator.isActive else { return nil }
+            let decision = evaluator.decide(
+                principal: Identity.current, action: "promote", on: ["model/\(model)"], environment: alias)
+            guard !decision.allowed else { return nil }
+            Audit.record(
+                workspace: workspace, action: "promote", resource: "model/\(model)", outcome: "denied",
+                details: ["alias": alias, "version": "v\(version)", "reason": decision.reason, "via": "pull"])
+            return "permission denied: \(decision.reason); the alias was not moved"
+        }
+        try sync(remote, registry, "pulled", { try $0.pull(from: $1, authorize: authorize) }) { report in
+            for move in report.aliasMoves {
+                Audit.record(
+                    workspace: workspace, action: "promote", resource: "model/\(move.model)", outcome: "allowed",
+                    details: [
+                        "alias": move.alias, "version": "v\(move.to)", "previous": move.from.map { "v\($0)" } ?? "none",
+                        "reason": "kiln pull", "via": "pull",
+                    ])
+            }
+        }
+    }
 }

@@ -101,14 +101,14 @@ struct RunCommand: ParsableCommand {
             result, command: Array(CommandLine.arguments.dropFirst()), targets: selection.targets,
             jobs: jobs ?? cores, exitCode: code)
         let recordPath = try? record.write(to: current.paths.runs)
-        auditRun(record, root: current.paths.root)
+        auditRun(record, graph: current.graph, root: current.paths.root)
         if !json && !quiet { Terminal.standardOutput(results(result, record: recordPath, root: current.paths.root)) }
         if result.outcome == .cancelled { Foundation.exit(130) }
         if let exit, exit != .success { throw exit }
     }
 
     /// The run in the audit log, and each version it registered.
-    private func auditRun(_ record: RunRecord, root: String) {
+    private func auditRun(_ record: RunRecord, graph: ExecutionGraph, root: String) {
         for node in record.nodes where node.kind == "release" && node.status == "done" {
             // The summary is `ENVIRONMENT → MODEL@vN[, canary …]`.
             Audit.record(
@@ -122,6 +122,15 @@ struct RunCommand: ParsableCommand {
             Audit.record(
                 workspace: root, action: "register", resource: "model/\(model)", outcome: "allowed",
                 details: ["version": reference, "node": node.id, "run": record.id])
+            // Registering with an alias moved it: audited as every alias move is.
+            if let config = graph.node(node.id)?.config, let alias = Access.field(config, "alias") {
+                Audit.record(
+                    workspace: root, action: "promote", resource: "model/\(model)", outcome: "allowed",
+                    details: [
+                        "alias": alias, "version": String(reference.split(separator: "@").last ?? ""),
+                        "reason": "registered by \(node.id.prefix { $0 != ":" })", "run": record.id,
+                    ])
+            }
         }
         Audit.record(
             workspace: root, action: "run", resource: "workspace/\((root as NSString).lastPathComponent)",

@@ -111,9 +111,7 @@ struct Serve: ParsableCommand {
         }
         let logger = Logger(label: "kiln.serve")
         let workspace = loaded.paths.root
-        let registryPath =
-            ProcessInfo.processInfo.environment["KILN_REGISTRY"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? loaded.paths.registry
+        let registryPath = loaded.paths.registry
         let server: InferenceServer
         do {
             server = try InferenceServer(

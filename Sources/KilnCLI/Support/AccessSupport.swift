@@ -56,28 +56,37 @@ enum Access {
             let node = item.node
             // A matrix cell (`training/t[lr=0.1]`) is the training `training/t`.
             let resource = String(node.resource.prefix { $0 != "[" })
+            // Exhaustive on purpose: a new node kind must say what it needs.
             switch node.kind {
             case .ingest:
                 try require(evaluator, "read", on: [resource], workspace: workspace)
             case .fit:
                 try require(evaluator, "run", on: [resource], workspace: workspace)
             case .register:
-                let model = field(node.config, "name").map { ["model/\($0)"] } ?? []
+                let name = field(node.config, "name")
+                let model = name.map { ["model/\($0)"] } ?? []
                 try require(evaluator, "register", on: [resource] + model, workspace: workspace)
-            case .release:
-                let model = field(node.config, "model").flatMap { $0.split(separator: "@").first }.map {
-                    ["model/\($0)"]
+                // Registering with an alias moves it: the same permission as any other alias move.
+                if let alias = field(node.config, "alias"), let name {
+                    try require(evaluator, "promote", on: ["model/\(name)"], environment: alias, workspace: workspace)
                 }
+            case .release:
+                let name = field(node.config, "model").flatMap { $0.split(separator: "@").first }.map(String.init)
+                let environment = field(node.config, "environment")
                 try require(
-                    evaluator, "deploy", on: [resource] + (model ?? []), environment: field(node.config, "environment"),
-                    workspace: workspace)
-            default:
-                break
+                    evaluator, "deploy", on: [resource] + (name.map { ["model/\($0)"] } ?? []),
+                    environment: environment, workspace: workspace)
+                // A release moves its environment's alias.
+                if let name {
+                    try require(evaluator, "promote", on: ["model/\(name)"], environment: environment, workspace: workspace)
+                }
+            case .check, .split, .gate:
+                break  // they read what ingest already needed `read` for, and write only the cache
             }
         }
     }
 
-    private static func field(_ json: JSON, _ key: String) -> String? {
+    static func field(_ json: JSON, _ key: String) -> String? {
         guard case .object(let members) = json, let value = members.first(where: { $0.0 == key })?.1,
             case .string(let s) = value
         else { return nil }

@@ -90,7 +90,26 @@ public struct GitSignature: Sendable, Equatable {
         self.offset = offset
     }
 
+    /// Why `text` cannot stand in a commit's author line (git's own rules, and no control characters, which
+    /// libgit2 writes but cannot read back), nil when it can.
+    public static func problem(_ text: String) -> String? {
+        if text.utf8.count > 256 { return "it is longer than 256 bytes" }
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0..<32, 127..<160: return "it holds a control character (\\u{\(String(scalar.value, radix: 16))})"
+            case 60, 62: return "it holds '\(scalar)'"
+            default: continue
+            }
+        }
+        return nil
+    }
+
     func make() throws(GitError) -> Owned {
+        for (what, value) in [("name", name), ("email", email)] {
+            if let problem = Self.problem(value) {
+                throw GitError(code: -1, operation: "signature", message: "the author's \(what) cannot go into a commit: \(problem)")
+            }
+        }
         var signature: UnsafeMutablePointer<git_signature>?
         // git requires an email; an identity without one gets a local placeholder.
         let email = email.isEmpty ? "\(name.isEmpty ? "kiln" : name)@localhost" : email
@@ -120,7 +139,8 @@ public struct GitCommit: Sendable {
 
 /// A tree entry.
 public struct GitTreeEntry: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable { case blob, tree }
+    /// `unsupported`: a symlink or a submodule, which kiln never writes and refuses to read.
+    public enum Kind: Sendable, Equatable { case blob, tree, unsupported }
     public var name: String
     public var id: ObjectID
     public var kind: Kind
@@ -185,6 +205,9 @@ public final class GitRepository {
         defer { git_treebuilder_free(builder) }
         for entry in entries {
             var oid = entry.id.raw
+            guard entry.kind != .unsupported else {
+                throw GitError(code: -1, operation: "add '\(entry.name)' to a tree", message: "not a file or a tree")
+            }
             let mode = entry.kind == .tree ? GIT_FILEMODE_TREE : GIT_FILEMODE_BLOB
             try check(git_treebuilder_insert(nil, builder, entry.name, &oid, mode), "add '\(entry.name)' to a tree")
         }
@@ -202,7 +225,12 @@ public final class GitRepository {
         var out: [GitTreeEntry] = []
         for i in 0..<git_tree_entrycount(tree) {
             guard let entry = git_tree_entry_byindex(tree, i), let oid = git_tree_entry_id(entry) else { continue }
-            let kind: GitTreeEntry.Kind = git_tree_entry_type(entry) == GIT_OBJECT_TREE ? .tree : .blob
+            let kind: GitTreeEntry.Kind =
+                switch git_tree_entry_filemode(entry) {
+                case GIT_FILEMODE_TREE: .tree
+                case GIT_FILEMODE_BLOB, GIT_FILEMODE_BLOB_EXECUTABLE: .blob
+                default: .unsupported
+                }
             out.append(
                 GitTreeEntry(name: String(cString: git_tree_entry_name(entry)), id: ObjectID(oid.pointee), kind: kind))
         }
@@ -236,6 +264,11 @@ public final class GitRepository {
         }
         try check(result, "write a commit")
         let id = ObjectID(oid)
+        // A ref never moves to an object kiln cannot read back.
+        let written = try readCommit(id)
+        guard written.author.name == (author.name.isEmpty ? "kiln" : author.name), written.tree == tree else {
+            throw GitError(code: -1, operation: "write a commit", message: "the commit does not read back as written")
+        }
         if let reference {
             try setReference(reference, to: id, expected: parents.first, message: message)
         }

@@ -17,6 +17,22 @@ extension GitRepository {
         try references(matching: glob) { ref in git_reference_target(ref).map { ObjectID($0.pointee) } }
     }
 
+    /// The commit an object is or tags (through annotated tags).
+    func peelToCommit(_ id: ObjectID) throws(GitError) -> ObjectID {
+        var object: OpaquePointer?
+        var raw = id.raw
+        try check(git_object_lookup(&object, pointer, &raw, GIT_OBJECT_ANY), "read object \(id)")
+        guard let object else { throw GitError(code: -1, operation: "read object \(id)", message: "missing") }
+        defer { git_object_free(object) }
+        var peeled: OpaquePointer?
+        try check(git_object_peel(&peeled, object, GIT_OBJECT_COMMIT), "resolve object \(id) to a commit")
+        guard let peeled, let oid = git_object_id(peeled) else {
+            throw GitError(code: -1, operation: "resolve object \(id)", message: "missing")
+        }
+        defer { git_object_free(peeled) }
+        return ObjectID(oid.pointee)
+    }
+
     func removeReference(_ name: String) throws(GitError) {
         let result = git_reference_remove(pointer, name)
         if result == GIT_ENOTFOUND.rawValue { return }

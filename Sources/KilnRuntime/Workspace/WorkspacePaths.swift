@@ -1,5 +1,6 @@
 public import Foundation
 import KilnData
+import KilnDiagnostics
 import KilnRegistry
 
 /// Where a workspace keeps its state. The root is the directory given to `kiln run` (or the directory
@@ -31,8 +32,14 @@ public struct WorkspacePaths: Sendable {
     public var keys: String { join(state, "keys") }
     /// The audit log: hash-chained JSON lines (KilnSecurity's `AuditLog`).
     public var auditLog: String { join(state, "audit.log") }
-    /// The model registry: a bare git repository (libgit2).
-    public var registry: String { join(state, "registry") }
+    /// The model registry: a bare git repository (libgit2); `KILN_REGISTRY` names another, for every
+    /// command alike (run, serve and the registry commands).
+    public var registry: String {
+        if let configured = ProcessInfo.processInfo.environment["KILN_REGISTRY"], !configured.isEmpty {
+            return configured
+        }
+        return join(state, "registry")
+    }
     /// Node keys and output hashes, at the workspace root.
     public var lockFile: String { join(root, "kiln.lock") }
 
@@ -70,13 +77,26 @@ public struct WorkspacePaths: Sendable {
 /// Who is acting: `KILN_USER`, else git's `user.name`, else the operating-system user. Found once per
 /// process (it reads git's configuration files).
 public enum Identity {
-    public static let current: String = {
+    public static var current: String { found.name }
+
+    /// Where the identity came from, for messages (`KILN_USER`, `git's user.name`, `the OS user`).
+    public static var source: String { found.source }
+
+    private static let found: (name: String, source: String) = {
         let environment = ProcessInfo.processInfo.environment
-        if let user = environment["KILN_USER"], !user.isEmpty { return user }
-        if let name = GitConfig.userName { return name }
-        if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
-        return environment["USER"] ?? "unknown"
+        if let user = environment["KILN_USER"], !user.isEmpty { return (user, "KILN_USER") }
+        if let name = GitConfig.userName { return (name, "git's user.name") }
+        if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return (String(cString: name), "the OS user") }
+        return (environment["USER"] ?? "unknown", "USER")
     }()
+
+    /// Why the identity cannot be written into commits, tags and audit lines (a newline, a control
+    /// character, '<' or '>'), with the fix; nil when it can. Commands that record who acted check this
+    /// before doing anything.
+    public static var problem: String? {
+        guard let reason = GitSignature.problem(current) else { return nil }
+        return "the acting identity '\(Escaped(current))' (from \(source)) cannot be recorded: \(reason); set KILN_USER to a plain name"
+    }
 
     public static var host: String { ProcessInfo.processInfo.hostName }
 }

@@ -49,6 +49,9 @@ enum ScalarParsing {
         ["yes", "no", "on", "off", "y", "n"].contains(s.lowercased())
     }
 
+    /// The longest duration a spec may give: 366 days.
+    static let maxDuration: Double = 366 * 86400
+
     /// `30s`, `10m`, `2h`, `250ms`, `1d`, `1h30m`, `1.5h`: seconds.
     static func duration(_ s: String) -> Double? {
         let units: [(String, Double)] = [
@@ -65,7 +68,7 @@ enum ScalarParsing {
             total += n * unit.1
             rest = rest.dropFirst(unit.0.count)
         }
-        return total
+        return total.isFinite ? total : nil
     }
 
     /// `512KiB`, `1MiB`, `2GB`, `100B`, or a bare number of bytes.

@@ -97,6 +97,8 @@ public struct SchemaDecoder {
                 return ScalarParsing.number(s) != nil
                     ? mismatch("add a unit: '\(s)s' for seconds, '\(s)m' for minutes") : mismatch()
             }
+            // Bounded to what every consumer can hold (nanosecond counts in 64 bits, timers, sleeps).
+            guard d <= ScalarParsing.maxDuration else { return outOfRange(s, name, "at most 366d", span) }
             return SpecValue(.duration(d), span: span, text: s)
 
         case .size:
@@ -329,9 +331,21 @@ public struct SchemaDecoder {
                             ? ": '\(s.lowercased().replacingOccurrences(of: "_", with: "-"))'" : ""))
                 return false
             }
+        case .alias:
+            guard ModelNames.isAlias(s) else {
+                if Self.isName(s) {
+                    error(
+                        "spec.reserved-alias", "'\(s)' cannot be an alias or environment: it names a version in a reference",
+                        at: span, help: "'latest' and 'vN' mean versions (NAME@latest, NAME@v3); choose another name")
+                } else {
+                    error(
+                        "spec.invalid-name", "'\(s)' is not a valid name for '\(name)'", at: span,
+                        help: "names start with a lower-case letter and use only a-z, 0-9 and '-' (at most 63 characters)")
+                }
+                return false
+            }
         case .modelReference:
-            let parts = s.split(separator: "@", omittingEmptySubsequences: false)
-            guard parts.count == 2, Self.isName(String(parts[0])), Self.isName(String(parts[1])) else {
+            guard ModelReference(s) != nil else {
                 error(
                     "spec.invalid-reference", "'\(s)' is not a model version reference", at: span,
                     help: "write NAME@vN (a version), NAME@ALIAS (like @production) or NAME@latest")
@@ -371,9 +385,5 @@ public struct SchemaDecoder {
         return true
     }
 
-    static func isName(_ s: String) -> Bool {
-        let u = Array(s.utf8)
-        guard (1...63).contains(u.count), u[0] >= 97 && u[0] <= 122 else { return false }
-        return u.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
-    }
+    static func isName(_ s: String) -> Bool { ModelNames.isName(s) }
 }

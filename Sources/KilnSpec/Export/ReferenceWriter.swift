@@ -41,6 +41,7 @@ public enum ReferenceWriter {
         case .string(let format):
             switch format {
             case .name?: return ("name", [])
+            case .alias?: return ("alias name (not `latest` or `vN`)", [])
             case .modelReference?: return ("model reference (`NAME@REF`)", [])
             case .secretReference?: return ("secret reference (`${env:…}`, `${file:…}`)", [])
             case .regex?: return ("regular expression", [])

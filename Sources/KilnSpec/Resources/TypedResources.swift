@@ -140,6 +140,24 @@ public struct DeploymentSpec: Sendable {
     }
 }
 
+/// The names kiln accepts for models, resources and aliases, wherever they come from (a spec, the command
+/// line, a pulled registry's reference names): they become git reference names and Policy patterns.
+public enum ModelNames {
+    /// A lower-case letter, then lower-case letters, digits and '-', at most 63 characters.
+    public static func isName(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        guard (1...63).contains(u.count), u[0] >= 97 && u[0] <= 122 else { return false }
+        return u.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
+    }
+
+    /// A name that is not `latest` nor `v` and digits (with or without '-'): those name versions.
+    public static func isAlias(_ s: String) -> Bool {
+        guard isName(s), s != "latest" else { return false }
+        let rest = s.dropFirst().drop { $0 == "-" }
+        return !(s.hasPrefix("v") && !rest.isEmpty && rest.allSatisfy(\.isNumber))
+    }
+}
+
 /// `NAME@vN`, `NAME@ALIAS` or `NAME@latest`.
 public struct ModelReference: Sendable, Hashable, CustomStringConvertible {
     public enum Target: Sendable, Hashable {
@@ -151,17 +169,21 @@ public struct ModelReference: Sendable, Hashable, CustomStringConvertible {
     public var model: String
     public var target: Target
 
+    /// nil unless the model is a name and the target is `latest`, `vN` (N ≥ 1, as written by kiln: no
+    /// leading zeros) or an alias (`ModelNames.isAlias`): `@v0`, `@v-1` and `@v01` name nothing.
     public init?(_ text: String) {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        guard parts.count == 2, ModelNames.isName(String(parts[0])) else { return nil }
         model = String(parts[0])
         let ref = String(parts[1])
         if ref == "latest" {
             target = .latest
-        } else if ref.hasPrefix("v"), let n = Int(ref.dropFirst()), n > 0 {
+        } else if ref.hasPrefix("v"), let n = Int(ref.dropFirst()), n > 0, "v\(n)" == ref {
             target = .version(n)
-        } else {
+        } else if ModelNames.isAlias(ref) {
             target = .alias(ref)
+        } else {
+            return nil
         }
     }
 

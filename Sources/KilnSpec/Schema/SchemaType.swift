@@ -33,6 +33,9 @@ public indirect enum SchemaType: Sendable {
 public enum StringFormat: String, Sendable {
     /// A resource name: `^[a-z][a-z0-9-]{0,62}$`.
     case name
+    /// An alias or an environment (which is the alias it moves): a name other than `latest` and `vN`, which
+    /// name versions in a reference.
+    case alias
     /// A registered model version: `NAME@vN`, `NAME@ALIAS` or `NAME@latest`.
     case modelReference
     /// A secret reference: `${env:NAME}` or `${file:path}`; never the secret itself.
@@ -48,6 +51,7 @@ public enum StringFormat: String, Sendable {
     public var jsonPattern: String? {
         switch self {
         case .name: return "^[a-z][a-z0-9-]{0,62}$"
+        case .alias: return "^(?!latest$)(?!v-?[0-9]+$)[a-z][a-z0-9-]{0,62}$"
         case .modelReference: return "^[a-z][a-z0-9-]{0,62}@([a-z][a-z0-9-]{0,62}|v[1-9][0-9]*)$"
         case .secretReference: return "^\\$\\{(env|file):[^}]+\\}$"
         case .regex: return nil

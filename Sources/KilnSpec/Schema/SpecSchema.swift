@@ -340,7 +340,7 @@ public enum SpecSchema {
         "Register", doc: "On success, a new version in the registry.",
         [
             Field("name", .string(.name), "Registered model name; default: the model's name."),
-            Field("alias", .string(.name), "An alias to move to the new version (`staging`)."),
+            Field("alias", .string(.alias), "An alias to move to the new version (`staging`)."),
             Field("message", .string(), "The version's message, like a commit message."),
         ])
 
@@ -409,7 +409,7 @@ public enum SpecSchema {
         "DeploymentSpec", doc: "A registered model version served over HTTP (Open Inference Protocol v2).",
         [
             Field("model", .string(.modelReference), required: true, "`NAME@vN`, `NAME@ALIAS` or `NAME@latest`."),
-            Field("environment", .string(.name), default: "default", "A free name that Policy rules can target."),
+            Field("environment", .string(.alias), default: "default", "A free name that Policy rules can target."),
             Field("server", .object(server), default: "{}", "Bind address and port."),
             Field("batching", .object(batching), default: "{}", "Dynamic batching."),
             Field("canary", .object(canary), "Traffic split with a second version."),
@@ -436,7 +436,7 @@ public enum SpecSchema {
         [
             Field("allow", .list(.enumeration(actions), minItems: 1), required: true, "Actions allowed."),
             Field("on", .string(), required: true, "`KIND/NAME` with `*` globs; kinds lower-case."),
-            Field("environments", .list(.string(.name), minItems: 1), "Only in these environments."),
+            Field("environments", .list(.string(.alias), minItems: 1), "Only in these environments."),
         ])
 
     static let dataCondition = ObjectSchema(

@@ -1,0 +1,152 @@
+import Foundation
+import KilnCompute
+import KilnRegistry
+import KilnSpec
+import KilnTestSupport
+import Testing
+
+/// A registry kiln did not write: crafted trees, names and references, as a hostile remote serves them.
+/// Each is refused on read, on sign and on pull, and nothing is written outside the target.
+@Suite struct HostileRegistryTests {
+    func artifact(_ dir: String) throws -> String {
+        let config = ModelConfig(task: .classification, architecture: .mlp, inputs: 4, outputs: 3, hidden: [8], seed: 3)
+        let network = try Network(config, blas: try BLAS.get())
+        let path = dir + "/artifact"
+        try Artifact.save(
+            network, card: ModelCard(model: config, inputColumns: ["a", "b", "c", "d"], labels: ["x", "y", "z"]),
+            to: path)
+        return path
+    }
+
+    /// A registry with m@v1 (kiln's own) and m@v2 (crafted with `extra` entries at the root of its tree).
+    func hostile(_ dir: TemporaryDirectory, extra: (String) throws -> [CraftedRegistry.Entry]) throws -> GitRegistry {
+        let path = dir.path + "/remote.git"
+        let registry = GitRegistry(path: path)
+        _ = try registry.register(
+            Registration(
+                model: "m", artifact: try artifact(dir.path), records: [:], specs: ["specs/a.yaml": Data("a".utf8)],
+                message: "v1", alias: nil, author: "alice", source: "training/t"))
+        try CraftedRegistry.addVersion(path, model: "m", extra: try extra(path))
+        return GitRegistry(path: path)
+    }
+
+    nonisolated(unsafe) static let crafted: [(String, (String) throws -> [CraftedRegistry.Entry])] = [
+        ("..", { r in [.init(mode: "40000", name: "..", id: try CraftedRegistry.payload(r, name: "pwned", text: "x"))] }),
+        (".", { r in [.init(mode: "40000", name: ".", id: try CraftedRegistry.payload(r, name: "pwned", text: "x"))] }),
+        ("backslash", { r in [.init(mode: "100644", name: "..\\pwned", id: try CraftedRegistry.blob(r, Data("x".utf8)))] }),
+        ("escape", { r in [.init(mode: "100644", name: "\u{1b}[2Jpwned", id: try CraftedRegistry.blob(r, Data("x".utf8)))] }),
+        ("symlink", { r in [.init(mode: "120000", name: "link", id: try CraftedRegistry.blob(r, Data("/etc/passwd".utf8)))] }),
+    ]
+
+    @Test(arguments: 0..<crafted.count) func aCraftedVersionIsRefusedOnCheckoutAndSignAndWritesNothing(_ i: Int) throws {
+        let dir = try TemporaryDirectory()
+        let registry = try hostile(dir, extra: Self.crafted[i].1)
+        let v2 = try #require(ModelReference("m@v2"))
+        let out = dir.path + "/out/checkout"
+        #expect(throws: (any Error).self) { try registry.checkout(v2, to: out) }
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/out/pwned"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/card.json"), "nothing is written before the check")
+        #expect(throws: (any Error).self) { try registry.fileDigests(v2) }
+        // kiln's own version beside it still reads.
+        try registry.checkout(try #require(ModelReference("m@v1")), to: dir.path + "/v1")
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/v1/model.safetensors"))
+    }
+
+    @Test func theCheckErrorNamesTheEntryEscaped() throws {
+        let dir = try TemporaryDirectory()
+        let registry = try hostile(dir, extra: Self.crafted[3].1)
+        let error = try #require(throws: (any Error).self) {
+            try registry.checkout(try #require(ModelReference("m@v2")), to: dir.path + "/out")
+        }
+        let message = "\(error)"
+        #expect(message.contains("m@v2 is damaged or crafted"))
+        #expect(message.contains("\\u{1b}[2Jpwned"), Comment(rawValue: message))
+        #expect(!message.contains("\u{1b}"))
+    }
+
+    @Test func pullRefusesACraftedHistoryAndTakesTheRest() throws {
+        let dir = try TemporaryDirectory()
+        let remote = try hostile(dir, extra: Self.crafted[0].1)
+        // A second, honest model on the same remote.
+        _ = try remote.register(
+            Registration(
+                model: "honest", artifact: try artifact(dir.path), records: [:], specs: [:], message: "ok",
+                alias: "staging", author: "bob", source: "training/h"))
+        let local = GitRegistry(path: dir.path + "/local.git")
+        let report = try local.pull(from: remote.path)
+        #expect(report.refused.contains { $0.hasPrefix("refs/kiln/models/m:") }, Comment(rawValue: "\(report.refused)"))
+        #expect(report.refused.contains { $0.hasPrefix("refs/tags/kiln/m/v1:") })
+        #expect(try local.models() == ["honest"])
+        #expect(try local.resolve(try #require(ModelReference("m@v2"))) == nil)
+        #expect(try local.resolve(try #require(ModelReference("m@v1"))) == nil, "its tag is refused with its history")
+        #expect(try local.resolve(try #require(ModelReference("honest@staging")))?.version == 1)
+        #expect(report.aliasMoves == [.init(model: "honest", alias: "staging", from: nil, to: 1)])
+    }
+
+    @Test func pullRefusesReferencesKilnDoesNotKeepAndAliasesTheAuthorizerDenies() throws {
+        let dir = try TemporaryDirectory()
+        let remote = GitRegistry(path: dir.path + "/remote.git")
+        _ = try remote.register(
+            Registration(
+                model: "m", artifact: try artifact(dir.path), records: [:], specs: [:], message: "ok",
+                alias: "production", author: "bob", source: "training/h"))
+        let tip = try ProgramRun.run("git", ["--git-dir", remote.path, "rev-parse", "refs/kiln/models/m"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        for name in ["refs/kiln/models/UPPER", "refs/kiln/aliases/m/v2", "refs/kiln/models/m/extra"] {
+            let r = try ProgramRun.run("git", ["--git-dir", remote.path, "update-ref", name, tip])
+            #expect(r.status == 0 || name.hasSuffix("/extra"), Comment(rawValue: r.stderr))
+        }
+        let local = GitRegistry(path: dir.path + "/local.git")
+        let report = try local.pull(from: remote.path) { model, alias, version in
+            alias == "production" ? "permission denied: promote \(model) in \(alias) (v\(version))" : nil
+        }
+        #expect(report.refused.contains { $0.hasPrefix("refs/kiln/models/UPPER:") })
+        #expect(report.refused.contains { $0.hasPrefix("refs/kiln/aliases/m/v2:") })
+        #expect(report.refused.contains { $0.hasPrefix("refs/kiln/aliases/m/production: permission denied") })
+        #expect(try local.resolve(try #require(ModelReference("m@v1")))?.version == 1)
+        #expect(try local.resolve(try #require(ModelReference("m@production"))) == nil)
+        #expect(report.aliasMoves.isEmpty)
+    }
+
+    @Test func checkoutNeverFollowsASymlinkAlreadyInTheTarget() throws {
+        let dir = try TemporaryDirectory()
+        let registry = GitRegistry(path: dir.path + "/r.git")
+        _ = try registry.register(
+            Registration(
+                model: "m", artifact: try artifact(dir.path), records: [:], specs: ["specs/a.yaml": Data("a".utf8)],
+                message: "v1", alias: nil, author: "alice", source: "training/t"))
+        let v1 = try #require(ModelReference("m@v1"))
+        let outside = dir.path + "/outside.txt"
+        try "precious".write(toFile: outside, atomically: true, encoding: .utf8)
+        let target = dir.path + "/target"
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: target + "/card.json", withDestinationPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: target + "/model.safetensors", withDestinationPath: outside)
+        try registry.checkout(v1, to: target)
+        #expect(try String(contentsOfFile: outside, encoding: .utf8) == "precious")
+        for name in ["card.json", "model.safetensors"] {
+            let type = try FileManager.default.attributesOfItem(atPath: target + "/" + name)[.type] as? FileAttributeType
+            #expect(type == .typeRegular, "\(name) replaced the link instead of writing through it")
+        }
+
+        // A symlinked directory on the way is refused, and what it points at is untouched.
+        let elsewhere = dir.path + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        let second = dir.path + "/second"
+        try FileManager.default.createDirectory(atPath: second, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: second + "/specs", withDestinationPath: elsewhere)
+        let error = try #require(throws: (any Error).self) { try registry.checkout(v1, to: second) }
+        #expect("\(error)".contains("symlink"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)
+    }
+
+    @Test func relativePathsRefuseEveryWayOut() throws {
+        for bad in ["", "/etc/passwd", "..", "a/../b", "a//b", "./a", "a/.", "a\u{0}b", "a\\b", "a/\u{7}", "a/"] {
+            #expect(throws: RelativePath.Invalid.self, "\(bad.debugDescription)") { try RelativePath(bad) }
+        }
+        #expect(throws: RelativePath.Invalid.self) { try RelativePath(component: "a/b") }
+        #expect(throws: RelativePath.Invalid.self) { try RelativePath(String(repeating: "a", count: 256)) }
+        #expect(try RelativePath("specs/train.yaml").components == ["specs", "train.yaml"])
+        #expect(try RelativePath("..a/b..").string == "..a/b..")
+    }
+}
