@@ -81,12 +81,17 @@ var targets: [Target] = [
         exclude: ["README.md"], swiftSettings: swiftSettings),
 
     // MARK: Serving
+    /// The Open Inference Protocol v2's JSON: request decoding (a fast strict reader and an explaining one)
+    /// and the response types. No server, so the decoder is fuzzed on its own (scripts/fuzz).
+    .target(
+        name: "KilnProtocol", dependencies: ["KilnCompute", "KilnData"], exclude: ["README.md"],
+        swiftSettings: swiftSettings),
     /// The HTTP server (Hummingbird 2): Open Inference Protocol v2, dynamic batching, canary split, hot
     /// version switch, Prometheus metrics; and the model loading `kiln predict` shares with it.
     .target(
         name: "KilnServe",
         dependencies: [
-            "KilnRegistry", "KilnCompute", "KilnData", "KilnSpec", "KilnDiagnostics", "KilnSecurity",
+            "KilnProtocol", "KilnRegistry", "KilnCompute", "KilnData", "KilnSpec", "KilnDiagnostics", "KilnSecurity",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Crypto", package: "swift-crypto"),
@@ -157,7 +162,7 @@ var targets: [Target] = [
     .testTarget(
         name: "KilnSecurityTests", dependencies: ["KilnSecurity", "KilnTestSupport"], swiftSettings: swiftSettings),
     .testTarget(
-        name: "KilnServeTests", dependencies: ["KilnServe", "KilnRegistry", "KilnCompute", "KilnData", "KilnTestSupport"],
+        name: "KilnServeTests", dependencies: ["KilnServe", "KilnProtocol", "KilnRegistry", "KilnCompute", "KilnData", "KilnTestSupport"],
         swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnCLITests", dependencies: ["KilnTestSupport", "kiln"], swiftSettings: swiftSettings),
@@ -169,6 +174,10 @@ if ProcessInfo.processInfo.environment["KILN_FUZZ"] != nil {
     targets.append(
         .executableTarget(
             name: "kiln-fuzz", dependencies: ["KilnCompiler"], path: "Sources/KilnFuzz",
+            swiftSettings: swiftSettings))
+    targets.append(
+        .executableTarget(
+            name: "kiln-fuzz-request", dependencies: ["KilnProtocol"], path: "Sources/KilnFuzzRequest",
             swiftSettings: swiftSettings))
     targets.append(
         .executableTarget(

@@ -33,12 +33,15 @@ public struct DiagnosticRenderer: Sendable {
 
     public func text(_ diagnostics: [Diagnostic]) -> String {
         var out = ""
+        // Messages quote data, file names and registry entries: control characters in them (a terminal
+        // escape sequence from a hostile file) are shown escaped, never sent to the terminal.
+        func safe(_ s: String) -> String { "\(Escaped(s, keeping: [9, 10]))" }
         for d in diagnostics {
-            out += header(d.span, d.severity.rawValue, d.message + " [\(d.id)]", severity: d.severity)
+            out += header(d.span, d.severity.rawValue, safe(d.message) + " [\(d.id)]", severity: d.severity)
             out += excerpt(d.span, redact: d.id == Self.redactedID)
-            if let help = d.help { out += "  " + paint("help", .cyan) + ": \(help)\n" }
+            if let help = d.help { out += "  " + paint("help", .cyan) + ": \(safe(help))\n" }
             for note in d.notes {
-                out += header(note.span, "note", note.message, severity: .note)
+                out += header(note.span, "note", safe(note.message), severity: .note)
                 out += excerpt(note.span)
             }
         }
@@ -53,7 +56,7 @@ public struct DiagnosticRenderer: Sendable {
     private func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
 
     private func header(_ span: SourceSpan?, _ label: String, _ message: String, severity: Severity) -> String {
-        let place = span.map { "\($0.file):\($0.start.line):\($0.start.column): " } ?? "kiln: "
+        let place = span.map { "\(Escaped($0.file)):\($0.start.line):\($0.start.column): " } ?? "kiln: "
         let colourOf: Colour = severity == .error ? .red : severity == .warning ? .yellow : .cyan
         return paint(place, .bold) + paint(label, colourOf) + ": " + message + "\n"
     }
@@ -80,7 +83,7 @@ public struct DiagnosticRenderer: Sendable {
         if redact {
             for i in startCol..<min(endCol, shownScalars.count) { shownScalars[i] = "*" }
         }
-        let shown = String(String.UnicodeScalarView(shownScalars)).replacingOccurrences(of: "\r", with: "")
+        let shown = "\(Escaped(String(String.UnicodeScalarView(shownScalars)).replacingOccurrences(of: "\r", with: ""), keeping: [9]))"
         return " \(number) | \(shown)\n \(gutter) | \(pad)\(paint(carets, .green))\n"
     }
 

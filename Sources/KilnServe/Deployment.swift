@@ -1,4 +1,5 @@
 import Foundation
+public import KilnProtocol
 import KilnRegistry
 import KilnSecurity
 import Synchronization

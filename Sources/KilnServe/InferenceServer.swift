@@ -1,4 +1,5 @@
 import Foundation
+public import KilnProtocol
 import HTTPTypes
 import Hummingbird
 public import KilnRegistry
@@ -354,8 +355,13 @@ public final class InferenceServer: Sendable {
         headers[.contentType] = "application/json"
         let encoder = JSONEncoder()
         encoder.outputFormatting = .withoutEscapingSlashes
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        do {
+            let data = try encoder.encode(value)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        } catch {
+            // Not reached with checked outputs; never a 200 with an empty body if it is.
+            return Self.error(InferenceProtocol.Failure(500, "the response could not be encoded"))
+        }
     }
 
     static func error(_ failure: InferenceProtocol.Failure) -> Response {

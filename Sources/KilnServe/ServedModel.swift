@@ -1,4 +1,5 @@
 import Foundation
+public import KilnProtocol
 public import KilnCompute
 public import KilnData
 public import KilnRegistry
@@ -173,10 +174,16 @@ public final class ServedModel: Sendable {
                 "the model reads the \(category.type.rawValue) column '\(category.name)': send one input per feature, named like its column"
             )
         }
-        for (j, c) in columns.enumerated() where c.type == .bool {
-            for r in 0..<rows where values[r * f + j].map({ $0 != 0 && $0 != 1 }) == true {
-                throw .badRequest(
-                    "feature '\(c.name)' is a bool column: its values are 0 or 1, not \(values[r * f + j] ?? 0)")
+        for (j, c) in columns.enumerated() {
+            for r in 0..<rows {
+                guard let x = values[r * f + j] else { continue }
+                if c.type == .bool && x != 0 && x != 1 {
+                    throw .badRequest("feature '\(c.name)' is a bool column: its values are 0 or 1, not \(x)")
+                }
+                if c.type == .int && x.rounded() != x {
+                    throw .badRequest("feature '\(c.name)' is an int column: row \(r) has \(x), not a whole number")
+                }
+                try Self.checkRange(x, c, input.name, r * f + j)
             }
         }
         return (rows, values)
@@ -227,9 +234,20 @@ public final class ServedModel: Sendable {
         )
         switch (c.type, input.data) {
         case (.float, .numbers(let v)), (.int, .numbers(let v)):
-            for x in v { nulls.append(null: x == nil) }
+            for (k, x) in v.enumerated() {
+                nulls.append(null: x == nil)
+                if let x { try Self.checkRange(x, c, input.name, k) }
+            }
             if c.type == .int {
-                return Column(schema: c, values: .int(v.map { Int64($0 ?? 0) }), nulls: nulls)
+                var ints: [Int64] = []
+                ints.reserveCapacity(v.count)
+                for (k, x) in v.enumerated() {
+                    guard let i = Int64(exactly: x ?? 0) else {
+                        throw .badRequest("input '\(input.name)': element \(k) (\(x ?? 0)) is not a 64-bit integer")
+                    }
+                    ints.append(i)
+                }
+                return Column(schema: c, values: .int(ints), nulls: nulls)
             }
             return Column(schema: c, values: .float(v.map { $0 ?? .nan }), nulls: nulls)
         case (.bool, .bools(let v)):
@@ -254,6 +272,17 @@ public final class ServedModel: Sendable {
         }
     }
 
+    /// The column's `min` and `max` from the training data's schema, applied to a request as `kiln predict`
+    /// applies them to a file.
+    static func checkRange(_ x: Double, _ c: ColumnSchema, _ input: String, _ k: Int) throws(InferenceProtocol.Failure) {
+        if let min = c.min, x < min {
+            throw .badRequest("input '\(input)': element \(k) (\(x)) is below the column's minimum \(min)")
+        }
+        if let max = c.max, x > max {
+            throw .badRequest("input '\(input)': element \(k) (\(x)) is above the column's maximum \(max)")
+        }
+    }
+
     // MARK: Results to outputs
 
     /// The protocol's outputs of `rows` rows of predictor results (probabilities or values), filtered to
@@ -263,6 +292,12 @@ public final class ServedModel: Sendable {
     {
         let k = Predictor.outputWidth(card.model)
         let values = Array(result.prefix(rows * k))
+        // Never an answer that cannot be encoded (or a silent null): the row is named.
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw .badRequest(
+                "the model gave a value that is not finite for row \(bad / max(k, 1)): its inputs are far outside what it was trained on"
+            )
+        }
         var all: [InferenceProtocol.OutputTensor] = []
         switch card.model.task {
         case .classification:

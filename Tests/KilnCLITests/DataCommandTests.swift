@@ -22,9 +22,12 @@ extension CLI {
         let dir = try temporaryWorkspace()
         defer { try? FileManager.default.removeItem(at: dir) }
         try inferred.stdout.write(to: dir.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
-        let check = try kiln("check", dir.path)
+        // The spec names the example's data outside this workspace: the user allows reading it.
+        let allow = ["KILN_ALLOW_READ": Repository.path("examples/\(name)/data")]
+        #expect(try kiln("check", dir.path).stderr.contains("[compiler.read-refused]"))
+        let check = try kiln("check", dir.path, environment: allow)
         #expect(check.status == 0, "\(check.stderr)\n\(inferred.stdout)")
-        let dataCheck = try kiln("data", "check", dir.path, "--json")
+        let dataCheck = try kiln("data", "check", dir.path, "--json", environment: allow)
         #expect(dataCheck.status == 0, "\(dataCheck.stderr)")
         let lineage = try JSONSerialization.jsonObject(with: Data(dataCheck.stdout.utf8)) as? [String: Any]
         let record = lineage?[name] as? [String: Any]

@@ -6,6 +6,7 @@ import KilnSpec
 import KilnTestSupport
 import Testing
 
+@testable import KilnProtocol
 @testable import KilnServe
 
 /// The protocol's decoding, the model's view of a request, the canary draw and the token check, without a
@@ -62,6 +63,21 @@ import Testing
             #"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]},{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}"#,
             "given twice"
         ),
+        // Found by the adversarial probe (issue 14): each of these stopped the server.
+        (
+            #"{"inputs":[{"name":"x","shape":[999999999999999,999999999999999],"datatype":"FP32","data":[1]}]}"#,
+            "holds more elements than any request can"
+        ),
+        (
+            #"{"inputs":[{"name":"x","shape":[4294967296,4294967296,4],"datatype":"FP32","data":[1]}]}"#,
+            "holds more elements than any request can"
+        ),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[9.3e18]}]}"#, "out of range for INT64"),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1e300]}]}"#, "out of range for INT64"),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":[1e300]}]}"#, "out of range for FP64"),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"UINT8","data":[256]}]}"#, "out of range for UINT8"),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[-129]}]}"#, "out of range for INT8"),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP16","data":[70000]}]}"#, "out of range for FP16"),
     ])
     func rejects(_ body: String, _ message: String) {
         let f = failure(body)
@@ -178,6 +194,72 @@ import Testing
                 #expect(error.message.contains(message), "\(error.message)")
             }
         }
+    }
+
+    /// Values each type holds but the model cannot use are a 400 naming the input, never a trap, a
+    /// `{}` body or a null (issue 14, finding 6).
+    @Test func outOfRangeValuesAreRefusedByName() throws {
+        // Trained on small values: standardising divides by about 0.0008.
+        let schema = DataSchema(columns: [ColumnSchema("x", .float), ColumnSchema("y", .float)], label: "y")
+        let table = Table(
+            columns: [
+                Column(schema: schema.columns[0], values: .float([0, 0.001, 0.002])),
+                Column(schema: schema.columns[1], values: .float([1, 2, 3])),
+            ], rowCount: 3)
+        let preprocessor = try Preprocessor.fit(
+            schema: schema, transforms: [TransformSpec(.standardize, columns: ["x"])], table: table, rows: [0, 1, 2])
+        let config = ModelConfig(task: .regression, architecture: .linear, inputs: preprocessor.width, outputs: 1)
+        let card = ModelCard(
+            model: config, inputColumns: preprocessor.outputColumns, preprocessing: preprocessor.cardValue, labels: ["y"])
+        let directory = try TemporaryDirectory(files: [:])
+        try Artifact.save(try Network(config, blas: try BLAS.get()), card: card, to: directory.path + "/model")
+        let model = try ServedModel.load(artifact: directory.path + "/model", model: "x", version: 1)
+        func refusal(_ value: String, single: Bool = false) throws -> String {
+            let body =
+                single
+                ? #"{"inputs":[{"name":"t","shape":[1,1],"datatype":"FP32","data":[\#(value)]}]}"#
+                : #"{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":[\#(value)]}]}"#
+            let r: InferenceProtocol.InferenceRequest = try request(body)
+            do {
+                _ = try model.features(r)
+                return "accepted"
+            } catch { return "\(error.status) \(error.message)" }
+        }
+        // 3e38 is a valid 32-bit float, but standardised it is not: both request forms say so.
+        for single in [false, true] {
+            let huge = try refusal("3e38", single: single)
+            #expect(huge.hasPrefix("400 feature 'x' is out of range here"), "\(huge)")
+            #expect(try refusal("0.0015", single: single) == "accepted")
+        }
+    }
+
+    @Test func theSchemasMinAndMaxApplyToRequestsAsToFiles() throws {
+        let schema = DataSchema(columns: [ColumnSchema("n", .int, min: 0, max: 10), ColumnSchema("y", .float)], label: "y")
+        let table = Table(
+            columns: [Column(schema: schema.columns[0], values: .int([1, 2, 3])), Column(schema: schema.columns[1], values: .float([1, 2, 3]))],
+            rowCount: 3)
+        let preprocessor = try Preprocessor.fit(schema: schema, transforms: [], table: table, rows: [0, 1, 2])
+        let config = ModelConfig(task: .regression, architecture: .linear, inputs: preprocessor.width, outputs: 1)
+        let card = ModelCard(
+            model: config, inputColumns: preprocessor.outputColumns, preprocessing: preprocessor.cardValue, labels: ["y"])
+        let directory = try TemporaryDirectory(files: [:])
+        try Artifact.save(try Network(config, blas: try BLAS.get()), card: card, to: directory.path + "/model")
+        let model = try ServedModel.load(artifact: directory.path + "/model", model: "n", version: 1)
+        for (body, message) in [
+            (#"{"inputs":[{"name":"n","shape":[2],"datatype":"INT64","data":[3,11]}]}"#, "element 1 (11.0) is above the column's maximum 10"),
+            (#"{"inputs":[{"name":"n","shape":[1],"datatype":"INT64","data":[-1]}]}"#, "below the column's minimum 0"),
+            (#"{"inputs":[{"name":"x","shape":[1,1],"datatype":"FP32","data":[12]}]}"#, "above the column's maximum 10"),
+            (#"{"inputs":[{"name":"x","shape":[1,1],"datatype":"FP32","data":[1.5]}]}"#, "not a whole number"),
+        ] {
+            let decoded = try request(body)
+            do {
+                _ = try model.features(decoded)
+                Issue.record("accepted \(body)")
+            } catch {
+                #expect(error.status == 400 && error.message.contains(message), "\(error.message)")
+            }
+        }
+        #expect(try model.features(try request(#"{"inputs":[{"name":"n","shape":[1],"datatype":"INT64","data":[10]}]}"#)).rows == 1)
     }
 
     @Test func outputsNameClassesAndHonourTheRequestedOnes() throws {

@@ -86,6 +86,10 @@ struct Predict: ParsableCommand {
     }
 }
 
+struct PredictionFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
 /// Writes predictions as csv or jsonl, through a buffer; to a temporary file renamed into place on
 /// success, so a failed run leaves no half-written output.
 final class PredictionSink {
@@ -126,11 +130,20 @@ final class PredictionSink {
             ? ["p_\(model.card.labels.last ?? "1")"] : model.card.labels.map { "p_\($0)" }
     }
 
+    /// Rows written so far (to name a bad one).
+    private var written = 0
+
     func write(_ result: UnsafeBufferPointer<Float>, rows: Int) throws {
         let k = result.count / max(rows, 1)
         let labels = model.card.labels
         for r in 0..<rows {
             let row = UnsafeBufferPointer(rebasing: result[r * k..<(r + 1) * k])
+            guard row.allSatisfy(\.isFinite) else {
+                throw PredictionFailure(
+                    description:
+                        "row \(written + r + 1): the model gave a value that is not finite: the row's inputs are far outside what it was trained on; stopped there"
+                )
+            }
             var line: String
             switch model.card.model.task {
             case .classification, .binary:
@@ -161,6 +174,7 @@ final class PredictionSink {
             buffer.append(contentsOf: (line + "\n").utf8)
             if buffer.count > 1 << 16 { try flush() }
         }
+        written += rows
     }
 
     private func flush() throws {
@@ -184,7 +198,8 @@ final class PredictionSink {
         }
     }
 
-    static func number(_ x: Float) -> String { x.isFinite ? "\(x)" : "null" }
+    /// Only finite values reach here (`write` refuses the others).
+    static func number(_ x: Float) -> String { "\(x)" }
 
     static func csvField(_ s: String) -> String {
         s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" })

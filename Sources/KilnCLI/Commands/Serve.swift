@@ -43,6 +43,13 @@ struct Serve: ParsableCommand {
 
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port is 0...65535, not \(port)") }
+        // Seconds become nanosecond counts and timers: bounded to what they can hold.
+        for (flag, value, range) in [
+            ("--idle-timeout", idleTimeout, 0.01...86400.0), ("--body-timeout", bodyTimeout, 0.01...86400.0),
+            ("--poll-interval", pollInterval, 0.01...3600.0),
+        ] where !range.contains(value) {
+            throw ValidationError("\(flag) is \(range.lowerBound)...\(Int(range.upperBound)) seconds, not \(value)")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level is trace, debug, info, notice, warning or error, not '\(logLevel)'")
         }

@@ -6,6 +6,8 @@ import KilnSpec
 struct CompilerContext {
     let workspace: Workspace
     let checkFiles: Bool
+    /// Where spec-named files may be read from (the workspace, and `KILN_ALLOW_READ`).
+    let confinement: ReadConfinement
     var diagnostics: DiagnosticEngine
     var checked = CheckedWorkspace()
 
@@ -19,6 +21,7 @@ struct CompilerContext {
     init(workspace: Workspace, checkFiles: Bool) {
         self.workspace = workspace
         self.checkFiles = checkFiles
+        confinement = ReadConfinement(workspace: workspace.root)
         self.diagnostics = workspace.diagnostics
     }
 

@@ -347,6 +347,18 @@ extension CompilerContext {
             )
             return []
         }
+        // Nothing outside the workspace (or a special file) is read, hashed or quoted because a spec says so.
+        for file in files {
+            if let problem = confinement.problem(file) {
+                diagnostics.error(
+                    "compiler.read-refused", "data source '\(Escaped(spec.path))' is not read: '\(Escaped(file))': \(problem)",
+                    at: pathSpan,
+                    help:
+                        "keep data inside the workspace, or name its directory in \(ReadConfinement.allowVariable) (a ':'-separated list)"
+                )
+                return []
+            }
+        }
         guard spec.header, format == "csv" || format == "tsv" else { return files }
         let delimiter = spec.delimiter ?? (format == "tsv" ? "\t" : ",")
         guard let header = Self.headerRow(first, delimiter: delimiter) else { return files }
@@ -355,7 +367,7 @@ extension CompilerContext {
             diagnostics.error(
                 "compiler.header-mismatch", "column '\(column.name)' is not in the header of '\(first)'",
                 at: column.span,
-                notes: [DiagnosticNote("the header is: \(header.joined(separator: delimiter))", at: pathSpan)],
+                notes: [DiagnosticNote("the header is: \(Self.quoted(header, delimiter))", at: pathSpan)],
                 help: DidYouMean.help(for: column.name, among: header.filter { !declared.contains($0) }, listing: false)
             )
         }
@@ -368,6 +380,13 @@ extension CompilerContext {
                 help: "declare them (with 'ignore: true' to keep them out of the features)")
         }
         return files
+    }
+
+    /// A header as a note shows it: escaped, and at most 300 characters (a file without line breaks has
+    /// one very long "header", which is not what the note is about).
+    static func quoted(_ header: [String], _ delimiter: String) -> String {
+        let text = "\(Escaped(header.joined(separator: delimiter)))"
+        return text.count > 300 ? text.prefix(300) + "… (\(header.count) columns)" : text
     }
 
     /// A csv/tsv file's header, read by the data layer's own tokenizer (what `kiln run` will read).

@@ -52,6 +52,10 @@ extension CompilerContext {
                 diagnostics.error(
                     "compiler.missing-file", "trusted key '\(path)' does not exist", at: key.span,
                     help: "make a key pair with 'kiln keygen'; paths resolve against the spec file's directory")
+            } else if let problem = confinement.problem(resolved) {
+                diagnostics.error(
+                    "compiler.read-refused", "trusted key '\(path)' is not read: \(problem)", at: key.span,
+                    help: "keep the public key in the workspace, or name its directory in \(ReadConfinement.allowVariable)")
             }
         }
     }

@@ -273,11 +273,11 @@ public struct Preprocessor: Sendable, Codable, Equatable {
             }
             let column = table.columns[index]
             for (k, r) in rows.enumerated() {
-                guard Self.encode(feature, column.number(r), into: &out, at: k * width + offset) else {
+                let raw = column.number(r)
+                let outcome = Self.encode(feature, raw, into: &out, at: k * width + offset)
+                guard outcome == .encoded else {
                     let (file, line) = table.origins.origin(of: r)
-                    throw DataError(
-                        "data.null-feature", "feature '\(feature.column)' is empty here", at: .data(file, line: line),
-                        help: "add a transform {op: impute, columns: [\(feature.column)]}")
+                    throw Self.failure(outcome, feature, raw, at: .data(file, line: line))
                 }
             }
             offset += feature.width
@@ -297,21 +297,36 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         for r in 0..<rows {
             var offset = 0
             for (j, feature) in features.enumerated() {
-                guard Self.encode(feature, values[r * n + j], into: &out, at: r * width + offset) else {
-                    throw DataError(
-                        "data.null-feature", "feature '\(feature.column)' is empty here", at: nil,
-                        help: "add a transform {op: impute, columns: [\(feature.column)]}")
-                }
+                let raw = values[r * n + j]
+                let outcome = Self.encode(feature, raw, into: &out, at: r * width + offset)
+                guard outcome == .encoded else { throw Self.failure(outcome, feature, raw, at: nil) }
                 offset += feature.width
             }
         }
         return out
     }
 
+    enum Encoded { case encoded, missing, outOfRange }
+
+    private static func failure(_ outcome: Encoded, _ feature: Feature, _ raw: Double?, at location: SourceSpan?)
+        -> DataError
+    {
+        if outcome == .missing {
+            return DataError(
+                "data.null-feature", "feature '\(feature.column)' is empty here", at: location,
+                help: "add a transform {op: impute, columns: [\(feature.column)]}")
+        }
+        return DataError(
+            "data.feature-range",
+            "feature '\(feature.column)' is out of range here: \(raw.map { "\($0)" } ?? "null") does not give a finite 32-bit value after its transforms",
+            at: location, help: "the model computes in 32-bit floats (at most about 3.4e38 in magnitude)")
+    }
+
     /// One raw value through its feature's steps (impute, then center and scale) and encoding, written at
-    /// `at`; false when it is missing and nothing imputes it.
+    /// `at`: `missing` when it is missing and nothing imputes it, `outOfRange` when the result is not a
+    /// finite 32-bit value (a model never sees infinity or NaN).
     @inline(__always)
-    private static func encode(_ feature: Feature, _ raw: Double?, into out: inout [Float], at: Int) -> Bool {
+    private static func encode(_ feature: Feature, _ raw: Double?, into out: inout [Float], at: Int) -> Encoded {
         var v = raw
         for step in feature.steps {
             if step.op == "impute" {
@@ -320,15 +335,18 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                 v = (x - center) / scale
             }
         }
-        guard let x = v else { return false }
+        guard let x = v else { return .missing }
         switch feature.encoding {
         case .number, .ordinal:
-            out[at] = Float(x)
+            let f = Float(x)
+            guard f.isFinite else { return .outOfRange }
+            out[at] = f
         case .oneHot:
+            guard x.isFinite, abs(x) < 1e9 else { return .outOfRange }
             let code = Int(x)
             if code >= 0 && code < feature.width { out[at + code] = 1 }
         }
-        return true
+        return .encoded
     }
 
     /// The targets of `rows`: class indices for a category or bool label, values for a numeric one.

@@ -75,8 +75,12 @@ public struct WorkspaceLoader {
         }
     }
 
+    /// Spec files below `directory`. A directory reached through a symlink that leads out of the workspace
+    /// is not walked (a link to `/proc/self` once made discovery walk the whole filesystem), and only
+    /// regular files inside the workspace are spec files (a FIFO named `x.yaml` would block the read).
     static func specFiles(in directory: String) -> [String] {
         let fm = FileManager.default
+        let confinement = ReadConfinement(workspace: directory, environment: [:])
         var result: [String] = []
         var stack = [directory]
         // A symlink back up the tree must not loop: each real directory is read once.
@@ -90,8 +94,8 @@ public struct WorkspaceLoader {
                 var isDir: ObjCBool = false
                 guard fm.fileExists(atPath: full, isDirectory: &isDir) else { continue }
                 if isDir.boolValue {
-                    stack.append(full)
-                } else if name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+                    if confinement.contains(directory: full) { stack.append(full) }
+                } else if name.hasSuffix(".yaml") || name.hasSuffix(".yml"), confinement.problem(full) == nil {
                     result.append(full)
                 }
             }

@@ -1,4 +1,5 @@
 public import Foundation
+import KilnCompute
 
 /// The JSON of the Open Inference Protocol v2, REST dialect (the protocol KServe, Triton and Seldon
 /// MLServer speak): https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/
@@ -14,6 +15,27 @@ public enum InferenceProtocol {
         public var isNumeric: Bool { self != .bool && self != .bytes }
         public var isInteger: Bool { isNumeric && !isFloat }
         public var isFloat: Bool { self == .fp16 || self == .fp32 || self == .fp64 }
+
+        /// Whether `v` is a value of this type: finite, whole for integer types, within the type's range.
+        /// FP64 values must also fit 32-bit floats, which every kiln model computes in.
+        func holds(_ v: Double) -> Bool {
+            guard v.isFinite else { return false }
+            if isInteger && v.rounded() != v { return false }
+            switch self {
+            case .int8: return v >= -128 && v <= 127
+            case .int16: return v >= -32768 && v <= 32767
+            case .int32: return v >= -2_147_483_648 && v <= 2_147_483_647
+            // 2^63 is the first Double past Int64.max.
+            case .int64: return v >= -9_223_372_036_854_775_808 && v < 9_223_372_036_854_775_808
+            case .uint8: return v >= 0 && v <= 255
+            case .uint16: return v >= 0 && v <= 65535
+            case .uint32: return v >= 0 && v <= 4_294_967_295
+            case .uint64: return v >= 0 && v < 18_446_744_073_709_551_616
+            case .fp16: return abs(v) <= 65504
+            case .fp32, .fp64: return Float(v).isFinite
+            case .bool, .bytes: return false
+            }
+        }
     }
 
     /// A tensor's elements, flattened in row-major order (the protocol allows nested arrays too).
@@ -86,6 +108,14 @@ public enum InferenceProtocol {
         enum CodingKeys: String, CodingKey {
             case modelName = "model_name", modelVersion = "model_version", id, parameters, outputs
         }
+
+        public init(modelName: String, modelVersion: String, id: String?, parameters: [String: String], outputs: [OutputTensor]) {
+            self.modelName = modelName
+            self.modelVersion = modelVersion
+            self.id = id
+            self.parameters = parameters
+            self.outputs = outputs
+        }
     }
 
     public struct TensorMetadata: Sendable, Encodable, Equatable {
@@ -93,6 +123,12 @@ public enum InferenceProtocol {
         public var datatype: String
         /// -1: any size (the batch dimension).
         public var shape: [Int]
+
+        public init(name: String, datatype: String, shape: [Int]) {
+            self.name = name
+            self.datatype = datatype
+            self.shape = shape
+        }
     }
 
     public struct ModelMetadata: Sendable, Encodable {
@@ -102,12 +138,27 @@ public enum InferenceProtocol {
         public var inputs: [TensorMetadata]
         public var outputs: [TensorMetadata]
         public var parameters: [String: String]
+
+        public init(name: String, versions: [String], platform: String, inputs: [TensorMetadata], outputs: [TensorMetadata], parameters: [String: String]) {
+            self.name = name
+            self.versions = versions
+            self.platform = platform
+            self.inputs = inputs
+            self.outputs = outputs
+            self.parameters = parameters
+        }
     }
 
     public struct ServerMetadata: Sendable, Encodable {
         public var name: String
         public var version: String
         public var extensions: [String]
+
+        public init(name: String, version: String, extensions: [String]) {
+            self.name = name
+            self.version = version
+            self.extensions = extensions
+        }
     }
 
     /// A request the protocol rejects: the HTTP status and a message naming the problem.
@@ -132,7 +183,7 @@ public enum InferenceProtocol {
             return (try? encoder.encode(["error": message])) ?? Data("{\"error\":\"internal error\"}".utf8)
         }
 
-        static func badRequest(_ message: String) -> Failure { Failure(400, message) }
+        public static func badRequest(_ message: String) -> Failure { Failure(400, message) }
     }
 
     // MARK: Decoding
@@ -166,6 +217,7 @@ public enum InferenceProtocol {
                 guard case .number(let d) = s, d >= 0, d.rounded() == d, d < 1e15 else { return nil }
                 shape.append(Int(d))
             }
+            guard let count = Shape.elementCount(shape), count == elements.count else { return nil }
             let data: TensorData
             switch datatype {
             case .bool:
@@ -188,14 +240,11 @@ public enum InferenceProtocol {
                 var values: [Double?] = []
                 values.reserveCapacity(elements.count)
                 for e in elements {
-                    guard case .number(let v) = e, v.isFinite, datatype != .fp32 || Float(v).isFinite,
-                        !datatype.isInteger || v.rounded() == v
-                    else { return nil }
+                    guard case .number(let v) = e, datatype.holds(v) else { return nil }
                     values.append(v)
                 }
                 data = .numbers(values)
             }
-            guard shape.reduce(1, *) == data.count else { return nil }
             inputs.append(InputTensor(name: name, shape: shape, datatype: datatype, data: data))
         }
         var outputs: [RequestedOutput]?
@@ -314,17 +363,21 @@ public enum InferenceProtocol {
                         "\(what) is \(typeText), but element \(k) is \(Self.describe(value: v))"
                             + (v is String ? " (NaN and infinity are not accepted)" : ""))
                 }
-                guard d.isFinite, datatype != .fp32 || Float(d).isFinite else {
-                    throw .badRequest("\(what): element \(k) (\(v)) is out of range for \(typeText)")
-                }
-                if datatype.isInteger && d.rounded() != d {
+                if datatype.isInteger && d.isFinite && d.rounded() != d {
                     throw .badRequest("\(what) is \(typeText), but element \(k) is \(v), not a whole number")
+                }
+                guard datatype.holds(d) else {
+                    throw .badRequest(
+                        "\(what): element \(k) (\(v)) is out of range for \(typeText)"
+                            + (datatype == .fp64 ? " as the model reads it (32-bit floats, at most about 3.4e38)" : ""))
                 }
                 values.append(d)
             }
             data = .numbers(values)
         }
-        let expected = shape.reduce(1, *)
+        guard let expected = Shape.elementCount(shape) else {
+            throw .badRequest("\(what): shape \(shape) holds more elements than any request can")
+        }
         guard expected == data.count else {
             throw .badRequest(
                 "\(what): shape \(shape) holds \(expected) element\(expected == 1 ? "" : "s"), but 'data' has \(data.count)"

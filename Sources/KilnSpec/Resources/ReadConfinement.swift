@@ -1,0 +1,57 @@
+import Foundation
+
+/// What kiln reads because a spec says so stays inside the workspace: a spec from someone else (a cloned
+/// repository, a pull request) must not make `kiln check` read `/proc/self/environ` or `../../.ssh/id_rsa`
+/// and print it. Paths are compared after every symlink is resolved. Directories outside the workspace are
+/// readable only when the user (never a spec) names them in `KILN_ALLOW_READ` (a `:`-separated list).
+/// Special files are refused wherever they are: anything below `/proc`, `/sys` or `/dev`, and anything
+/// that is not a regular file (a FIFO would block a read forever; a device never ends).
+public struct ReadConfinement: Sendable {
+    /// Real paths of the directories reads may come from: the workspace first.
+    public let roots: [String]
+
+    public static let allowVariable = "KILN_ALLOW_READ"
+
+    /// The workspace and the directories `KILN_ALLOW_READ` names in this process's environment.
+    public init(workspace: String) {
+        self.init(workspace: workspace, environment: ProcessInfo.processInfo.environment)
+    }
+
+    public init(workspace: String, environment: [String: String]) {
+        var roots = [Self.realPath(workspace.isEmpty ? "." : workspace) ?? workspace]
+        for entry in (environment[Self.allowVariable] ?? "").split(separator: ":") where !entry.isEmpty {
+            if let real = Self.realPath(String(entry)) { roots.append(real) }
+        }
+        self.roots = roots
+    }
+
+    /// Why kiln must not read `path`, nil when it may (or when it does not exist: the caller says so).
+    public func problem(_ path: String) -> String? {
+        guard let real = Self.realPath(path) else { return nil }
+        for special in ["/proc", "/sys", "/dev"] where real == special || real.hasPrefix(special + "/") {
+            return "it is a special file (\(special)); kiln reads only regular files"
+        }
+        var info = stat()
+        guard stat(real, &info) == 0 else { return nil }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            return "it is not a regular file (a directory, FIFO, socket or device)"
+        }
+        guard roots.contains(where: { real == $0 || real.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
+            return
+                "it is outside the workspace (\(roots[0])); kiln reads only files inside it unless \(Self.allowVariable) names the directory"
+        }
+        return nil
+    }
+
+    /// Whether a directory found while discovering spec files is inside the workspace (after symlinks).
+    public func contains(directory: String) -> Bool {
+        guard let real = Self.realPath(directory) else { return false }
+        return roots.prefix(1).contains { real == $0 || real.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import KilnTestSupport
+import Testing
+
+/// The adversarial probe's findings (issue 14), kept as tests against the real binary: a hostile spec, a
+/// hostile registry, a hostile request and a careless user.
+extension CLI {
+    static let leakDataset = """
+        apiVersion: kiln/v1
+        kind: Dataset
+        metadata: {name: leak}
+        spec:
+          source: {path: SOURCE, format: csv}
+          schema:
+            columns:
+              a: {type: float}
+              b: {type: float}
+            label: b
+        """
+
+    /// A spec pointing at a file outside the workspace or at a special file is refused; its content never
+    /// appears, however the path gets there.
+    @Test(arguments: ["/proc/self/environ", "../../../../../../../../etc/passwd", "/etc/hostname", "outside/x.csv"])
+    func checkNeverReadsOrPrintsFilesOutsideTheWorkspace(_ source: String) throws {
+        let directory = try TemporaryDirectory()
+        let outside = try TemporaryDirectory(files: ["x.csv": "KILN_OUTSIDE_MARKER,b\n1,2\n"])
+        try FileManager.default.createDirectory(atPath: directory.path + "/specs", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: directory.path + "/specs/outside", withDestinationPath: outside.path)
+        try directory.write("specs/d.yaml", Self.leakDataset.replacingOccurrences(of: "SOURCE", with: source))
+        let r = try kiln("check", directory.path, environment: ["KILN_PROBE_SECRET": "KILN_SECRET_MARKER_42"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("[compiler.read-refused]"), Comment(rawValue: r.stderr))
+        for marker in ["KILN_SECRET_MARKER_42", "root:", "KILN_OUTSIDE_MARKER"] {
+            #expect(!r.stderr.contains(marker) && !r.stdout.contains(marker), Comment(rawValue: r.stderr))
+        }
+    }
+
+    @Test func kilnAllowReadLetsTheUserNameADirectoryOutside() throws {
+        let directory = try TemporaryDirectory()
+        let outside = try TemporaryDirectory(files: ["x.csv": "a,b\n1,2\n"])
+        try directory.write("specs/d.yaml", Self.leakDataset.replacingOccurrences(of: "SOURCE", with: outside.path + "/x.csv"))
+        #expect(try kiln("check", directory.path).status == 1)
+        let allowed = try kiln("check", directory.path, environment: ["KILN_ALLOW_READ": outside.path])
+        #expect(allowed.status == 0, Comment(rawValue: allowed.stderr))
+        // Special files stay refused even when their directory is allowed.
+        try directory.write("specs/d.yaml", Self.leakDataset.replacingOccurrences(of: "SOURCE", with: "/proc/self/environ"))
+        let special = try kiln("check", directory.path, environment: ["KILN_ALLOW_READ": "/proc"])
+        #expect(special.status == 1 && special.stderr.contains("special file"), Comment(rawValue: special.stderr))
+    }
+
+    /// Discovery does not follow a directory symlink out of the workspace (one to /proc/self walked the
+    /// filesystem) and does not open a FIFO named like a spec (the read would block forever).
+    @Test func specDiscoveryStaysInsideTheWorkspace() throws {
+        let directory = try TemporaryDirectory()
+        let outside = try TemporaryDirectory(files: ["evil.yaml": "apiVersion: kiln/v1\nkind: Model\nmetadata: {name: evil}\n"])
+        try FileManager.default.createSymbolicLink(atPath: directory.path + "/proc", withDestinationPath: "/proc/self")
+        try FileManager.default.createSymbolicLink(atPath: directory.path + "/away", withDestinationPath: outside.path)
+        #expect(mkfifo(directory.path + "/blocked.yaml", 0o644) == 0)
+        try directory.write("specs/d.yaml", Self.leakDataset.replacingOccurrences(of: "SOURCE", with: "data.csv"))
+        try directory.write("specs/data.csv", "a,b\n1,2\n")
+        let started = Date()
+        let r = try kiln("check", directory.path, "-v")
+        #expect(Date().timeIntervalSince(started) < 30)
+        #expect(r.status == 0, Comment(rawValue: r.stderr))
+        #expect(r.stderr.contains("checked 1 resource"), Comment(rawValue: r.stderr))
+        #expect(!r.stderr.contains("evil"))
+    }
+
+    /// A header note shows escaped text, never a terminal escape sequence from the file.
+    @Test func dataTextIsEscapedInDiagnostics() throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("specs/d.yaml", Self.leakDataset.replacingOccurrences(of: "SOURCE", with: "data.csv"))
+        try directory.write("specs/data.csv", "x\u{1b}[2J,b\n1,2\n")
+        let r = try kiln("check", directory.path)
+        #expect(r.status == 1)
+        #expect(!r.stderr.contains("\u{1b}[2J"), Comment(rawValue: r.stderr))
+        #expect(r.stderr.contains("\\u{1b}[2J"), Comment(rawValue: r.stderr))
+    }
+
+    /// An identity with a newline would write a commit libgit2 cannot read back: refused before anything
+    /// is written, and the registry stays readable.
+    @Test func anIdentityThatCannotBeRecordedIsRefusedBeforeAnythingIsWritten() throws {
+        let workspace = try servedIris(Self.deployment())
+        let before = try kiln("log", "iris-mlp", "--oneline", "-C", workspace.path)
+        for identity in ["bob\nx", "eve <root@x>", "tab\there", "esc\u{1b}[2J"] {
+            let r = try kiln(
+                "alias", "set", "iris-mlp@v1", "canary", "-C", workspace.path, environment: ["KILN_USER": identity])
+            #expect(r.status == 1)
+            #expect(r.stderr.contains("the acting identity"), Comment(rawValue: r.stderr))
+            #expect(!r.stderr.contains("\u{1b}"))
+            let run = try kiln("run", workspace.path, "--quiet", environment: ["KILN_USER": identity])
+            #expect(run.status == 1 && run.stderr.contains("cannot be recorded"), Comment(rawValue: run.stderr))
+        }
+        let models = try kiln("models", "-C", workspace.path)
+        #expect(models.status == 0 && models.stdout.contains("iris-mlp"), Comment(rawValue: models.stdout))
+        #expect(try kiln("log", "iris-mlp", "--oneline", "-C", workspace.path).stdout == before.stdout)
+        #expect(try kiln("alias", "history", "iris-mlp@canary", "-C", workspace.path).status == 1)
+    }
+
+    @Test func referencesThatNameNoVersionAreUsageErrors() throws {
+        let workspace = try servedIris(Self.deployment())
+        for reference in ["iris-mlp@v0", "iris-mlp@v-1", "iris-mlp@v01", "../x@v1", "Iris@v1"] {
+            let r = try kiln("show", reference, "-C", workspace.path)
+            #expect(r.status == 2, "\(reference): \(r.stderr)")
+        }
+        for alias in ["latest", "v3", "v-1", "Prod"] {
+            let r = try kiln("alias", "set", "iris-mlp@v1", alias, "-C", workspace.path)
+            #expect(r.status == 1, "\(alias): \(r.stderr)")
+        }
+    }
+
+    /// A registry pulled from someone else, holding a version whose tree writes `..`: refused by pull, and
+    /// by checkout, sign, predict and serve when it is already there (a `git clone --mirror`).
+    @Test func aCraftedVersionIsRefusedByEveryCommandThatReadsIt() throws {
+        let workspace = try servedIris(Self.deployment())
+        let registry = workspace.path + "/.kiln/registry"
+        let payload = try CraftedRegistry.payload(registry, name: "pwned", text: "owned")
+        try CraftedRegistry.addVersion(
+            registry, model: "iris-mlp", extra: [.init(mode: "40000", name: "..", id: payload)])
+
+        // pull into a fresh workspace: the history is refused, nothing else of it taken.
+        let other = try TemporaryDirectory()
+        let pulled = try kiln("pull", registry, "-C", other.path)
+        #expect(pulled.status == 1)
+        #expect(pulled.stderr.contains("kiln: refused: refs/kiln/models/iris-mlp:"), Comment(rawValue: pulled.stderr))
+        #expect(pulled.stderr.contains("'..' component"), Comment(rawValue: pulled.stderr))
+        #expect(try kiln("show", "iris-mlp@v1", "-C", other.path).status == 1)
+
+        // The registry itself (KILN_REGISTRY works for every command alike).
+        let out = try TemporaryDirectory()
+        let target = out.path + "/checkout"
+        let checkout = try kiln("checkout", "iris-mlp@latest", "-o", target, "-C", workspace.path)
+        #expect(checkout.status == 1 && checkout.stderr.contains("damaged or crafted"), Comment(rawValue: checkout.stderr))
+        #expect(!FileManager.default.fileExists(atPath: out.path + "/pwned"))
+
+        let keys = try TemporaryDirectory()
+        #expect(try kiln("keygen", "--out", keys.path + "/k").status == 0)
+        let sign = try kiln("sign", "iris-mlp@latest", "--key", keys.path + "/k.key", "-C", workspace.path)
+        #expect(sign.status == 1 && sign.stderr.contains("damaged or crafted"), Comment(rawValue: sign.stderr))
+
+        try workspace.write("new.csv", Self.irisRows)
+        let predict = try kiln(
+            "predict", "iris-mlp@latest", "--input", workspace.path + "/new.csv", "-C", workspace.path,
+            environment: ["TMPDIR": out.path + "/"])
+        #expect(predict.status == 1, Comment(rawValue: predict.stderr))
+        #expect(!FileManager.default.fileExists(atPath: out.path + "/pwned"))
+
+        let crafted = Self.deployment().replacingOccurrences(of: "iris-mlp@staging", with: "iris-mlp@latest")
+        try workspace.write("specs/deploy.yaml", crafted)
+        // Bounded: a server that did start would otherwise hold the test forever.
+        let serve = try ProgramRun.run(
+            "timeout", ["60", Repository.kilnBinary, "serve", workspace.path, "--port", "0"],
+            environment: ["TMPDIR": out.path + "/"])
+        #expect(serve.status == 1 && serve.stderr.contains("damaged or crafted"), Comment(rawValue: serve.stderr))
+        #expect(!FileManager.default.fileExists(atPath: out.path + "/pwned"))
+    }
+
+    /// kiln pull moves an alias only with `promote` in its environment, and audits the move.
+    @Test func pullMovesAliasesOnlyWithPromoteAndAuditsThem() throws {
+        let remote = try servedIris(Self.deployment())
+        let local = try irisCopy()
+        try local.write(
+            "specs/policy.yaml",
+            """
+            apiVersion: kiln/v1
+            kind: Policy
+            metadata: {name: p}
+            spec:
+              principals:
+                - {name: alice, roles: [puller]}
+                - {name: bob, roles: [releaser]}
+              roles:
+                puller:
+                  - {allow: [read], on: "dataset/*"}
+                releaser:
+                  - {allow: [promote], on: "model/*", environments: [staging]}
+            """)
+        let denied = try kiln("pull", remote.path + "/.kiln/registry", "-C", local.path, environment: ["KILN_USER": "alice"])
+        #expect(denied.status == 1)
+        #expect(
+            denied.stderr.contains("refs/kiln/aliases/iris-mlp/staging: permission denied"), Comment(rawValue: denied.stderr))
+        #expect(try kiln("show", "iris-mlp@staging", "-C", local.path).status == 1)
+        #expect(try kiln("show", "iris-mlp@v1", "-C", local.path).status == 0, "the history itself is taken")
+        let allowed = try kiln("pull", remote.path + "/.kiln/registry", "-C", local.path, environment: ["KILN_USER": "bob"])
+        #expect(allowed.status == 0, Comment(rawValue: allowed.stderr))
+        #expect(try kiln("show", "iris-mlp@staging", "-C", local.path).status == 0)
+        let audit = try kiln("audit", "-C", local.path)
+        #expect(audit.stdout.contains("alice  promote model/iris-mlp"), Comment(rawValue: audit.stdout))
+        #expect(audit.stdout.contains("bob  promote model/iris-mlp"), Comment(rawValue: audit.stdout))
+    }
+}
