@@ -527,8 +527,15 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard FileManager.default.fileExists(atPath: path + "/HEAD") else { return [] }
-        return try repo().references(matching: "refs/kiln/models/*").map {
-            String($0.name.dropFirst("refs/kiln/models/".count))
+        let repo = try repo()
+        // A model's ref that does not lead to a readable version is damage, not an absent model.
+        return try repo.rawReferences(matching: "refs/kiln/models/*").map { ref in
+            let name = String(ref.name.dropFirst("refs/kiln/models/".count))
+            do { _ = try version(of: ref.target, repo) } catch {
+                throw RegistryError(
+                    "\(Escaped(ref.name)) points at \(ref.target.hex.prefix(12)), which is not a readable kiln version (\(error)): the registry is damaged")
+            }
+            return name
         }
     }
 

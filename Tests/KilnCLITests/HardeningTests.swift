@@ -188,4 +188,21 @@ extension CLI {
         #expect(audit.stdout.contains("alice  promote model/iris-mlp"), Comment(rawValue: audit.stdout))
         #expect(audit.stdout.contains("bob  promote model/iris-mlp"), Comment(rawValue: audit.stdout))
     }
+
+    /// Readers report damage and exit 1: a model ref on something that is not a version, a card that is
+    /// not JSON (finding 9: `kiln models` said "no registered models", `kiln show` printed a blank card).
+    @Test func readersReportADamagedRegistry() throws {
+        let workspace = try servedIris(Self.deployment())
+        let registry = workspace.path + "/.kiln/registry"
+        let junk = try CraftedRegistry.blob(registry, Data("not json".utf8))
+        try CraftedRegistry.addVersion(
+            registry, model: "iris-mlp", replacing: ["card.json": .init(mode: "100644", name: "card.json", id: junk)])
+        let show = try kiln("show", "iris-mlp@latest", "-C", workspace.path)
+        #expect(show.status == 1 && show.stderr.contains("card.json is not a JSON object"), Comment(rawValue: show.stderr))
+
+        _ = try ProgramRun.run("git", ["--git-dir", registry, "update-ref", "refs/kiln/models/broken", junk])
+        let models = try kiln("models", "-C", workspace.path)
+        #expect(models.status == 1, Comment(rawValue: models.stdout))
+        #expect(models.stderr.contains("refs/kiln/models/broken") && models.stderr.contains("damaged"), Comment(rawValue: models.stderr))
+    }
 }

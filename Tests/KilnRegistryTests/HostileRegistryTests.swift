@@ -140,6 +140,38 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty)
     }
 
+    /// A version whose manifest names other chunks but keeps the recorded SHA-256: verification and
+    /// signing recompute the hash from the objects, so it fails (it used to verify, finding 9).
+    @Test func aManifestPointingAtOtherChunksFailsVerification() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path + "/r.git"
+        let registry = GitRegistry(path: path)
+        _ = try registry.register(
+            Registration(
+                model: "m", artifact: try artifact(dir.path), records: [:], specs: [:], message: "v1", alias: nil,
+                author: "alice", source: "training/t"))
+        var manifest = try #require(
+            try JSONSerialization.jsonObject(with: Data(CraftedRegistry.file(path, model: "m", "weights/manifest.json").utf8))
+                as? [String: Any])
+        var tensors = try #require(manifest["tensors"] as? [[String: Any]])
+        let original = try #require((tensors[0]["chunks"] as? [String])?.first)
+        let size = try CraftedRegistry.file(path, model: "m", "weights/chunks/\(original)").utf8.count
+        let forged = try CraftedRegistry.blob(path, Data(repeating: 7, count: max(size, 1)))
+        tensors[0]["chunks"] = [forged]
+        manifest["tensors"] = tensors
+        let manifestBlob = try CraftedRegistry.blob(path, try JSONSerialization.data(withJSONObject: manifest))
+        let weights = try CraftedRegistry.entries(path, "refs/kiln/models/m:weights").map {
+            $0.name == "manifest.json" ? CraftedRegistry.Entry(mode: $0.mode, name: $0.name, id: manifestBlob) : $0
+        }
+        let tree = try CraftedRegistry.tree(path, weights)
+        try CraftedRegistry.addVersion(path, model: "m", replacing: ["weights": .init(mode: "40000", name: "weights", id: tree)])
+        let v2 = try #require(ModelReference("m@v2"))
+        let error = try #require(throws: (any Error).self) { try registry.fileDigests(v2) }
+        #expect("\(error)".contains("do not match the SHA-256 recorded at registration"))
+        #expect(throws: (any Error).self) { try registry.checkout(v2, to: dir.path + "/out") }
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/out/model.safetensors"))
+    }
+
     @Test func relativePathsRefuseEveryWayOut() throws {
         for bad in ["", "/etc/passwd", "..", "a/../b", "a//b", "./a", "a/.", "a\u{0}b", "a\\b", "a/\u{7}", "a/"] {
             #expect(throws: RelativePath.Invalid.self, "\(bad.debugDescription)") { try RelativePath(bad) }

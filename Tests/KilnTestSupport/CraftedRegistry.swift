@@ -97,7 +97,9 @@ public enum CraftedRegistry {
     /// placed first (names like `..` sort first in git's order), a kiln.json saying it is N+1, and kiln's
     /// trailers. Returns the new commit's id.
     @discardableResult
-    public static func addVersion(_ repository: String, model: String, extra: [Entry]) throws -> String {
+    public static func addVersion(
+        _ repository: String, model: String, extra: [Entry] = [], replacing: [String: Entry] = [:]
+    ) throws -> String {
         let tip = try git(repository, ["rev-parse", "refs/kiln/models/\(model)"])
         let message = try git(repository, ["log", "-1", "--format=%B", tip])
         guard let line = message.split(separator: "\n").last(where: { $0.hasPrefix("Kiln-Version: ") }),
@@ -107,6 +109,7 @@ public enum CraftedRegistry {
         let index = try blob(
             repository, Data(#"{"kiln":"0","model":"\#(model)","source":"training/x","version":\#(next)}"#.utf8))
         var entries = try self.entries(repository, tip + "^{tree}").filter { $0.name != "kiln.json" }
+            .map { replacing[$0.name] ?? $0 }
         entries.append(Entry(mode: "100644", name: "kiln.json", id: index))
         entries.sort { $0.name < $1.name }
         let tree = try self.tree(repository, extra + entries)
@@ -118,6 +121,11 @@ public enum CraftedRegistry {
             ])
         _ = try git(repository, ["update-ref", "refs/kiln/models/\(model)", commit])
         return commit
+    }
+
+    /// The text of a file in the latest version of `model` (`weights/manifest.json`).
+    public static func file(_ repository: String, model: String, _ path: String) throws -> String {
+        try git(repository, ["show", "refs/kiln/models/\(model):\(path)"])
     }
 
     /// A subtree holding one file, `name` with `text`: the payload a `..` entry carries out of a checkout.

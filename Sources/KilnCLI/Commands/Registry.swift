@@ -72,14 +72,19 @@ struct Models: ParsableCommand {
     func run() throws {
         let r = registry.open()
         var rows: [[String: Any]] = []
-        for model in try r.models() {
-            let latest = try r.log(model, limit: 1).first
-            let aliases = try r.aliases(model)
-            rows.append([
-                "model": model, "versions": latest?.version ?? 0,
-                "aliases": Dictionary(aliases.map { ($0.alias, $0.version) }, uniquingKeysWith: { a, _ in a }),
-                "metrics": latest?.metrics ?? [:],
-            ])
+        do {
+            for model in try r.models() {
+                let latest = try r.log(model, limit: 1).first
+                let aliases = try r.aliases(model)
+                rows.append([
+                    "model": model, "versions": latest?.version ?? 0,
+                    "aliases": Dictionary(aliases.map { ($0.alias, $0.version) }, uniquingKeysWith: { a, _ in a }),
+                    "metrics": latest?.metrics ?? [:],
+                ])
+            }
+        } catch {
+            Terminal.standardError("kiln: error: \(error)\n")
+            throw ExitStatus.failure
         }
         if json {
             try Terminal.printJSON(rows)
@@ -159,12 +164,15 @@ struct Log: ParsableCommand {
             if oneline {
                 out +=
                     paint("v\(v.version)", 33, colour)
-                    + " \(v.commit.prefix(7))\(tags) \(v.message.split(separator: "\n").first ?? "")  \(headline(v.metrics))\n"
+                    + " \(v.commit.prefix(7))\(tags) \(Escaped(String(v.message.split(separator: "\n").first ?? "")))  \(headline(v.metrics))\n"
                 continue
             }
             out += paint("version v\(v.version)", 33, colour) + paint(tags, 36, colour) + "\n"
-            out += "commit  \(v.commit)\nAuthor: \(v.author)\nDate:   \(date(v.time))\nSource: \(v.source)\n\n"
-            for line in v.message.split(separator: "\n", omittingEmptySubsequences: false) { out += "    \(line)\n" }
+            out +=
+                "commit  \(v.commit)\nAuthor: \(Escaped(v.author))\nDate:   \(date(v.time))\nSource: \(Escaped(v.source))\n\n"
+            for line in v.message.split(separator: "\n", omittingEmptySubsequences: false) {
+                out += "    \(Escaped(String(line)))\n"
+            }
             if !v.metrics.isEmpty { out += "\n    \(headline(v.metrics))\n" }
             out += "\n"
         }
@@ -185,25 +193,44 @@ struct Show: ParsableCommand {
         let ref = try RegistryOptions.reference(reference)
         let version = try registry.resolve(ref)
         let r = registry.open()
-        func object(_ path: String) -> Any? {
-            (try? r.blob(ref, path: path)).flatMap { $0 }.flatMap { try? JSONSerialization.jsonObject(with: $0) }
+        // A record that is there but cannot be read is damage, said and exit 1, never a silent blank.
+        func object(_ path: String, required: Bool = false) throws -> [String: Any]? {
+            let data: Data?
+            do { data = try r.blob(ref, path: path) } catch {
+                Terminal.standardError("kiln: error: \(version.reference): cannot read \(path): \(error)\n")
+                throw ExitStatus.failure
+            }
+            guard let data else {
+                guard !required else {
+                    Terminal.standardError("kiln: error: \(version.reference) has no \(path): the registry is damaged\n")
+                    throw ExitStatus.failure
+                }
+                return nil
+            }
+            guard let value = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                Terminal.standardError(
+                    "kiln: error: \(version.reference): \(path) is not a JSON object: the registry is damaged\n")
+                throw ExitStatus.failure
+            }
+            return value
         }
         let summary = try r.log(ref.model).first { $0.version == version.version }
-        let card = object("card.json") as? [String: Any] ?? [:]
-        let lineage = object("lineage.json") as? [String: Any] ?? [:]
+        let card = try object("card.json", required: true) ?? [:]
+        let lineage = try object("lineage.json") ?? [:]
+        let params = try object("params.json")
         if json {
             let doc: [String: Any] = [
                 "model": version.model, "version": version.version, "commit": summary?.commit ?? "",
                 "author": summary?.author ?? "", "date": summary.map { date($0.time) } ?? "",
                 "message": summary?.message ?? "",
-                "card": card, "metrics": version.metrics, "lineage": lineage, "params": object("params.json") ?? [:],
+                "card": card, "metrics": version.metrics, "lineage": lineage, "params": params ?? [:],
             ]
             try Terminal.printJSON(doc)
             return
         }
         var out = "\(version.reference)  commit \(summary?.commit.prefix(12) ?? "")\n"
-        out += "Author: \(summary?.author ?? "")\nDate:   \(summary.map { date($0.time) } ?? "")\n"
-        out += "Source: \(summary?.source ?? "")\n\n    \(summary?.message ?? "")\n\n"
+        out += "Author: \(Escaped(summary?.author ?? ""))\nDate:   \(summary.map { date($0.time) } ?? "")\n"
+        out += "Source: \(Escaped(summary?.source ?? ""))\n\n    \(Escaped(summary?.message ?? "", keeping: [10]))\n\n"
         if let model = card["model"] as? [String: Any] {
             out += "model    \(model["task"] ?? "") \(model["architecture"] ?? ""), \(model["inputs"] ?? "?") inputs → "
             out += "\(model["hidden"].map { "\($0) → " } ?? "")\(model["outputs"] ?? "?") outputs\n"
