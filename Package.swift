@@ -160,7 +160,7 @@ var targets: [Target] = [
     /// loads it at run time after choosing its kernel (a linked copy would load first, with the wrong one).
     .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CYAML"], swiftSettings: swiftSettings),
     .testTarget(
-        name: "KilnSecurityTests", dependencies: ["KilnSecurity", "KilnTestSupport"], swiftSettings: swiftSettings),
+        name: "KilnSecurityTests", dependencies: ["KilnSecurity", "KilnTestSupport", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnServeTests", dependencies: ["KilnServe", "KilnProtocol", "KilnRegistry", "KilnCompute", "KilnData", "KilnTestSupport"],
         swiftSettings: swiftSettings),

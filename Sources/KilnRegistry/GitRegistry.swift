@@ -22,7 +22,19 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     private let lock = NSLock()
     private var repository: GitRepository?
 
-    public init(path: String) { self.path = path }
+    /// Told of every reference move before it happens (the audit log); nil: nobody is told.
+    public let witness: RegistryWitness?
+
+    public init(path: String, witness: RegistryWitness? = nil) {
+        self.path = path
+        self.witness = witness
+    }
+
+    /// The witness's head as a commit trailer, or nothing.
+    func witnessed(_ event: RegistryEvent) throws -> String {
+        guard let head = try witness?(event) else { return "" }
+        return "Kiln-Audit-Head: \(head)\n"
+    }
 
     /// The repository, opened (or created) on first use.
     func repo() throws -> GitRepository {
@@ -67,7 +79,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
                 let author = GitSignature(name: r.author, email: "", time: Int64(Date().timeIntervalSince1970))
                 try moveAlias(
                     alias, model: r.model, version: existing.0, commit: existing.1, author: author,
-                    reason: "registered by \(r.source)", repo)
+                    reason: "registered by \(r.source)", action: "promote", repo)
             }
             return try registered(r.model, existing.0, existing.1, repo)
         }
@@ -93,7 +105,10 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
                 key: r.key.isEmpty ? nil : r.key)
             let tree = try repo.writeTree(
                 entries + [GitTreeEntry(name: "kiln.json", id: try repo.writeBlob(try Self.json(info)), kind: .blob)])
-            let message = r.message + "\n\nKiln-Model: \(r.model)\nKiln-Version: \(number)\nKiln-Source: \(r.source)\n"
+            let anchor = try witnessed(
+                .register(model: r.model, version: number, alias: r.alias, source: r.source, author: r.author))
+            let message =
+                r.message + "\n\nKiln-Model: \(r.model)\nKiln-Version: \(number)\nKiln-Source: \(r.source)\n\(anchor)"
             do {
                 let commit = try repo.commit(
                     tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: author,
@@ -102,7 +117,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
                 if let alias = r.alias {
                     try moveAlias(
                         alias, model: r.model, version: number, commit: commit, author: author,
-                        reason: "registered by \(r.source)", repo)
+                        reason: "registered by \(r.source)", action: "promote", repo)
                 }
                 return try registered(r.model, number, commit, repo)
             } catch {
@@ -263,7 +278,9 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
 
     // MARK: Aliases
 
-    public func setAlias(_ alias: String, model: String, version: Int, author: String, reason: String) throws {
+    public func setAlias(
+        _ alias: String, model: String, version: Int, author: String, reason: String, action: String
+    ) throws {
         try Self.checkAlias(alias)
         try Self.checkReason(reason)
         lock.lock()
@@ -274,22 +291,27 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             throw RegistryError("\(model)@v\(version) is not registered")
         }
         let signature = GitSignature(name: author, email: "", time: Int64(Date().timeIntervalSince1970))
-        try moveAlias(alias, model: model, version: version, commit: commit, author: signature, reason: reason, repo)
+        try moveAlias(
+            alias, model: model, version: version, commit: commit, author: signature, reason: reason, action: action,
+            repo)
     }
 
     private func moveAlias(
         _ alias: String, model: String, version: Int, commit: ObjectID, author: GitSignature, reason: String,
-        _ repo: GitRepository
+        action: String, _ repo: GitRepository
     ) throws {
         let info = AliasInfo(model: model, alias: alias, version: version, commit: commit.hex)
         let tree = try repo.writeTree([
             GitTreeEntry(name: "alias.json", id: try repo.writeBlob(try Self.json(info)), kind: .blob)
         ])
+        let anchor = try witnessed(
+            .aliasMove(model: model, alias: alias, version: version, author: author.name, reason: reason, action: action))
         for _ in 0..<100 {
             let head = try repo.reference(Self.aliasRef(model, alias))
             do {
                 _ = try repo.commit(
-                    tree: tree, parents: head.map { [$0] } ?? [], message: "\(alias) → v\(version): \(reason)\n",
+                    tree: tree, parents: head.map { [$0] } ?? [],
+                    message: "\(alias) → v\(version): \(reason)\n" + (anchor.isEmpty ? "" : "\n\(anchor)"),
                     author: author, updating: Self.aliasRef(model, alias))
                 return
             } catch {
@@ -617,8 +639,9 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         while let id = next {
             let commit = try repo.readCommit(id)
             let info = try aliasInfo(id, repo)
+            let subject = commit.message.split(separator: "\n", maxSplits: 1).first ?? ""
             let reason =
-                commit.message.split(separator: ":", maxSplits: 1).last.map {
+                subject.split(separator: ":", maxSplits: 1).last.map {
                     $0.trimmingCharacters(in: .whitespacesAndNewlines)
                 } ?? ""
             out.append(
@@ -630,6 +653,41 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         return out
     }
 
+    /// An audit head a commit recorded (`Kiln-Audit-Head: HEAD LOG`).
+    public struct AuditAnchor: Sendable {
+        public var what: String
+        public var commit: String
+        public var head: String
+        public var log: String
+    }
+
+    /// Every audit anchor in the model histories and alias histories.
+    public func auditAnchors() throws -> [AuditAnchor] {
+        guard FileManager.default.fileExists(atPath: path + "/HEAD") else { return [] }
+        return try withRepository { repo in
+            var out: [AuditAnchor] = []
+            var seen = Set<ObjectID>()
+            for pattern in ["refs/kiln/models/*", "refs/kiln/aliases/*"] {
+                for ref in try repo.rawReferences(matching: pattern) {
+                    var next: ObjectID? = ref.target
+                    while let id = next, seen.insert(id).inserted {
+                        let commit = try repo.readCommit(id)
+                        for line in commit.message.split(separator: "\n") where line.hasPrefix("Kiln-Audit-Head: ") {
+                            let parts = line.dropFirst("Kiln-Audit-Head: ".count).split(separator: " ")
+                            guard parts.count == 2 else { continue }
+                            out.append(
+                                AuditAnchor(
+                                    what: "\(ref.name.dropFirst("refs/kiln/".count))",
+                                    commit: id.hex, head: String(parts[0]), log: String(parts[1])))
+                        }
+                        next = commit.parents.first
+                    }
+                }
+            }
+            return out
+        }
+    }
+
     /// Moves `alias` back to the version it pointed at before its last move (a new move: history is kept).
     @discardableResult
     public func rollback(_ alias: String, model: String, author: String, reason: String) throws -> Int {
@@ -638,7 +696,8 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             throw RegistryError("\(model)@\(alias) has no earlier version to roll back to")
         }
         let previous = moves[1].version
-        try setAlias(alias, model: model, version: previous, author: author, reason: "rollback: \(reason)")
+        try setAlias(
+            alias, model: model, version: previous, author: author, reason: "rollback: \(reason)", action: "rollback")
         return previous
     }
 

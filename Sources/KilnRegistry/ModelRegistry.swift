@@ -62,13 +62,34 @@ public protocol ModelRegistry: Sendable {
     func register(_ registration: Registration) throws -> RegisteredVersion
     /// The version a reference names; nil when the alias or version does not exist (yet).
     func resolve(_ reference: ModelReference) throws -> RegisteredVersion?
-    /// Points `alias` of `model` at `version`, keeping the alias's history.
-    func setAlias(_ alias: String, model: String, version: Int, author: String, reason: String) throws
+    /// Points `alias` of `model` at `version`, keeping the alias's history. `action` is what the move is
+    /// (`alias`, `promote`, `rollback`, `deploy`), for the audit log the registry's witness writes.
+    func setAlias(_ alias: String, model: String, version: Int, author: String, reason: String, action: String) throws
     /// Every file of a version with its SHA-256 (what a signature covers).
     func fileDigests(_ reference: ModelReference) throws -> (version: Int, files: [String: String])
     /// The signature stored beside a version; nil when it is unsigned.
     func signature(model: String, version: Int) throws -> Data?
 }
+
+extension ModelRegistry {
+    public func setAlias(_ alias: String, model: String, version: Int, author: String, reason: String) throws {
+        try setAlias(alias, model: model, version: version, author: author, reason: reason, action: "alias")
+    }
+}
+
+/// What is about to change in a registry, told to its witness before the reference moves.
+public enum RegistryEvent: Sendable, Equatable {
+    /// Version `version` of `model` is about to be registered (and `alias` moved to it).
+    case register(model: String, version: Int, alias: String?, source: String, author: String)
+    /// `alias` of `model` is about to point at `version`.
+    case aliasMove(model: String, alias: String, version: Int, author: String, reason: String, action: String)
+}
+
+/// Called before every reference move a registry makes for kiln (registering, moving an alias, taking an
+/// alias move in a pull). It writes the audit line; what it returns (the audit log's head) goes into the
+/// commit as `Kiln-Audit-Head:`, so a registry witnesses the log. A throw refuses the move: nothing
+/// happens that the log does not hold.
+public typealias RegistryWitness = @Sendable (RegistryEvent) throws -> String?
 
 public struct RegistryError: Error, CustomStringConvertible {
     public var description: String

@@ -174,7 +174,19 @@ extension GitRegistry {
                         }
                         let from = try local.map { try aliasInfo($0, repo).version }
                         let forward = try local.map { try repo.descends(ref.target, from: $0) } ?? true
-                        if forward { report.aliasMoves.append(.init(model: model, alias: alias, from: from, to: to)) }
+                        if forward {
+                            // Witnessed (audited) before the alias moves here; a refused witness refuses it.
+                            do {
+                                _ = try witness?(
+                                    .aliasMove(
+                                        model: model, alias: alias, version: to, author: "", reason: "kiln pull",
+                                        action: "promote"))
+                            } catch {
+                                report.refused.append("\(target): \(error)")
+                                continue
+                            }
+                            report.aliasMoves.append(.init(model: model, alias: alias, from: from, to: to))
+                        }
                     }
                 }
                 guard let local else {

@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 public import Foundation
 
 #if canImport(Glibc)
@@ -21,11 +21,16 @@ public struct AuditEntry: Codable, Equatable, Sendable {
     public var details: [String: String]
     /// SHA-256 (hex) of the previous line's bytes; 64 zeros on the first line.
     public var previous: String
+    /// HMAC-SHA256 (hex) of the line as encoded without this field, under the log's key: only a holder of
+    /// the key can write a line that verifies, the last line included. Absent on lines written before the
+    /// log was keyed.
+    public var mac: String?
 
     public init(
         seq: Int, time: String, who: String, action: String, resource: String, outcome: String,
-        details: [String: String], previous: String
+        details: [String: String], previous: String, mac: String? = nil
     ) {
+        self.mac = mac
         self.seq = seq
         self.time = time
         self.who = who
@@ -45,12 +50,21 @@ public struct AuditEntry: Codable, Equatable, Sendable {
 /// What the chain does not stop: someone who can write the file can rewrite it whole, chain included, or
 /// cut its last lines. `head` gives the last line's hash; kept elsewhere (a ticket, a CI log, a git ref),
 /// it lets `verify(expectedHead:)` catch that too (docs/security.md).
+///
+/// With a key, every line also carries an HMAC of itself: an edit anywhere, the last line included, fails
+/// `verify` without a head kept elsewhere. The first keyed line of a log begun unkeyed says so
+/// (`details.keyed_from`); after it, a line without a MAC is a break, and a key with no keyed line is too.
 public struct AuditLog: Sendable {
     public let path: String
+    /// The chain's HMAC key; nil: an unkeyed chain (hashes only).
+    public let key: SymmetricKey?
 
     public static let genesis = String(repeating: "0", count: 64)
 
-    public init(path: String) { self.path = path }
+    public init(path: String, key: SymmetricKey? = nil) {
+        self.path = path
+        self.key = key
+    }
 
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public var description: String
@@ -75,18 +89,37 @@ public struct AuditLog: Sendable {
         defer { flock(fd, LOCK_UN) }
         var previous = Self.genesis
         var seq = 1
+        var details = details
         if let last = try lastLine(fd) {
             previous = Self.hash(last)
             guard let entry = try? JSONDecoder().decode(AuditEntry.self, from: Data(last)) else {
                 throw Failure(description: "the audit log's last line is not an entry; run `kiln audit verify`")
             }
             seq = entry.seq + 1
+            if let key {
+                guard let mac = entry.mac else {
+                    // A log begun before it had a key: keying starts here, and says so under the MAC.
+                    details["keyed_from"] = "\(seq)"
+                    return try appendLine(fd, seq, now, who, action, resource, outcome, details, previous, key)
+                }
+                guard Self.mac(of: entry, key) == mac else {
+                    throw Failure(description: "the audit log's last line does not verify under its key; run `kiln audit verify`")
+                }
+            }
         }
-        let entry = AuditEntry(
+        return try appendLine(fd, seq, now, who, action, resource, outcome, details, previous, key)
+    }
+
+    private func appendLine(
+        _ fd: Int32, _ seq: Int, _ now: Date, _ who: String, _ action: String, _ resource: String, _ outcome: String,
+        _ details: [String: String], _ previous: String, _ key: SymmetricKey?
+    ) throws -> AuditEntry {
+        var entry = AuditEntry(
             seq: seq, time: Self.timeText(now), who: who, action: action, resource: resource, outcome: outcome,
             details: details, previous: previous)
+        if let key { entry.mac = Self.mac(of: entry, key) }
         let line = try Self.encode(entry) + [0x0A]
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let written = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         guard written == line.count else {
             throw Failure(description: "cannot append to the audit log \(path): \(errnoText())")
         }
@@ -109,10 +142,30 @@ public struct AuditLog: Sendable {
     public func verify(expectedHead: String? = nil) throws -> (count: Int, head: String) {
         let all = try lines()
         var previous = Self.genesis
+        var keyed = false
         for (i, line) in all.enumerated() {
             let n = i + 1
             guard let entry = try? JSONDecoder().decode(AuditEntry.self, from: Data(line)) else {
                 throw Failure(description: "\(path):\(n): not an audit entry (the line was edited)", line: n)
+            }
+            if let mac = entry.mac {
+                guard let key else {
+                    throw Failure(
+                        description: "\(path):\(n): the line carries a MAC, but no audit key is available to check it (the Policy's audit.key, or .kiln/keys/audit.key)",
+                        line: n)
+                }
+                guard Self.mac(of: entry, key) == mac else {
+                    throw Failure(description: "\(path):\(n): the line's MAC does not verify: the line was edited", line: n)
+                }
+                if !keyed && n > 1 && entry.details["keyed_from"] != "\(n)" {
+                    throw Failure(
+                        description: "\(path):\(n): keyed lines start here without saying so: the MACs of the lines before it were removed",
+                        line: n)
+                }
+                keyed = true
+            } else if keyed {
+                throw Failure(
+                    description: "\(path):\(n): the line has no MAC after keyed lines: it was edited or inserted", line: n)
             }
             guard entry.previous == previous else {
                 let why =
@@ -126,6 +179,10 @@ public struct AuditLog: Sendable {
                     description: "\(path):\(n): entry \(entry.seq) stands at line \(n): the line was edited", line: n)
             }
             previous = Self.hash(line)
+        }
+        if key != nil && !keyed && !all.isEmpty {
+            throw Failure(
+                description: "\(path): the log is keyed, but none of its \(all.count) lines carries a MAC: they were removed or the log replaced")
         }
         if let expectedHead, expectedHead != previous {
             throw Failure(
@@ -179,11 +236,39 @@ public struct AuditLog: Sendable {
 
     // MARK: Encoding
 
-    static func encode(_ entry: AuditEntry) throws -> [UInt8] {
+    /// The line's bytes (without its newline), as stored and hashed.
+    public static func encode(_ entry: AuditEntry) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(entry))
     }
+
+    /// The MAC of an entry: HMAC-SHA256 of its encoding without `mac`.
+    static func mac(of entry: AuditEntry, _ key: SymmetricKey) -> String {
+        var unsigned = entry
+        unsigned.mac = nil
+        let bytes = (try? encode(unsigned)) ?? []
+        return HMAC<SHA256>.authenticationCode(for: bytes, using: key).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The log's identity: the hash of its first line (nil while it is empty). Anchors name it, so a
+    /// registry shared by several workspaces can tell whose log each anchor belongs to.
+    public func identity() throws -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        var line: [UInt8] = []
+        while let chunk = try handle.read(upToCount: 4096), !chunk.isEmpty {
+            if let newline = chunk.firstIndex(of: 0x0A) {
+                line += chunk[chunk.startIndex..<newline]
+                return Self.hash(line)
+            }
+            line += chunk
+        }
+        return line.isEmpty ? nil : Self.hash(line)
+    }
+
+    /// Every head the chain has had (the hash of each line), for checking anchors kept elsewhere.
+    public func heads() throws -> Set<String> { Set(try lines().map(Self.hash)) }
 
     public static func hash(_ line: [UInt8]) -> String {
         SHA256.hash(data: line).map { String(format: "%02x", $0) }.joined()

@@ -1,5 +1,6 @@
 import Crypto
 public import Foundation
+import KilnSpec
 
 /// A secret named in a spec, `${env:NAME}` or `${file:path}`, resolved only where it is used. Errors name
 /// the reference, never a value.
@@ -46,6 +47,9 @@ public struct SecretReference: Sendable, Equatable, CustomStringConvertible {
             return value
         case .file(let path):
             let full = path.hasPrefix("/") ? path : (directory as NSString).appendingPathComponent(path)
+            if let problem = ReadConfinement.special(full) {
+                throw Missing(description: "the secret \(description) is not read: \(problem)")
+            }
             guard let data = FileManager.default.contents(atPath: full) else {
                 throw Missing(description: "the secret \(description) cannot be read (no file \(full))")
             }

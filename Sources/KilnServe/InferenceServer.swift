@@ -45,15 +45,27 @@ public final class InferenceServer: Sendable {
     let settings: ServerSettings
     let logger: Logger
     let metrics: ServerMetrics
-    /// Told of every request the authorisation hook refused (the audit log): deployment, action, why, status.
-    let onDenied: @Sendable (String, String, String, Int) -> Void
+    /// Told of every request the authorisation hook refused (the audit log).
+    let onDenied: @Sendable (Denial) -> Void
+
+    /// A refused request: which deployment, what for, why, the status sent, and the client's address.
+    public struct Denial: Sendable {
+        public var deployment: String
+        public var action: String
+        public var reason: String
+        public var status: Int
+        public var client: String
+    }
+
+    /// The connected client's address (`ip:port`) while a request is answered.
+    @TaskLocal static var client = "-"
 
     /// Loads every Deployment's versions; a reference that resolves to nothing, or a version that cannot be
     /// loaded, is an error here, before any port is bound.
     public init(
         deployments: [DeploymentConfig], registry: GitRegistry, authorizer: any RequestAuthorizer,
         settings: ServerSettings, logger: Logger,
-        onDenied: @escaping @Sendable (String, String, String, Int) -> Void = { _, _, _, _ in }
+        onDenied: @escaping @Sendable (Denial) -> Void = { _ in }
     ) throws {
         guard !deployments.isEmpty else { throw ServeError("no deployments to serve") }
         let metrics = ServerMetrics()
@@ -84,8 +96,8 @@ public final class InferenceServer: Sendable {
     /// Serves until SIGTERM or SIGINT, then stops accepting, finishes the requests in flight and returns.
     /// `onStart` gets the bound address once the server listens.
     public func run(onStart: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
-        let responder = CallbackResponder<BasicRequestContext> { [self] request, context in
-            await respond(request, context)
+        let responder = CallbackResponder<ClientRequestContext> { [self] request, context in
+            await Self.$client.withValue(context.client) { await respond(request, context) }
         }
         let app = Application(
             responder: responder,
@@ -114,18 +126,26 @@ public final class InferenceServer: Sendable {
     // MARK: Hot switch
 
     /// Looks at the registry every `pollInterval`; a moved alias loads the new version and swaps it in.
+    /// A refused switch (an unsigned version, a damaged one) is tried again with a doubling delay, up to a
+    /// minute, and logged once per try, not four times a second forever.
     private func watch() async {
+        var retryAt: [String: (at: ContinuousClock.Instant, delay: Double)] = [:]
         while !Task.isCancelled {
             try? await Task.sleep(nanoseconds: UInt64(settings.pollInterval * 1e9))
             for host in hosts {
+                let name = host.config.name
+                if let retry = retryAt[name], ContinuousClock.now < retry.at { continue }
                 do {
                     for move in try host.refresh(registry) {
-                        logger.notice("switched", metadata: ["deployment": "\(host.config.name)", "move": "\(move)"])
+                        logger.notice("switched", metadata: ["deployment": "\(name)", "move": "\(move)"])
                     }
+                    retryAt[name] = nil
                 } catch {
+                    let delay = min(60, max(settings.pollInterval, 1) * 2 * (retryAt[name].map { $0.delay } ?? 0.5))
+                    retryAt[name] = (ContinuousClock.now + .milliseconds(Int64(delay * 1000)), delay)
                     logger.error(
                         "cannot switch versions; still serving the current ones",
-                        metadata: ["deployment": "\(host.config.name)", "error": "\(error)"])
+                        metadata: ["deployment": "\(name)", "error": "\(error)", "retry_in_s": "\(Int(delay))"])
                 }
             }
         }
@@ -133,7 +153,7 @@ public final class InferenceServer: Sendable {
 
     // MARK: Routing
 
-    private func respond(_ request: Request, _ context: BasicRequestContext) async -> Response {
+    private func respond(_ request: Request, _ context: ClientRequestContext) async -> Response {
         let start = ContinuousClock.now
         // The version that answered, once known.
         var served: ServedModel?
@@ -256,10 +276,10 @@ public final class InferenceServer: Sendable {
         {
         case .allowed: return
         case .unauthenticated(let why):
-            onDenied(host.config.name, action, why, 401)
+            onDenied(Denial(deployment: host.config.name, action: action, reason: why, status: 401, client: Self.client))
             throw InferenceProtocol.Failure(401, why)
         case .forbidden(let why):
-            onDenied(host.config.name, action, why, 403)
+            onDenied(Denial(deployment: host.config.name, action: action, reason: why, status: 403, client: Self.client))
             throw InferenceProtocol.Failure(403, why)
         }
     }
@@ -427,5 +447,18 @@ final class ServerMetrics: Sendable {
 
     func queue(deployment: String, depth: Int) {
         registry.makeGauge(descriptor: Self.queueDepth, labels: [("deployment", deployment)]).set(Double(depth))
+    }
+}
+
+/// The request context: Hummingbird's core, and the connected client's address (audited on a denial).
+struct ClientRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let client: String
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        client = source.channel.remoteAddress.map { address in
+            "\(address.ipAddress ?? "?"):\(address.port.map(String.init) ?? "?")"
+        } ?? "-"
     }
 }

@@ -206,3 +206,93 @@ extension CLI {
         #expect(models.stderr.contains("refs/kiln/models/broken") && models.stderr.contains("damaged"), Comment(rawValue: models.stderr))
     }
 }
+
+/// The audit log fails closed, stays in the workspace, is keyed and anchored in the registry, and a flood
+/// of refused requests cannot fill it (issue 14, finding 10).
+extension CLI {
+    @Test func anEditOfTheLastAuditLineOrACutLogFailsVerify() throws {
+        let workspace = try servedIris(Self.deployment())
+        let log = workspace.path + "/.kiln/audit.log"
+        #expect(try kiln("audit", "verify", "-C", workspace.path).status == 0)
+        let original = try String(contentsOfFile: log, encoding: .utf8)
+        var lines = original.split(separator: "\n").map(String.init)
+        lines[lines.count - 1] = lines[lines.count - 1].replacingOccurrences(of: "succeeded", with: "failed")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: log, atomically: true, encoding: .utf8)
+        let edited = try kiln("audit", "verify", "-C", workspace.path)
+        #expect(edited.status == 1)
+        #expect(edited.stderr.contains(":\(lines.count): the line's MAC does not verify"), Comment(rawValue: edited.stderr))
+        // Cut after the first line: the chain that is left is whole, but the registry's anchors are not in it.
+        try (String(original.split(separator: "\n")[0]) + "\n").write(toFile: log, atomically: true, encoding: .utf8)
+        let cut = try kiln("audit", "verify", "-C", workspace.path)
+        #expect(cut.status == 1)
+        #expect(cut.stderr.contains("which is not a line of this log"), Comment(rawValue: cut.stderr))
+    }
+
+    @Test func anAuditLogThatCannotBeWrittenRefusesTheAction() throws {
+        let workspace = try servedIris(Self.deployment())
+        let before = try kiln("show", "iris-mlp@staging", "-C", workspace.path).stdout
+        let log = workspace.path + "/.kiln/audit.log"
+        try FileManager.default.removeItem(atPath: log)
+        try FileManager.default.createDirectory(atPath: log, withIntermediateDirectories: false)  // cannot be opened
+        let promoted = try kiln("alias", "set", "iris-mlp@v1", "staging", "-C", workspace.path)
+        #expect(promoted.status == 1)
+        #expect(promoted.stderr.contains("audit"), Comment(rawValue: promoted.stderr))
+        #expect(try kiln("show", "iris-mlp@staging", "-C", workspace.path).stdout == before, "the alias did not move")
+        let run = try kiln("run", workspace.path, "--quiet")
+        #expect(run.status == 1 && run.stderr.contains("refused: the audit log cannot be written"), Comment(rawValue: run.stderr))
+    }
+
+    @Test func theAuditLogStaysInTheWorkspace() throws {
+        let workspace = try servedIris(Self.deployment())
+        for path in ["/dev/null", "../outside.log", "/tmp/kiln-audit-elsewhere.log"] {
+            try workspace.write(
+                "specs/policy.yaml",
+                "apiVersion: kiln/v1\nkind: Policy\nmetadata: {name: p}\nspec:\n  audit: {log: \"\(path)\"}\n")
+            let r = try kiln("check", workspace.path)
+            #expect(r.status == 1 && r.stderr.contains("[policy.audit-outside]"), "\(path): \(r.stderr)")
+        }
+        // A link inside the workspace to /dev/null is refused when the log is written.
+        try FileManager.default.createSymbolicLink(atPath: workspace.path + "/null.log", withDestinationPath: "/dev/null")
+        try workspace.write(
+            "specs/policy.yaml", "apiVersion: kiln/v1\nkind: Policy\nmetadata: {name: p}\nspec:\n  audit: {log: null.log}\n")
+        let moved = try kiln("alias", "set", "iris-mlp@v1", "canary", "-C", workspace.path)
+        #expect(moved.status == 1 && moved.stderr.contains("outside the workspace or to a special file"), Comment(rawValue: moved.stderr))
+    }
+
+    @Test func refusedRequestsAreAuditedWithTheClientAndRateLimited() throws {
+        let workspace = try servedIris(Self.deployment(auth: "required"))
+        try workspace.write(
+            "specs/policy.yaml",
+            """
+            apiVersion: kiln/v1
+            kind: Policy
+            metadata: {name: access}
+            spec:
+              principals:
+                - {name: shop, roles: [consumer], token_sha256: "\(try Self.sha256("shop-token"))"}
+                - {name: ops, roles: [operator]}
+              roles:
+                operator:
+                  - {allow: [deploy], on: "model/*"}
+                consumer:
+                  - {allow: [infer], on: "deployment/*"}
+            """)
+        let (server, port) = try serve(workspace.path, environment: ["KILN_USER": "ops"])
+        let client = try HTTPConnection(port: port)
+        for _ in 0..<45 {
+            #expect(try client.post("/v2/models/iris-api/infer", json: Self.tensorInput([[5.1, 3.5, 1.4, 0.2]])).status == 401)
+        }
+        server.process.terminate()
+        #expect(server.finish() == 0)
+        let audit = try kiln("audit", "-C", workspace.path, "--json", environment: ["KILN_USER": "ops"])
+        let entries = audit.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let denied = entries.filter { $0["action"] as? String == "infer" && $0["outcome"] as? String == "denied" }
+        #expect(denied.count == 30, "\(denied.count) denial lines")
+        #expect(denied.allSatisfy { (($0["details"] as? [String: String])?["client"] ?? "").hasPrefix("127.0.0.1:") })
+        let summary = entries.first { $0["action"] as? String == "serve.denials" }
+        #expect((summary?["details"] as? [String: String])?["suppressed"] == "15", "\(entries.suffix(3))")
+        #expect(try kiln("audit", "verify", "-C", workspace.path).status == 0)
+    }
+}

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -128,5 +129,61 @@ import Testing
         #expect(throws: AuditLog.Failure.self) {
             try log.append(who: "bob", action: "run", resource: "workspace/w", outcome: "allowed")
         }
+    }
+
+    /// Keyed: an edit of the last line, which an unkeyed chain cannot see without a head kept elsewhere,
+    /// fails (finding 10); so do stripped MACs and a key that is missing or wrong.
+    @Test func aKeyedChainCatchesAnEditOfTheLastLine() throws {
+        let directory = NSTemporaryDirectory() + "kiln-audit-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let key = SymmetricKey(size: .bits256)
+        let keyed = AuditLog(path: directory + "/audit.log", key: key)
+        for i in 1...4 {
+            try keyed.append(who: "alice", action: "promote", resource: "model/m", outcome: "allowed", details: ["v": "\(i)"])
+        }
+        #expect(try keyed.verify().count == 4)
+        var all = try lines(keyed)
+        let original = all
+        // Unkeyed, the edited last line would verify: the chain only covers the lines before it.
+        all[3] = all[3].replacingOccurrences(of: "alice", with: "mallory")
+        try write(all, to: keyed)
+        #expect(firstBadLine(keyed) == 4)
+        // The same edit in an unkeyed log passes: what the key adds.
+        let (plain, plainDirectory) = try log(4)
+        defer { try? FileManager.default.removeItem(atPath: plainDirectory) }
+        var plainLines = try lines(plain)
+        plainLines[3] = plainLines[3].replacingOccurrences(of: "alice", with: "mallory")
+        try write(plainLines, to: plain)
+        #expect(firstBadLine(plain) == nil)
+        // MACs removed from the end, or from the whole log.
+        func stripped(_ line: String) throws -> String {
+            var entry = try JSONDecoder().decode(AuditEntry.self, from: Data(line.utf8))
+            entry.mac = nil
+            return String(decoding: try AuditLog.encode(entry), as: UTF8.self)
+        }
+        try write(original.dropLast() + [try stripped(original[3])], to: keyed)
+        #expect(firstBadLine(keyed) == 4)
+        try write([try stripped(original[0])], to: keyed)
+        #expect(firstBadLine(keyed) == -1, "a key with no keyed line")
+        // The wrong key, and no key for a keyed log.
+        try write(original, to: keyed)
+        #expect(firstBadLine(AuditLog(path: keyed.path, key: SymmetricKey(size: .bits256))) == 1)
+        #expect(firstBadLine(AuditLog(path: keyed.path)) == 1)
+    }
+
+    /// A log begun unkeyed is keyed from its next line on, which says so under its MAC.
+    @Test func keyingStartsMidLogAndSaysSo() throws {
+        let (plain, directory) = try log(3)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let keyed = AuditLog(path: plain.path, key: SymmetricKey(size: .bits256))
+        let entry = try keyed.append(who: "bob", action: "run", resource: "workspace/w", outcome: "allowed")
+        #expect(entry.details["keyed_from"] == "4" && entry.mac != nil)
+        try keyed.append(who: "bob", action: "run", resource: "workspace/w", outcome: "allowed")
+        #expect(try keyed.verify().count == 5)
+        // Removing keyed_from (and re-MACing is impossible without the key) breaks it.
+        var all = try lines(keyed)
+        all[3] = all[3].replacingOccurrences(of: "\"keyed_from\":\"4\"", with: "\"keyed_from\":\"1\"")
+        try write(all, to: keyed)
+        #expect(firstBadLine(keyed) == 4)
     }
 }

@@ -1,44 +1,169 @@
 import ArgumentParser
+import Crypto
 import Foundation
+import KilnRegistry
 import KilnRuntime
 import KilnSecurity
 import KilnSpec
 import Synchronization
 
-/// Appends to the workspace's audit log as the acting identity. An entry that cannot be written is reported:
-/// the action it records has happened, and the log must not pretend otherwise.
-enum Audit {
-    private static let paths = Mutex<[String: String]>([:])
+struct AuditSetupFailure: Error, CustomStringConvertible {
+    var description: String
+}
 
-    /// The log a workspace's Policy names (`audit: {log: PATH}`, relative to the workspace), else
-    /// `.kiln/audit.log`. Read once per workspace and process (a server audits every refused request).
-    static func path(workspace: String) -> String {
+/// The workspace's audit log, as the acting identity. Lines for actions are written before the action
+/// takes effect (`require`, and the registry's witness): if the line cannot be written, the action is
+/// refused. Lines after the fact (`record`: an outcome, a denial) report a failure to write.
+enum Audit {
+    /// The log and its key, once per workspace and process (a server audits every refused request).
+    struct Setup: Sendable {
+        var path: String
+        /// Why the configured path cannot hold the log (outside the workspace); every append refuses.
+        var problem: String?
+        /// The Policy's `audit.key`, resolved; nil: the workspace's own key file.
+        var policyKey: SymmetricKey?
+        var keyProblem: String?
+        var keyFile: String
+    }
+
+    private static let setups = Mutex<[String: Setup]>([:])
+
+    static func setup(workspace: String) -> Setup {
         let root = WorkspacePaths(path: workspace)
-        return paths.withLock { known in
-            if let p = known[root.root] { return p }
-            var path = root.auditLog
+        return setups.withLock { known in
+            if let s = known[root.root] { return s }
+            var s = Setup(path: root.auditLog, keyFile: root.keys + "/audit.key")
             for resource in Access.policies(workspace: workspace) {
                 if let configured = resource.spec[path: ["audit", "log"]]?.string, !configured.isEmpty {
-                    path =
-                        configured.hasPrefix("/")
-                        ? configured : (root.root as NSString).appendingPathComponent(configured)
-                    break
+                    s.path = (root.root as NSString).appendingPathComponent(configured)
+                    s.problem = problem(configured, root: root.root)
                 }
+                if let text = resource.spec[path: ["audit", "key"]]?.string {
+                    do {
+                        guard let reference = SecretReference(text) else {
+                            throw AuditSetupFailure(description: "audit.key must be a secret reference")
+                        }
+                        let value = try reference.resolve(relativeTo: resource.directory)
+                        guard let bytes = Data(base64Encoded: value), bytes.count >= 32 else {
+                            throw AuditSetupFailure(
+                                description: "the audit key \(reference) is not 32 bytes in base64 (make one: openssl rand -base64 32)")
+                        }
+                        s.policyKey = SymmetricKey(data: bytes)
+                    } catch {
+                        s.keyProblem = "\(error)"
+                    }
+                }
+                if s.path != root.auditLog || s.policyKey != nil || s.keyProblem != nil { break }
             }
-            known[root.root] = path
-            return path
+            known[root.root] = s
+            return s
         }
     }
 
+    /// The log stays in the workspace: a relative path without `..`, not through a symlink out of it, and
+    /// a regular file (never /dev/null).
+    static func problem(_ configured: String, root: String) -> String? {
+        let parts = configured.split(separator: "/", omittingEmptySubsequences: false)
+        guard !configured.hasPrefix("/"), !parts.contains(".."), !parts.contains("") else {
+            return "audit.log '\(configured)' must be a path inside the workspace (relative, without '..')"
+        }
+        let confinement = ReadConfinement(workspace: root, environment: [:])
+        let full = (root as NSString).appendingPathComponent(configured)
+        var existing = full
+        while !FileManager.default.fileExists(atPath: existing) && existing.count > root.count {
+            existing = (existing as NSString).deletingLastPathComponent
+        }
+        let inside = existing == full ? confinement.problem(full) == nil : confinement.contains(directory: existing)
+        return inside ? nil : "audit.log '\(configured)' leads outside the workspace or to a special file"
+    }
+
+    /// The log to append to, its key made on first use (`.kiln/keys/audit.key`, mode 0600) unless the Policy
+    /// names one.
+    static func log(workspace: String, creatingKey: Bool) throws -> AuditLog {
+        let s = setup(workspace: workspace)
+        if let problem = s.problem { throw AuditSetupFailure(description: problem) }
+        if let keyProblem = s.keyProblem { throw AuditSetupFailure(description: keyProblem) }
+        if let key = s.policyKey { return AuditLog(path: s.path, key: key) }
+        if let data = FileManager.default.contents(atPath: s.keyFile) {
+            guard data.count == 32 else {
+                throw AuditSetupFailure(description: "\(s.keyFile) is not a 32-byte audit key")
+            }
+            return AuditLog(path: s.path, key: SymmetricKey(data: data))
+        }
+        guard creatingKey else { return AuditLog(path: s.path) }
+        let key = SymmetricKey(size: .bits256)
+        let directory = (s.keyFile as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let fd = open(s.keyFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            let bytes = key.withUnsafeBytes { Array($0) }
+            let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            guard written == 32 else { throw AuditSetupFailure(description: "cannot write \(s.keyFile)") }
+            return AuditLog(path: s.path, key: key)
+        }
+        // Another process made it first: use theirs.
+        return try log(workspace: workspace, creatingKey: false)
+    }
+
+    /// Appends a line; returns the log's new head. Throws when it cannot be written.
+    @discardableResult
+    static func append(
+        workspace: String, who: String = Identity.current, action: String, resource: String, outcome: String,
+        details: [String: String] = [:]
+    ) throws -> String {
+        let log = try log(workspace: workspace, creatingKey: true)
+        let entry = try log.append(who: who, action: action, resource: resource, outcome: outcome, details: details)
+        let head = AuditLog.hash(try AuditLog.encode(entry))
+        // An anchor: the head, and which log it is the head of.
+        return "\(head) \(try log.identity() ?? head)"
+    }
+
+    /// Before an action: the line, or the action is refused (exit 1).
+    static func require(
+        workspace: String, action: String, resource: String, outcome: String = "allowed",
+        details: [String: String] = [:]
+    ) throws {
+        do {
+            try append(workspace: workspace, action: action, resource: resource, outcome: outcome, details: details)
+        } catch {
+            Terminal.standardError("kiln: error: refused: the audit log cannot be written, so nothing was done: \(error)\n")
+            throw ExitStatus.failure
+        }
+    }
+
+    /// After the fact (an outcome, a denial): a failure to write is reported; false then.
+    @discardableResult
     static func record(
         workspace: String, action: String, resource: String, outcome: String, details: [String: String] = [:]
-    ) {
-        let log = AuditLog(path: path(workspace: workspace))
+    ) -> Bool {
         do {
-            try log.append(
-                who: Identity.current, action: action, resource: resource, outcome: outcome, details: details)
+            try append(workspace: workspace, action: action, resource: resource, outcome: outcome, details: details)
+            return true
         } catch {
             Terminal.standardError("kiln: error: the audit log was not written: \(error)\n")
+            return false
+        }
+    }
+
+    /// The registry's witness: every version registered and alias moved gets its line before the reference
+    /// moves, and the commit carries the head.
+    static func witness(workspace: String) -> RegistryWitness {
+        { event in
+            switch event {
+            case .register(let model, let version, let alias, let source, let author):
+                var details = ["version": "v\(version)", "source": source]
+                if let alias { details["alias"] = alias }
+                return try append(
+                    workspace: workspace, who: author.isEmpty ? Identity.current : author, action: "register",
+                    resource: "model/\(model)", outcome: "allowed", details: details)
+            case .aliasMove(let model, let alias, let version, let author, let reason, let action):
+                return try append(
+                    workspace: workspace, who: author.isEmpty ? Identity.current : author, action: action,
+                    resource: "model/\(model)", outcome: "allowed",
+                    details: ["alias": alias, "version": "v\(version)", "reason": reason])
+            }
         }
     }
 }
@@ -62,7 +187,10 @@ struct AuditCommand: ParsableCommand {
 
     struct Location: ParsableArguments {
         @Option(name: [.customShort("C"), .long], help: "The workspace (default: .).") var workspace = "."
-        var log: AuditLog { AuditLog(path: Audit.path(workspace: workspace)) }
+        /// The log with its key, if it has one (never made here).
+        var log: AuditLog {
+            get throws { try Audit.log(workspace: workspace, creatingKey: false) }
+        }
     }
 
     struct Show: ParsableCommand {
@@ -74,13 +202,17 @@ struct AuditCommand: ParsableCommand {
 
         func run() throws {
             let entries: [AuditEntry]
-            do { entries = try location.log.entries() } catch {
+            let log: AuditLog
+            do {
+                log = try location.log
+                entries = try log.entries()
+            } catch {
                 Terminal.standardError("kiln: error: \(error)\n")
                 throw ExitStatus.failure
             }
             let shown = number.map { Array(entries.suffix($0)) } ?? entries
             if shown.isEmpty {
-                Terminal.standardOutput("no audit entries in \(location.log.path)\n")
+                Terminal.standardOutput("no audit entries in \(log.path)\n")
                 return
             }
             var out = ""
@@ -110,8 +242,31 @@ struct AuditCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let (count, head) = try location.log.verify(expectedHead: head)
-                Terminal.standardOutput("audit log intact: \(count) entries, head \(head)\n")
+                let log = try location.log
+                let (count, head) = try log.verify(expectedHead: head)
+                var out = "audit log intact: \(count) entries, head \(head)"
+                out += log.key == nil ? " (unkeyed: an edit of the last line is not detectable)" : ", every line's MAC checked"
+                // The registry's commits carry the heads of this log when they were made: each must be a
+                // line of it still (a cut or replaced log fails here, whoever holds the registry).
+                let identity = try log.identity()
+                var checked = 0, others = 0
+                let heads = try log.heads()
+                for anchor in try GitRegistry(path: WorkspacePaths(path: location.workspace).registry).auditAnchors() {
+                    guard anchor.log == identity else {
+                        others += 1
+                        continue
+                    }
+                    checked += 1
+                    if !heads.contains(anchor.head) {
+                        throw AuditSetupFailure(
+                            description:
+                                "\(log.path): the registry's \(anchor.what) (commit \(anchor.commit.prefix(12))) records audit head \(anchor.head.prefix(16))…, which is not a line of this log: lines were cut or the log was rewritten"
+                        )
+                    }
+                }
+                out += "; \(checked) registry anchor\(checked == 1 ? "" : "s") found in it"
+                if others > 0 { out += " (\(others) from other workspaces' logs not checked)" }
+                Terminal.standardOutput(out + "\n")
             } catch {
                 Terminal.standardError("kiln: error: \(error)\n")
                 throw ExitStatus.failure

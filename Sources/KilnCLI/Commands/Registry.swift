@@ -12,7 +12,8 @@ struct RegistryOptions: ParsableArguments {
 
     var path: String { WorkspacePaths(path: workspace).registry }
 
-    func open() -> GitRegistry { GitRegistry(path: path) }
+    /// The registry, with the audit log as its witness: every reference move is audited before it happens.
+    func open() -> GitRegistry { GitRegistry(path: path, witness: Audit.witness(workspace: workspace)) }
 
     /// `NAME@REF`, or a usage error naming the forms.
     static func reference(_ text: String) throws -> ModelReference {
@@ -327,9 +328,12 @@ func move(
     try Access.require(
         Access.evaluator(workspace: registry.workspace), "promote", on: ["model/\(version.model)"], environment: alias,
         workspace: registry.workspace)
+    // The registry's witness writes the audit line before the alias moves (and refuses the move if it
+    // cannot); a move that then fails gets a second line saying so.
     do {
         try registry.open().setAlias(
-            alias, model: version.model, version: version.version, author: Identity.current, reason: reason)
+            alias, model: version.model, version: version.version, author: Identity.current, reason: reason,
+            action: action)
     } catch {
         Audit.record(
             workspace: registry.workspace, action: action, resource: "model/\(version.model)", outcome: "failed",
@@ -337,9 +341,6 @@ func move(
         Terminal.standardError("kiln: error: \(error)\n")
         throw ExitStatus.failure
     }
-    Audit.record(
-        workspace: registry.workspace, action: action, resource: "model/\(version.model)", outcome: "allowed",
-        details: details)
     Terminal.standardOutput("\(version.model)@\(alias) → v\(version.version)\n")
 }
 
@@ -386,9 +387,6 @@ struct Rollback: ParsableCommand {
             environment: environment, workspace: registry.workspace)
         do {
             let version = try r.rollback(environment, model: target, author: Identity.current, reason: reason)
-            Audit.record(
-                workspace: registry.workspace, action: "rollback", resource: "model/\(target)", outcome: "allowed",
-                details: ["alias": environment, "version": "v\(version)", "reason": reason])
             Terminal.standardOutput("\(target)@\(environment) → v\(version) (rolled back)\n")
         } catch {
             Audit.record(
@@ -607,15 +605,7 @@ struct Pull: ParsableCommand {
                 details: ["alias": alias, "version": "v\(version)", "reason": decision.reason, "via": "pull"])
             return "permission denied: \(decision.reason); the alias was not moved"
         }
-        try sync(remote, registry, "pulled", { try $0.pull(from: $1, authorize: authorize) }) { report in
-            for move in report.aliasMoves {
-                Audit.record(
-                    workspace: workspace, action: "promote", resource: "model/\(move.model)", outcome: "allowed",
-                    details: [
-                        "alias": move.alias, "version": "v\(move.to)", "previous": move.from.map { "v\($0)" } ?? "none",
-                        "reason": "kiln pull", "via": "pull",
-                    ])
-            }
-        }
+        // Each alias move is audited by the registry's witness before the alias moves here.
+        try sync(remote, registry, "pulled", { try $0.pull(from: $1, authorize: authorize) })
     }
 }

@@ -67,7 +67,13 @@ struct RunCommand: ParsableCommand {
         try Access.requireRun(plan, current.compiled.checked.policies, workspace: current.paths.root)
 
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let registry = GitRegistry(path: current.paths.registry)
+        // The run's line comes first: with no audit log, nothing runs.
+        try Audit.require(
+            workspace: current.paths.root, action: "run",
+            resource: "workspace/\((current.paths.root as NSString).lastPathComponent)",
+            details: ["phase": "start", "targets": selection.targets.joined(separator: " ")])
+        // Registrations and alias moves are audited by the registry's witness before their refs move.
+        let registry = GitRegistry(path: current.paths.registry, witness: Audit.witness(workspace: current.paths.root))
         recordSpecs(current, registry)
         let reporter = makeReporter()
         let runner = Runner(
@@ -101,37 +107,14 @@ struct RunCommand: ParsableCommand {
             result, command: Array(CommandLine.arguments.dropFirst()), targets: selection.targets,
             jobs: jobs ?? cores, exitCode: code)
         let recordPath = try? record.write(to: current.paths.runs)
-        auditRun(record, graph: current.graph, root: current.paths.root)
+        auditRun(record, root: current.paths.root)
         if !json && !quiet { Terminal.standardOutput(results(result, record: recordPath, root: current.paths.root)) }
         if result.outcome == .cancelled { Foundation.exit(130) }
         if let exit, exit != .success { throw exit }
     }
 
-    /// The run in the audit log, and each version it registered.
-    private func auditRun(_ record: RunRecord, graph: ExecutionGraph, root: String) {
-        for node in record.nodes where node.kind == "release" && node.status == "done" {
-            // The summary is `ENVIRONMENT → MODEL@vN[, canary …]`.
-            Audit.record(
-                workspace: root, action: "deploy", resource: String(node.id.prefix { $0 != ":" }), outcome: "allowed",
-                details: ["release": node.summary, "run": record.id])
-        }
-        for node in record.nodes where node.kind == "register" && node.status == "done" {
-            // The summary starts with the version: `iris-mlp@v2 (staging) at …`.
-            let reference = node.summary.split(separator: " ").first.map(String.init) ?? node.summary
-            let model = reference.split(separator: "@").first.map(String.init) ?? reference
-            Audit.record(
-                workspace: root, action: "register", resource: "model/\(model)", outcome: "allowed",
-                details: ["version": reference, "node": node.id, "run": record.id])
-            // Registering with an alias moved it: audited as every alias move is.
-            if let config = graph.node(node.id)?.config, let alias = Access.field(config, "alias") {
-                Audit.record(
-                    workspace: root, action: "promote", resource: "model/\(model)", outcome: "allowed",
-                    details: [
-                        "alias": alias, "version": String(reference.split(separator: "@").last ?? ""),
-                        "reason": "registered by \(node.id.prefix { $0 != ":" })", "run": record.id,
-                    ])
-            }
-        }
+    /// The run's outcome in the audit log (its registrations and releases were audited as they happened).
+    private func auditRun(_ record: RunRecord, root: String) {
         Audit.record(
             workspace: root, action: "run", resource: "workspace/\((root as NSString).lastPathComponent)",
             outcome: record.outcome == .succeeded ? "allowed" : "failed",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import KilnCompiler
 import KilnDiagnostics
 import KilnRegistry
@@ -119,6 +120,7 @@ struct Serve: ParsableCommand {
         let logger = Logger(label: "kiln.serve")
         let workspace = loaded.paths.root
         let registryPath = loaded.paths.registry
+        let denials = DenialAudit(workspace: workspace)
         let server: InferenceServer
         do {
             server = try InferenceServer(
@@ -134,11 +136,7 @@ struct Serve: ParsableCommand {
                             uniquingKeysWith: { a, _ in a })),
                 settings: settings,
                 logger: logger,
-                onDenied: { deployment, action, why, status in
-                    Audit.record(
-                        workspace: workspace, action: action, resource: "deployment/\(deployment)", outcome: "denied",
-                        details: ["reason": why, "status": "\(status)"])
-                })
+                onDenied: { denials.record($0) })
         } catch {
             Terminal.standardError("kiln: error: \(error)\n")
             throw ExitStatus.failure
@@ -162,6 +160,7 @@ struct Serve: ParsableCommand {
                     Terminal.standardOutput(
                         "kiln: serving \(served.joined(separator: ", ")) at http://\(host):\(port)/v2\n")
                 }
+                denials.flush()
                 for d in configs {
                     Audit.record(
                         workspace: workspace, action: "serve.stop", resource: "deployment/\(d.name)",
@@ -178,6 +177,68 @@ struct Serve: ParsableCommand {
             throw ExitStatus.failure
         }
         Terminal.standardError("kiln: stopped serving\n")
+    }
+}
+
+/// Requests the server refused, in the audit log with the client's address, at most `limit` lines a
+/// minute: past that they are counted, and one summary line per minute says how many, from how many
+/// clients (a flood of bad tokens cannot fill the disk through the log).
+final class DenialAudit: Sendable {
+    let workspace: String
+    let limit: Int
+    let window: Double
+    private struct State {
+        var windowStart = Date()
+        var written = 0
+        var suppressed = 0
+        var clients = Set<String>()
+    }
+    private let state = Mutex(State())
+
+    init(workspace: String, limit: Int = 30, window: Double = 60) {
+        self.workspace = workspace
+        self.limit = limit
+        self.window = window
+    }
+
+    func record(_ denial: InferenceServer.Denial) {
+        let (write, summary) = state.withLock { s -> (Bool, (Int, Int)?) in
+            var summary: (Int, Int)?
+            if Date().timeIntervalSince(s.windowStart) >= window {
+                if s.suppressed > 0 { summary = (s.suppressed, s.clients.count) }
+                s = State()
+            }
+            guard s.written < limit else {
+                s.suppressed += 1
+                s.clients.insert(denial.client)
+                return (false, summary)
+            }
+            s.written += 1
+            return (true, summary)
+        }
+        if let (count, clients) = summary { writeSummary(count, clients) }
+        guard write else { return }
+        Audit.record(
+            workspace: workspace, action: denial.action, resource: "deployment/\(denial.deployment)", outcome: "denied",
+            details: ["reason": denial.reason, "status": "\(denial.status)", "client": denial.client])
+    }
+
+    /// The count of the current window, when the server stops.
+    func flush() {
+        let summary = state.withLock { s -> (Int, Int)? in
+            defer { s = State() }
+            return s.suppressed > 0 ? (s.suppressed, s.clients.count) : nil
+        }
+        if let (count, clients) = summary { writeSummary(count, clients) }
+    }
+
+    private func writeSummary(_ count: Int, _ clients: Int) {
+        Audit.record(
+            workspace: workspace, action: "serve.denials", resource: "server", outcome: "denied",
+            details: [
+                "suppressed": "\(count)", "clients": "\(clients)",
+                "note": "more than \(limit) refused requests in \(Int(window)) s; these were counted, not logged one by one",
+            ])
     }
 }
 

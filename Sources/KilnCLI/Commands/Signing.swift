@@ -50,12 +50,13 @@ struct Sign: ParsableCommand {
                 signer: Identity.current)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            let fingerprint = ModelSigning.fingerprint(privateKey.publicKey)
+            // Audited before the signature is stored; an unwritable log refuses the signing.
+            try Audit.require(
+                workspace: registry.workspace, action: "sign", resource: "model/\(ref.model)",
+                details: ["version": "v\(version)", "key": fingerprint, "files": "\(files.count)"])
             try r.storeSignature(
                 try encoder.encode(signature), model: ref.model, version: version, author: Identity.current)
-            let fingerprint = ModelSigning.fingerprint(privateKey.publicKey)
-            Audit.record(
-                workspace: registry.workspace, action: "sign", resource: "model/\(ref.model)", outcome: "allowed",
-                details: ["version": "v\(version)", "key": fingerprint, "files": "\(files.count)"])
             Terminal.standardOutput(
                 "signed \(ref.model)@v\(version): \(files.count) files, key \(fingerprint)\n")
         } catch {

@@ -45,6 +45,14 @@ extension CompilerContext {
                     help: "write {deny: [feature], on: \"dataset/*\", where: {pii: true}}")
             }
         }
+        if let log = policy.raw[path: ["audit", "log"]], let path = log.string {
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            if path.hasPrefix("/") || parts.contains("..") || parts.contains("") {
+                diagnostics.error(
+                    "policy.audit-outside", "the audit log '\(Escaped(path))' must be inside the workspace", at: log.span,
+                    help: "write a path relative to the workspace without '..', like logs/audit.jsonl")
+            }
+        }
         for key in policy.trustedKeys {
             guard checkFiles, let path = key.string else { continue }
             let resolved = Self.resolve(path, in: policyDirectories[policy.name] ?? "")

@@ -516,7 +516,7 @@ struct NodeExecutor: Sendable {
         do {
             try registry.setAlias(
                 d.spec.environment, model: primary.model, version: primary.version, author: Identity.current,
-                reason: "release \(node.resource)")
+                reason: "release \(node.resource)", action: "deploy")
         } catch { throw NodeFailure("run.registry", "\(error)") }
         var record = ["model": primary.reference, "environment": d.spec.environment]
         if let canary { record["canary"] = canary.reference }

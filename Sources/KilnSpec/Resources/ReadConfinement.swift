@@ -28,6 +28,19 @@ public struct ReadConfinement: Sendable {
     /// Why kiln must not read `path`, nil when it may (or when it does not exist: the caller says so).
     public func problem(_ path: String) -> String? {
         guard let real = Self.realPath(path) else { return nil }
+        if let problem = Self.special(real) { return problem }
+        guard roots.contains(where: { real == $0 || real.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
+            return
+                "it is outside the workspace (\(roots[0])); kiln reads only files inside it unless \(Self.allowVariable) names the directory"
+        }
+        return nil
+    }
+
+    /// Why `path` is a file kiln never reads wherever it is (below `/proc`, `/sys`, `/dev`, or not a regular
+    /// file), nil when it is a regular file or does not exist. For files outside the confinement too
+    /// (secret files).
+    public static func special(_ path: String) -> String? {
+        guard let real = realPath(path) else { return nil }
         for special in ["/proc", "/sys", "/dev"] where real == special || real.hasPrefix(special + "/") {
             return "it is a special file (\(special)); kiln reads only regular files"
         }
@@ -35,10 +48,6 @@ public struct ReadConfinement: Sendable {
         guard stat(real, &info) == 0 else { return nil }
         guard info.st_mode & S_IFMT == S_IFREG else {
             return "it is not a regular file (a directory, FIFO, socket or device)"
-        }
-        guard roots.contains(where: { real == $0 || real.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
-            return
-                "it is outside the workspace (\(roots[0])); kiln reads only files inside it unless \(Self.allowVariable) names the directory"
         }
         return nil
     }

@@ -474,7 +474,12 @@ public enum SpecSchema {
 
     static let audit = ObjectSchema(
         "Audit", doc: "The audit log.",
-        [Field("log", .string(), default: ".kiln/audit.log", "Append-only, hash-chained log file.")])
+        [
+            Field("log", .string(), default: ".kiln/audit.log", "Append-only, hash-chained log file, inside the workspace."),
+            Field(
+                "key", .string(.secretReference),
+                "HMAC key of the chain (base64 of 32 bytes; `openssl rand -base64 32`). Default: a key kiln makes in `.kiln/keys/audit.key`."),
+        ])
 
     public static let policy = ObjectSchema(
         "PolicySpec", doc: "Who may do what, data rules, signing, encryption and audit.",
