@@ -249,7 +249,7 @@ public enum InferenceProtocol {
         }
         var outputs: [RequestedOutput]?
         if let requested = value["outputs"] {
-            guard case .array(let list) = requested else { return nil }
+            guard case .array(let list) = requested, !list.isEmpty else { return nil }
             outputs = []
             for o in list {
                 guard case .string(let name)? = o["name"] else { return nil }
@@ -260,6 +260,9 @@ public enum InferenceProtocol {
     }
 
     private static func decodeExplaining(_ body: Data) throws(Failure) -> InferenceRequest {
+        if let key = RequestJSON.firstDuplicateKey(body) {
+            throw .badRequest("the body gives the key '\(key.prefix(60))' twice in one object; give each key once")
+        }
         let json: Any
         do {
             json = try JSONSerialization.jsonObject(with: body, options: [])
@@ -285,7 +288,9 @@ public enum InferenceProtocol {
         }
         var outputs: [RequestedOutput]?
         if let rawOutputs = object["outputs"] {
-            guard let list = rawOutputs as? [Any] else { throw .badRequest("'outputs' must be a list") }
+            guard let list = rawOutputs as? [Any], !list.isEmpty else {
+                throw .badRequest("'outputs' must be a non-empty list (leave it out for every output)")
+            }
             outputs = []
             for (i, o) in list.enumerated() {
                 guard let o = o as? [String: Any], let name = o["name"] as? String else {
@@ -320,6 +325,7 @@ public enum InferenceProtocol {
             shape.append(n)
         }
         guard let rawData = o["data"] else { throw .badRequest("\(what) has no 'data'") }
+        guard rawData is [Any] else { throw .badRequest("\(what): 'data' must be a list of elements") }
         var flat: [Any] = []
         flatten(rawData, into: &flat)
         let data: TensorData

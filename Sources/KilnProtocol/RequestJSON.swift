@@ -70,6 +70,9 @@ enum RequestJSON {
                     skipSpace()
                     guard i < end, p[i] == UInt8(ascii: ":") else { throw Invalid() }
                     i += 1
+                    // A key given twice is refused (the explaining path says so): readers disagree on which
+                    // one wins, and a request must mean one thing.
+                    guard !members.contains(where: { $0.0 == key }) else { throw Invalid() }
                     members.append((key, try value(depth: depth + 1)))
                     skipSpace()
                     guard i < end else { throw Invalid() }
@@ -231,5 +234,62 @@ enum RequestJSON {
             guard let s = String(validating: bytes, as: UTF8.self) else { throw Invalid() }
             return s
         }
+    }
+
+    /// The first key that an object of `data` holds twice, found without recursion (any depth), keys
+    /// compared after their escapes are decoded; nil when there is none. The explaining path runs it
+    /// before Foundation's reader, which keeps the last of two keys while the fast reader would refuse.
+    static func firstDuplicateKey(_ data: Data) -> String? {
+        let bytes = [UInt8](data)
+        var stack: [Set<String>?] = []  // nil: an array
+        var i = 0
+        func readString() -> (raw: ArraySlice<UInt8>, escaped: Bool)? {
+            let start = i + 1
+            var j = start
+            var escaped = false
+            while j < bytes.count {
+                if bytes[j] == UInt8(ascii: "\\") {
+                    escaped = true
+                    j += 2
+                    continue
+                }
+                if bytes[j] == UInt8(ascii: "\"") {
+                    i = j + 1
+                    return (bytes[start..<j], escaped)
+                }
+                j += 1
+            }
+            return nil
+        }
+        while i < bytes.count {
+            switch bytes[i] {
+            case UInt8(ascii: "{"):
+                stack.append(Set<String>())
+                i += 1
+            case UInt8(ascii: "["):
+                stack.append(nil)
+                i += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                _ = stack.popLast()
+                i += 1
+            case UInt8(ascii: "\""):
+                guard let (raw, escaped) = readString() else { return nil }
+                var k = i
+                while k < bytes.count, [9, 10, 13, 32].contains(bytes[k]) { k += 1 }
+                guard k < bytes.count, bytes[k] == UInt8(ascii: ":"), let top = stack.indices.last, stack[top] != nil
+                else { continue }
+                var key = String(decoding: raw, as: UTF8.self)
+                if escaped {
+                    let quoted = Data([UInt8(ascii: "\"")] + raw + [UInt8(ascii: "\"")])
+                    guard let decoded = try? JSONSerialization.jsonObject(with: quoted, options: .fragmentsAllowed) as? String
+                    else { return nil }
+                    key = decoded
+                }
+                if stack[top]?.insert(key).inserted == false { return key }
+            default:
+                i += 1
+            }
+        }
+        return nil
     }
 }

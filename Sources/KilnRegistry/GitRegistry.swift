@@ -142,8 +142,8 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             guard !line.hasPrefix("Kiln-") else {
                 throw RegistryError("the registration message has a line starting with 'Kiln-', which kiln keeps for its own trailers")
             }
-            guard line.unicodeScalars.allSatisfy({ $0 == "\t" || !(0..<32).contains($0.value) && $0.value != 127 }) else {
-                throw RegistryError("the registration message holds a control character")
+            guard Escaped.firstControl(in: String(line), allowing: [9]) == nil else {
+                throw RegistryError("the registration message holds a control or formatting character")
             }
         }
     }
@@ -156,8 +156,10 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     }
 
     static func checkReason(_ reason: String) throws {
-        guard reason.unicodeScalars.allSatisfy({ !(0..<32).contains($0.value) && $0.value != 127 }), reason.utf8.count <= 4096
-        else { throw RegistryError("the reason must be one line of at most 4,096 bytes without control characters") }
+        guard Escaped.firstControl(in: reason) == nil, reason.utf8.count <= 4096
+        else {
+            throw RegistryError("the reason must be one line of at most 4,096 bytes without control or formatting characters")
+        }
     }
 
     /// The version (number, commit) an earlier registration with this key made, among the latest 100.
@@ -226,13 +228,25 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             guard let tip = try repo.reference(Self.modelRef(reference.model)) else { return nil }
             return (try version(of: tip, repo), tip)
         case .version(let n):
-            if let tagged = try repo.reference("refs/tags/" + Self.tagName(reference.model, n)) { return (n, tagged) }
+            guard let tip = try repo.reference(Self.modelRef(reference.model)) else { return nil }
+            if let tagged = try repo.reference("refs/tags/" + Self.tagName(reference.model, n)) {
+                // The tag is an index, never the truth: it must name that version in the model's history (a
+                // moved tag once served v1's weights as v2).
+                guard try version(of: tagged, repo) == n, try repo.descends(tip, from: tagged) else {
+                    throw RegistryError(
+                        "\(reference)'s tag names a commit that is not \(reference) in \(reference.model)'s history: the registry is damaged or crafted")
+                }
+                return (n, tagged)
+            }
             // A process killed between the ref and the tag: walk the history.
-            var next = try repo.reference(Self.modelRef(reference.model))
+            var next: ObjectID? = tip
+            var expected: Int?
             while let id = next {
                 let v = try version(of: id, repo)
+                if let expected, v != expected { throw Self.brokenHistory(reference.model, v, expected) }
                 if v == n { return (n, id) }
                 if v < n { return nil }
+                expected = v - 1
                 next = try repo.readCommit(id).parents.first
             }
             return nil
@@ -245,10 +259,21 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     }
 
     /// The number in the commit's last `Kiln-Version:` trailer (kiln writes its trailers last).
+    static func brokenHistory(_ model: String, _ found: Int, _ expected: Int) -> RegistryError {
+        RegistryError(
+            "\(model)'s history numbers v\(found) where v\(expected) should be: the registry is damaged or crafted (kiln numbers versions one by one)")
+    }
+
     func version(of commit: ObjectID, _ repo: GitRepository) throws -> Int {
         let message = try repo.readCommit(commit).message
-        for line in message.split(separator: "\n").reversed() where line.hasPrefix("Kiln-Version: ") {
-            if let n = Int(line.dropFirst("Kiln-Version: ".count)), n > 0 { return n }
+        let trailers = message.split(separator: "\n").filter { $0.hasPrefix("Kiln-Version: ") }
+        if trailers.count == 1, let n = Int(trailers[0].dropFirst("Kiln-Version: ".count)), n > 0,
+            "Kiln-Version: \(n)" == trailers[0]
+        {
+            return n
+        }
+        if trailers.count > 1 {
+            throw RegistryError("commit \(commit.hex.prefix(12)) has \(trailers.count) Kiln-Version trailers: it is crafted")
         }
         throw RegistryError("commit \(commit.hex.prefix(12)) is not a kiln model version")
     }
@@ -364,6 +389,11 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         var weights: WeightStore.Manifest
     }
 
+    /// The top level of a version's tree: kiln's records, its index, the weights and the spec files.
+    static let versionLayout: Set<String> = [
+        "card.json", "params.json", "metrics.json", "lineage.json", "kiln.json", "weights", "specs",
+    ]
+
     func contents(of commit: ObjectID, _ what: String, _ repo: GitRepository) throws -> VersionContents {
         var files: [(path: RelativePath, id: ObjectID)] = []
         var weights: WeightStore.Manifest?
@@ -373,12 +403,22 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         }
         func walk(_ tree: ObjectID, _ prefix: RelativePath?, depth: Int) throws {
             guard depth < 32 else { throw refuse("its tree is nested more than 32 levels deep") }
+            var names = Set<String>()
             for entry in try repo.readTree(tree) {
                 let path: RelativePath
                 do {
                     path = try prefix.map { try $0.appending(entry.name) } ?? RelativePath(component: entry.name)
                 } catch {
                     throw refuse("\(error)")
+                }
+                guard names.insert(entry.name).inserted else { throw refuse("it holds '\(path)' twice") }
+                // A version holds what kiln writes and nothing else: a `.git` (any case) written by a
+                // checkout would be a repository whose config runs commands for the next `git status`.
+                if prefix == nil && !Self.versionLayout.contains(entry.name) {
+                    throw refuse("its tree has '\(path)' at the top, which is not part of a kiln version")
+                }
+                if path.components.contains(where: { $0.lowercased() == ".git" || $0.lowercased().hasPrefix(".git") }) {
+                    throw refuse("'\(path)' is a git control file, which a version never holds")
                 }
                 switch (path.string, entry.kind) {
                 case ("weights", .tree):
@@ -570,11 +610,14 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         var next = try repo.reference(Self.modelRef(model))
         while let id = next, out.count < limit {
             let commit = try repo.readCommit(id)
-            var version = 0, source = ""
+            let number = try version(of: id, repo)
+            if let last = out.last, number != last.version - 1 { throw Self.brokenHistory(model, number, last.version - 1) }
+            if commit.parents.isEmpty && number != 1 { throw Self.brokenHistory(model, number, 1) }
+            var source = ""
             var lines: [Substring] = []
             for line in commit.message.split(separator: "\n", omittingEmptySubsequences: false) {
                 if line.hasPrefix("Kiln-Version: ") {
-                    version = Int(line.dropFirst(14)) ?? 0
+                    continue  // the number comes from version(of:), which checks it
                 } else if line.hasPrefix("Kiln-Source: ") {
                     source = String(line.dropFirst(13))
                 } else if !line.hasPrefix("Kiln-") {
@@ -583,10 +626,10 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             }
             out.append(
                 VersionSummary(
-                    version: version, commit: id.hex, author: commit.author.name,
+                    version: number, commit: id.hex, author: commit.author.name,
                     time: Date(timeIntervalSince1970: TimeInterval(commit.author.time)),
                     message: lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines),
-                    metrics: try registered(model, version, id, repo).metrics, source: source))
+                    metrics: try registered(model, number, id, repo).metrics, source: source))
             next = commit.parents.first
         }
         return out

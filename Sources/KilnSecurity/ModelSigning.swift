@@ -1,5 +1,6 @@
 public import Crypto
 public import Foundation
+import KilnSpec
 
 /// Signed model versions, in the spirit of OpenSSF model signing: the signature covers a canonical manifest
 /// of every file of the version (path and SHA-256, sorted by path), signed with Ed25519. Verification
@@ -101,7 +102,15 @@ public enum ModelSigning {
         }
     }
 
+    /// A warning when a private key can be read by others than its owner (mode bits beyond 0600).
+    public static func permissionWarning(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & 0o077 != 0 else { return nil }
+        return "the private key \(path) can be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 \(path)"
+    }
+
     private static func keyBytes(_ path: String, header: String) throws -> Data {
+        if let problem = ReadConfinement.special(path) { throw Failure("the key \(path) is not read: \(problem)") }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw Failure("cannot read the key \(path)")
         }

@@ -25,6 +25,11 @@ public struct DeploymentConfig: Sendable {
     /// unsigned, signed by another key, or changed since signing is refused (at start and at a switch).
     public var trustedKeyFiles: [String]?
 
+    /// What the server serves: the environment's alias (`iris-mlp@production`), which only a release,
+    /// promote, rollback or alias set moves, each needing `promote` in that environment. `model` is what a
+    /// release moves it to; serving `model` itself would let whoever may move `staging` change production.
+    public var served: ModelReference { ModelReference("\(model.model)@\(environment)") ?? model }
+
     public init(
         name: String, environment: String = "default", model: ModelReference, canary: ModelReference? = nil,
         canaryTraffic: Double = 0, maxBatchSize: Int = 64, maxDelay: Double = 0.002,
@@ -76,7 +81,7 @@ final class DeploymentHost: @unchecked Sendable {
     init(_ config: DeploymentConfig, registry: GitRegistry, onBatch: @escaping @Sendable (String, Int) -> Void) throws {
         self.config = config
         self.onBatch = onBatch
-        primary = try Self.batcher(config.model, config, registry, inFlight, onBatch)
+        primary = try Self.batcher(config.served, config, registry, inFlight, onBatch)
         canary = try config.canary.map { try Self.batcher($0, config, registry, inFlight, onBatch) }
     }
 
@@ -175,15 +180,15 @@ final class DeploymentHost: @unchecked Sendable {
         let current = (
             primary: lock.withLock { primary.served.version }, canary: lock.withLock { canary?.served.version }
         )
-        if let resolved = try registry.resolve(config.model), resolved.version != current.primary {
-            let next = try Self.batcher(config.model, config, registry, inFlight, onBatch)
+        if let resolved = try registry.resolve(config.served), resolved.version != current.primary {
+            let next = try Self.batcher(config.served, config, registry, inFlight, onBatch)
             let old = lock.withLock {
                 let old = primary
                 primary = next
                 return old
             }
             old.retire()
-            moves.append("\(config.model): \(old.served.reference) → \(next.served.reference)")
+            moves.append("\(config.served): \(old.served.reference) → \(next.served.reference)")
         }
         if let reference = config.canary, let resolved = try registry.resolve(reference),
             resolved.version != current.canary

@@ -71,7 +71,13 @@ public final class InferenceServer: Sendable {
         let metrics = ServerMetrics()
         var hosts: [DeploymentHost] = []
         for d in deployments {
-            for reference in [d.model] + (d.canary.map { [$0] } ?? []) {
+            if try registry.resolve(d.served) == nil, d.served != d.model {
+                throw ServeError(
+                    "deployment '\(d.name)' serves \(d.served), its environment's alias, which names no version yet: release it first (`kiln run` moves '\(d.environment)' to \(d.model))"
+                )
+            }
+            // The release source must exist too: a Deployment naming a version that is not there is wrong.
+            for reference in [d.served, d.model] + (d.canary.map { [$0] } ?? []) {
                 guard try registry.resolve(reference) != nil else {
                     let known = try registry.models()
                     throw ServeError(
@@ -219,7 +225,9 @@ public final class InferenceServer: Sendable {
             guard let text = rest.first else {
                 throw InferenceProtocol.Failure(404, "no version in \(request.uri.path)")
             }
-            guard let n = Int(text.hasPrefix("v") ? String(text.dropFirst()) : text), n > 0 else {
+            guard let n = Int(text.hasPrefix("v") ? String(text.dropFirst()) : text), n > 0,
+                text == "\(n)" || text == "v\(n)"
+            else {
                 throw InferenceProtocol.Failure(400, "'\(text)' is not a version (a number: 3, or v3)")
             }
             version = n
@@ -237,6 +245,8 @@ public final class InferenceServer: Sendable {
             served = model
             return Self.json(model.metadata(name: host.config.name, versions: versions.map { "\($0.version)" }))
         case ["ready"] where get:
+            // A model's readiness says which versions it serves: the token check applies, as for metadata.
+            try authorize(request, host, action: "read")
             if let version { _ = try host.route(requestID: nil, version: version) }
             return Self.json(ModelReady(name: host.config.name, ready: true))
         case ["infer"] where post:
@@ -253,12 +263,16 @@ public final class InferenceServer: Sendable {
         if let host = hosts.first(where: { $0.config.name == name }) { return host }
         let byModel = hosts.filter { $0.config.model.model == name }
         if byModel.count == 1 { return byModel[0] }
+        // Names are listed only when every deployment is open: a server that checks tokens does not tell a
+        // client without one what it serves.
+        let open = hosts.allSatisfy { !$0.config.authRequired }
         let names = hosts.map(\.config.name)
         throw InferenceProtocol.Failure(
             404,
             byModel.count > 1
-                ? "model '\(name)' is served by several deployments (\(byModel.map(\.config.name).joined(separator: ", "))): name one"
-                : "unknown model '\(name)'; this server serves \(names.joined(separator: ", "))")
+                ? "model '\(name)' is served by several deployments"
+                    + (open ? " (\(byModel.map(\.config.name).joined(separator: ", ")))" : "") + ": name one"
+                : "unknown model '\(name)'" + (open ? "; this server serves \(names.joined(separator: ", "))" : ""))
     }
 
     private func authorize(_ request: Request, _ host: DeploymentHost, action: String) throws(InferenceProtocol.Failure)

@@ -145,7 +145,9 @@ extension CLI {
         #expect(predict.status == 1, Comment(rawValue: predict.stderr))
         #expect(!FileManager.default.fileExists(atPath: out.path + "/pwned"))
 
-        let crafted = Self.deployment().replacingOccurrences(of: "iris-mlp@staging", with: "iris-mlp@latest")
+        // A server serves its environment's alias: point one at the crafted version.
+        #expect(try kiln("alias", "set", "iris-mlp@latest", "crafted", "-C", workspace.path).status == 0)
+        let crafted = Self.deployment().replacingOccurrences(of: "environment: staging", with: "environment: crafted")
         try workspace.write("specs/deploy.yaml", crafted)
         // Bounded: a server that did start would otherwise hold the test forever.
         let serve = try ProgramRun.run(
@@ -282,6 +284,14 @@ extension CLI {
         for _ in 0..<45 {
             #expect(try client.post("/v2/models/iris-api/infer", json: Self.tensorInput([[5.1, 3.5, 1.4, 0.2]])).status == 401)
         }
+        // A model's readiness needs the token too; an unknown name does not list what is served; versions
+        // are numbers as written.
+        #expect(try client.request("GET", "/v2/models/iris-api/versions/1/ready").status == 401)
+        let unknown = try client.request("GET", "/v2/models/nope")
+        #expect(unknown.status == 404 && !unknown.text.contains("iris-api"), Comment(rawValue: unknown.text))
+        let token = ["Authorization": "Bearer shop-token"]
+        #expect(try client.request("GET", "/v2/models/iris-api/versions/02/ready", headers: token).status == 400)
+        #expect(try client.request("GET", "/v2/models/iris-api/versions/+2/ready", headers: token).status == 400)
         server.process.terminate()
         #expect(server.finish() == 0)
         let audit = try kiln("audit", "-C", workspace.path, "--json", environment: ["KILN_USER": "ops"])
@@ -292,7 +302,62 @@ extension CLI {
         #expect(denied.count == 30, "\(denied.count) denial lines")
         #expect(denied.allSatisfy { (($0["details"] as? [String: String])?["client"] ?? "").hasPrefix("127.0.0.1:") })
         let summary = entries.first { $0["action"] as? String == "serve.denials" }
-        #expect((summary?["details"] as? [String: String])?["suppressed"] == "15", "\(entries.suffix(3))")
+        // 15 infer denials and the ready without a token went past the 30 lines (malformed versions are
+        // a 400 before any token check).
+        #expect((summary?["details"] as? [String: String])?["suppressed"] == "16", "\(entries.suffix(3))")
         #expect(try kiln("audit", "verify", "-C", workspace.path).status == 0)
+    }
+
+    /// A crafted card (widths that do not add up, duplicated features, a layer the weights do not have,
+    /// labels with escape sequences) is refused by predict and serve: exit 1, never a trap or a silent
+    /// answer; and registry text reaches the terminal escaped.
+    @Test func craftedCardsAreRefusedAndRegistryTextIsEscaped() throws {
+        let workspace = try servedIris(Self.deployment())
+        let registry = workspace.path + "/.kiln/registry"
+        try workspace.write("new.csv", Self.irisRows)
+        let card = try #require(
+            try JSONSerialization.jsonObject(with: Data(CraftedRegistry.file(registry, model: "iris-mlp", "card.json").utf8))
+                as? [String: Any])
+        func crafted(_ change: (inout [String: Any]) -> Void) throws {
+            var c = card
+            change(&c)
+            let blob = try CraftedRegistry.blob(registry, try JSONSerialization.data(withJSONObject: c))
+            try CraftedRegistry.addVersion(
+                registry, model: "iris-mlp", replacing: ["card.json": .init(mode: "100644", name: "card.json", id: blob)])
+        }
+        let edits: [(String, (inout [String: Any]) -> Void)] = [
+            ("width", { c in
+                var p = c["preprocessing"] as? [String: Any] ?? [:]
+                var f = p["features"] as? [[String: Any]] ?? []
+                f[0]["width"] = 9
+                p["features"] = f
+                c["preprocessing"] = p
+            }),
+            ("duplicate features", { c in
+                var p = c["preprocessing"] as? [String: Any] ?? [:]
+                let f = p["features"] as? [[String: Any]] ?? []
+                p["features"] = [f[0], f[0], f[0], f[0]]
+                c["preprocessing"] = p
+            }),
+            ("fewer layers", { c in
+                var m = c["model"] as? [String: Any] ?? [:]
+                m["hidden"] = [16]
+                c["model"] = m
+            }),
+            ("escape labels", { c in c["labels"] = ["\u{1b}]0;PWN\u{07}a", "b", "c"] }),
+            ("too few labels", { c in c["labels"] = ["a", "b"] }),
+        ]
+        for (what, edit) in edits {
+            try crafted(edit)
+            let r = try kiln("predict", "iris-mlp@latest", "--input", workspace.path + "/new.csv", "-C", workspace.path)
+            #expect(r.status == 1, "\(what): \(r.stdout) \(r.stderr)")
+            #expect(!r.stdout.contains("\u{1b}") && !r.stderr.contains("\u{1b}"), "\(what)")
+        }
+        // A message with an OSC title sequence and a fake line reaches `kiln log` escaped.
+        try CraftedRegistry.addVersion(registry, model: "iris-mlp", message: "fine\u{1b}]0;PWN\u{07}\u{1b}[2J\u{202e}")
+        let log = try kiln("log", "iris-mlp", "-n", "1", "-C", workspace.path)
+        #expect(log.status == 0, Comment(rawValue: log.stderr))
+        #expect(!log.stdout.contains("\u{1b}") && !log.stdout.contains("\u{202e}"), Comment(rawValue: log.stdout))
+        #expect(log.stdout.contains("fine\\u{1b}]0;PWN"), Comment(rawValue: log.stdout))
     }
 }

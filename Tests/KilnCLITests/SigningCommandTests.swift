@@ -48,9 +48,10 @@ extension CLI {
         #expect(
             unsigned.stderr.contains("requires a signed version: iris-mlp@v2 is not signed"),
             Comment(rawValue: unsigned.stderr))
+        // Nothing was released to production: the server, which serves production's alias, has nothing to serve.
         let refused = try kiln("serve", workspace.path, "--port", "0", environment: alice)
         #expect(refused.status == 1)
-        #expect(refused.stderr.contains("requires a signed version"), Comment(rawValue: refused.stderr))
+        #expect(refused.stderr.contains("serves iris-mlp@production"), Comment(rawValue: refused.stderr))
         #expect(try kiln("verify", "iris-mlp@staging", "-C", workspace.path).status == 1)
 
         // Signed by a key the Policy does not trust.
@@ -79,8 +80,13 @@ extension CLI {
         server.process.terminate()
         #expect(server.finish() == 0)
 
-        // The other version is unsigned: promoted to staging, the server refuses it.
+        // The other version is unsigned: promoted to production, the server refuses it. (Moving staging
+        // changes nothing here: production's server serves production's alias.)
         #expect(try kiln("promote", "iris-mlp@v1", "staging", "-C", workspace.path, environment: alice).status == 0)
+        let unchanged = try serve(workspace.path, environment: alice)
+        unchanged.0.process.terminate()
+        #expect(unchanged.0.finish() == 0)
+        #expect(try kiln("promote", "iris-mlp@v1", "production", "-C", workspace.path, environment: alice).status == 0)
         let stale = try kiln("serve", workspace.path, "--port", "0", environment: alice)
         #expect(stale.status == 1)
         #expect(stale.stderr.contains("iris-mlp@v1 is not signed"), Comment(rawValue: stale.stderr))
@@ -88,15 +94,14 @@ extension CLI {
         #expect(audit.stdout.contains("sign model/iris-mlp"), Comment(rawValue: audit.stdout))
 
         // Tampered: the signed version's tag pointed at other bytes (v1's commit), as someone with write
-        // access to the registry could. Verification names what changed; the server refuses it.
-        #expect(try kiln("promote", "iris-mlp@v2", "staging", "-C", workspace.path, environment: alice).status == 0)
+        // access to the registry could. The tag no longer names v2 of the history: refused, naming it.
         let registry = workspace.path + "/.kiln/registry"
         let v1 = try git(registry, "rev-parse", "refs/tags/kiln/iris-mlp/v1^{commit}")
         _ = try git(registry, "update-ref", "refs/tags/kiln/iris-mlp/v2", v1)
         let tampered = try kiln("verify", "iris-mlp@v2", "-C", workspace.path)
         #expect(tampered.status == 1)
-        #expect(tampered.stderr.contains("changed after it was signed"), Comment(rawValue: tampered.stderr))
-        #expect(tampered.stderr.contains("params.json"))
+        #expect(tampered.stderr.contains("iris-mlp@v2's tag names a commit that is not"), Comment(rawValue: tampered.stderr))
+        #expect(try kiln("checkout", "iris-mlp@v2", "-o", workspace.path + "/out", "-C", workspace.path).status == 1)
     }
 }
 

@@ -36,6 +36,9 @@ import Testing
         ("backslash", { r in [.init(mode: "100644", name: "..\\pwned", id: try CraftedRegistry.blob(r, Data("x".utf8)))] }),
         ("escape", { r in [.init(mode: "100644", name: "\u{1b}[2Jpwned", id: try CraftedRegistry.blob(r, Data("x".utf8)))] }),
         ("symlink", { r in [.init(mode: "120000", name: "link", id: try CraftedRegistry.blob(r, Data("/etc/passwd".utf8)))] }),
+        // A `.git` folder a checkout would write: its config runs a command at the next `git status`.
+        (".git", { r in [.init(mode: "40000", name: ".git", id: try CraftedRegistry.payload(r, name: "config", text: "[core]\n\tfsmonitor = touch /tmp/pwned\n"))] }),
+        (".GIT", { r in [.init(mode: "40000", name: ".GIT", id: try CraftedRegistry.payload(r, name: "config", text: "x"))] }),
     ]
 
     @Test(arguments: 0..<crafted.count) func aCraftedVersionIsRefusedOnCheckoutAndSignAndWritesNothing(_ i: Int) throws {

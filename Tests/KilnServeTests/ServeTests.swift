@@ -78,6 +78,22 @@ import Testing
         (#"{"inputs":[{"name":"x","shape":[1],"datatype":"UINT8","data":[256]}]}"#, "out of range for UINT8"),
         (#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[-129]}]}"#, "out of range for INT8"),
         (#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP16","data":[70000]}]}"#, "out of range for FP16"),
+        // Found by the second probe: readers that disagree must not both answer.
+        (
+            #"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],"inputs":[{"name":"y","shape":[1],"datatype":"FP32","data":[2]}]}"#,
+            "gives the key 'inputs' twice"
+        ),
+        (
+            #"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1],"d\u0061ta":[2]}]}"#,
+            "gives the key 'data' twice"
+        ),
+        (
+            #"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],"inputs":[],"parameters":"#
+                + String(repeating: #"{"a":"#, count: 70) + "1" + String(repeating: "}", count: 70) + "}",
+            "gives the key 'inputs' twice"
+        ),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],"outputs":[]}"#, "non-empty list"),
+        (#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":5.1}]}"#, "'data' must be a list"),
     ])
     func rejects(_ body: String, _ message: String) {
         let f = failure(body)

@@ -98,11 +98,12 @@ public enum CraftedRegistry {
     /// trailers. Returns the new commit's id.
     @discardableResult
     public static func addVersion(
-        _ repository: String, model: String, extra: [Entry] = [], replacing: [String: Entry] = [:]
+        _ repository: String, model: String, extra: [Entry] = [], replacing: [String: Entry] = [:],
+        message: String = "crafted"
     ) throws -> String {
         let tip = try git(repository, ["rev-parse", "refs/kiln/models/\(model)"])
-        let message = try git(repository, ["log", "-1", "--format=%B", tip])
-        guard let line = message.split(separator: "\n").last(where: { $0.hasPrefix("Kiln-Version: ") }),
+        let tipMessage = try git(repository, ["log", "-1", "--format=%B", tip])
+        guard let line = tipMessage.split(separator: "\n").last(where: { $0.hasPrefix("Kiln-Version: ") }),
             let number = Int(line.dropFirst("Kiln-Version: ".count))
         else { throw Failure(description: "\(tip) is not a kiln version") }
         let next = number + 1
@@ -117,7 +118,7 @@ public enum CraftedRegistry {
             repository,
             [
                 "commit-tree", tree, "-p", tip, "-m",
-                "crafted\n\nKiln-Model: \(model)\nKiln-Version: \(next)\nKiln-Source: training/x",
+                "\(message)\n\nKiln-Model: \(model)\nKiln-Version: \(next)\nKiln-Source: training/x",
             ])
         _ = try git(repository, ["update-ref", "refs/kiln/models/\(model)", commit])
         return commit

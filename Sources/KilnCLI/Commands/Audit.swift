@@ -1,6 +1,7 @@
 import ArgumentParser
 import Crypto
 import Foundation
+import KilnDiagnostics
 import KilnRegistry
 import KilnRuntime
 import KilnSecurity
@@ -222,10 +223,12 @@ struct AuditCommand: ParsableCommand {
                     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
                     out += String(decoding: try encoder.encode(e), as: UTF8.self) + "\n"
                 } else {
-                    let details = e.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                    // One entry, one line: every field escaped, line breaks included (a reason holding a
+                    // newline and a fake entry must not print as two entries).
+                    let details = e.details.sorted { $0.key < $1.key }.map { "\(Escaped($0.key))=\(Escaped($0.value))" }
                         .joined(separator: " ")
                     out +=
-                        "\(e.seq)  \(e.time)  \(e.who)  \(e.action) \(e.resource)  \(e.outcome)"
+                        "\(e.seq)  \(Escaped(e.time))  \(Escaped(e.who))  \(Escaped(e.action)) \(Escaped(e.resource))  \(Escaped(e.outcome))"
                         + (details.isEmpty ? "" : "  \(details)") + "\n"
                 }
             }

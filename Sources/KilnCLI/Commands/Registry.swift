@@ -299,7 +299,7 @@ struct AliasCommand: ParsableCommand {
                 throw ExitStatus.failure
             }
             Terminal.standardOutput(
-                moves.map { "v\($0.version)  \(date($0.time))  \($0.author)  \($0.reason)\n" }.joined())
+                moves.map { "v\($0.version)  \(date($0.time))  \(Escaped($0.author))  \(Escaped($0.reason))\n" }.joined())
         }
     }
 
@@ -324,9 +324,9 @@ func move(
     _ alias: String, _ version: RegisteredVersion, _ reason: String, _ registry: RegistryOptions, action: String
 ) throws {
     let details = ["alias": alias, "version": "v\(version.version)", "reason": reason]
-    // Moving an alias is promoting to the environment it names.
-    try Access.require(
-        Access.evaluator(workspace: registry.workspace), "promote", on: ["model/\(version.model)"], environment: alias,
+    // Moving an alias is promoting to the environment it names, and to every environment serving it.
+    try Access.requireAliasMove(
+        Access.evaluator(workspace: registry.workspace), model: version.model, alias: alias,
         workspace: registry.workspace)
     // The registry's witness writes the audit line before the alias moves (and refuses the move if it
     // cannot); a move that then fails gets a second line saying so.
@@ -382,9 +382,9 @@ struct Rollback: ParsableCommand {
             )
             throw ExitStatus.failure
         }
-        try Access.require(
-            Access.evaluator(workspace: registry.workspace), "promote", on: ["model/\(target)"],
-            environment: environment, workspace: registry.workspace)
+        try Access.requireAliasMove(
+            Access.evaluator(workspace: registry.workspace), model: target, alias: environment,
+            workspace: registry.workspace)
         do {
             let version = try r.rollback(environment, model: target, author: Identity.current, reason: reason)
             Terminal.standardOutput("\(target)@\(environment) → v\(version) (rolled back)\n")
@@ -597,13 +597,16 @@ struct Pull: ParsableCommand {
         // An alias the remote moved moves here too: the same permission and audit line as `kiln promote`.
         let authorize = { (model: String, alias: String, version: Int) -> String? in
             guard evaluator.isActive else { return nil }
-            let decision = evaluator.decide(
-                principal: Identity.current, action: "promote", on: ["model/\(model)"], environment: alias)
-            guard !decision.allowed else { return nil }
-            Audit.record(
-                workspace: workspace, action: "promote", resource: "model/\(model)", outcome: "denied",
-                details: ["alias": alias, "version": "v\(version)", "reason": decision.reason, "via": "pull"])
-            return "permission denied: \(decision.reason); the alias was not moved"
+            for environment in Access.environments(movedBy: alias, model: model, workspace: workspace) {
+                let decision = evaluator.decide(
+                    principal: Identity.current, action: "promote", on: ["model/\(model)"], environment: environment)
+                guard !decision.allowed else { continue }
+                Audit.record(
+                    workspace: workspace, action: "promote", resource: "model/\(model)", outcome: "denied",
+                    details: ["alias": alias, "version": "v\(version)", "reason": decision.reason, "via": "pull"])
+                return "permission denied: \(decision.reason); the alias was not moved"
+            }
+            return nil
         }
         // Each alias move is audited by the registry's witness before the alias moves here.
         try sync(remote, registry, "pulled", { try $0.pull(from: $1, authorize: authorize) })

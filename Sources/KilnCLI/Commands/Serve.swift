@@ -142,7 +142,7 @@ struct Serve: ParsableCommand {
             throw ExitStatus.failure
         }
         let served = configs.map { d in
-            "\(d.name) (\(d.model)" + (d.canary.map { " + canary \($0) at \(Int(d.canaryTraffic * 100))%" } ?? "") + ")"
+            "\(d.name) (\(d.served)" + (d.canary.map { " + canary \($0) at \(Int(d.canaryTraffic * 100))%" } ?? "") + ")"
         }
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
@@ -154,7 +154,7 @@ struct Serve: ParsableCommand {
                             workspace: workspace, action: "serve.start", resource: "deployment/\(d.name)",
                             outcome: "allowed",
                             details: [
-                                "model": "\(d.model)", "address": "\(host):\(port)", "environment": d.environment,
+                                "model": "\(d.served)", "address": "\(host):\(port)", "environment": d.environment,
                             ])
                     }
                     Terminal.standardOutput(

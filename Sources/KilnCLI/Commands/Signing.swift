@@ -42,6 +42,7 @@ struct Sign: ParsableCommand {
         let ref = try RegistryOptions.reference(reference)
         _ = try registry.resolve(ref)
         do {
+            if let warning = ModelSigning.permissionWarning(key) { Terminal.standardError("kiln: warning: \(warning)\n") }
             let privateKey = try ModelSigning.loadPrivateKey(key)
             let r = registry.open()
             let (version, files) = try r.fileDigests(ref)
@@ -80,7 +81,7 @@ struct Verify: ParsableCommand {
         let ref = try RegistryOptions.reference(reference)
         _ = try registry.resolve(ref)
         do {
-            let trusted = keys.isEmpty ? Self.trustedKeyFiles(workspace: registry.workspace) : keys
+            let trusted = keys.isEmpty ? try Self.trustedKeyFiles(workspace: registry.workspace) : keys
             let r = registry.open()
             let (version, files) = try r.fileDigests(ref)
             let fingerprint = try ModelSigning.verifyStored(
@@ -94,13 +95,19 @@ struct Verify: ParsableCommand {
         }
     }
 
-    /// The Policies' `signing.trusted_keys`, each relative to its Policy's file.
-    static func trustedKeyFiles(workspace: String) -> [String] {
+    /// The Policies' `signing.trusted_keys`, each relative to its Policy's file, read only from inside the
+    /// workspace (or `KILN_ALLOW_READ`), as `kiln check` requires.
+    static func trustedKeyFiles(workspace: String) throws -> [String] {
         var files: [String] = []
+        let confinement = ReadConfinement(workspace: WorkspacePaths(path: workspace).root)
         for resource in Access.policies(workspace: workspace) {
             for key in PolicySpec(resource).trustedKeys {
                 guard let path = key.string else { continue }
-                files.append(path.hasPrefix("/") ? path : (resource.directory as NSString).appendingPathComponent(path))
+                let full = path.hasPrefix("/") ? path : (resource.directory as NSString).appendingPathComponent(path)
+                if let problem = confinement.problem(full) {
+                    throw ModelSigning.Failure("the trusted key '\(path)' is not read: \(problem)")
+                }
+                files.append(full)
             }
         }
         return files

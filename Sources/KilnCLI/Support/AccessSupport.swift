@@ -9,17 +9,47 @@ import Synchronization
 /// permission, is audited, and exits 1 before anything happens. Without a Policy everything is allowed
 /// (docs/security.md).
 enum Access {
-    private static let policyResources = Mutex<[String: [Resource]]>([:])
+    private static let resources = Mutex<[String: [Resource]]>([:])
 
-    /// The Policy resources of a workspace, read without compiling the rest, once per process (a registry
-    /// command asks for its evaluator, its audit log's path and its trusted keys).
-    static func policies(workspace: String) -> [Resource] {
+    /// The Policy and Deployment resources of a workspace, read without compiling the rest, once per
+    /// process (a registry command asks for its evaluator, its audit log's path, its trusted keys, and which
+    /// deployments serve an alias).
+    private static func resources(workspace: String) -> [Resource] {
         let root = WorkspacePaths(path: workspace).root
-        return policyResources.withLock { known in
+        return resources.withLock { known in
             if let p = known[root] { return p }
-            let found = WorkspaceLoader().load(path: workspace).resources.filter { $0.kind == .policy }
+            let found = WorkspaceLoader().load(path: workspace).resources.filter {
+                $0.kind == .policy || $0.kind == .deployment
+            }
             known[root] = found
             return found
+        }
+    }
+
+    static func policies(workspace: String) -> [Resource] {
+        resources(workspace: workspace).filter { $0.kind == .policy }
+    }
+
+    /// The environments an alias move reaches: the alias's own, and that of every Deployment of the
+    /// workspace whose canary is `MODEL@ALIAS` (a server serves its environment's alias as the primary, and
+    /// the canary as written). Moving `candidate` while production's canary is `iris-mlp@candidate`
+    /// changes production: it needs `promote` there too.
+    static func environments(movedBy alias: String, model: String, workspace: String) -> [String] {
+        var out = [alias]
+        for resource in resources(workspace: workspace) where resource.kind == .deployment {
+            let d = DeploymentSpec(resource)
+            let serves = d.canary?.model == model && d.canary?.target == .alias(alias)
+            if serves && !out.contains(d.environment) { out.append(d.environment) }
+        }
+        return out
+    }
+
+    /// `promote` on `model/MODEL` in every environment an alias move reaches.
+    static func requireAliasMove(
+        _ evaluator: PolicyEvaluator, model: String, alias: String, workspace: String
+    ) throws {
+        for environment in environments(movedBy: alias, model: model, workspace: workspace) {
+            try require(evaluator, "promote", on: ["model/\(model)"], environment: environment, workspace: workspace)
         }
     }
 
@@ -68,7 +98,7 @@ enum Access {
                 try require(evaluator, "register", on: [resource] + model, workspace: workspace)
                 // Registering with an alias moves it: the same permission as any other alias move.
                 if let alias = field(node.config, "alias"), let name {
-                    try require(evaluator, "promote", on: ["model/\(name)"], environment: alias, workspace: workspace)
+                    try requireAliasMove(evaluator, model: name, alias: alias, workspace: workspace)
                 }
             case .release:
                 let name = field(node.config, "model").flatMap { $0.split(separator: "@").first }.map(String.init)
@@ -77,8 +107,8 @@ enum Access {
                     evaluator, "deploy", on: [resource] + (name.map { ["model/\($0)"] } ?? []),
                     environment: environment, workspace: workspace)
                 // A release moves its environment's alias.
-                if let name {
-                    try require(evaluator, "promote", on: ["model/\(name)"], environment: environment, workspace: workspace)
+                if let name, let environment {
+                    try requireAliasMove(evaluator, model: name, alias: environment, workspace: workspace)
                 }
             case .check, .split, .gate:
                 break  // they read what ingest already needed `read` for, and write only the cache

@@ -10,12 +10,14 @@ enum Terminal {
             && environment["TERM"] != "dumb"
     }
 
+    /// Everything kiln prints goes through here, escaped for a terminal (`Escaped.forTerminal`): messages
+    /// and tables quote registry entries, data and requests.
     static func standardError(_ s: String) {
-        FileHandle.standardError.write(Data(s.utf8))
+        FileHandle.standardError.write(Data(Escaped.forTerminal(s).utf8))
     }
 
     static func standardOutput(_ s: String) {
-        FileHandle.standardOutput.write(Data(s.utf8))
+        FileHandle.standardOutput.write(Data(Escaped.forTerminal(s).utf8))
     }
 
     /// A JSON document on standard output: indented, keys sorted, slashes unescaped.

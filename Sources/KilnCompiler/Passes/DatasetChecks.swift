@@ -351,7 +351,7 @@ extension CompilerContext {
         for file in files {
             if let problem = confinement.problem(file) {
                 diagnostics.error(
-                    "compiler.read-refused", "data source '\(Escaped(spec.path))' is not read: '\(Escaped(file))': \(problem)",
+                    "compiler.read-refused", "data source '\(Escaped(spec.path))' is not read: \(problem)",
                     at: pathSpan,
                     help:
                         "keep data inside the workspace, or name its directory in \(ReadConfinement.allowVariable) (a ':'-separated list)"

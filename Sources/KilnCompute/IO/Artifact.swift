@@ -44,6 +44,52 @@ public struct ModelCard: Sendable, Codable, Equatable {
     public static let currentFormat = "kiln-model"
     public static let currentVersion = 1
 
+    /// Largest layer kiln builds from a card (a crafted card must not allocate without bound).
+    public static let maxLayerParameters = 1 << 28
+
+    /// What makes a card unusable, nil when nothing does: sizes that disagree with each other or the task,
+    /// layers too large to build, labels that are not printable names. A card can come from a registry
+    /// kiln did not write.
+    public var problem: String? {
+        let widths = [model.inputs] + model.hidden + [model.outputs]
+        guard widths.allSatisfy({ $0 > 0 && $0 <= 1 << 24 }), model.hidden.count <= 64 else {
+            return "impossible layer widths \(widths)"
+        }
+        for (a, b) in zip(widths, widths.dropFirst()) where Shape.elementCount([a, b]).map({ $0 > Self.maxLayerParameters }) ?? true {
+            return "a layer of \(a) × \(b) weights is larger than kiln builds"
+        }
+        guard inputColumns.count == model.inputs else {
+            return "it names \(inputColumns.count) input columns for a model of \(model.inputs) inputs"
+        }
+        switch model.task {
+        case .classification:
+            guard model.outputs >= 2, labels.count == model.outputs else {
+                return "a classifier of \(model.outputs) outputs needs as many labels, not \(labels.count)"
+            }
+        case .binary:
+            guard model.outputs == 1, labels.count == 2 else {
+                return "a binary model has 1 output and 2 labels, not \(model.outputs) and \(labels.count)"
+            }
+        case .regression:
+            guard labels.count == 1 || labels.count == model.outputs else {
+                return "a regression of \(model.outputs) outputs needs its target's name, not \(labels.count) labels"
+            }
+        }
+        for label in labels + inputColumns {
+            guard !label.isEmpty, label.unicodeScalars.allSatisfy({ !Self.isUnsafe($0) }) else {
+                return "a label or column name is empty or holds control characters"
+            }
+        }
+        guard Set(labels).count == labels.count else { return "its labels are not distinct" }
+        return nil
+    }
+
+    static func isUnsafe(_ s: Unicode.Scalar) -> Bool {
+        let v = s.value
+        return v < 32 || (v >= 127 && v < 160) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+            || v == 0x2028 || v == 0x2029 || v == 0xFFFD
+    }
+
     public var format = currentFormat
     public var version = currentVersion
     public var model: ModelConfig
@@ -121,9 +167,20 @@ public enum Artifact {
                     "card version \(card.version) is newer than this kiln reads (\(ModelCard.currentVersion)); upgrade kiln"
             )
         }
+        if let problem = card.problem {
+            throw .invalidFile(path: cardPath, reason: "the model card is damaged or crafted: \(problem)")
+        }
         let network = try Network(card.model, blas: blas)
         let weightsPath = directory + "/" + weightsFile
         let (entries, _) = try SafeTensors.read(weightsPath)
+        // Every tensor of the artifact belongs to the card's architecture: a card that describes fewer layers
+        // than the weights hold would otherwise run a different model without a word.
+        let names = Set(network.parameters.map(\.name))
+        if let extra = entries.first(where: { !names.contains($0.name) }) {
+            throw .invalidFile(
+                path: weightsPath,
+                reason: "tensor '\(extra.name)' is not part of the card's architecture: the card does not describe these weights")
+        }
         try network.load(entries, path: weightsPath)
         return (network, card)
     }

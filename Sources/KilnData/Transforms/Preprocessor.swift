@@ -404,5 +404,52 @@ extension Preprocessor {
                 "the model card's preprocessing is version \(version); this kiln reads version \(Self.currentVersion)",
                 at: nil, help: "use the kiln version that trained the model, or retrain")
         }
+        if let problem {
+            throw DataError(
+                "data.card-preprocessing", "the model card's preprocessing is damaged or crafted: \(problem)", at: nil)
+        }
+    }
+
+    /// What makes a preprocessing read from a card unusable, nil when nothing does: it comes from a
+    /// registry kiln may not have written, and every size in it indexes a buffer.
+    var problem: String? {
+        var inputsByName: [String: ColumnSchema] = [:]
+        for column in inputs {
+            guard inputsByName.updateValue(column, forKey: column.name) == nil else {
+                return "the input column '\(column.name)' is listed twice"
+            }
+        }
+        var seen = Set<String>()
+        var total = 0
+        for feature in features {
+            guard seen.insert(feature.column).inserted else { return "the feature '\(feature.column)' is listed twice" }
+            guard let column = inputsByName[feature.column] else {
+                return "the feature '\(feature.column)' is not one of its input columns"
+            }
+            let expected = feature.encoding == .oneHot ? column.values.count : 1
+            guard feature.width == expected, expected >= 1 else {
+                return "the feature '\(feature.column)' has width \(feature.width), not \(expected)"
+            }
+            for step in feature.steps {
+                switch step.op {
+                case "impute":
+                    guard step.fill?.isFinite ?? false else { return "an impute step of '\(feature.column)' has no finite fill" }
+                case "standardize", "min_max":
+                    guard let c = step.center, let k = step.scale, c.isFinite, k.isFinite, k != 0 else {
+                        return "a \(step.op) step of '\(feature.column)' has no finite center and non-zero scale"
+                    }
+                default:
+                    return "'\(step.op)' is not a step kiln knows"
+                }
+            }
+            total += feature.width
+        }
+        guard total == outputColumns.count else {
+            return "its features fill \(total) columns, but it names \(outputColumns.count)"
+        }
+        if let label, let column = inputsByName[label.column], column.type == .category, label.classes != column.values {
+            return "the label's classes differ from the label column's values"
+        }
+        return nil
     }
 }

@@ -1,5 +1,6 @@
 import CGit2
 public import Foundation
+import KilnDiagnostics
 
 /// Every libgit2 call goes through `check`: a negative result becomes a `GitError` with libgit2's own
 /// message and the operation that failed.
@@ -94,13 +95,11 @@ public struct GitSignature: Sendable, Equatable {
     /// libgit2 writes but cannot read back), nil when it can.
     public static func problem(_ text: String) -> String? {
         if text.utf8.count > 256 { return "it is longer than 256 bytes" }
-        for scalar in text.unicodeScalars {
-            switch scalar.value {
-            case 0..<32, 127..<160: return "it holds a control character (\\u{\(String(scalar.value, radix: 16))})"
-            case 60, 62: return "it holds '\(scalar)'"
-            default: continue
-            }
+        if let c = Escaped.firstControl(in: text) {
+            return "it holds a control or formatting character (\\u{\(String(c.value, radix: 16))})"
         }
+        if let c = text.unicodeScalars.first(where: { $0 == "<" || $0 == ">" }) { return "it holds '\(c)'" }
+        if !text.isEmpty && text.allSatisfy(\.isWhitespace) { return "it is only spaces" }
         return nil
     }
 

@@ -40,9 +40,15 @@ public struct ReadConfinement: Sendable {
     /// file), nil when it is a regular file or does not exist. For files outside the confinement too
     /// (secret files).
     public static func special(_ path: String) -> String? {
-        guard let real = realPath(path) else { return nil }
-        for special in ["/proc", "/sys", "/dev"] where real == special || real.hasPrefix(special + "/") {
-            return "it is a special file (\(special)); kiln reads only regular files"
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var link = stat()
+        let exists = lstat(path, &link) == 0
+        // A path that exists but cannot be resolved (a pipe behind /proc/self/fd/0) is refused too.
+        guard let real = realPath(path) else { return exists ? "it cannot be resolved to a regular file" : nil }
+        for special in ["/proc", "/sys", "/dev"] {
+            for candidate in [real, (absolute as NSString).standardizingPath] where candidate == special || candidate.hasPrefix(special + "/") {
+                return "it is a special file (\(special)); kiln reads only regular files"
+            }
         }
         var info = stat()
         guard stat(real, &info) == 0 else { return nil }
