@@ -6,9 +6,11 @@ public import KilnSpec
 /// open): a bearer token, to a principal, to allowed or not. The Policy's evaluator (the security layer)
 /// implements it; a Deployment with `auth: none` uses `OpenAccess`.
 public protocol RequestAuthorizer: Sendable {
-    /// `action` is `infer` or `read` (metadata); `deployment` the Deployment's name.
-    func authorize(bearerToken: String?, action: String, deployment: String, environment: String)
-        -> AuthorizationDecision
+    /// `action` is `infer` or `read` (metadata); `deployment` the Deployment's name; `clientCertificate`
+    /// the SHA-256 (hex) of the verified TLS client certificate, when the client presented one.
+    func authorize(
+        bearerToken: String?, clientCertificate: String?, action: String, deployment: String, environment: String
+    ) -> AuthorizationDecision
 }
 
 public enum AuthorizationDecision: Sendable, Equatable {
@@ -23,9 +25,9 @@ public enum AuthorizationDecision: Sendable, Equatable {
 public struct OpenAccess: RequestAuthorizer {
     public init() {}
 
-    public func authorize(bearerToken: String?, action: String, deployment: String, environment: String)
-        -> AuthorizationDecision
-    { .allowed(principal: nil) }
+    public func authorize(
+        bearerToken: String?, clientCertificate: String?, action: String, deployment: String, environment: String
+    ) -> AuthorizationDecision { .allowed(principal: nil) }
 }
 
 /// Bearer tokens checked against the Policies' principals (`token_sha256`), then the principal's
@@ -35,7 +37,8 @@ public struct OpenAccess: RequestAuthorizer {
 public struct PolicyAuthorizer: RequestAuthorizer {
     struct Principal {
         var name: String
-        var tokenHash: [UInt8]
+        var tokenHash: [UInt8]?
+        var certificateHash: [UInt8]?
     }
 
     private let principals: [Principal]
@@ -48,7 +51,11 @@ public struct PolicyAuthorizer: RequestAuthorizer {
         var principals: [Principal] = []
         for policy in policies {
             for p in policy.principals {
-                guard var hex = p.tokenSHA256 else { continue }
+                let certificate = p.certificateSHA256.flatMap(Self.bytes(hex:))
+                guard var hex = p.tokenSHA256 else {
+                    if let certificate { principals.append(Principal(name: p.name, certificateHash: certificate)) }
+                    continue
+                }
                 if let reference = SecretReference(hex) {
                     do { hex = try reference.resolve(relativeTo: directories[policy.name] ?? ".") } catch {
                         throw ServeError("principal '\(p.name)': \(error)")
@@ -60,23 +67,35 @@ public struct PolicyAuthorizer: RequestAuthorizer {
                     }
                 }
                 guard let hash = Self.bytes(hex: hex) else { continue }
-                principals.append(Principal(name: p.name, tokenHash: hash))
+                principals.append(Principal(name: p.name, tokenHash: hash, certificateHash: certificate))
             }
         }
         self.principals = principals
         evaluator = PolicyEvaluator(policies)
     }
 
-    public func authorize(bearerToken: String?, action: String, deployment: String, environment: String)
-        -> AuthorizationDecision
-    {
-        guard let token = bearerToken, !token.isEmpty else {
-            return .unauthenticated("this deployment needs 'Authorization: Bearer <token>'")
-        }
-        let hash = Array(SHA256.hash(data: Array(token.utf8)))
+    public func authorize(
+        bearerToken: String?, clientCertificate: String?, action: String, deployment: String, environment: String
+    ) -> AuthorizationDecision {
         var found: Principal?
-        for p in principals where Self.constantTimeEqual(p.tokenHash, hash) { found = p }
-        guard let principal = found else { return .unauthenticated("the bearer token belongs to no principal") }
+        if let token = bearerToken, !token.isEmpty {
+            let hash = Array(SHA256.hash(data: Array(token.utf8)))
+            for p in principals {
+                if let t = p.tokenHash, Self.constantTimeEqual(t, hash) { found = p }
+            }
+            guard found != nil else { return .unauthenticated("the bearer token belongs to no principal") }
+        } else if let certificate = clientCertificate.flatMap(Self.bytes(hex:)) {
+            // Mutual TLS: the verified client certificate names the principal.
+            for p in principals {
+                if let c = p.certificateHash, Self.constantTimeEqual(c, certificate) { found = p }
+            }
+            guard found != nil else {
+                return .unauthenticated("the client certificate belongs to no principal (certificate_sha256)")
+            }
+        } else {
+            return .unauthenticated("this deployment needs 'Authorization: Bearer <token>' or a client certificate")
+        }
+        guard let principal = found else { return .unauthenticated("no principal") }
         let decision = evaluator.decide(
             principal: principal.name, action: action, on: ["deployment/\(deployment)"], environment: environment)
         guard decision.allowed else {

@@ -2,6 +2,10 @@ import Foundation
 public import KilnProtocol
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Crypto
+import NIOSSL
 public import KilnRegistry
 import KilnSpec
 public import Logging
@@ -20,6 +24,48 @@ public struct ServerSettings: Sendable {
     public var bodyTimeout: Double
     /// Seconds between looks at the registry for moved aliases.
     public var pollInterval: Double
+    /// HTTPS when set: PEM certificate chain and key, and the CA certificates that sign client certificates
+    /// (then required: mutual TLS).
+    public var tls: TLSSettings?
+
+    public struct TLSSettings: Sendable {
+        public var certificatePEM: [UInt8]
+        public var keyPEM: [UInt8]
+        public var clientCAPEM: [UInt8]?
+
+        public init(certificatePEM: [UInt8], keyPEM: [UInt8], clientCAPEM: [UInt8]?) {
+            self.certificatePEM = certificatePEM
+            self.keyPEM = keyPEM
+            self.clientCAPEM = clientCAPEM
+        }
+
+        /// BoringSSL's configuration, or an error naming what does not parse.
+        func configuration() throws -> TLSConfiguration {
+            let chain: [NIOSSLCertificate]
+            let key: NIOSSLPrivateKey
+            do { chain = try NIOSSLCertificate.fromPEMBytes(certificatePEM) } catch {
+                throw ServeError("the TLS certificate is not a PEM certificate chain: \(error)")
+            }
+            do { key = try NIOSSLPrivateKey(bytes: keyPEM, format: .pem) } catch {
+                throw ServeError("the TLS key is not a PEM private key: \(error)")
+            }
+            guard !chain.isEmpty else { throw ServeError("the TLS certificate file holds no certificate") }
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            configuration.minimumTLSVersion = .tlsv12
+            if let clientCAPEM {
+                let roots: [NIOSSLCertificate]
+                do { roots = try NIOSSLCertificate.fromPEMBytes(clientCAPEM) } catch {
+                    throw ServeError("the TLS client_ca is not PEM certificates: \(error)")
+                }
+                guard !roots.isEmpty else { throw ServeError("the TLS client_ca file holds no certificate") }
+                configuration.trustRoots = .certificates(roots)
+                // A client without a certificate the CA signed does not get past the handshake.
+                configuration.certificateVerification = .noHostnameVerification
+            }
+            return configuration
+        }
+    }
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, idleTimeout: Double = 10, bodyTimeout: Double = 5,
@@ -59,6 +105,8 @@ public final class InferenceServer: Sendable {
 
     /// The connected client's address (`ip:port`) while a request is answered.
     @TaskLocal static var client = "-"
+    /// The SHA-256 of the client's verified certificate while a request is answered (mutual TLS).
+    @TaskLocal static var certificate: String?
 
     /// Loads every Deployment's versions; a reference that resolves to nothing, or a version that cannot be
     /// loaded, is an error here, before any port is bound.
@@ -103,11 +151,17 @@ public final class InferenceServer: Sendable {
     /// `onStart` gets the bound address once the server listens.
     public func run(onStart: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
         let responder = CallbackResponder<ClientRequestContext> { [self] request, context in
-            await Self.$client.withValue(context.client) { await respond(request, context) }
+            let certificate = settings.tls?.clientCAPEM == nil ? nil : await context.certificate()
+            return await Self.$client.withValue(context.client) {
+                await Self.$certificate.withValue(certificate) { await respond(request, context) }
+            }
         }
+        let http1 = HTTPServerBuilder.http1(
+            configuration: .init(idleTimeout: .milliseconds(Int64(settings.idleTimeout * 1000))))
         let app = Application(
             responder: responder,
-            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(settings.idleTimeout * 1000)))),
+            server: try settings.tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: try $0.configuration()) }
+                ?? http1,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "kiln"),
             onServerRunning: { [settings] channel in
                 onStart(settings.host, channel.localAddress?.port ?? settings.port)
@@ -286,7 +340,8 @@ public final class InferenceServer: Sendable {
             token = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
         }
         switch authorizer.authorize(
-            bearerToken: token, action: action, deployment: host.config.name, environment: host.config.environment)
+            bearerToken: token, clientCertificate: Self.certificate, action: action, deployment: host.config.name,
+            environment: host.config.environment)
         {
         case .allowed: return
         case .unauthenticated(let why):
@@ -464,13 +519,24 @@ final class ServerMetrics: Sendable {
     }
 }
 
-/// The request context: Hummingbird's core, and the connected client's address (audited on a denial).
+/// The request context: Hummingbird's core, the connected client's address (audited on a denial), and
+/// the SHA-256 of its verified TLS client certificate, if it presented one (mutual TLS).
 struct ClientRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     let client: String
+    let channel: any Channel
+
+    /// The SHA-256 (hex) of the client's verified certificate, asked of the channel's TLS handler on its
+    /// event loop; nil without TLS or without a client certificate.
+    func certificate() async -> String? {
+        guard let certificate = try? await channel.nioSSL_peerCertificate().get(), let der = try? certificate.toDERBytes()
+        else { return nil }
+        return SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
+    }
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
         client = source.channel.remoteAddress.map { address in
             "\(address.ipAddress ?? "?"):\(address.port.map(String.init) ?? "?")"
         } ?? "-"

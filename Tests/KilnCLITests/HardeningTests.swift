@@ -361,3 +361,131 @@ extension CLI {
         #expect(log.stdout.contains("fine\\u{1b}]0;PWN"), Comment(rawValue: log.stdout))
     }
 }
+
+/// TLS and mutual TLS on `kiln serve`, with a certificate authority made by the test (openssl) and real
+/// clients (curl, Python's ssl), and the plain-HTTP rule for exposed addresses.
+extension CLI {
+    /// A CA, a server certificate for 127.0.0.1, and a client certificate, in `directory`.
+    func makeCertificates(_ directory: String) throws {
+        let script = """
+            set -e
+            cd '\(directory)'
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=kiln-test-ca -keyout ca.key -out ca.pem 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2>/dev/null
+            printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -subj /CN=shop -keyout client.key -out client.csr 2>/dev/null
+            openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out client.pem 2>/dev/null
+            openssl x509 -in client.pem -outform der | sha256sum | cut -d' ' -f1 > client.sha256
+            """
+        let r = try ProgramRun.run("bash", ["-c", script])
+        #expect(r.status == 0, Comment(rawValue: r.stderr))
+    }
+
+    func tlsWorkspace(clientCA: Bool) throws -> (TemporaryDirectory, String) {
+        let workspace = try servedIris(Self.deployment())
+        let certs = workspace.path + "/certs"
+        try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
+        try makeCertificates(certs)
+        let fingerprint = try String(contentsOfFile: certs + "/client.sha256", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try workspace.write(
+            "specs/deploy.yaml",
+            """
+            apiVersion: kiln/v1
+            kind: Deployment
+            metadata: {name: iris-api}
+            spec:
+              model: iris-mlp@staging
+              environment: staging
+              auth: required
+              server:
+                host: 127.0.0.1
+                tls: {certificate: ../certs/server.pem, key: "${file:../certs/server.key}"\(clientCA ? ", client_ca: ../certs/ca.pem" : "")}
+            """)
+        try workspace.write(
+            "specs/policy.yaml",
+            """
+            apiVersion: kiln/v1
+            kind: Policy
+            metadata: {name: access}
+            spec:
+              principals:
+                - {name: shop, roles: [consumer], certificate_sha256: "\(fingerprint)"}
+                - {name: bot, roles: [consumer], token_sha256: "\(try Self.sha256("bot-token"))"}
+                - {name: ops, roles: [operator]}
+              roles:
+                operator:
+                  - {allow: [deploy], on: "model/*"}
+                consumer:
+                  - {allow: [infer, read], on: "deployment/*"}
+            """)
+        return (workspace, certs)
+    }
+
+    func curl(_ arguments: [String]) throws -> ProgramRun {
+        try ProgramRun.run("curl", ["-s", "-o", "/dev/stderr", "-w", "%{http_code}", "--max-time", "10"] + arguments)
+    }
+
+    @Test func tlsServesHTTPSAndTokensStillWork() throws {
+        let (workspace, certs) = try tlsWorkspace(clientCA: false)
+        let (server, port) = try serve(workspace.path, environment: ["KILN_USER": "ops"])
+        defer { server.process.terminate() }
+        #expect(server.output.contains { $0.contains("at https://127.0.0.1:") }, "\(server.output)")
+        let url = "https://127.0.0.1:\(port)/v2/models/iris-api/infer"
+        let body = Self.tensorInput([[5.1, 3.5, 1.4, 0.2]])
+        let ok = try curl(["--cacert", certs + "/ca.pem", "-H", "Authorization: Bearer bot-token", "-d", body, url])
+        #expect(ok.stdout == "200", Comment(rawValue: ok.stderr))
+        #expect(ok.stderr.contains("setosa"))
+        #expect(try curl(["--cacert", certs + "/ca.pem", "-d", body, url]).stdout == "401")
+        // Not trusted without the CA; plain HTTP on the TLS port gets no answer.
+        #expect(try curl(["-d", body, url]).status != 0)
+        #expect(try curl(["-d", body, "http://127.0.0.1:\(port)/v2/models/iris-api/infer"]).stdout != "200")
+    }
+
+    @Test func mutualTLSMapsClientCertificatesToPrincipals() throws {
+        let (workspace, certs) = try tlsWorkspace(clientCA: true)
+        let (server, port) = try serve(workspace.path, environment: ["KILN_USER": "ops"])
+        defer { server.process.terminate() }
+        let url = "https://127.0.0.1:\(port)/v2/models/iris-api/infer"
+        let body = Self.tensorInput([[5.1, 3.5, 1.4, 0.2]])
+        let withCertificate = try curl([
+            "--cacert", certs + "/ca.pem", "--cert", certs + "/client.pem", "--key", certs + "/client.key", "-d", body, url,
+        ])
+        #expect(withCertificate.stdout == "200", Comment(rawValue: withCertificate.stderr))
+        // Without a client certificate the handshake fails: nothing reaches the server's routes.
+        let without = try curl(["--cacert", certs + "/ca.pem", "-H", "Authorization: Bearer bot-token", "-d", body, url])
+        #expect(without.status != 0 && without.stdout != "200", Comment(rawValue: "\(without.status) \(without.stdout)"))
+        // Python's ssl module, a second real client.
+        let python = """
+            import ssl, sys, urllib.request
+            context = ssl.create_default_context(cafile=sys.argv[1] + "/ca.pem")
+            context.load_cert_chain(sys.argv[1] + "/client.pem", sys.argv[1] + "/client.key")
+            request = urllib.request.Request(sys.argv[2], data=sys.argv[3].encode(), headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, context=context, timeout=10) as response:
+                print(response.status, response.read().decode())
+            """
+        let py = try ProgramRun.run("python3", ["-c", python, certs, url, body])
+        #expect(py.status == 0 && py.stdout.hasPrefix("200 ") && py.stdout.contains("setosa"), Comment(rawValue: py.stderr))
+        server.process.terminate()
+        #expect(server.finish() == 0)
+        let audit = try kiln("audit", "-C", workspace.path)
+        #expect(audit.status == 0)
+    }
+
+    @Test func plainHTTPWithTokensStaysOnLoopback() throws {
+        let workspace = try servedIris(Self.deployment())
+        try workspace.write(
+            "specs/deploy.yaml",
+            Self.deployment(auth: "required") + "  server: {host: 0.0.0.0}\n")
+        let checked = try kiln("check", workspace.path)
+        #expect(checked.status == 1 && checked.stderr.contains("[deployment.plain-http-exposed]"), Comment(rawValue: checked.stderr))
+        // The same through --host on the command line.
+        try workspace.write("specs/deploy.yaml", Self.deployment(auth: "required"))
+        try workspace.write(
+            "specs/policy.yaml",
+            "apiVersion: kiln/v1\nkind: Policy\nmetadata: {name: p}\nspec:\n  principals:\n    - {name: ops, roles: [op]}\n  roles:\n    op:\n      - {allow: [deploy], on: \"model/*\"}\n")
+        let served = try kiln("serve", workspace.path, "--host", "0.0.0.0", "--port", "0", environment: ["KILN_USER": "ops"])
+        #expect(served.status == 1 && served.stderr.contains("plain HTTP"), Comment(rawValue: served.stderr))
+    }
+}

@@ -372,7 +372,7 @@ import Testing
         _ token: String?, _ action: String, _ deployment: String, _ environment: String, _ expected: String
     ) throws {
         let decision = try PolicyAuthorizer(Self.policy()).authorize(
-            bearerToken: token, action: action, deployment: deployment, environment: environment)
+            bearerToken: token, clientCertificate: nil, action: action, deployment: deployment, environment: environment)
         switch decision {
         case .allowed(let who): #expect(expected == "allowed \(who ?? "")")
         case .unauthenticated: #expect(expected == "401")

@@ -101,9 +101,24 @@ struct Serve: ParsableCommand {
             throw ExitStatus.failure
         }
         let first = configs[0]
-        let settings = ServerSettings(
+        var settings = ServerSettings(
             host: host ?? first.host, port: port ?? first.port, idleTimeout: idleTimeout, bodyTimeout: bodyTimeout,
             pollInterval: pollInterval)
+        // TLS from the first Deployment's server (the one whose address is bound).
+        if let tls = chosen[0].resource.spec[path: ["server", "tls"]] {
+            do { settings.tls = try Self.tlsSettings(tls, directory: chosen[0].resource.directory, root: workspaceRoot(loaded)) }
+            catch {
+                Terminal.standardError("kiln: error: Deployment '\(first.name)': \(error)\n")
+                throw ExitStatus.failure
+            }
+        }
+        // Tokens and client identities do not travel in clear beyond this machine.
+        if settings.tls == nil, !Self.isLoopback(settings.host), let exposed = configs.first(where: { $0.authRequired }) {
+            Terminal.standardError(
+                "kiln: error: Deployment '\(exposed.name)' has 'auth: required' and would listen on \(settings.host) in plain HTTP: bearer tokens would cross the network in clear\n"
+                    + "  help: add server: {tls: {certificate: …, key: ${file:…}}} to the Deployment, or listen on 127.0.0.1 behind a TLS proxy\n")
+            throw ExitStatus.failure
+        }
         if host == nil && port == nil,
             let other = configs.first(where: { $0.host != first.host || $0.port != first.port })
         {
@@ -121,6 +136,7 @@ struct Serve: ParsableCommand {
         let workspace = loaded.paths.root
         let registryPath = loaded.paths.registry
         let denials = DenialAudit(workspace: workspace)
+        let scheme = settings.tls == nil ? "http" : "https"
         let server: InferenceServer
         do {
             server = try InferenceServer(
@@ -158,7 +174,7 @@ struct Serve: ParsableCommand {
                             ])
                     }
                     Terminal.standardOutput(
-                        "kiln: serving \(served.joined(separator: ", ")) at http://\(host):\(port)/v2\n")
+                        "kiln: serving \(served.joined(separator: ", ")) at \(scheme)://\(host):\(port)/v2\n")
                 }
                 denials.flush()
                 for d in configs {
@@ -177,6 +193,35 @@ struct Serve: ParsableCommand {
             throw ExitStatus.failure
         }
         Terminal.standardError("kiln: stopped serving\n")
+    }
+}
+
+extension Serve {
+    func workspaceRoot(_ loaded: LoadedWorkspace) -> String { loaded.paths.root }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "127.0.0.1" || host == "::1" || host == "localhost" || host.hasPrefix("127.")
+    }
+
+    /// The certificate and client CA read from inside the workspace, the key through its secret reference.
+    static func tlsSettings(_ tls: SpecValue, directory: String, root: String) throws -> ServerSettings.TLSSettings {
+        let confinement = ReadConfinement(workspace: root)
+        func file(_ field: String) throws -> [UInt8]? {
+            guard let path = tls[field]?.string else { return nil }
+            let full = path.hasPrefix("/") ? path : (directory as NSString).appendingPathComponent(path)
+            if let problem = confinement.problem(full) { throw ServeError("tls.\(field) '\(path)' is not read: \(problem)") }
+            guard let data = FileManager.default.contents(atPath: full) else {
+                throw ServeError("tls.\(field) '\(path)' cannot be read (paths resolve against the spec file's directory)")
+            }
+            return [UInt8](data)
+        }
+        guard let certificate = try file("certificate") else { throw ServeError("tls needs a certificate") }
+        guard let keyText = tls["key"]?.string, let reference = SecretReference(keyText) else {
+            throw ServeError("tls.key must be a secret reference (${file:…} or ${env:…})")
+        }
+        let key = try reference.resolve(relativeTo: directory)
+        return ServerSettings.TLSSettings(
+            certificatePEM: certificate, keyPEM: [UInt8](key.utf8), clientCAPEM: try file("client_ca"))
     }
 }
 

@@ -32,6 +32,32 @@ extension CompilerContext {
                 help: "point the canary at another version or alias")
         }
 
+        // Plain HTTP off this machine would carry bearer tokens in clear.
+        let host = v[path: ["server", "host"]]?.string ?? "127.0.0.1"
+        let tls = v[path: ["server", "tls"]]
+        let loopback = host == "127.0.0.1" || host == "::1" || host == "localhost" || host.hasPrefix("127.")
+        if tls == nil && !loopback && spec.auth != "none" {
+            diagnostics.error(
+                "deployment.plain-http-exposed",
+                "'auth: required' on \(host) without TLS: bearer tokens would cross the network in clear",
+                at: v[path: ["server", "host"]]?.span ?? resource.nameSpan,
+                help: "add server: {tls: {certificate: certs/server.pem, key: ${file:../secrets/server.key}}}, or listen on 127.0.0.1")
+        }
+        if let tls, checkFiles {
+            for field in ["certificate", "client_ca"] {
+                guard let value = tls[field], let path = value.string else { continue }
+                let full = Self.resolve(path, in: resource.directory)
+                if !FileManager.default.fileExists(atPath: full) {
+                    diagnostics.error(
+                        "compiler.missing-file", "tls.\(field) '\(Escaped(path))' does not exist", at: value.span,
+                        help: "paths resolve against the spec file's directory")
+                } else if let problem = confinement.problem(full) {
+                    diagnostics.error(
+                        "compiler.read-refused", "tls.\(field) '\(Escaped(path))' is not read: \(problem)", at: value.span)
+                }
+            }
+        }
+
         // Policies: which protect this environment, and whether signing is required.
         var signingRequired = false
         var keyFiles: [String] = []

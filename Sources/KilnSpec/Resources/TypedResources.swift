@@ -208,6 +208,8 @@ public struct PolicySpec: Sendable {
         public var name: String
         public var roles: [String]
         public var tokenSHA256: String?
+        /// SHA-256 (hex) of the DER of the principal's client certificate (mutual TLS).
+        public var certificateSHA256: String?
         public var raw: SpecValue
     }
 
@@ -234,7 +236,7 @@ public struct PolicySpec: Sendable {
         principals = (v["principals"]?.list ?? []).map {
             Principal(
                 name: $0["name"]?.string ?? "", roles: $0["roles"]?.strings ?? [],
-                tokenSHA256: $0["token_sha256"]?.string, raw: $0)
+                tokenSHA256: $0["token_sha256"]?.string, certificateSHA256: $0["certificate_sha256"]?.string, raw: $0)
         }
         roles = (v["roles"]?.fields ?? []).map { field in
             let rules = (field.value.list ?? []).map {

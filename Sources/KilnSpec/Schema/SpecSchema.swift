@@ -377,11 +377,22 @@ public enum SpecSchema {
 
     // MARK: Deployment
 
+    static let tls = ObjectSchema(
+        "TLS", doc: "HTTPS: the server's certificate and key, and optionally the CA that signs client certificates.",
+        [
+            Field("certificate", .string(), required: true, "PEM certificate chain (path inside the workspace)."),
+            Field("key", .string(.secretReference), required: true, "PEM private key: `${file:…}` or `${env:…}`."),
+            Field(
+                "client_ca", .string(),
+                "PEM CA certificates: clients must present a certificate they sign (mutual TLS); a Policy principal's `certificate_sha256` names one."),
+        ])
+
     static let server = ObjectSchema(
         "Server", doc: "Where the server listens.",
         [
-            Field("host", .string(), default: "127.0.0.1", "Bind address."),
+            Field("host", .string(), default: "127.0.0.1", "Bind address; plain HTTP with `auth: required` stays on loopback."),
             Field("port", .integer(min: 1, max: 65535), default: "8080", "TCP port."),
+            Field("tls", .object(tls), "HTTPS (and mutual TLS)."),
         ])
 
     static let batching = ObjectSchema(
@@ -429,6 +440,9 @@ public enum SpecSchema {
             Field(
                 "token_sha256", .string(.sha256OrSecret),
                 "SHA-256 of the principal's bearer token (`kiln token new`), or `${file:…}`/`${env:…}` holding it."),
+            Field(
+                "certificate_sha256", .string(.sha256),
+                "SHA-256 of the principal's client certificate (DER), for mutual TLS: `openssl x509 -in c.pem -outform der | sha256sum`."),
         ])
 
     static let rule = ObjectSchema(
