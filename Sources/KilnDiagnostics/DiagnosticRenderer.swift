@@ -83,7 +83,9 @@ public struct DiagnosticRenderer: Sendable {
         if redact {
             for i in startCol..<min(endCol, shownScalars.count) { shownScalars[i] = "*" }
         }
-        let shown = "\(Escaped(String(String.UnicodeScalarView(shownScalars)).replacingOccurrences(of: "\r", with: ""), keeping: [9]))"
+        // Secrets are masked on every quoted line, whatever the diagnostic (SecretMasking).
+        let masked = SecretMasking.mask(String(String.UnicodeScalarView(shownScalars)).replacingOccurrences(of: "\r", with: ""))
+        let shown = "\(Escaped(masked, keeping: [9]))"
         return " \(number) | \(shown)\n \(gutter) | \(pad)\(paint(carets, .green))\n"
     }
 

@@ -489,3 +489,32 @@ extension CLI {
         #expect(served.status == 1 && served.stderr.contains("plain HTTP"), Comment(rawValue: served.stderr))
     }
 }
+
+/// Inline secrets never reach a diagnostic's quoted line, however the spec around them is broken (finding 7).
+extension CLI {
+    static let secret = "c2VjcmV0LWtleS1kby1ub3QtcHJpbnQ9PQ"
+
+    @Test(arguments: [
+        // A YAML syntax error on the secret's line.
+        "apiVersion: kiln/v1\nkind: Policy\nmetadata: {name: p}\nspec:\n  encryption:\n    key: \(secret) : oops: [\n",
+        // A duplicate key: the note quotes the first one.
+        "apiVersion: kiln/v1\nkind: Policy\nmetadata: {name: p}\nspec:\n  encryption:\n    key: \(secret)\n    key: \(secret)\n",
+        // A tab indent.
+        "apiVersion: kiln/v1\nkind: Policy\nmetadata: {name: p}\nspec:\n  encryption:\n\tkey: \(secret)\n",
+        // A misspelled field around it.
+        "apiVersion: kiln/v1\nkind: Policy\nmetadata: {name: p}\nspec:\n  encryptoin: {key: \(secret)}\n",
+        // A nested map under an unknown field.
+        "apiVersion: kiln/v1\nkind: Policy\nmetadata: {name: p}\nspec:\n  vault:\n    settings:\n      password: hunter2-\(secret)\n",
+        // Key material under an innocent name.
+        "apiVersion: kiln/v1\nkind: Policy\nmetadata: {name: p}\nspec:\n  notes: \(secret)\n",
+    ])
+    func inlineSecretsAreMaskedInEveryDiagnostic(_ text: String) throws {
+        let directory = try TemporaryDirectory(files: ["specs/p.yaml": text])
+        for format in ["text", "json", "github"] {
+            let r = try kiln("check", directory.path, "--format", format)
+            #expect(r.status == 1, Comment(rawValue: r.stderr))
+            #expect(!(r.stdout + r.stderr).contains(Self.secret), "\(format): \(r.stdout)\(r.stderr)")
+            #expect(!(r.stdout + r.stderr).contains("hunter2"), "\(format)")
+        }
+    }
+}
