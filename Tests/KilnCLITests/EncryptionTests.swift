@@ -10,8 +10,9 @@ extension CLI {
         let marker = "PLAINTEXT-MARKER-7f3a"
         var csv = "x1,x2,note,label\n"
         for i in 0..<60 {
-            csv += "\(Double(i % 7) / 3),\(Double(i % 5) / 2),\(marker)-\(i),\(i % 2 == 0 ? "a" : "b")\n"
+            csv += "\(Double(i % 7) / 3),\(Double(i % 5) / 2),\(marker)-\(i),\(i % 2 == 0 ? "a" : "b"),CODE-\(marker)\n"
         }
+        csv = csv.replacingOccurrences(of: "x1,x2,note,label\n", with: "x1,x2,note,label,code\n")
         let key = Data((0..<32).map { UInt8($0 * 7 + 1) }).base64EncodedString()
         let w = try TemporaryDirectory(files: [
             "data/points.csv": csv,
@@ -27,7 +28,12 @@ extension CLI {
                   x2: {type: float}
                   note: {type: string, pii: true}
                   label: {type: category, values: [a, b]}
+                  code: {type: string}
                 label: label
+                features: [x1, x2]
+              # A warning whose examples quote non-pii cells: the contract report must be sealed too.
+              checks:
+                - {check: pattern, column: code, pattern: "[0-9]+", severity: warn}
               split: {strategy: random, train: 0.8, validation: 0.1, test: 0.1, seed: 0}
               governance: {encrypt: true}
             ---
@@ -88,7 +94,7 @@ extension CLI {
         // The sealed table is there, and only the right key opens it: a second run with another key cannot
         // use the cache and says why.
         let other = Data((0..<32).map { UInt8($0) }).base64EncodedString()
-        try w.write("data/points.csv", csv + "0.5,0.5,\(marker)-x,a\n")  // a changed file: ingest runs again
+        try w.write("data/points.csv", csv + "0.5,0.5,\(marker)-x,a,CODE-x\n")  // a changed file: ingest runs again
         let wrong = try kiln("run", w.path, "--quiet", environment: ["KILN_TEST_DATA_KEY": "not-base64"])
         #expect(wrong.status == 1)
         #expect(

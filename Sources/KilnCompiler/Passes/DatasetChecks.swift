@@ -241,6 +241,13 @@ extension CompilerContext {
                 else {
                     continue
                 }
+                // An ignored column is not read, so the check would pass `kiln check` and fail the run.
+                if column.ignore {
+                    diagnostics.error(
+                        "compiler.check-ignored-column", "the check names '\(name)', which is 'ignore: true' and never read",
+                        at: item.span, help: "drop 'ignore: true' (and keep it out of 'features'), or check another column")
+                    continue
+                }
                 switch kind {
                 case "range" where !column.isNumeric:
                     diagnostics.error(

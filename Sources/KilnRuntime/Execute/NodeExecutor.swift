@@ -132,7 +132,12 @@ struct NodeExecutor: Sendable {
                 portable.results[r].examples[e].file = relative(portable.results[r].examples[e].file)
             }
         }
-        try write(ContentHash.canonicalJSON(portable), outputs, "report.json")
+        // The report quotes cells (a failed check's examples): of an encrypted dataset, it is sealed too.
+        let store = DerivedDataStore(
+            directory: outputs, encrypt: data.config.encrypt, sealer: try sealer(data.config.encrypt), atomic: false)
+        do { try store.write(ContentHash.canonicalJSON(portable), name: "report.json") } catch {
+            throw NodeFailure(error.diagnostics)
+        }
         let failedErrors = report.results.filter { !$0.passed && $0.check.severity == .error }
         let warnings = report.results.filter { !$0.passed && $0.check.severity == .warn }
         if !failedErrors.isEmpty {
@@ -194,10 +199,15 @@ struct NodeExecutor: Sendable {
             throw NodeFailure("run.internal", "no checked model '\(t.model)'")
         }
         var data = try ingested(t.dataset)
-        if let checkKey = graph.node("dataset/\(t.dataset):check")?.fingerprint,
-            let report = try? JSONDecoder().decode(ContractReport.self, from: cache.read(checkKey, "report.json"))
-        {
-            data.report = report
+        if let checkKey = graph.node("dataset/\(t.dataset):check")?.fingerprint {
+            // Verified by its hash, then opened (sealed when the dataset is encrypted).
+            let store = DerivedDataStore(
+                directory: cache.outputs(checkKey), encrypt: data.config.encrypt, sealer: try sealer(data.config.encrypt))
+            if (try? cache.read(checkKey, "report.json")) != nil,
+                let report = try? JSONDecoder().decode(ContractReport.self, from: store.read(name: "report.json"))
+            {
+                data.report = report
+            }
         }
         let prepared: PreparedDataset
         let train: Examples, validation: Examples, test: Examples
