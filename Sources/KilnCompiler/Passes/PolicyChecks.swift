@@ -24,6 +24,16 @@ extension CompilerContext {
                     at: role.span, help: DidYouMean.help(for: name, among: roleNames.sorted()))
             }
         }
+        // Access control is on only when some Policy declares principals or roles: keys alone leave every
+        // action open, which a Policy author may not expect.
+        let accessControlled = checked.policies.contains { !$0.principals.isEmpty || !$0.roles.isEmpty }
+        if !accessControlled, policy.raw["signing"] != nil || policy.raw["encryption"] != nil {
+            diagnostics.warning(
+                "policy.no-principals",
+                "Policy '\(policy.name)' sets up keys but no Policy declares principals or roles: every action (run, register, promote, deploy, serve) is open to anyone",
+                at: policy.raw.keySpan ?? policy.raw.span,
+                help: "add principals and roles to turn access control on, e.g. {allow: [promote, deploy], on: \"model/*\", environments: [production]}")
+        }
         for role in policy.roles {
             for rule in role.rules {
                 if let on = rule.raw["on"] { checkPattern(on, kinds: Self.patternKinds) }

@@ -290,7 +290,11 @@ private struct State {
     /// libyaml's own error, at its position, with a sharper message for tabs.
     mutating func syntaxError(_ parser: yaml_parser_t) {
         let mark = parser.problem_mark
-        let at = SourceLocation(line: Int(mark.line) + 1, column: Int(mark.column) + 1, offset: Int(mark.index))
+        var at = SourceLocation(line: Int(mark.line) + 1, column: Int(mark.column) + 1, offset: Int(mark.index))
+        // A reader error (bad UTF-8, a control character) has no mark, only the byte offset of the problem.
+        if parser.error == YAML_READER_ERROR {
+            at = location(ofByte: Int(parser.problem_offset))
+        }
         let sp = SourceSpan(file: file, start: at, end: SourceLocation(line: at.line, column: at.column + 1))
         let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
         if character(atLine: at.line, column: at.column) == "\t" {
@@ -314,6 +318,18 @@ private struct State {
     }
 
     /// The character at a 1-based line and column (columns count Unicode scalars, as libyaml does).
+    /// Line and column (in characters) of a byte offset of the input.
+    private func location(ofByte offset: Int) -> SourceLocation {
+        let end = min(max(offset, 0), bytes.count)
+        var line = 1, start = 0
+        for i in 0..<end where bytes[i] == 10 {
+            line += 1
+            start = i + 1
+        }
+        let column = String(decoding: bytes[start..<end], as: UTF8.self).unicodeScalars.count + 1
+        return SourceLocation(line: line, column: column, offset: end)
+    }
+
     private func character(atLine line: Int, column: Int) -> Unicode.Scalar? {
         var current = 1
         var col = 1
