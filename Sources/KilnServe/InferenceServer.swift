@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import KilnProtocol
 import HTTPTypes
 import Hummingbird
@@ -87,7 +88,13 @@ public struct ServerSettings: Sendable {
 public final class InferenceServer: Sendable {
     let hosts: [DeploymentHost]
     let registry: GitRegistry
-    let authorizer: any RequestAuthorizer
+    /// The token and certificate check; replaced when the Policy changes (`reloadAuthorizer`).
+    private let currentAuthorizer: Mutex<any RequestAuthorizer>
+    var authorizer: any RequestAuthorizer { currentAuthorizer.withLock { $0 } }
+    /// Asked at every look at the registry: a new authorizer when the Policy files changed (nil: unchanged),
+    /// so a token removed from the Policy stops working without a restart. A Policy that no longer reads
+    /// throws, and the server keeps the one it has.
+    let reloadAuthorizer: (@Sendable () throws -> (any RequestAuthorizer)?)?
     let settings: ServerSettings
     let logger: Logger
     let metrics: ServerMetrics
@@ -103,6 +110,9 @@ public final class InferenceServer: Sendable {
         public var client: String
     }
 
+    /// Requests in progress per client address.
+    let clients = ClientSlots()
+
     /// The connected client's address (`ip:port`) while a request is answered.
     @TaskLocal static var client = "-"
     /// The SHA-256 of the client's verified certificate while a request is answered (mutual TLS).
@@ -112,6 +122,7 @@ public final class InferenceServer: Sendable {
     /// loaded, is an error here, before any port is bound.
     public init(
         deployments: [DeploymentConfig], registry: GitRegistry, authorizer: any RequestAuthorizer,
+        reloadAuthorizer: (@Sendable () throws -> (any RequestAuthorizer)?)? = nil,
         settings: ServerSettings, logger: Logger,
         onDenied: @escaping @Sendable (Denial) -> Void = { _ in }
     ) throws {
@@ -140,7 +151,8 @@ public final class InferenceServer: Sendable {
         }
         self.hosts = hosts
         self.registry = registry
-        self.authorizer = authorizer
+        currentAuthorizer = Mutex(authorizer)
+        self.reloadAuthorizer = reloadAuthorizer
         self.settings = settings
         self.logger = logger
         self.metrics = metrics
@@ -192,6 +204,14 @@ public final class InferenceServer: Sendable {
         var retryAt: [String: (at: ContinuousClock.Instant, delay: Double)] = [:]
         while !Task.isCancelled {
             try? await Task.sleep(nanoseconds: UInt64(settings.pollInterval * 1e9))
+            do {
+                if let next = try reloadAuthorizer?() {
+                    currentAuthorizer.withLock { $0 = next }
+                    logger.notice("the Policy changed: tokens, certificates and roles reloaded")
+                }
+            } catch {
+                logger.error("the Policy changed but cannot be used; the previous one still applies", metadata: ["error": "\(error)"])
+            }
             for host in hosts {
                 let name = host.config.name
                 if let retry = retryAt[name], ContinuousClock.now < retry.at { continue }
@@ -224,7 +244,9 @@ public final class InferenceServer: Sendable {
         } catch let failure as InferenceProtocol.Failure {
             response = Self.error(failure)
         } catch {
-            response = Self.error(.init(500, "internal error: \(error)"))
+            // The body says nothing of the cause (it may name paths or internals); the log does.
+            logger.error("internal error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            response = Self.error(.init(500, "internal error"))
         }
         let elapsed = ContinuousClock.now - start
         let status = response.status.code
@@ -364,6 +386,15 @@ public final class InferenceServer: Sendable {
             throw InferenceProtocol.Failure(
                 413, "the request body is \(length) bytes; this deployment takes at most \(limit)")
         }
+        // One client may hold at most a quarter of the slots: slow bodies from one address cannot take them all.
+        let address = String(Self.client.split(separator: ":").dropLast().joined(separator: ":"))
+        let perClient = max(4, host.config.maxConcurrency / 4)
+        guard clients.admit(address, limit: perClient) else {
+            throw InferenceProtocol.Failure(
+                503, "this client has \(perClient) requests in progress, the most one client may; retry shortly",
+                retryAfter: 1)
+        }
+        defer { clients.release(address) }
         guard host.admit() else {
             throw InferenceProtocol.Failure(
                 503, "'\(host.config.name)' has \(host.config.maxConcurrency) requests queued; retry shortly",
@@ -406,12 +437,21 @@ public final class InferenceServer: Sendable {
         return try await withThrowingTaskGroup(of: Data?.self) { group in
             group.addTask {
                 var data = Data()
-                for try await chunk in request.body {
-                    guard data.count + chunk.readableBytes <= limit else {
-                        throw InferenceProtocol.Failure(
-                            413, "the request body is over \(limit) bytes, this deployment's max_request_bytes")
+                do {
+                    for try await chunk in request.body {
+                        guard data.count + chunk.readableBytes <= limit else {
+                            throw InferenceProtocol.Failure(
+                                413, "the request body is over \(limit) bytes, this deployment's max_request_bytes")
+                        }
+                        data.append(contentsOf: chunk.readableBytesView)
                     }
-                    data.append(contentsOf: chunk.readableBytesView)
+                } catch let failure as InferenceProtocol.Failure {
+                    throw failure
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    // The HTTP decoder refused the body (a malformed chunk size, a broken length): the client's doing.
+                    throw InferenceProtocol.Failure(400, "the request body is malformed (its chunked encoding or length)")
                 }
                 return data
             }
@@ -540,5 +580,26 @@ struct ClientRequestContext: RequestContext {
         client = source.channel.remoteAddress.map { address in
             "\(address.ipAddress ?? "?"):\(address.port.map(String.init) ?? "?")"
         } ?? "-"
+    }
+}
+
+/// Requests in progress by client address, so one client cannot hold every slot of a deployment.
+final class ClientSlots: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+
+    func admit(_ client: String, limit: Int) -> Bool {
+        counts.withLock { counts in
+            let n = counts[client, default: 0]
+            guard n < limit else { return false }
+            counts[client] = n + 1
+            return true
+        }
+    }
+
+    func release(_ client: String) {
+        counts.withLock { counts in
+            let n = counts[client, default: 1] - 1
+            counts[client] = n > 0 ? n : nil
+        }
     }
 }

@@ -518,3 +518,76 @@ extension CLI {
         }
     }
 }
+
+extension CLI {
+    /// A malformed chunked body is the client's error (400, it was 500 naming internals), and one client's
+    /// slow bodies cannot hold every slot of a deployment (finding 11).
+    @Test func malformedBodiesAreBadRequestsAndOneClientCannotTakeEverySlot() throws {
+        let workspace = try servedIris(Self.deployment("  limits: {max_concurrency: 16}"))
+        let (server, port) = try serve(workspace.path)
+        defer { server.process.terminate() }
+        let broken = try HTTPConnection(port: port)
+        try broken.send(
+            "POST /v2/models/iris-api/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")
+        let answer = try broken.readResponse()
+        #expect(answer.status == 400, "\(answer.status) \(answer.text)")
+        #expect(answer.status != 500 && !answer.text.contains("internal error:"), Comment(rawValue: answer.text))
+
+        // 16 slots, at most 4 for one client: four slow bodies hold theirs, the fifth request is refused.
+        let body = Self.tensorInput([[5.1, 3.5, 1.4, 0.2]])
+        var slow: [HTTPConnection] = []
+        for _ in 0..<4 {
+            let c = try HTTPConnection(port: port)
+            try c.send(
+                "POST /v2/models/iris-api/infer HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+                    + body.prefix(5))
+            slow.append(c)
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        let fifth = try HTTPConnection(port: port).post("/v2/models/iris-api/infer", json: body)
+        #expect(fifth.status == 503 && fifth.text.contains("this client"), Comment(rawValue: fifth.text))
+        for c in slow {
+            try c.send(String(body.dropFirst(5)))
+            #expect(try c.readResponse().status == 200)
+        }
+        #expect(try HTTPConnection(port: port).post("/v2/models/iris-api/infer", json: body).status == 200)
+    }
+}
+
+extension CLI {
+    /// A token removed from the Policy stops working without a restart (finding 11): the server's watcher
+    /// reads the Policy again when its file changes.
+    @Test func aTokenRemovedFromThePolicyStopsWorking() throws {
+        let workspace = try servedIris(Self.deployment(auth: "required"))
+        func policy(_ principals: String) -> String {
+            """
+            apiVersion: kiln/v1
+            kind: Policy
+            metadata: {name: access}
+            spec:
+              principals:
+            \(principals)
+                - {name: ops, roles: [operator]}
+              roles:
+                operator:
+                  - {allow: [deploy], on: "model/*"}
+                consumer:
+                  - {allow: [infer], on: "deployment/*"}
+            """
+        }
+        let shop = "    - {name: shop, roles: [consumer], token_sha256: \"\(try Self.sha256("shop-token"))\"}"
+        try workspace.write("specs/policy.yaml", policy(shop))
+        let (server, port) = try serve(workspace.path, environment: ["KILN_USER": "ops"])
+        defer { server.process.terminate() }
+        let body = Self.tensorInput([[5.1, 3.5, 1.4, 0.2]])
+        let token = ["Authorization": "Bearer shop-token"]
+        #expect(try HTTPConnection(port: port).post("/v2/models/iris-api/infer", json: body, headers: token).status == 200)
+        try workspace.write("specs/policy.yaml", policy(""))
+        var status = 200
+        for _ in 0..<50 where status == 200 {
+            Thread.sleep(forTimeInterval: 0.1)
+            status = try HTTPConnection(port: port).post("/v2/models/iris-api/infer", json: body, headers: token).status
+        }
+        #expect(status == 401)
+    }
+}

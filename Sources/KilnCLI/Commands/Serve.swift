@@ -1,4 +1,5 @@
 import ArgumentParser
+import Crypto
 import Foundation
 import Synchronization
 import KilnCompiler
@@ -150,6 +151,7 @@ struct Serve: ParsableCommand {
                                 ($0.name, $0.directory)
                             },
                             uniquingKeysWith: { a, _ in a })),
+                reloadAuthorizer: policies.isEmpty ? nil : PolicyWatch(workspace: split.path).reload,
                 settings: settings,
                 logger: logger,
                 onDenied: { denials.record($0) })
@@ -193,6 +195,46 @@ struct Serve: ParsableCommand {
             throw ExitStatus.failure
         }
         Terminal.standardError("kiln: stopped serving\n")
+    }
+}
+
+/// The workspace's Policy files, looked at by the server's watcher: when their bytes change, the Policies
+/// are read again (decoded and checked by the compiler) and a new authorizer replaces the old one.
+final class PolicyWatch: Sendable {
+    let workspace: String
+    private let fingerprint: Mutex<String>
+
+    init(workspace: String) {
+        self.workspace = workspace
+        fingerprint = Mutex(Self.fingerprint(workspace))
+    }
+
+    /// The spec files' bytes, hashed (cheap enough every poll for a workspace of specs).
+    static func fingerprint(_ workspace: String) -> String {
+        var hasher = SHA256()
+        for file in WorkspaceLoader.specFilePaths(workspace) {
+            hasher.update(data: Data(file.utf8))
+            hasher.update(data: FileManager.default.contents(atPath: file) ?? Data())
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    func reload() throws -> (any RequestAuthorizer)? {
+        let now = Self.fingerprint(workspace)
+        guard fingerprint.withLock({ $0 }) != now else { return nil }
+        fingerprint.withLock { $0 = now }
+        let loaded = WorkspaceLoader().load(path: workspace)
+        let result = Compiler().compile(loaded)
+        guard !result.diagnostics.hasErrors else {
+            throw ServeError("the workspace's specs have errors now (kiln check says which)")
+        }
+        let policies = result.checked.policies
+        guard !policies.isEmpty else { throw ServeError("the workspace has no Policy any more") }
+        return try PolicyAuthorizer(
+            policies,
+            directories: Dictionary(
+                loaded.resources.filter { $0.kind == .policy }.map { ($0.name, $0.directory) },
+                uniquingKeysWith: { a, _ in a }))
     }
 }
 

@@ -75,6 +75,13 @@ public struct WorkspaceLoader {
         }
     }
 
+    /// The spec files a load of `path` reads (a directory's, or the file itself).
+    public static func specFilePaths(_ path: String) -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return [] }
+        return isDirectory.boolValue ? specFiles(in: path) : [path]
+    }
+
     /// Spec files below `directory`. A directory reached through a symlink that leads out of the workspace
     /// is not walked (a link to `/proc/self` once made discovery walk the whole filesystem), and only
     /// regular files inside the workspace are spec files (a FIFO named `x.yaml` would block the read).
