@@ -591,3 +591,30 @@ extension CLI {
         #expect(status == 401)
     }
 }
+
+extension CLI {
+    /// `kiln run` honours KILN_REGISTRY like every other command (finding 11: it wrote .kiln/registry).
+    @Test func runHonoursKilnRegistry() throws {
+        let workspace = try irisCopy()
+        let elsewhere = try TemporaryDirectory()
+        let registry = elsewhere.path + "/shared.git"
+        let run = try kiln("run", workspace.path, "--quiet", environment: ["KILN_REGISTRY": registry])
+        #expect(run.status == 0, Comment(rawValue: run.stderr))
+        #expect(FileManager.default.fileExists(atPath: registry + "/HEAD"))
+        #expect(!FileManager.default.fileExists(atPath: workspace.path + "/.kiln/registry"))
+        let models = try kiln("models", "-C", workspace.path, environment: ["KILN_REGISTRY": registry])
+        #expect(models.stdout.contains("iris-mlp"), Comment(rawValue: models.stdout))
+    }
+
+    /// Signing with a private key others can read warns (finding 11).
+    @Test func aWorldReadablePrivateKeyWarns() throws {
+        let workspace = try servedIris(Self.deployment())
+        #expect(try kiln("keygen", "--out", workspace.path + "/keys/k").status == 0)
+        let quiet = try kiln("sign", "iris-mlp@staging", "--key", workspace.path + "/keys/k.key", "-C", workspace.path)
+        #expect(quiet.status == 0 && !quiet.stderr.contains("warning"), Comment(rawValue: quiet.stderr))
+        #expect(chmod(workspace.path + "/keys/k.key", 0o644) == 0)
+        let loud = try kiln("sign", "iris-mlp@staging", "--key", workspace.path + "/keys/k.key", "-C", workspace.path)
+        #expect(loud.status == 0)
+        #expect(loud.stderr.contains("can be read by others (mode 644)"), Comment(rawValue: loud.stderr))
+    }
+}

@@ -98,7 +98,11 @@ public struct SchemaDecoder {
                     ? mismatch("add a unit: '\(s)s' for seconds, '\(s)m' for minutes") : mismatch()
             }
             // Bounded to what every consumer can hold (nanosecond counts in 64 bits, timers, sleeps).
-            guard d <= ScalarParsing.maxDuration else { return outOfRange(s, name, "at most 366d", span) }
+            guard d <= ScalarParsing.maxDuration else {
+                // Its own id: the JSON Schema's pattern cannot bound a duration's value.
+                error("spec.duration-too-long", "'\(name)' must be at most 366d, found \(s)", at: span)
+                return nil
+            }
             return SpecValue(.duration(d), span: span, text: s)
 
         case .size:
