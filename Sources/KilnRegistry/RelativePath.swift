@@ -73,6 +73,9 @@ public struct RelativePath: Hashable, Sendable, Comparable, CustomStringConverti
             default: continue
             }
         }
+        // C1 controls, bidirectional overrides, and U+FFFD: a name that was not UTF-8 would be written
+        // under another name than the tree's.
+        if Escaped.firstControl(in: name) != nil { return "it holds a control, formatting or non-UTF-8 character" }
         return nil
     }
 }

@@ -618,3 +618,33 @@ extension CLI {
         #expect(loud.stderr.contains("can be read by others (mode 644)"), Comment(rawValue: loud.stderr))
     }
 }
+
+extension CLI {
+    /// A switch the server refuses (the alias moved to a damaged version) is retried with a growing delay,
+    /// not logged four times a second forever (finding 11).
+    @Test func aRefusedHotSwitchBacksOff() throws {
+        let workspace = try servedIris(Self.deployment())
+        let registry = workspace.path + "/.kiln/registry"
+        let log = workspace.path + "/serve.log"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [
+            "-c", "exec '\(Repository.kilnBinary)' serve '\(workspace.path)' --port 0 --poll-interval 0.1 2> '\(log)'",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        Thread.sleep(forTimeInterval: 1.5)
+        let junk = try CraftedRegistry.blob(registry, Data("not json".utf8))
+        try CraftedRegistry.addVersion(
+            registry, model: "iris-mlp", replacing: ["card.json": .init(mode: "100644", name: "card.json", id: junk)])
+        #expect(try kiln("alias", "set", "iris-mlp@latest", "staging", "-C", workspace.path).status == 0)
+        Thread.sleep(forTimeInterval: 3.5)
+        process.terminate()
+        process.waitUntilExit()
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        let refusals = text.components(separatedBy: "cannot switch versions").count - 1
+        // Polling every 0.1 s, 3.5 s would give about 35 lines without the back-off; with it, 1 s, 2 s, 4 s.
+        #expect(refusals >= 1 && refusals <= 4, "\(refusals) refusals logged:\n\(text.suffix(2000))")
+    }
+}

@@ -176,7 +176,7 @@ import Testing
     }
 
     @Test func relativePathsRefuseEveryWayOut() throws {
-        for bad in ["", "/etc/passwd", "..", "a/../b", "a//b", "./a", "a/.", "a\u{0}b", "a\\b", "a/\u{7}", "a/"] {
+        for bad in ["", "/etc/passwd", "..", "a/../b", "a//b", "./a", "a/.", "a\u{0}b", "a\\b", "a/\u{7}", "a/", "a\u{202e}b", "a\u{9b}b", "a\u{fffd}b"] {
             #expect(throws: RelativePath.Invalid.self, "\(bad.debugDescription)") { try RelativePath(bad) }
         }
         #expect(throws: RelativePath.Invalid.self) { try RelativePath(component: "a/b") }
