@@ -253,7 +253,16 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         case .alias(let alias):
             guard let head = try repo.reference(Self.aliasRef(reference.model, alias)) else { return nil }
             let info = try aliasInfo(head, repo)
-            guard let commit = ObjectID(hex: info.commit) else { throw RegistryError("alias \(reference) is damaged") }
+            guard let commit = ObjectID(hex: info.commit), info.model == reference.model, info.alias == alias else {
+                throw RegistryError("alias \(reference) is damaged")
+            }
+            // The alias is an index too: it must name that version in the model's history.
+            guard let tip = try repo.reference(Self.modelRef(reference.model)), try repo.descends(tip, from: commit),
+                try version(of: commit, repo) == info.version
+            else {
+                throw RegistryError(
+                    "alias \(reference) names a commit that is not v\(info.version) of \(reference.model)'s history: the registry is damaged or crafted")
+            }
             return (info.version, commit)
         }
     }
@@ -497,6 +506,23 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
                 )
             else { throw RegistryError("the signature commit of \(model)@v\(version) holds no signature.json") }
             return try repo.readBlob(entry.id)
+        }
+    }
+
+    /// Every signature stored for a version, newest first (at most 100): a newer signature by an untrusted
+    /// key must not hide an older trusted one (anyone can add one, and a pull brings them).
+    public func signatures(model: String, version: Int) throws -> [Data] {
+        try withRepository { repo in
+            var out: [Data] = []
+            var next = try repo.reference(Self.signatureRef(model, version))
+            while let id = next, out.count < 100 {
+                let commit = try repo.readCommit(id)
+                if let entry = try repo.readTree(commit.tree).first(where: { $0.name == "signature.json" && $0.kind == .blob }) {
+                    out.append(try repo.readBlob(entry.id))
+                }
+                next = commit.parents.first
+            }
+            return out
         }
     }
 

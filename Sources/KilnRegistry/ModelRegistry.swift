@@ -72,6 +72,11 @@ public protocol ModelRegistry: Sendable {
 }
 
 extension ModelRegistry {
+    /// Every signature stored for a version, newest first.
+    public func signatures(model: String, version: Int) throws -> [Data] {
+        try signature(model: model, version: version).map { [$0] } ?? []
+    }
+
     public func setAlias(_ alias: String, model: String, version: Int, author: String, reason: String) throws {
         try setAlias(alias, model: model, version: version, author: author, reason: reason, action: "alias")
     }

@@ -245,6 +245,10 @@ extension GitRegistry {
                     expected = number - 1
                     cursor = parent
                 }
+                // Where the new versions join this registry's history, the numbers must meet too (v5 on v2).
+                if let joint = cursor, let expected, try version(of: joint, repo) != expected {
+                    return "its history numbers v\(expected + 1) on top of v\(try version(of: joint, repo))"
+                }
             case .alias(let model, let alias):
                 let info = try aliasInfo(id, repo)
                 guard info.model == model, info.alias == alias, let commit = ObjectID(hex: info.commit) else {

@@ -76,6 +76,15 @@ public struct RelativePath: Hashable, Sendable, Comparable, CustomStringConverti
         // C1 controls, bidirectional overrides, and U+FFFD: a name that was not UTF-8 would be written
         // under another name than the tree's.
         if Escaped.firstControl(in: name) != nil { return "it holds a control, formatting or non-UTF-8 character" }
+        // Invisible characters (zero-width joiners, soft hyphens, BOM, tags, variation selectors): names that
+        // look alike but are not, and that some file systems fold (`.g\u{200c}it` is `.git` on HFS+).
+        if name.unicodeScalars.contains(where: {
+            $0.properties.generalCategory == .format || $0.properties.isVariationSelector
+                || $0.properties.isDefaultIgnorableCodePoint
+        }) {
+            return "it holds an invisible character"
+        }
+        if name.lowercased().hasPrefix("git~") { return "it is a short name of .git" }
         return nil
     }
 }

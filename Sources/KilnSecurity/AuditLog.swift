@@ -148,6 +148,11 @@ public struct AuditLog: Sendable {
             guard let entry = try? JSONDecoder().decode(AuditEntry.self, from: Data(line)) else {
                 throw Failure(description: "\(path):\(n): not an audit entry (the line was edited)", line: n)
             }
+            // kiln writes every line in one canonical form: anything else (a duplicated key that other JSON
+            // readers would take, spaces, reordered keys) was edited in.
+            guard (try? Self.encode(entry)) == line else {
+                throw Failure(description: "\(path):\(n): the line is not as kiln writes it (a key given twice, or reformatted): it was edited", line: n)
+            }
             if let mac = entry.mac {
                 guard let key else {
                     throw Failure(

@@ -74,7 +74,8 @@ public enum ModelSigning {
         for path in [privatePath, publicPath] where FileManager.default.fileExists(atPath: path) {
             throw Failure("\(path) exists; kiln does not overwrite keys (remove it, or pick another name)")
         }
-        let directory = (prefix as NSString).deletingLastPathComponent
+        // Foundation's deletingLastPathComponent traps on a bare name here: split by hand.
+        let directory = prefix.lastIndex(of: "/").map { String(prefix[..<$0]) } ?? ""
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
@@ -147,6 +148,24 @@ public enum ModelSigning {
         }
         let keys = try trustedKeyFiles.map(loadPublicKey)
         return try verify(signature, current: Manifest(model: model, version: version, files: files), trusted: keys)
+    }
+
+    /// The version verifies when any of its stored signatures (newest first) verifies against a trusted
+    /// key; otherwise the newest one's failure is thrown. Returns the trusted key's fingerprint.
+    public static func verifyAny(
+        _ stored: [Data], model: String, version: Int, files: [String: String], trustedKeyFiles: [String]
+    ) throws -> String {
+        guard let newest = stored.first else {
+            return try verifyStored(nil, model: model, version: version, files: files, trustedKeyFiles: trustedKeyFiles)
+        }
+        for data in stored {
+            if let fingerprint = try? verifyStored(
+                data, model: model, version: version, files: files, trustedKeyFiles: trustedKeyFiles)
+            {
+                return fingerprint
+            }
+        }
+        return try verifyStored(newest, model: model, version: version, files: files, trustedKeyFiles: trustedKeyFiles)
     }
 
     public static func sign(

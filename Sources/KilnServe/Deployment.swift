@@ -96,8 +96,8 @@ final class DeploymentHost: @unchecked Sendable {
         if let trusted = config.trustedKeyFiles {
             do {
                 let (version, files) = try registry.fileDigests(reference)
-                try ModelSigning.verifyStored(
-                    try registry.signature(model: reference.model, version: version), model: reference.model,
+                try ModelSigning.verifyAny(
+                    try registry.signatures(model: reference.model, version: version), model: reference.model,
                     version: version, files: files, trustedKeyFiles: trusted)
             } catch {
                 throw ServeError(

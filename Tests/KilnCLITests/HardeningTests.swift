@@ -346,6 +346,11 @@ extension CLI {
             }),
             ("escape labels", { c in c["labels"] = ["\u{1b}]0;PWN\u{07}a", "b", "c"] }),
             ("too few labels", { c in c["labels"] = ["a", "b"] }),
+            ("task mismatch", { c in
+                var m = c["model"] as? [String: Any] ?? [:]
+                m["task"] = "regression"
+                c["model"] = m
+            }),
         ]
         for (what, edit) in edits {
             try crafted(edit)
@@ -646,5 +651,35 @@ extension CLI {
         let refusals = text.components(separatedBy: "cannot switch versions").count - 1
         // Polling every 0.1 s, 3.5 s would give about 35 lines without the back-off; with it, 1 s, 2 s, 4 s.
         #expect(refusals >= 1 && refusals <= 4, "\(refusals) refusals logged:\n\(text.suffix(2000))")
+    }
+}
+
+extension CLI {
+    /// Second probe: a newer untrusted signature does not hide a trusted one; a bare key prefix does not
+    /// crash keygen; JSON output stays JSON with C1 characters; a link to stdin is not a data source.
+    @Test func secondProbeFindings() throws {
+        let workspace = try servedIris(Self.deployment())
+        let keys = try TemporaryDirectory()
+        let keygen = try ProgramRun.run(Repository.kilnBinary, ["keygen", "--out", "k"], directory: keys.path)
+        #expect(keygen.status == 0, Comment(rawValue: keygen.stderr))
+        #expect(try kiln("keygen", "--out", workspace.path + "/keys/other").status == 0)
+        let signed = try kiln("sign", "iris-mlp@v1", "--key", keys.path + "/k.key", "-C", workspace.path)
+        #expect(signed.status == 0, Comment(rawValue: signed.stderr))
+        #expect(try kiln("sign", "iris-mlp@v1", "--key", workspace.path + "/keys/other.key", "-C", workspace.path).status == 0)
+        let verified = try kiln("verify", "iris-mlp@v1", "--key", keys.path + "/k.pub", "-C", workspace.path)
+        #expect(verified.status == 0, Comment(rawValue: verified.stderr))
+
+        let registry = workspace.path + "/.kiln/registry"
+        try CraftedRegistry.addVersion(registry, model: "iris-mlp", message: "c1\u{9b}2J and \u{202e}bidi")
+        let log = try kiln("log", "iris-mlp", "-n", "1", "--json", "-C", workspace.path)
+        #expect(log.status == 0, Comment(rawValue: log.stderr))
+        #expect((try? JSONSerialization.jsonObject(with: Data(log.stdout.utf8))) != nil, Comment(rawValue: log.stdout))
+
+        try FileManager.default.createSymbolicLink(atPath: workspace.path + "/data/fd0.csv", withDestinationPath: "/proc/self/fd/0")
+        try workspace.write("specs/stdin.yaml", Self.leakDataset.replacingOccurrences(of: "SOURCE", with: "../data/fd0.csv"))
+        let check = try ProgramRun.run(
+            Repository.kilnBinary, ["check", workspace.path], stdin: Data("SECRET_FROM_STDIN,b\n1,2\n".utf8))
+        #expect(check.status == 1 && !check.stderr.contains("SECRET_FROM_STDIN"), Comment(rawValue: check.stderr))
+        #expect(check.stderr.contains("[compiler.read-refused]"), Comment(rawValue: check.stderr))
     }
 }

@@ -176,12 +176,50 @@ import Testing
     }
 
     @Test func relativePathsRefuseEveryWayOut() throws {
-        for bad in ["", "/etc/passwd", "..", "a/../b", "a//b", "./a", "a/.", "a\u{0}b", "a\\b", "a/\u{7}", "a/", "a\u{202e}b", "a\u{9b}b", "a\u{fffd}b"] {
+        for bad in ["", "/etc/passwd", "..", "a/../b", "a//b", "./a", "a/.", "a\u{0}b", "a\\b", "a/\u{7}", "a/", "a\u{202e}b", "a\u{9b}b", "a\u{fffd}b",
+            ".g\u{200c}it", "a\u{feff}", "a\u{ad}b", "GIT~1", "git~2"] {
             #expect(throws: RelativePath.Invalid.self, "\(bad.debugDescription)") { try RelativePath(bad) }
         }
         #expect(throws: RelativePath.Invalid.self) { try RelativePath(component: "a/b") }
         #expect(throws: RelativePath.Invalid.self) { try RelativePath(String(repeating: "a", count: 256)) }
         #expect(try RelativePath("specs/train.yaml").components == ["specs", "train.yaml"])
         #expect(try RelativePath("..a/b..").string == "..a/b..")
+    }
+
+    /// Found by the second probe: a history that skips numbers where it joins ours (v5 on v2), and a local
+    /// alias naming a commit outside the model's history.
+    @Test func pullRefusesAHistorySkippingNumbersAndAliasesMustNameHistory() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path + "/remote.git"
+        let remote = GitRegistry(path: path)
+        let local = GitRegistry(path: dir.path + "/local.git")
+        _ = try remote.register(
+            Registration(
+                model: "m", artifact: try artifact(dir.path), records: [:], specs: [:], message: "v1", alias: nil,
+                author: "alice", source: "training/t"))
+        _ = try local.pull(from: path)
+        try CraftedRegistry.addVersion(path, model: "m", number: 5)
+        let report = try local.pull(from: path)
+        #expect(report.refused.contains { $0.hasPrefix("refs/kiln/models/m:") }, "\(report.refused)")
+        #expect(try local.resolve(try #require(ModelReference("m@latest")))?.version == 1)
+
+        // An alias commit whose alias.json names a commit that is not v1 of m's history.
+        let index = try CraftedRegistry.blob(
+            path, Data(#"{"kiln":"0","model":"m","source":"x","version":1}"#.utf8))
+        let tree = try CraftedRegistry.tree(path, [.init(mode: "100644", name: "kiln.json", id: index)])
+        let stray = try ProgramRun.run(
+            "git", ["--git-dir", path, "commit-tree", tree, "-m", "x\n\nKiln-Model: m\nKiln-Version: 1\nKiln-Source: x"],
+            environment: ["GIT_AUTHOR_NAME": "m", "GIT_AUTHOR_EMAIL": "m@x", "GIT_COMMITTER_NAME": "m", "GIT_COMMITTER_EMAIL": "m@x"]
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let aliasJSON = try CraftedRegistry.blob(
+            path, Data(#"{"alias":"staging","commit":"\#(stray)","model":"m","version":1}"#.utf8))
+        let aliasTree = try CraftedRegistry.tree(path, [.init(mode: "100644", name: "alias.json", id: aliasJSON)])
+        let aliasCommit = try ProgramRun.run(
+            "git", ["--git-dir", path, "commit-tree", aliasTree, "-m", "staging"],
+            environment: ["GIT_AUTHOR_NAME": "m", "GIT_AUTHOR_EMAIL": "m@x", "GIT_COMMITTER_NAME": "m", "GIT_COMMITTER_EMAIL": "m@x"]
+        ).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try ProgramRun.run("git", ["--git-dir", path, "update-ref", "refs/kiln/aliases/m/staging", aliasCommit])
+        let error = try #require(throws: (any Error).self) { try remote.resolve(try #require(ModelReference("m@staging"))) }
+        #expect("\(error)".contains("is not v1 of m's history"), "\(error)")
     }
 }

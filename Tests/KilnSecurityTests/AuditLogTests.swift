@@ -186,4 +186,14 @@ import Testing
         try write(all, to: keyed)
         #expect(firstBadLine(keyed) == 4)
     }
+
+    /// A key given twice on a line (which other JSON readers take the last of) is an edit (second probe).
+    @Test func aLineNotInKilnsFormIsAnEdit() throws {
+        let (log, directory) = try log(3)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var all = try lines(log)
+        all[2] = String(all[2].dropLast()) + #","who":"evil"}"#
+        try write(all, to: log)
+        #expect(firstBadLine(log) == 3)
+    }
 }

@@ -99,14 +99,14 @@ public enum CraftedRegistry {
     @discardableResult
     public static func addVersion(
         _ repository: String, model: String, extra: [Entry] = [], replacing: [String: Entry] = [:],
-        message: String = "crafted"
+        message: String = "crafted", number numberOverride: Int? = nil
     ) throws -> String {
         let tip = try git(repository, ["rev-parse", "refs/kiln/models/\(model)"])
         let tipMessage = try git(repository, ["log", "-1", "--format=%B", tip])
         guard let line = tipMessage.split(separator: "\n").last(where: { $0.hasPrefix("Kiln-Version: ") }),
             let number = Int(line.dropFirst("Kiln-Version: ".count))
         else { throw Failure(description: "\(tip) is not a kiln version") }
-        let next = number + 1
+        let next = numberOverride ?? number + 1
         let index = try blob(
             repository, Data(#"{"kiln":"0","model":"\#(model)","source":"training/x","version":\#(next)}"#.utf8))
         var entries = try self.entries(repository, tip + "^{tree}").filter { $0.name != "kiln.json" }

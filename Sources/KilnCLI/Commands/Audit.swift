@@ -232,7 +232,7 @@ struct AuditCommand: ParsableCommand {
                         + (details.isEmpty ? "" : "  \(details)") + "\n"
                 }
             }
-            Terminal.standardOutput(out)
+            if json { Terminal.standardOutputJSON(out) } else { Terminal.standardOutput(out) }
         }
     }
 

@@ -152,7 +152,9 @@ final class PredictionSink {
                     ? (row[0] >= 0.5 ? 1 : 0) : (row.indices.max { row[$0] < row[$1] } ?? 0)
                 let label = index < labels.count ? labels[index] : "\(index)"
                 if jsonl {
-                    let probabilities = zip(classColumns, row).map { "\"\($0.0.dropFirst(2))\":\(Self.number($0.1))" }
+                    let probabilities = zip(classColumns, row).map {
+                        "\(Self.jsonString(String($0.0.dropFirst(2)))):\(Self.number($0.1))"
+                    }
                     line =
                         "{\"label\":\(Self.jsonString(label)),\"\(model.card.model.task == .binary ? "probability" : "probabilities")\":"
                         + (model.card.model.task == .binary

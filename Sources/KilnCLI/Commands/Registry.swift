@@ -49,7 +49,7 @@ func headline(_ metrics: [String: [String: Double]]) -> String {
     let split = metrics["test"] != nil ? "test" : (metrics["validation"] != nil ? "validation" : "train")
     guard let values = metrics[split] else { return "" }
     return values.filter { $0.key != "loss" }.sorted { $0.key < $1.key }.prefix(3)
-        .map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(separator: ", ")
+        .map { "\(Escaped($0.key)) \(String(format: "%.4f", $0.value))" }.joined(separator: ", ")
 }
 
 /// `2026-11-29 12:57:12 +0000`. One formatter: `kiln log` formats a date per version.
@@ -124,6 +124,12 @@ struct Log: ParsableCommand {
         if model == nil && !specs { throw ValidationError("name a model, or pass --specs") }
     }
 
+    /// A message as `git log` shows it: every line indented and escaped, so no line of it can pass for
+    /// kiln's own output.
+    static func indented(_ message: String) -> String {
+        message.split(separator: "\n", omittingEmptySubsequences: false).map { "    \(Escaped(String($0)))\n" }.joined()
+    }
+
     func run() throws {
         let r = registry.open()
         guard let model, !specs else {
@@ -131,8 +137,9 @@ struct Log: ParsableCommand {
             for c in try r.specHistory(limit: number ?? .max) {
                 out +=
                     oneline
-                    ? "\(c.commit.prefix(7)) \(date(c.time)) \(c.author)  \(c.message)\n"
-                    : "commit \(c.commit)\nAuthor: \(c.author)\nDate:   \(date(c.time))\n\n    \(c.message)\n\n"
+                    ? "\(c.commit.prefix(7)) \(date(c.time)) \(Escaped(c.author))  \(Escaped(c.message))\n"
+                    : "commit \(c.commit)\nAuthor: \(Escaped(c.author))\nDate:   \(date(c.time))\n\n"
+                        + Self.indented(c.message) + "\n"
             }
             Terminal.standardOutput(out.isEmpty ? "no spec history in \(registry.path)\n" : out)
             return
@@ -171,9 +178,7 @@ struct Log: ParsableCommand {
             out += paint("version v\(v.version)", 33, colour) + paint(tags, 36, colour) + "\n"
             out +=
                 "commit  \(v.commit)\nAuthor: \(Escaped(v.author))\nDate:   \(date(v.time))\nSource: \(Escaped(v.source))\n\n"
-            for line in v.message.split(separator: "\n", omittingEmptySubsequences: false) {
-                out += "    \(Escaped(String(line)))\n"
-            }
+            out += Self.indented(v.message)
             if !v.metrics.isEmpty { out += "\n    \(headline(v.metrics))\n" }
             out += "\n"
         }
@@ -231,12 +236,12 @@ struct Show: ParsableCommand {
         }
         var out = "\(version.reference)  commit \(summary?.commit.prefix(12) ?? "")\n"
         out += "Author: \(Escaped(summary?.author ?? ""))\nDate:   \(summary.map { date($0.time) } ?? "")\n"
-        out += "Source: \(Escaped(summary?.source ?? ""))\n\n    \(Escaped(summary?.message ?? "", keeping: [10]))\n\n"
+        out += "Source: \(Escaped(summary?.source ?? ""))\n\n" + Log.indented(summary?.message ?? "") + "\n"
         if let model = card["model"] as? [String: Any] {
             out += "model    \(model["task"] ?? "") \(model["architecture"] ?? ""), \(model["inputs"] ?? "?") inputs → "
             out += "\(model["hidden"].map { "\($0) → " } ?? "")\(model["outputs"] ?? "?") outputs\n"
         }
-        if let labels = card["labels"] as? [String] { out += "labels   \(labels.joined(separator: ", "))\n" }
+        if let labels = card["labels"] as? [String] { out += "labels   \(Escaped(labels.joined(separator: ", ")))\n" }
         for split in ["train", "validation", "test"] {
             guard let values = version.metrics[split] else { continue }
             out +=

@@ -84,8 +84,8 @@ struct Verify: ParsableCommand {
             let trusted = keys.isEmpty ? try Self.trustedKeyFiles(workspace: registry.workspace) : keys
             let r = registry.open()
             let (version, files) = try r.fileDigests(ref)
-            let fingerprint = try ModelSigning.verifyStored(
-                try r.signature(model: ref.model, version: version), model: ref.model, version: version, files: files,
+            let fingerprint = try ModelSigning.verifyAny(
+                try r.signatures(model: ref.model, version: version), model: ref.model, version: version, files: files,
                 trustedKeyFiles: trusted)
             Terminal.standardOutput(
                 "\(ref.model)@v\(version): signature verified (\(files.count) files, trusted key \(fingerprint))\n")

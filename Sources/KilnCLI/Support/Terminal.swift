@@ -24,7 +24,21 @@ enum Terminal {
     static func printJSON(_ object: Any) throws {
         let data = try JSONSerialization.data(
             withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        standardOutput(String(decoding: data, as: UTF8.self) + "\n")
+        standardOutputJSON(String(decoding: data, as: UTF8.self) + "\n")
+    }
+
+    /// JSON text on standard output, its control and formatting characters (which can only stand inside
+    /// strings) written as JSON escapes: still valid JSON, and harmless on a terminal.
+    static func standardOutputJSON(_ s: String) {
+        var out = ""
+        for scalar in s.unicodeScalars {
+            if Escaped.isControl(scalar) && scalar != "\n" {
+                out += String(format: "\\u%04x", scalar.value)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        FileHandle.standardOutput.write(Data(out.utf8))
     }
 
     /// The diagnostics format: the flag if given, GitHub annotations under GitHub Actions, else text.

@@ -67,6 +67,15 @@ extension CompilerContext {
                 || policy.roles.contains {
                     $0.rules.contains { $0.actions.contains("infer") && globMatches($0.on, resource.id) }
                 }
+            // `@latest` moves at every registration, which needs only `register`: in a protected
+            // environment it would let a registration change what part of the traffic gets.
+            if protects, spec.canary?.target == .latest, let c = v[path: ["canary", "model"]] {
+                diagnostics.error(
+                    "policy.latest-canary-protected",
+                    "the canary '\(spec.canary?.description ?? "")' follows every registration, in environment '\(spec.environment)', which Policy '\(policy.name)' protects",
+                    at: c.span,
+                    help: "name an alias that only a promote moves (iris-mlp@candidate), or a version")
+            }
             if protects && spec.auth == "none", let auth = v["auth"] {
                 diagnostics.error(
                     "policy.auth-none-protected",

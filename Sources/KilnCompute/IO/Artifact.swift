@@ -71,7 +71,7 @@ public struct ModelCard: Sendable, Codable, Equatable {
                 return "a binary model has 1 output and 2 labels, not \(model.outputs) and \(labels.count)"
             }
         case .regression:
-            guard labels.count == 1 || labels.count == model.outputs else {
+            guard labels.count == 1 else {
                 return "a regression of \(model.outputs) outputs needs its target's name, not \(labels.count) labels"
             }
         }

@@ -510,8 +510,8 @@ struct NodeExecutor: Sendable {
                 do {
                     guard let reference = ModelReference(version.reference) else { continue }
                     let (number, files) = try registry.fileDigests(reference)
-                    try ModelSigning.verifyStored(
-                        try registry.signature(model: version.model, version: number), model: version.model,
+                    try ModelSigning.verifyAny(
+                        try registry.signatures(model: version.model, version: number), model: version.model,
                         version: number, files: files, trustedKeyFiles: d.trustedKeyFiles)
                 } catch {
                     throw NodeFailure(

@@ -27,8 +27,12 @@ public struct ReadConfinement: Sendable {
 
     /// Why kiln must not read `path`, nil when it may (or when it does not exist: the caller says so).
     public func problem(_ path: String) -> String? {
-        guard let real = Self.realPath(path) else { return nil }
-        if let problem = Self.special(real) { return problem }
+        guard let real = Self.realPath(path) else {
+            // It exists but does not resolve to a file (a link to /proc/self/fd/0 when stdin is a pipe).
+            var link = stat()
+            return lstat(path, &link) == 0 ? "it cannot be resolved to a regular file" : nil
+        }
+        if let problem = Self.special(path) ?? Self.special(real) { return problem }
         guard roots.contains(where: { real == $0 || real.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
             return
                 "it is outside the workspace (\(roots[0])); kiln reads only files inside it unless \(Self.allowVariable) names the directory"
