@@ -26,8 +26,13 @@ extension CLI {
         let unsigned = try kiln("run", w.path, "--quiet", environment: bot)
         #expect(unsigned.status == 1)
         #expect(unsigned.stderr.contains("iris-mlp@v1 is not signed"), Comment(rawValue: unsigned.stderr))
-        #expect(
-            try kiln("sign", "iris-mlp@staging", "--key", w.path + "/keys/release.key", "-C", w.path).status == 0)
+        // Signing needs `sign`: alice may not vouch for a version; the release bot may.
+        let aliceSigns = try kiln(
+            "sign", "iris-mlp@staging", "--key", w.path + "/keys/release.key", "-C", w.path, environment: alice)
+        #expect(aliceSigns.status == 1 && aliceSigns.stderr.contains("lacks the permission 'sign'"), Comment(rawValue: aliceSigns.stderr))
+        let botSigns = try kiln(
+            "sign", "iris-mlp@staging", "--key", w.path + "/keys/release.key", "-C", w.path, environment: bot)
+        #expect(botSigns.status == 0, Comment(rawValue: botSigns.stderr))
         let released = try kiln("run", w.path, "--quiet", environment: bot)
         #expect(released.status == 0, Comment(rawValue: released.stderr))
 

@@ -37,6 +37,7 @@ extension CLI {
                   - {allow: [run, register], on: "training/*"}
                   - {allow: [read], on: "dataset/*"}
                   - {allow: [deploy, promote], on: "model/*", environments: [production, staging]}
+                  - {allow: [sign], on: "model/*"}
                 consumer:
                   - {allow: [infer], on: "deployment/iris-api", environments: [production]}
               signing:
@@ -56,7 +57,8 @@ extension CLI {
 
         // Signed by a key the Policy does not trust.
         let other = try kiln(
-            "sign", "iris-mlp@staging", "--key", workspace.path + "/elsewhere/other.key", "-C", workspace.path)
+            "sign", "iris-mlp@staging", "--key", workspace.path + "/elsewhere/other.key", "-C", workspace.path,
+            environment: alice)
         #expect(other.status == 0, Comment(rawValue: other.stderr))
         let untrusted = try kiln("verify", "iris-mlp@staging", "-C", workspace.path)
         #expect(untrusted.status == 1)
@@ -65,7 +67,8 @@ extension CLI {
 
         // Signed by the trusted key: verified, released, served.
         let signed = try kiln(
-            "sign", "iris-mlp@staging", "--key", workspace.path + "/keys/release.key", "-C", workspace.path)
+            "sign", "iris-mlp@staging", "--key", workspace.path + "/keys/release.key", "-C", workspace.path,
+            environment: alice)
         #expect(signed.status == 0, Comment(rawValue: signed.stderr))
         let verified = try kiln("verify", "iris-mlp@staging", "-C", workspace.path)
         #expect(verified.status == 0, Comment(rawValue: verified.stderr))

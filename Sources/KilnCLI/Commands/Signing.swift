@@ -41,6 +41,10 @@ struct Sign: ParsableCommand {
     func run() throws {
         let ref = try RegistryOptions.reference(reference)
         _ = try registry.resolve(ref)
+        // Signing vouches for a version: when a Policy turns access control on, it needs `sign`.
+        try Access.require(
+            Access.evaluator(workspace: registry.workspace), "sign", on: ["model/\(ref.model)"],
+            workspace: registry.workspace)
         do {
             if let warning = ModelSigning.permissionWarning(key) { Terminal.standardError("kiln: warning: \(warning)\n") }
             let privateKey = try ModelSigning.loadPrivateKey(key)

@@ -15,7 +15,7 @@ public enum ResourceKind: String, Sendable, CaseIterable, Codable {
 public enum SpecSchema {
     public static let apiVersion = "kiln/v1"
 
-    public static let actions = ["read", "run", "register", "promote", "deploy", "infer", "admin"]
+    public static let actions = ["read", "run", "register", "promote", "deploy", "infer", "sign", "admin"]
     public static let classificationMetrics = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc"]
     public static let regressionMetrics = ["rmse", "mae", "r2"]
     public static var metrics: [String] { classificationMetrics + regressionMetrics }
