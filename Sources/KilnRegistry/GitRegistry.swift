@@ -138,13 +138,13 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         if let problem = GitSignature.problem(r.author) {
             throw RegistryError("the author '\(Escaped(r.author))' cannot be recorded: \(problem)")
         }
-        for line in r.message.split(separator: "\n", omittingEmptySubsequences: false) {
-            guard !line.hasPrefix("Kiln-") else {
-                throw RegistryError("the registration message has a line starting with 'Kiln-', which kiln keeps for its own trailers")
-            }
-            guard Escaped.firstControl(in: String(line), allowing: [9]) == nil else {
-                throw RegistryError("the registration message holds a control or formatting character")
-            }
+        switch ModelNames.messageProblem(r.message) {
+        case .trailer?:
+            throw RegistryError("the registration message has a line starting with 'Kiln-', which kiln keeps for its own trailers")
+        case .control?:
+            throw RegistryError("the registration message holds a control or formatting character")
+        case nil:
+            break
         }
     }
 
@@ -267,12 +267,13 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         }
     }
 
-    /// The number in the commit's last `Kiln-Version:` trailer (kiln writes its trailers last).
+    /// A history whose numbers do not go one by one.
     static func brokenHistory(_ model: String, _ found: Int, _ expected: Int) -> RegistryError {
         RegistryError(
             "\(model)'s history numbers v\(found) where v\(expected) should be: the registry is damaged or crafted (kiln numbers versions one by one)")
     }
 
+    /// The number in the commit's one `Kiln-Version:` trailer; two trailers, or none, is not a version.
     func version(of commit: ObjectID, _ repo: GitRepository) throws -> Int {
         let message = try repo.readCommit(commit).message
         let trailers = message.split(separator: "\n").filter { $0.hasPrefix("Kiln-Version: ") }
@@ -426,7 +427,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
                 if prefix == nil && !Self.versionLayout.contains(entry.name) {
                     throw refuse("its tree has '\(path)' at the top, which is not part of a kiln version")
                 }
-                if path.components.contains(where: { $0.lowercased() == ".git" || $0.lowercased().hasPrefix(".git") }) {
+                if path.components.contains(where: { $0.lowercased().hasPrefix(".git") }) {
                     throw refuse("'\(path)' is a git control file, which a version never holds")
                 }
                 switch (path.string, entry.kind) {

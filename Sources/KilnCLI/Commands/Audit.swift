@@ -47,7 +47,7 @@ enum Audit {
                         let value = try reference.resolve(relativeTo: resource.directory)
                         guard let bytes = Data(base64Encoded: value), bytes.count >= 32 else {
                             throw AuditSetupFailure(
-                                description: "the audit key \(reference) is not 32 bytes in base64 (make one: openssl rand -base64 32)")
+                                description: "the audit key \(reference) is not at least 32 bytes in base64 (make one: openssl rand -base64 32)")
                         }
                         s.policyKey = SymmetricKey(data: bytes)
                     } catch {
@@ -64,8 +64,7 @@ enum Audit {
     /// The log stays in the workspace: a relative path without `..`, not through a symlink out of it, and
     /// a regular file (never /dev/null).
     static func problem(_ configured: String, root: String) -> String? {
-        let parts = configured.split(separator: "/", omittingEmptySubsequences: false)
-        guard !configured.hasPrefix("/"), !parts.contains(".."), !parts.contains("") else {
+        guard ReadConfinement.isPlainRelative(configured) else {
             return "audit.log '\(configured)' must be a path inside the workspace (relative, without '..')"
         }
         let confinement = ReadConfinement(workspace: root, environment: [:])

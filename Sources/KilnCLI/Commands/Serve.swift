@@ -1,5 +1,4 @@
 import ArgumentParser
-import Crypto
 import Foundation
 import Synchronization
 import KilnCompiler
@@ -107,14 +106,14 @@ struct Serve: ParsableCommand {
             pollInterval: pollInterval)
         // TLS from the first Deployment's server (the one whose address is bound).
         if let tls = chosen[0].resource.spec[path: ["server", "tls"]] {
-            do { settings.tls = try Self.tlsSettings(tls, directory: chosen[0].resource.directory, root: workspaceRoot(loaded)) }
+            do { settings.tls = try Self.tlsSettings(tls, directory: chosen[0].resource.directory, root: loaded.paths.root) }
             catch {
                 Terminal.standardError("kiln: error: Deployment '\(first.name)': \(error)\n")
                 throw ExitStatus.failure
             }
         }
         // Tokens and client identities do not travel in clear beyond this machine.
-        if settings.tls == nil, !Self.isLoopback(settings.host), let exposed = configs.first(where: { $0.authRequired }) {
+        if settings.tls == nil, !ModelNames.isLoopback(settings.host), let exposed = configs.first(where: { $0.authRequired }) {
             Terminal.standardError(
                 "kiln: error: Deployment '\(exposed.name)' has 'auth: required' and would listen on \(settings.host) in plain HTTP: bearer tokens would cross the network in clear\n"
                     + "  help: add server: {tls: {certificate: …, key: ${file:…}}} to the Deployment, or listen on 127.0.0.1 behind a TLS proxy\n")
@@ -143,14 +142,7 @@ struct Serve: ParsableCommand {
             server = try InferenceServer(
                 deployments: configs, registry: GitRegistry(path: registryPath),
                 authorizer: policies.isEmpty
-                    ? OpenAccess()
-                    : PolicyAuthorizer(
-                        policies,
-                        directories: Dictionary(
-                            loaded.compiled.workspace.resources.filter { $0.kind == .policy }.map {
-                                ($0.name, $0.directory)
-                            },
-                            uniquingKeysWith: { a, _ in a })),
+                    ? OpenAccess() : PolicyWatch.authorizer(policies, loaded.compiled.workspace.resources),
                 reloadAuthorizer: policies.isEmpty ? nil : PolicyWatch(workspace: split.path).reload,
                 settings: settings,
                 logger: logger,
@@ -209,14 +201,23 @@ final class PolicyWatch: Sendable {
         fingerprint = Mutex(Self.fingerprint(workspace))
     }
 
-    /// The spec files' bytes, hashed (cheap enough every poll for a workspace of specs).
+    /// The spec files' paths, sizes and modification times (nanoseconds): a stat per file at every poll,
+    /// no reads; the files are read only when this changes.
     static func fingerprint(_ workspace: String) -> String {
-        var hasher = SHA256()
-        for file in WorkspaceLoader.specFilePaths(workspace) {
-            hasher.update(data: Data(file.utf8))
-            hasher.update(data: FileManager.default.contents(atPath: file) ?? Data())
-        }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        WorkspaceLoader.specFilePaths(workspace).map { file in
+            var info = stat()
+            guard stat(file, &info) == 0 else { return file + ":-" }
+            return "\(file):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+        }.joined(separator: "\n")
+    }
+
+    /// The authorizer of a workspace's checked Policies; `${file:…}` digests resolve against each Policy's
+    /// spec directory.
+    static func authorizer(_ policies: [PolicySpec], _ resources: [Resource]) throws -> any RequestAuthorizer {
+        try PolicyAuthorizer(
+            policies,
+            directories: Dictionary(
+                resources.filter { $0.kind == .policy }.map { ($0.name, $0.directory) }, uniquingKeysWith: { a, _ in a }))
     }
 
     func reload() throws -> (any RequestAuthorizer)? {
@@ -230,21 +231,11 @@ final class PolicyWatch: Sendable {
         }
         let policies = result.checked.policies
         guard !policies.isEmpty else { throw ServeError("the workspace has no Policy any more") }
-        return try PolicyAuthorizer(
-            policies,
-            directories: Dictionary(
-                loaded.resources.filter { $0.kind == .policy }.map { ($0.name, $0.directory) },
-                uniquingKeysWith: { a, _ in a }))
+        return try Self.authorizer(policies, loaded.resources)
     }
 }
 
 extension Serve {
-    func workspaceRoot(_ loaded: LoadedWorkspace) -> String { loaded.paths.root }
-
-    static func isLoopback(_ host: String) -> Bool {
-        host == "127.0.0.1" || host == "::1" || host == "localhost" || host.hasPrefix("127.")
-    }
-
     /// The certificate and client CA read from inside the workspace, the key through its secret reference.
     static func tlsSettings(_ tls: SpecValue, directory: String, root: String) throws -> ServerSettings.TLSSettings {
         let confinement = ReadConfinement(workspace: root)

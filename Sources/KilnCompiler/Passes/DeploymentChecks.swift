@@ -35,8 +35,7 @@ extension CompilerContext {
         // Plain HTTP off this machine would carry bearer tokens in clear.
         let host = v[path: ["server", "host"]]?.string ?? "127.0.0.1"
         let tls = v[path: ["server", "tls"]]
-        let loopback = host == "127.0.0.1" || host == "::1" || host == "localhost" || host.hasPrefix("127.")
-        if tls == nil && !loopback && spec.auth != "none" {
+        if tls == nil && !ModelNames.isLoopback(host) && spec.auth != "none" {
             diagnostics.error(
                 "deployment.plain-http-exposed",
                 "'auth: required' on \(host) without TLS: bearer tokens would cross the network in clear",

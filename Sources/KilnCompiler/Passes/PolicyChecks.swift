@@ -56,8 +56,7 @@ extension CompilerContext {
             }
         }
         if let log = policy.raw[path: ["audit", "log"]], let path = log.string {
-            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-            if path.hasPrefix("/") || parts.contains("..") || parts.contains("") {
+            if !ReadConfinement.isPlainRelative(path) {
                 diagnostics.error(
                     "policy.audit-outside", "the audit log '\(Escaped(path))' must be inside the workspace", at: log.span,
                     help: "write a path relative to the workspace without '..', like logs/audit.jsonl")

@@ -281,13 +281,16 @@ extension CompilerContext {
 
         // What the registry would refuse after training is refused here, before it.
         if let message = v[path: ["register", "message"]], let text = message.string {
-            if text.split(separator: "\n", omittingEmptySubsequences: false).contains(where: { $0.hasPrefix("Kiln-") }) {
+            switch ModelNames.messageProblem(text) {
+            case .trailer?:
                 diagnostics.error(
                     "compiler.register-message", "a line of 'register.message' starts with 'Kiln-', which kiln keeps for its own trailers",
                     at: message.span)
-            } else if Escaped.firstControl(in: text, allowing: [9, 10]) != nil {
+            case .control?:
                 diagnostics.error(
                     "compiler.register-message", "'register.message' holds a control or formatting character", at: message.span)
+            case nil:
+                break
             }
         }
         guard let inputs, let outputs else { return }

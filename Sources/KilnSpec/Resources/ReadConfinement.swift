@@ -40,6 +40,13 @@ public struct ReadConfinement: Sendable {
         return nil
     }
 
+    /// A path written relative to the workspace that cannot leave it by its text alone: not absolute, no
+    /// `..` and no empty component (symlinks are the other half: `problem` and `contains`).
+    public static func isPlainRelative(_ path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return !path.hasPrefix("/") && !parts.contains("..") && !parts.contains("")
+    }
+
     /// Why `path` is a file kiln never reads wherever it is (below `/proc`, `/sys`, `/dev`, or not a regular
     /// file), nil when it is a regular file or does not exist. For files outside the confinement too
     /// (secret files).

@@ -150,6 +150,23 @@ public enum ModelNames {
         return u.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
     }
 
+    /// What makes a registration message unfit for a version's commit: a line starting with `Kiln-` (kiln's
+    /// own trailers follow the message and would be forged), or a control or formatting character (tabs
+    /// and line breaks aside). The compiler says it at `kiln check`; the registry refuses it again.
+    public enum MessageProblem: Sendable { case trailer, control }
+
+    public static func messageProblem(_ message: String) -> MessageProblem? {
+        let lines = message.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.contains(where: { $0.hasPrefix("Kiln-") }) { return .trailer }
+        if Escaped.firstControl(in: message, allowing: [9, 10]) != nil { return .control }
+        return nil
+    }
+
+    /// A loopback address: plain HTTP with tokens is allowed there only.
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "127.0.0.1" || host == "::1" || host == "localhost" || host.hasPrefix("127.")
+    }
+
     /// A name that is not `latest` nor `v` and digits (with or without '-'): those name versions.
     public static func isAlias(_ s: String) -> Bool {
         guard isName(s), s != "latest" else { return false }
