@@ -39,7 +39,7 @@ var targets: [Target] = [
     /// Passes: resolve, check, infer shapes, expand matrices, lower to the execution graph.
     .target(
         name: "KilnCompiler",
-        dependencies: ["KilnSpec", "KilnData", .product(name: "Crypto", package: "swift-crypto")], exclude: ["README.md"],
+        dependencies: ["KilnSpec", "KilnData", "KilnCompute", .product(name: "Crypto", package: "swift-crypto")], exclude: ["README.md"],
         swiftSettings: swiftSettings),
 
     // MARK: Compute

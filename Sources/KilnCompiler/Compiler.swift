@@ -27,7 +27,7 @@ public struct Compiler {
     public func lower(_ workspace: Workspace, hashFiles: Bool = true) -> (Result, ExecutionGraph?) {
         let result = compile(workspace)
         guard !result.diagnostics.hasErrors else { return (result, nil) }
-        return (result, Lowering(checked: result.checked, hashFiles: hashFiles).graph())
+        return (result, Lowering(workspace: workspace, checked: result.checked, hashFiles: hashFiles).graph())
     }
 }
 

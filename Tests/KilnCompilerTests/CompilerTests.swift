@@ -49,7 +49,7 @@ func workspace(_ d: String = dataset, _ m: String = model, _ t: String = trainin
 
 func fingerprints(_ yaml: String) throws -> [String: String] {
     let graph = try #require(TestCompile.graph(yaml), Comment(rawValue: "\(TestCompile.diagnostics(yaml))"))
-    return Dictionary(uniqueKeysWithValues: graph.nodes.map { ($0.id, $0.fingerprint) })
+    return Dictionary(uniqueKeysWithValues: graph.nodes.map { ($0.id.description, $0.fingerprint) })
 }
 
 /// Which nodes' fingerprints differ between two workspaces.

@@ -92,13 +92,14 @@ final class TestWorkspace {
 
     /// Runs like `kiln run`, in-process.
     func run(_ targets: [String] = [], jobs: Int = 2, keepGoing: Bool = false) async throws -> (RunResult, [RunEvent]) {
-        let (compiled, graph) = try compile()
+        let (_, graph) = try compile()
         let lock = try LockFile.load(paths.lockFile)
         let planner = Planner(graph: graph, cache: Cache(directory: paths.cache), lock: lock, root: path)
         let plan = planner.plan(try planner.select(targets))
         let recorder = RecordingReporter()
         let runner = Runner(
-            compiled: compiled, graph: graph, paths: paths, registry: GitRegistry(path: paths.registry),
+            graph: graph, paths: paths,
+            executor: LocalExecutor(paths: paths, registry: GitRegistry(path: paths.registry), computeThreads: 2),
             reporter: recorder, options: Runner.Options(jobs: jobs, keepGoing: keepGoing, computeThreads: 2, lock: lock)
         )
         let result = await runner.run(plan)

@@ -55,3 +55,11 @@ public final class TemporaryDirectory {
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// Node ids written as text in tests (`"dataset/iris:ingest"`); kiln's sources build them from parts.
+extension NodeID: ExpressibleByStringLiteral {
+    public init(stringLiteral text: String) {
+        guard let id = NodeID(text) else { preconditionFailure("not a node id: \(text)") }
+        self = id
+    }
+}

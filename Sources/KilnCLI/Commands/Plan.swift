@@ -39,10 +39,10 @@ struct PlanCommand: ParsableCommand {
             return
         }
         let colour = Terminal.colour(for: 1)
-        let width = plan.items.map(\.node.id.count).max() ?? 0
+        let width = plan.items.map(\.node.id.description.count).max() ?? 0
         var out = ""
         for item in plan.items {
-            let padded = item.node.id.padding(toLength: width, withPad: " ", startingAt: 0)
+            let padded = item.node.id.description.padding(toLength: width, withPad: " ", startingAt: 0)
             let action = item.cached ? paint("cached", 2, colour) : paint("run", 33, colour)
             out += "\(padded)  \(action)\n"
             for reason in item.reasons { out += "    \(reason.text(root: loaded.paths.root))\n" }

@@ -64,23 +64,25 @@ struct RunCommand: ParsableCommand {
         var current = loaded
         if let lock = try? LockFile.load(loaded.paths.lockFile) { current.lock = lock }
         let plan = try current.plan(selection.targets)
-        try Access.requireRun(plan, current.compiled.checked.policies, workspace: current.paths.root)
-
         let cores = ProcessInfo.processInfo.activeProcessorCount
+        // Registrations and alias moves are audited by the registry's witness before their refs move.
+        let registry = GitRegistry(path: current.paths.registry, witness: Audit.witness(workspace: current.paths.root))
+        let reporter = makeReporter()
+        let runner = Runner(
+            graph: current.graph, paths: current.paths,
+            executor: LocalExecutor(paths: current.paths, registry: registry, computeThreads: cores),
+            reporter: reporter,
+            options: Runner.Options(jobs: jobs ?? cores, keepGoing: keepGoing, computeThreads: cores, lock: current.lock),
+            authorizer: Access.runAuthorizer(current.compiled.checked.policies, workspace: current.paths.root))
+        // Denied before anything happens (the denial is printed and audited by the authorizer).
+        if runner.authorize(plan) != nil { throw ExitStatus.failure }
+
         // The run's line comes first: with no audit log, nothing runs.
         try Audit.require(
             workspace: current.paths.root, action: "run",
             resource: "workspace/\((current.paths.root as NSString).lastPathComponent)",
             details: ["phase": "start", "targets": selection.targets.joined(separator: " ")])
-        // Registrations and alias moves are audited by the registry's witness before their refs move.
-        let registry = GitRegistry(path: current.paths.registry, witness: Audit.witness(workspace: current.paths.root))
         recordSpecs(current, registry)
-        let reporter = makeReporter()
-        let runner = Runner(
-            compiled: current.compiled, graph: current.graph, paths: current.paths,
-            registry: registry, reporter: reporter,
-            options: Runner.Options(
-                jobs: jobs ?? cores, keepGoing: keepGoing, computeThreads: cores, lock: current.lock))
 
         let signals = SignalHandler { count in
             if count == 1 {

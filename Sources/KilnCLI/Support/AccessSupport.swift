@@ -76,44 +76,31 @@ enum Access {
         throw ExitStatus.failure
     }
 
-    /// `kiln run`: `read` on each dataset it reads, `run` on each training to fit, `register` on each
-    /// registration (the training, or the registered model), `deploy` on each release (the deployment, or
-    /// its model) in its environment.
-    static func requireRun(_ plan: Plan, _ policies: [PolicySpec], workspace: String) throws {
-        let evaluator = PolicyEvaluator(policies)
-        guard evaluator.isActive else { return }
-        for item in plan.items where !item.cached {
-            let node = item.node
-            // A matrix cell (`training/t[lr=0.1]`) is the training `training/t`.
-            let resource = String(node.resource.prefix { $0 != "[" })
-            // Exhaustive on purpose: a new node kind must say what it needs.
-            switch node.kind {
-            case .ingest:
-                try require(evaluator, "read", on: [resource], workspace: workspace)
-            case .fit:
-                try require(evaluator, "run", on: [resource], workspace: workspace)
-            case .register:
-                let name = field(node.config, "name")
-                let model = name.map { ["model/\($0)"] } ?? []
-                try require(evaluator, "register", on: [resource] + model, workspace: workspace)
-                // Registering with an alias moves it: the same permission as any other alias move.
-                if let alias = field(node.config, "alias"), let name {
-                    try requireAliasMove(evaluator, model: name, alias: alias, workspace: workspace)
+    /// `kiln run`'s authorizer: the runtime says what each node needs (`NodeRequirement.of`), this answers
+    /// from the workspace's Policies, audits each denial, and prints it as every other command does.
+    struct RunPolicy: RunAuthorizer {
+        let evaluator: PolicyEvaluator
+        let workspace: String
+
+        func check(_ requirement: NodeRequirement, for node: NodeID) -> NodeFailure? {
+            do {
+                switch requirement {
+                case .permission(let action, let resources, let environment):
+                    try require(evaluator, action, on: resources, environment: environment, workspace: workspace)
+                case .aliasMove(let model, let alias):
+                    try requireAliasMove(evaluator, model: model, alias: alias, workspace: workspace)
                 }
-            case .release:
-                let name = field(node.config, "model").flatMap { $0.split(separator: "@").first }.map(String.init)
-                let environment = field(node.config, "environment")
-                try require(
-                    evaluator, "deploy", on: [resource] + (name.map { ["model/\($0)"] } ?? []),
-                    environment: environment, workspace: workspace)
-                // A release moves its environment's alias.
-                if let name, let environment {
-                    try requireAliasMove(evaluator, model: name, alias: environment, workspace: workspace)
-                }
-            case .check, .split, .gate:
-                break  // they read what ingest already needed `read` for, and write only the cache
+                return nil
+            } catch {
+                return NodeFailure("run.permission-denied", "permission denied for \(node)")
             }
         }
+    }
+
+    /// nil without an active Policy.
+    static func runAuthorizer(_ policies: [PolicySpec], workspace: String) -> (any RunAuthorizer)? {
+        let evaluator = PolicyEvaluator(policies)
+        return evaluator.isActive ? RunPolicy(evaluator: evaluator, workspace: workspace) : nil
     }
 
     static func field(_ json: JSON, _ key: String) -> String? {

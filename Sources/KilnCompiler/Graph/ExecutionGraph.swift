@@ -6,13 +6,31 @@ public struct ExecutionGraph: Sendable {
     public static let formatVersion = 1
 
     /// Nodes in a stable topological order.
-    public var nodes: [GraphNode]
+    public let nodes: [GraphNode]
+    private let index: [NodeID: Int]
 
-    public func node(_ id: String) -> GraphNode? { nodes.first { $0.id == id } }
+    public init(nodes: [GraphNode]) {
+        self.nodes = nodes
+        index = Dictionary(nodes.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public func node(_ id: NodeID) -> GraphNode? { index[id].map { nodes[$0] } }
 
     /// Edges as (from, to) pairs, in node order.
-    public var edges: [(from: String, to: String)] {
+    public var edges: [(from: NodeID, to: NodeID)] {
         nodes.flatMap { node in node.inputs.map { (from: $0, to: node.id) } }
+    }
+
+    /// Every node upstream of `id` (its inputs, theirs, and so on), with its key: what an executor may read.
+    public func upstreamKeys(of id: NodeID) -> [NodeID: String] {
+        var out: [NodeID: String] = [:]
+        var stack = node(id)?.inputs ?? []
+        while let next = stack.popLast() {
+            guard out[next] == nil, let n = node(next) else { continue }
+            out[next] = n.fingerprint
+            stack += n.inputs
+        }
+        return out
     }
 }
 
@@ -23,14 +41,17 @@ public struct GraphNode: Sendable {
     }
 
     /// `dataset/iris:ingest`, `training/iris-train[batch_size=16]:fit`.
-    public var id: String
-    public var kind: Kind
+    public var id: NodeID
+    public var kind: Kind { id.kind }
     /// `dataset/iris`, `training/iris-train[batch_size=16]`.
-    public var resource: String
-    /// Node ids this node consumes.
-    public var inputs: [String]
-    /// The resolved configuration the node runs with (hashed into the fingerprint).
+    public var resource: ResourceID { id.resource }
+    /// Nodes this node consumes.
+    public var inputs: [NodeID]
+    /// The resolved configuration the node runs with, in the spec's words (hashed into the fingerprint;
+    /// `kiln plan` compares it field by field; a fit's is the registered version's params.json).
     public var config: JSON
+    /// What the node's executor works from (derived from the same spec values as `config`).
+    public var payload: NodePayload
     /// Files the node reads, with their content hashes (SHA-256 hex).
     public var files: [(path: String, sha256: String)]
     /// Hash of kind, config, file hashes, input fingerprints and kiln version.

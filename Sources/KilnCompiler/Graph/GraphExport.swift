@@ -22,9 +22,9 @@ extension ExecutionGraph {
                 .array(
                     nodes.map { n in
                         .object([
-                            ("id", .string(n.id)), ("kind", .string(n.kind.rawValue)),
-                            ("resource", .string(n.resource)),
-                            ("fingerprint", .string(n.fingerprint)), ("inputs", .array(n.inputs.map(JSON.string))),
+                            ("id", .string(n.id.description)), ("kind", .string(n.kind.rawValue)),
+                            ("resource", .string(n.resource.description)),
+                            ("fingerprint", .string(n.fingerprint)), ("inputs", .array(n.inputs.map { .string($0.description) })),
                             (
                                 "files",
                                 .array(
@@ -36,7 +36,7 @@ extension ExecutionGraph {
                         ])
                     })
             ),
-            ("edges", .array(edges.map { .object([("from", .string($0.from)), ("to", .string($0.to))]) })),
+            ("edges", .array(edges.map { .object([("from", .string($0.from.description)), ("to", .string($0.to.description))]) })),
         ])
     }
 
@@ -46,32 +46,32 @@ extension ExecutionGraph {
 
     public func dot() -> String {
         var out = "digraph kiln {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n"
-        var clusters: [String: [GraphNode]] = [:]
-        var order: [String] = []
+        var clusters: [ResourceID: [GraphNode]] = [:]
+        var order: [ResourceID] = []
         for n in nodes {
             if clusters[n.resource] == nil { order.append(n.resource) }
             clusters[n.resource, default: []].append(n)
         }
         for (i, resource) in order.enumerated() {
-            out += "  subgraph cluster_\(i) {\n    label=\(quoted(resource));\n"
+            out += "  subgraph cluster_\(i) {\n    label=\(quoted(resource.description));\n"
             for n in clusters[resource] ?? [] {
-                out += "    \(quoted(n.id)) [label=\(quoted(n.kind.rawValue + "\\n" + n.fingerprint.prefix(12)))];\n"
+                out += "    \(quoted(n.id.description)) [label=\(quoted(n.kind.rawValue + "\\n" + n.fingerprint.prefix(12)))];\n"
             }
             out += "  }\n"
         }
-        for e in edges { out += "  \(quoted(e.from)) -> \(quoted(e.to));\n" }
+        for e in edges { out += "  \(quoted(e.from.description)) -> \(quoted(e.to.description));\n" }
         return out + "}\n"
     }
 
     public func mermaid() -> String {
         var out = "flowchart LR\n"
-        var ids: [String: String] = [:]
+        var ids: [NodeID: String] = [:]
         for (i, n) in nodes.enumerated() {
             ids[n.id] = "n\(i)"
-            let label = n.id.replacingOccurrences(of: "\"", with: "#quot;")
+            let label = n.id.description.replacingOccurrences(of: "\"", with: "#quot;")
             out += "  n\(i)[\"\(label)\"]\n"
         }
-        for e in edges { out += "  \(ids[e.from] ?? e.from) --> \(ids[e.to] ?? e.to)\n" }
+        for e in edges { out += "  \(ids[e.from] ?? e.from.description) --> \(ids[e.to] ?? e.to.description)\n" }
         return out
     }
 }

@@ -1,15 +1,28 @@
 import Foundation
+import KilnCompute
+import KilnData
 import KilnSpec
 
 /// Lowers a checked workspace to the execution graph of spec-language.md:
 /// dataset ingest → check → split; training fit → gate → register; deployment release.
 struct Lowering {
+    let workspace: Workspace
     let checked: CheckedWorkspace
     let hashFiles: Bool
 
+    /// The Policy's `encryption.key` (the first Policy that names one), for encrypted datasets' nodes.
+    private var sealing: SealingKey? {
+        for resource in workspace.resources where resource.kind == .policy {
+            guard let written = resource.spec[path: ["encryption", "key"]] else { continue }
+            return SealingKey(reference: written.string, directory: resource.directory, span: written.span)
+        }
+        return nil
+    }
+
     func graph() -> ExecutionGraph {
+        let sealing = self.sealing
+        let sources = workspace.sources
         var nodes: [GraphNode] = []
-        var fingerprints: [String: String] = [:]
         // Datasets often share a file: hash each once.
         var fileHashes: [String: String] = [:]
         func hash(_ path: String) -> String {
@@ -20,26 +33,30 @@ struct Lowering {
             return h
         }
 
+        var fingerprints: [NodeID: String] = [:]
         func add(
-            _ id: String, _ kind: GraphNode.Kind, _ resource: String, config: JSON, inputs: [String],
+            _ resource: ResourceID, _ payload: NodePayload, config: JSON, inputs: [NodeID],
             files: [String] = [], provenance: [([String], SpecValue?)] = []
         ) {
+            let id = NodeID(resource, payload.kind)
             let hashed = files.map { (path: $0, sha256: hash($0)) }
             let fp = Fingerprint.node(
-                kind: kind, config: config, files: hashed, inputs: inputs.map { fingerprints[$0] ?? $0 })
+                kind: payload.kind, config: config, files: hashed,
+                inputs: inputs.map { fingerprints[$0] ?? $0.description })
             fingerprints[id] = fp
             nodes.append(
                 GraphNode(
-                    id: id, kind: kind, resource: resource, inputs: inputs, config: config, files: hashed,
+                    id: id, inputs: inputs, config: config, payload: payload, files: hashed,
                     fingerprint: fp, provenance: provenance.compactMap { p in p.1.map { (path: p.0, value: $0) } }))
         }
 
         for name in checked.datasets.keys.sorted() {
             guard let d = checked.datasets[name] else { continue }
-            let r = "dataset/\(name)", v = d.resource.spec
+            let r = ResourceID(.dataset, name), v = d.resource.spec
             let source = v["source"]?.json ?? .null
+            let data = DatasetPayload(d, sealing: sealing)
             add(
-                "\(r):ingest", .ingest, r,
+                r, .ingest(data),
                 config: .object([
                     ("source", source),
                     ("columns", v[path: ["schema", "columns"]]?.json ?? .null),
@@ -50,27 +67,31 @@ struct Lowering {
                     (["governance"], v["governance"]), ([], v),
                 ])
             add(
-                "\(r):check", .check, r, config: .object([("checks", v["checks"]?.json ?? .array([]))]),
-                inputs: ["\(r):ingest"], provenance: [(["checks"], v["checks"]), ([], v)])
+                r, .check(data), config: .object([("checks", v["checks"]?.json ?? .array([]))]),
+                inputs: [NodeID(r, .ingest)], provenance: [(["checks"], v["checks"]), ([], v)])
             add(
-                "\(r):split", .split, r,
+                r, .split(data),
                 config: .object([
                     ("split", v["split"]?.json ?? .null), ("label", v[path: ["schema", "label"]]?.json ?? .null),
                 ]),
-                inputs: ["\(r):check"],
+                inputs: [NodeID(r, .check)],
                 provenance: [(["split"], v["split"]), (["label"], v[path: ["schema", "label"]]), ([], v)])
         }
 
         for t in checked.trainings.sorted(by: { $0.nodeName < $1.nodeName }) {
             guard let dataset = checked.datasets[t.dataset], let model = checked.models[t.model] else { continue }
-            let r = "training/\(t.nodeName)"
+            let r = ResourceID(.training, nodeName: t.nodeName)
             // What changes the trained weights; gates, registration and execution policy do not.
             let excluded: Set = ["gates", "register", "matrix", "timeout", "retry", "checkpoint"]
             let training = JSON.object(
                 (t.spec.fields ?? []).filter { !excluded.contains($0.name) }.map { ($0.name, $0.value.json) })
             let ds = dataset.resource.spec
+            let fit = FitPayload(
+                training: TrainingConfig(t), model: ModelConfig(model, inputs: t.inputs, outputs: t.outputs),
+                data: DatasetPayload(dataset, sealing: sealing), metrics: t.metrics, retry: t.retry,
+                timeout: t.timeout, timeoutSpan: t.spec["timeout"]?.span)
             add(
-                "\(r):fit", .fit, r,
+                r, .fit(fit),
                 config: .object([
                     ("training", training), ("model", model.spec.json),
                     (
@@ -84,7 +105,7 @@ struct Lowering {
                     ),
                     ("loss", .string(t.loss)), ("metrics", .array(t.metrics.map(JSON.string))),
                     ("inputs", .int(t.inputs)), ("outputs", .int(t.outputs)),
-                ]), inputs: ["dataset/\(t.dataset):split"],
+                ]), inputs: [.dataset(t.dataset, .split)],
                 provenance: [
                     (["training"], t.spec), (["model"], model.spec),
                     (["features", "label"], ds[path: ["schema", "label"]]),
@@ -93,25 +114,46 @@ struct Lowering {
                     (["loss"], t.spec["loss"]), (["metrics"], t.spec["metrics"]), (["inputs"], model.spec["inputs"]),
                     (["outputs"], model.spec["outputs"]), ([], t.spec),
                 ])
+            let gates = (t.spec["gates"]?.list ?? []).compactMap { g -> GateSpec? in
+                guard let metric = g["metric"]?.string else { return nil }
+                return GateSpec(
+                    metric: metric, split: g["split"]?.string ?? "test", min: g["min"]?.double, max: g["max"]?.double,
+                    compareTo: g["compare_to"]?.string, maxDrop: g["max_drop"]?.double ?? 0, span: g.span)
+            }
             add(
-                "\(r):gate", .gate, r, config: .object([("gates", t.spec["gates"]?.json ?? .array([]))]),
-                inputs: ["\(r):fit"], provenance: [(["gates"], t.spec["gates"]), ([], t.spec)])
+                r, .gate(GatePayload(gates: gates, registers: t.registerName)),
+                config: .object([("gates", t.spec["gates"]?.json ?? .array([]))]),
+                inputs: [NodeID(r, .fit)], provenance: [(["gates"], t.spec["gates"]), ([], t.spec)])
             if let name = t.registerName {
                 var register = (t.spec["register"]?.fields ?? []).map { ($0.name, $0.value.json) }
                 if !register.contains(where: { $0.0 == "name" }) { register.insert(("name", .string(name)), at: 0) }
+                // The spec files of the training, its model and its dataset, as compiled.
+                var specs: [String: String] = [:]
+                for file in Set([t.resource.file, model.file, dataset.resource.file]) {
+                    if let text = sources[file] { specs[DatasetConfig.relative(file, to: workspace.root)] = text }
+                }
+                let r2 = t.spec["register"]
+                let payload = RegisterPayload(
+                    model: name, message: r2?["message"]?.string ?? "trained by \(r)", alias: r2?["alias"]?.string,
+                    specs: specs)
                 add(
-                    "\(r):register", .register, r, config: .object(register), inputs: ["\(r):gate"],
+                    r, .register(payload), config: .object(register), inputs: [NodeID(r, .gate)],
                     provenance: [([], t.spec["register"] ?? t.spec)])
             }
         }
 
         for d in checked.deployments.sorted(by: { $0.resource.name < $1.resource.name }) {
-            let r = "deployment/\(d.resource.name)", v = d.resource.spec
+            let r = ResourceID(.deployment, d.resource.name), v = d.resource.spec
+            guard let model = d.spec.model else { continue }
             let names = Set([d.spec.model?.model, d.spec.canary?.model].compactMap { $0 })
             let upstream = checked.trainings.filter { $0.registerName.map(names.contains) ?? false }
-                .map { "training/\($0.nodeName):register" }.sorted()
+                .map { NodeID(ResourceID(.training, nodeName: $0.nodeName), .register) }.sorted()
+            let release = ReleasePayload(
+                deployment: d.resource.name, model: model, canary: d.spec.canary, environment: d.spec.environment,
+                signingRequired: d.signingRequired, trustedKeyFiles: d.trustedKeyFiles, modelSpan: v["model"]?.span,
+                canarySpan: v[path: ["canary", "model"]]?.span)
             add(
-                "\(r):release", .release, r,
+                r, .release(release),
                 config: .object([
                     ("model", v["model"]?.json ?? .null), ("canary", v["canary"]?.json ?? .null),
                     ("environment", v["environment"]?.json ?? .null), ("signing_required", .bool(d.signingRequired)),

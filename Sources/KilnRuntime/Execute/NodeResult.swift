@@ -1,28 +1,84 @@
 import Foundation
 public import KilnDiagnostics
+public import KilnSpec
 
 /// What a node's run produced besides its output files.
-public struct NodeOutput: Sendable {
+public struct NodeOutput: Sendable, Codable {
     public var summary: String
     public var metrics: [String: Double] = [:]
     /// Warnings to show after the run (a warn-severity contract check that failed).
     public var warnings: [Diagnostic] = []
+    /// A register node's new version (`iris-mlp@v3`), with the alias it moved.
+    public var registered: Registered?
+    /// A release node's environment and the versions it now serves.
+    public var released: Released?
+
+    public struct Registered: Sendable, Codable, Equatable {
+        public var version: ModelReference
+        public var alias: String?
+        /// Where the registry is, as the run's summary shows it.
+        public var location: String
+    }
+
+    public struct Released: Sendable, Codable, Equatable {
+        public var environment: String
+        public var model: ModelReference
+        public var canary: ModelReference?
+    }
+
+    public init(
+        summary: String, metrics: [String: Double] = [:], warnings: [Diagnostic] = [], registered: Registered? = nil,
+        released: Released? = nil
+    ) {
+        self.summary = summary
+        self.metrics = metrics
+        self.warnings = warnings
+        self.registered = registered
+        self.released = released
+    }
 }
 
-/// Why a node failed: positioned diagnostics, and whether another attempt could succeed.
-public struct NodeFailure: Error, Sendable {
+/// Why a node failed: positioned diagnostics, what kind of failure it was, and whether another attempt
+/// could succeed.
+public struct NodeFailure: Error, Sendable, Codable {
+    public enum Cause: String, Sendable, Codable {
+        /// The node stopped because the run was cancelled (Ctrl-C, SIGTERM); it is not a failure of the node.
+        case cancelled
+        /// What the specs or the data say is wrong (a failed contract or gate, a bad cell): the user's to fix.
+        case invalid
+        /// The machine or kiln: a file that cannot be written, a damaged cache entry, a registry that cannot
+        /// be reached, a process that died. The diagnostics carry the underlying error.
+        case infrastructure
+        /// The node ran past its timeout.
+        case timeout
+    }
+
     public var diagnostics: [Diagnostic]
+    public var cause: Cause
     public var retriable: Bool
 
-    public init(_ diagnostics: [Diagnostic], retriable: Bool = false) {
+    public init(_ diagnostics: [Diagnostic], cause: Cause = .invalid, retriable: Bool = false) {
         self.diagnostics = diagnostics
+        self.cause = cause
         self.retriable = retriable
     }
 
     public init(
-        _ id: String, _ message: String, at span: SourceSpan? = nil, help: String? = nil, retriable: Bool = false
+        _ id: String, _ message: String, at span: SourceSpan? = nil, help: String? = nil, cause: Cause = .invalid,
+        retriable: Bool = false
     ) {
-        self.init([Diagnostic(id, .error, message, at: span, help: help)], retriable: retriable)
+        self.init([Diagnostic(id, .error, message, at: span, help: help)], cause: cause, retriable: retriable)
+    }
+
+    /// An infrastructure fault, with the underlying error in the message.
+    public static func infrastructure(
+        _ id: String, _ what: String, _ error: any Error, retriable: Bool = false
+    ) -> NodeFailure {
+        NodeFailure(id, "\(what): \(error)", cause: .infrastructure, retriable: retriable)
+    }
+
+    public static func cancelled(_ message: String) -> NodeFailure {
+        NodeFailure("run.cancelled", message, cause: .cancelled)
     }
 
     /// The first line, for progress views and events.

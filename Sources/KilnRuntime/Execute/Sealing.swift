@@ -13,27 +13,26 @@ struct PolicySealer: DerivedDataSealer {
 
     /// The Policy's `encryption.key`, resolved now (the point of use): a reference to the environment or a
     /// file, never a literal. Failures name the reference, never a value.
-    static func fromPolicy(_ compiled: Compiler.Result) -> Result<PolicySealer, NodeFailure> {
-        for resource in compiled.workspace.resources where resource.kind == .policy {
-            guard let written = resource.spec[path: ["encryption", "key"]] else { continue }
-            guard let text = written.string, let reference = SecretReference(text) else {
-                return .failure(
-                    NodeFailure(
-                        "run.encryption-key", "the encryption key must be a secret reference, not a value",
-                        at: written.span, help: "write key: ${env:KILN_DATA_KEY} or key: ${file:path/to/key}"))
-            }
-            do {
-                let value = try reference.resolve(relativeTo: resource.directory)
-                return .success(PolicySealer(cipher: try DataCipher(base64: value, name: reference.description)))
-            } catch {
-                return .failure(
-                    NodeFailure(
-                        "run.encryption-key", "\(error)", at: written.span,
-                        help: "set it to 32 random bytes in base64: openssl rand -base64 32"))
-            }
+    static func resolve(_ key: SealingKey?) -> Result<PolicySealer, NodeFailure> {
+        guard let key else {
+            return .failure(
+                NodeFailure(
+                    "run.encryption-key", "an encrypted dataset needs a Policy with 'encryption: {key: ${env:NAME}}'"))
         }
-        return .failure(
-            NodeFailure(
-                "run.encryption-key", "an encrypted dataset needs a Policy with 'encryption: {key: ${env:NAME}}'"))
+        guard let text = key.reference, let reference = SecretReference(text) else {
+            return .failure(
+                NodeFailure(
+                    "run.encryption-key", "the encryption key must be a secret reference, not a value",
+                    at: key.span, help: "write key: ${env:KILN_DATA_KEY} or key: ${file:path/to/key}"))
+        }
+        do {
+            let value = try reference.resolve(relativeTo: key.directory)
+            return .success(PolicySealer(cipher: try DataCipher(base64: value, name: reference.description)))
+        } catch {
+            return .failure(
+                NodeFailure(
+                    "run.encryption-key", "\(error)", at: key.span,
+                    help: "set it to 32 random bytes in base64: openssl rand -base64 32"))
+        }
     }
 }

@@ -65,14 +65,16 @@ public struct Planner: Sendable {
     /// node id (`training/iris-train:fit`), a resource (`dataset/iris`), a bare name (`iris-train`) or a glob.
     public func select(_ targets: [String]) throws(SelectionError) -> [GraphNode] {
         guard !targets.isEmpty else { return graph.nodes }
-        var wanted = Set<String>()
+        var wanted = Set<NodeID>()
         for target in targets {
             let matches = graph.nodes.filter { node in
-                let name = node.resource.split(separator: "/", maxSplits: 1).last.map(String.init) ?? ""
-                return [node.id, node.resource, name].contains { $0 == target || globMatches(target, $0) }
+                [node.id.description, node.resource.description, node.resource.nodeName].contains {
+                    $0 == target || globMatches(target, $0)
+                }
             }
             guard !matches.isEmpty else {
-                throw SelectionError(target: target, known: Array(Set(graph.nodes.map(\.resource))).sorted())
+                throw SelectionError(
+                    target: target, known: Array(Set(graph.nodes.map(\.resource.description))).sorted())
             }
             wanted.formUnion(matches.map(\.id))
         }
@@ -87,10 +89,10 @@ public struct Planner: Sendable {
     }
 
     public func plan(_ nodes: [GraphNode]) -> Plan {
-        var willRun = Set<String>()
+        var willRun = Set<NodeID>()
         var items: [Plan.Item] = []
         for node in nodes {
-            let locked = lock.entries[node.id]?.key
+            let locked = lock.entries[node.id.description]?.key
             // Cached only when the entry exists and nothing upstream in this plan will run.
             let upstreamRuns = node.inputs.filter(willRun.contains)
             let cached = upstreamRuns.isEmpty && cache.contains(node.fingerprint)
@@ -124,7 +126,7 @@ public struct Planner: Sendable {
         }
         for input in node.inputs {
             guard let current = graph.node(input)?.fingerprint else { continue }
-            if previous.inputs[input] != current { reasons.append(.input(input)) }
+            if previous.inputs[input.description] != current { reasons.append(.input(input.description)) }
         }
         return reasons.isEmpty ? [.changedSinceLock(old: locked)] : reasons
     }

@@ -1,7 +1,6 @@
 public import Foundation
 public import KilnCompiler
 public import KilnDiagnostics
-public import KilnRegistry
 import KilnSpec
 import Synchronization
 
@@ -29,11 +28,13 @@ public struct RunResult: Sendable {
     /// Diagnostics of failed nodes, in node order.
     public var failures: [(node: String, diagnostics: [Diagnostic])]
     public var warnings: [Diagnostic]
+    /// What the nodes that ran produced (registrations, releases), in node order.
+    public var outputs: [(node: NodeID, output: NodeOutput)] = []
 }
 
 /// Drives the scheduler's state machine: starts the nodes it hands out (each on a thread of its own,
-/// so a long training never holds Swift's cooperative threads), commits their outputs to the cache,
-/// retries what may be retried, and stops cleanly when cancelled.
+/// so a long training never holds Swift's cooperative threads) through the executor it was given,
+/// commits their outputs to the cache, retries what may be retried, and stops cleanly when cancelled.
 public final class Runner: Sendable {
     public struct Options: Sendable {
         /// Nodes at once.
@@ -52,38 +53,48 @@ public final class Runner: Sendable {
         }
     }
 
-    let compiled: Compiler.Result
     let graph: ExecutionGraph
     let paths: WorkspacePaths
     let cache: Cache
     let reporter: any RunReporter
     let options: Options
+    let executor: any NodeExecuting
+    let authorizer: (any RunAuthorizer)?
     public let cancellation = CancellationFlag()
-    let executor: NodeExecutor
 
     public init(
-        compiled: Compiler.Result, graph: ExecutionGraph, paths: WorkspacePaths, registry: any ModelRegistry,
-        reporter: any RunReporter, options: Options
+        graph: ExecutionGraph, paths: WorkspacePaths, executor: any NodeExecuting, reporter: any RunReporter,
+        options: Options, authorizer: (any RunAuthorizer)? = nil
     ) {
-        self.compiled = compiled
         self.graph = graph
         self.paths = paths
         cache = Cache(directory: paths.cache)
         self.reporter = reporter
         self.options = options
-        executor = NodeExecutor(
-            compiled: compiled, graph: graph, cache: cache, paths: paths, registry: registry, reporter: reporter,
-            cancellation: cancellation, tables: TableMemo(), computeThreads: options.computeThreads)
+        self.executor = executor
+        self.authorizer = authorizer
     }
 
     /// Asks running nodes to stop at their next check (a training: after its epoch, with a checkpoint).
     public func cancel() { cancellation.cancel() }
 
+    /// What the plan's nodes to run need from access control (`NodeRequirement.of`), asked of the
+    /// authorizer: the first denial, or nil. `run` asks this first, and runs nothing when denied.
+    public func authorize(_ plan: Plan) -> (node: NodeID, failure: NodeFailure)? {
+        guard let authorizer else { return nil }
+        for item in plan.items where !item.cached {
+            for requirement in NodeRequirement.of(item.node) {
+                if let denial = authorizer.check(requirement, for: item.node.id) { return (item.node.id, denial) }
+            }
+        }
+        return nil
+    }
+
     private struct Finished: Sendable {
-        var id: String
+        var id: NodeID
         var record: NodeRecord
         var failure: NodeFailure?
-        var warnings: [Diagnostic]
+        var output: NodeOutput?
         var lockEntry: LockFile.Entry?
     }
 
@@ -91,37 +102,51 @@ public final class Runner: Sendable {
         let started = Date()
         let clock = ContinuousClock.now
         let id = Self.runID(started)
+        func record(_ node: GraphNode, _ status: String, summary: String = "", seconds: Double = 0, attempts: Int = 0)
+            -> NodeRecord
+        {
+            NodeRecord(
+                id: node.id.description, kind: node.kind.rawValue, status: status, key: node.fingerprint,
+                seconds: seconds, attempts: attempts, summary: summary, metrics: [:])
+        }
+        if let (node, denial) = authorize(plan) {
+            let nodes = plan.items.map { record($0.node, $0.node.id == node ? "failed" : "not run") }
+            return RunResult(
+                id: id, outcome: .failed, started: started, seconds: 0, nodes: nodes,
+                failures: [(node.description, denial.diagnostics)], warnings: [])
+        }
         cache.cleanTemporary()
         reporter.report(
             .runStarted(
                 run: id, nodes: plan.items.count, toRun: plan.toRun.count, cached: plan.cachedCount, jobs: options.jobs)
         )
 
-        var records: [String: NodeRecord] = [:]
+        var records: [NodeID: NodeRecord] = [:]
+        var outputs: [NodeID: NodeOutput] = [:]
         var lockEntries: [String: LockFile.Entry] = [:]
         for item in plan.items where item.cached {
             let manifest =
                 reporter.showsCached || item.lockedKey != item.node.fingerprint
                 ? cache.manifest(item.node.fingerprint) : nil
             let summary = manifest?.summary ?? ""
-            reporter.report(.nodeCached(node: item.node.id, key: item.node.fingerprint, summary: summary))
-            records[item.node.id] = NodeRecord(
-                id: item.node.id, kind: item.node.kind.rawValue, status: "cached", key: item.node.fingerprint,
-                seconds: 0,
-                attempts: 0, summary: summary, metrics: manifest?.metrics ?? [:])
-            lockEntries[item.node.id] =
+            reporter.report(.nodeCached(node: item.node.id.description, key: item.node.fingerprint, summary: summary))
+            var r = record(item.node, "cached", summary: summary)
+            r.metrics = manifest?.metrics ?? [:]
+            records[item.node.id] = r
+            lockEntries[item.node.id.description] =
                 manifest.map { LockFile.Entry(key: item.node.fingerprint, outputs: $0.outputs.mapValues(\.sha256)) }
-                ?? options.lock.entries[item.node.id]
+                ?? options.lock.entries[item.node.id.description]
         }
 
         var state = SchedulerState(
             nodes: plan.items.map { item in
                 SchedulerState.Node(
-                    id: item.node.id, inputs: item.node.inputs, cost: cost(item.node), serial: serial(item.node))
-            }, cached: Set(plan.items.filter(\.cached).map(\.node.id)), jobs: options.jobs,
+                    id: item.node.id.description, inputs: item.node.inputs.map(\.description), cost: cost(item.node),
+                    serial: serial(item.node))
+            }, cached: Set(plan.items.filter(\.cached).map(\.node.id.description)), jobs: options.jobs,
             slots: options.computeThreads,
             keepGoing: options.keepGoing)
-        let nodes = Dictionary(plan.items.map { ($0.node.id, $0.node) }, uniquingKeysWith: { a, _ in a })
+        let nodes = Dictionary(plan.items.map { ($0.node.id.description, $0.node) }, uniquingKeysWith: { a, _ in a })
         var failures: [(String, [Diagnostic])] = []
         var warnings: [Diagnostic] = []
         var cancelledSeen = false
@@ -136,148 +161,154 @@ public final class Runner: Sendable {
                 for nodeID in state.start() {
                     guard let node = nodes[nodeID] else { continue }
                     running += 1
-                    group.addTask { await self.execute(node) }
+                    let job = NodeJob(node, upstream: graph.upstreamKeys(of: node.id))
+                    group.addTask { await self.execute(node, job) }
                 }
                 if running == 0 { break }
                 guard let finished = await group.next() else { break }
                 running -= 1
                 records[finished.id] = finished.record
-                warnings += finished.warnings
-                if let entry = finished.lockEntry { lockEntries[finished.id] = entry }
-                if let failure = finished.failure, failure.diagnostics.first?.id != "run.cancelled" {
-                    failures.append((finished.id, failure.diagnostics))
+                if let output = finished.output {
+                    warnings += output.warnings
+                    outputs[finished.id] = output
+                }
+                if let entry = finished.lockEntry { lockEntries[finished.id.description] = entry }
+                let cancelled = finished.failure?.cause == .cancelled
+                if let failure = finished.failure, !cancelled {
+                    failures.append((finished.id.description, failure.diagnostics))
                 }
                 if cancellation.isCancelled && !cancelledSeen {
                     cancelledSeen = true
                     state.cancel()
                 }
-                state.finish(finished.id, succeeded: finished.failure == nil)
-                // Only a failure skips nodes; scanning the plan after every node would be quadratic.
-                for item in plan.items where finished.failure != nil {
-                    if case .skipped(let cause) = state.status(of: item.node.id), records[item.node.id] == nil,
-                        records[cause]?.status != "not run"  // downstream of a cancelled node: not run, not skipped
-                    {
-                        let reason = "upstream \(cause) failed"
-                        reporter.report(.nodeSkipped(node: item.node.id, reason: reason))
-                        records[item.node.id] = NodeRecord(
-                            id: item.node.id, kind: item.node.kind.rawValue, status: "skipped",
-                            key: item.node.fingerprint,
-                            seconds: 0, attempts: 0, summary: reason, metrics: [:])
-                    }
+                let outcome: SchedulerState.Outcome =
+                    finished.failure == nil ? .succeeded : (cancelled ? .cancelled : .failed)
+                for action in state.finish(finished.id.description, outcome) {
+                    guard case .skip(let skipped, let cause) = action, let node = nodes[skipped] else { continue }
+                    let reason = "upstream \(cause) failed"
+                    reporter.report(.nodeSkipped(node: skipped, reason: reason))
+                    records[node.id] = record(node, "skipped", summary: reason)
                 }
             }
         }
         state.cancel()  // anything still pending did not run
         for item in plan.items where records[item.node.id] == nil {
-            records[item.node.id] = NodeRecord(
-                id: item.node.id, kind: item.node.kind.rawValue, status: "not run", key: item.node.fingerprint,
-                seconds: 0,
-                attempts: 0, summary: "", metrics: [:])
+            records[item.node.id] = record(item.node, "not run")
         }
 
-        let outcome: RunOutcome =
+        var outcome: RunOutcome =
             cancellation.isCancelled
             ? .cancelled : (records.values.contains { $0.status == "failed" } ? .failed : .succeeded)
+        // kiln.lock is the run's result as much as the cache is: a run that cannot write it failed.
+        if let problem = updateLock(with: lockEntries) {
+            failures.append(("kiln.lock", [problem]))
+            if outcome == .succeeded { outcome = .failed }
+        }
         let seconds = (ContinuousClock.now - clock).seconds
         var counts: [String: Int] = [:]
         for r in records.values { counts[r.status, default: 0] += 1 }
-        updateLock(with: lockEntries)
         reporter.report(.runFinished(run: id, outcome: outcome, seconds: seconds, counts: counts))
         reporter.close()
         return RunResult(
             id: id, outcome: outcome, started: started, seconds: seconds,
-            nodes: plan.items.compactMap { records[$0.node.id] }, failures: failures, warnings: warnings)
+            nodes: plan.items.compactMap { records[$0.node.id] }, failures: failures, warnings: warnings,
+            outputs: plan.items.compactMap { item in outputs[item.node.id].map { (item.node.id, $0) } })
     }
 
     /// Compute slots a node takes: a training on one thread takes one, a training on more takes them all
     /// (trainings never share compute threads: results depend on the thread count, and must not depend on
     /// what else ran); other nodes take none.
     private func cost(_ node: GraphNode) -> Int {
-        guard node.kind == .fit else { return 0 }
-        let name = String(node.resource.dropFirst("training/".count))
-        let threads =
-            compiled.checked.trainings.first { $0.nodeName == name }?.spec["threads"]?.int ?? options.computeThreads
+        guard case .fit(let fit) = node.payload else { return 0 }
+        let threads = fit.training.threads ?? options.computeThreads
         return threads <= 1 ? 1 : options.computeThreads
     }
 
     /// Register nodes of one model run in graph order, so version numbers do not depend on timing.
     private func serial(_ node: GraphNode) -> String? {
-        guard node.kind == .register else { return nil }
-        if case .object(let fields) = node.config, let name = fields.first(where: { $0.0 == "name" })?.1,
-            case .string(let s) = name
-        {
-            return "register:" + s
-        }
-        return nil
+        guard case .register(let r) = node.payload else { return nil }
+        return "register:" + r.model
+    }
+
+    private func retryPolicy(_ node: GraphNode) -> RetryPolicy {
+        guard case .fit(let fit) = node.payload else { return .never }
+        return fit.retry
+    }
+
+    private func timeout(_ node: GraphNode) -> Double? {
+        guard case .fit(let fit) = node.payload else { return nil }
+        return fit.timeout
     }
 
     /// Runs one node with its retries; commits its outputs on success.
-    private func execute(_ node: GraphNode) async -> Finished {
+    private func execute(_ node: GraphNode, _ job: NodeJob) async -> Finished {
         let retry = retryPolicy(node)
         var attempt = 0
         let clock = ContinuousClock.now
+        let name = node.id.description
         while true {
             attempt += 1
-            reporter.report(.nodeStarted(node: node.id, attempt: attempt))
+            reporter.report(.nodeStarted(node: name, attempt: attempt))
             let attemptNumber = attempt
             let outcome: Result<(NodeOutput, CacheManifest), NodeFailure> = await Self.onThread {
-                self.attempt(node, attempt: attemptNumber)
+                self.attempt(node, job, attempt: attemptNumber)
             }
             let seconds = (ContinuousClock.now - clock).seconds
             switch outcome {
             case .success(let (output, manifest)):
                 reporter.report(
-                    .nodeFinished(node: node.id, seconds: seconds, summary: output.summary, metrics: output.metrics))
+                    .nodeFinished(node: name, seconds: seconds, summary: output.summary, metrics: output.metrics))
                 return Finished(
                     id: node.id,
                     record: NodeRecord(
-                        id: node.id, kind: node.kind.rawValue, status: "done", key: node.fingerprint, seconds: seconds,
+                        id: name, kind: node.kind.rawValue, status: "done", key: node.fingerprint, seconds: seconds,
                         attempts: attempt, summary: output.summary, metrics: output.metrics),
-                    failure: nil, warnings: output.warnings,
+                    failure: nil, output: output,
                     lockEntry: LockFile.Entry(key: node.fingerprint, outputs: manifest.outputs.mapValues(\.sha256)))
-            case .failure(let failure):
-                let cancelled = failure.diagnostics.first?.id == "run.cancelled" || cancellation.isCancelled
+            case .failure(var failure):
+                // Whatever ends a node while the run is cancelled is the cancel's doing.
+                if cancellation.isCancelled { failure.cause = .cancelled }
+                let cancelled = failure.cause == .cancelled
                 let again = failure.retriable && !cancelled && attempt <= retry.max
                 reporter.report(
                     .nodeFailed(
-                        node: node.id, seconds: seconds, error: failure.headline, attempt: attempt, willRetry: again))
+                        node: name, seconds: seconds, error: failure.headline, attempt: attempt, willRetry: again))
                 if again {
                     let wait = retry.backoff * pow(2, Double(attempt - 1))
                     try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))
                     if !cancellation.isCancelled { continue }
+                    failure.cause = .cancelled
                 }
                 return Finished(
                     id: node.id,
                     record: NodeRecord(
-                        id: node.id, kind: node.kind.rawValue, status: cancelled ? "not run" : "failed",
+                        id: name, kind: node.kind.rawValue, status: failure.cause == .cancelled ? "not run" : "failed",
                         key: node.fingerprint,
                         seconds: seconds, attempts: attempt, summary: "", metrics: [:], error: failure.headline),
-                    failure: failure, warnings: [], lockEntry: nil)
+                    failure: failure, output: nil, lockEntry: nil)
             }
         }
     }
 
-    private func retryPolicy(_ node: GraphNode) -> (max: Int, backoff: Double) {
-        guard node.kind == .fit else { return (0, 0) }
-        let name = String(node.resource.dropFirst("training/".count))
-        return compiled.checked.trainings.first { $0.nodeName == name }?.retry ?? (0, 0)
-    }
-
     /// One attempt: the executor writes into a fresh build directory, which is committed or discarded.
-    private func attempt(_ node: GraphNode, attempt: Int) -> Result<(NodeOutput, CacheManifest), NodeFailure> {
+    private func attempt(_ node: GraphNode, _ job: NodeJob, attempt: Int) -> Result<(NodeOutput, CacheManifest), NodeFailure>
+    {
         let started = Date()
         let pending: String
         do { pending = try cache.begin(node.fingerprint) } catch {
-            return .failure(NodeFailure("run.io", "cannot create a cache entry: \(error)"))
+            return .failure(.infrastructure("run.io", "cannot create a cache entry", error))
         }
+        let context = ExecutionContext(
+            outputs: pending, attempt: attempt, deadline: timeout(node).map { started.addingTimeInterval($0) },
+            cancellation: cancellation, report: { [reporter] in reporter.report($0) })
         do {
-            let output = try executor.execute(node, outputs: pending, attempt: attempt)
+            let output = try executor.execute(job, context)
             let manifest = CacheManifest(
-                node: node.id, kind: node.kind.rawValue, key: node.fingerprint, kiln: KilnVersion.string,
-                config: node.config.serialized(),
+                node: node.id.description, kind: node.kind.rawValue, key: node.fingerprint, kiln: KilnVersion.string,
+                config: job.config,
                 files: Dictionary(node.files.map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a }),
                 inputs: Dictionary(
-                    node.inputs.compactMap { id in graph.node(id).map { (id, $0.fingerprint) } },
+                    node.inputs.compactMap { id in graph.node(id).map { (id.description, $0.fingerprint) } },
                     uniquingKeysWith: { a, _ in a }),
                 outputs: [:], summary: output.summary, metrics: output.metrics,
                 created: EventRecord.timestamp(started), seconds: Date().timeIntervalSince(started))
@@ -289,7 +320,7 @@ public final class Runner: Sendable {
             return .failure(failure)
         } catch {
             cache.discard(pending)
-            return .failure(NodeFailure("run.io", "cannot store the outputs: \(error)"))
+            return .failure(.infrastructure("run.io", "cannot store the outputs", error))
         }
     }
 
@@ -301,13 +332,19 @@ public final class Runner: Sendable {
     }
 
     /// Merges this run's entries into kiln.lock (as read when the run began, under the workspace lock):
-    /// nodes no longer in the graph are dropped.
-    private func updateLock(with entries: [String: LockFile.Entry]) {
+    /// nodes no longer in the graph are dropped. A lock that cannot be written is the run's failure.
+    private func updateLock(with entries: [String: LockFile.Entry]) -> Diagnostic? {
         var lock = options.lock
-        let ids = Set(graph.nodes.map(\.id))
+        let ids = Set(graph.nodes.map(\.id.description))
         lock.entries = lock.entries.filter { ids.contains($0.key) }
         for (id, entry) in entries { lock.entries[id] = entry }
-        try? lock.write(paths.lockFile)
+        do { try lock.write(paths.lockFile) } catch {
+            return Diagnostic(
+                "run.lock-not-written", .error,
+                "kiln.lock could not be written (\(error)); the cache holds this run's outputs, but the lock does not record them",
+                at: nil, help: "make \(paths.lockFile) writable, then run again: cached nodes are not redone")
+        }
+        return nil
     }
 
     static func runID(_ date: Date) -> String {

@@ -104,23 +104,57 @@ public struct SchedulerState: Sendable {
         return true
     }
 
-    /// A running node ended.
-    public mutating func finish(_ id: String, succeeded: Bool) {
-        guard let n = index[id], status[n] == .running else { return }
+    /// How a running node ended.
+    public enum Outcome: Sendable, Equatable {
+        case succeeded, failed
+        /// It stopped because the run was cancelled: not a failure, and nothing downstream is skipped for it.
+        case cancelled
+    }
+
+    /// What the driver does after a node ends.
+    public enum Action: Sendable, Equatable {
+        /// Record `node` as skipped: `cause` (upstream) failed.
+        case skip(node: String, cause: String)
+        /// Nothing new starts: the run is stopping (a failure without keepGoing, or a cancel).
+        case stopping
+        /// Nothing runs and nothing more will start: the run is over.
+        case finished
+    }
+
+    /// A running node ended; the actions follow from it (skips in graph order).
+    @discardableResult
+    public mutating func finish(_ id: String, _ outcome: Outcome) -> [Action] {
+        guard let n = index[id], status[n] == .running else { return [] }
         running -= 1
         slotsInUse -= min(nodes[n].cost, slots)
-        if succeeded {
+        var actions: [Action] = []
+        switch outcome {
+        case .succeeded:
             status[n] = .done
             for d in dependents[n] {
                 waiting[d] -= 1
                 if waiting[d] == 0 && status[d] == .pending { ready.append(d) }
             }
-        } else {
+        case .failed:
             status[n] = .failed
-            skipDownstream(of: n, because: id)
+            actions += skipDownstream(of: n, because: id).map { .skip(node: nodes[$0].id, cause: id) }
             if !keepGoing { stop() }
+        case .cancelled:
+            status[n] = .notRun
+            stop()
         }
-        if stopping && running == 0 { markNotRun() }
+        if stopping {
+            actions.append(.stopping)
+            if running == 0 { markNotRun() }
+        }
+        if isFinished { actions.append(.finished) }
+        return actions
+    }
+
+    /// A running node ended (`succeeded` or failed).
+    @discardableResult
+    public mutating func finish(_ id: String, succeeded: Bool) -> [Action] {
+        finish(id, succeeded ? .succeeded : .failed)
     }
 
     /// Starts nothing more (Ctrl-C); nodes still pending end as not run once the running ones end.
@@ -136,13 +170,18 @@ public struct SchedulerState: Sendable {
         for i in status.indices where status[i] == .pending { status[i] = .notRun }
     }
 
-    private mutating func skipDownstream(of n: Int, because id: String) {
+    /// Marks everything pending downstream of `n` skipped; returns those nodes in graph order.
+    private mutating func skipDownstream(of n: Int, because id: String) -> [Int] {
         var stack = dependents[n]
+        var skipped: [Int] = []
         while let d = stack.popLast() {
             guard status[d] == .pending else { continue }
             status[d] = .skipped(id)
-            ready.removeAll { $0 == d }
+            skipped.append(d)
             stack.append(contentsOf: dependents[d])
         }
+        let set = Set(skipped)
+        ready.removeAll { set.contains($0) }
+        return skipped.sorted()
     }
 }

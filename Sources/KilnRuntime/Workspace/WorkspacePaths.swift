@@ -49,12 +49,7 @@ public struct WorkspacePaths: Sendable {
     public func relative(_ path: String) -> String { Self.relative(path, to: root) }
 
     /// `path` relative to `root`, both normalized lexically; unchanged when it is not below `root`.
-    public static func relative(_ path: String, to root: String) -> String {
-        let path = DatasetConfig.normalized(path), root = DatasetConfig.normalized(root)
-        guard root != "." else { return path }
-        let base = root.hasSuffix("/") ? root : root + "/"
-        return path.hasPrefix(base) ? String(path.dropFirst(base.count)) : path
-    }
+    public static func relative(_ path: String, to root: String) -> String { DatasetConfig.relative(path, to: root) }
 
     /// A workspace-relative path as seen from the current directory (how readers open it).
     public func local(_ path: String) -> String {

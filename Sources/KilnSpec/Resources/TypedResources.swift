@@ -213,6 +213,22 @@ public struct ModelReference: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension ModelReference: Codable {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let reference = ModelReference(text) else {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "not a model reference: \(text)"))
+        }
+        self = reference
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
 public struct PolicySpec: Sendable {
     public struct Rule: Sendable {
         public var actions: [String]

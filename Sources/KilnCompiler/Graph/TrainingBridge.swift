@@ -1,5 +1,4 @@
 import Foundation
-public import KilnCompiler
 public import KilnCompute
 public import KilnSpec
 
@@ -7,7 +6,7 @@ public import KilnSpec
 /// The compiler has checked every name and range; an enumeration kiln does not know falls back to the
 /// schema's default only where the schema has one.
 extension TrainingConfig {
-    public init(_ t: CheckedTraining, threads defaultThreads: Int) {
+    public init(_ t: CheckedTraining) {
         let v = t.spec
         let o = v["optimizer"]
         let kind = o?["type"]?.string.flatMap(OptimizerConfig.Kind.init) ?? .adam
@@ -32,7 +31,7 @@ extension TrainingConfig {
             labelSmoothing: Float(v["label_smoothing"]?.double ?? 0),
             gradientClip: v["gradient_clip"]?.double.map(Float.init), metrics: t.metrics.compactMap(Metric.init),
             earlyStopping: early, checkpointEvery: v[path: ["checkpoint", "every_epochs"]]?.int ?? 10,
-            seed: UInt64(max(0, v["seed"]?.int ?? 0)), threads: v["threads"]?.int ?? defaultThreads)
+            seed: UInt64(max(0, v["seed"]?.int ?? 0)), threads: v["threads"]?.int)
     }
 }
 
@@ -54,8 +53,8 @@ extension ModelConfig {
 
 extension CheckedTraining {
     /// Retries after a failed attempt, and the wait before the first (doubling after each).
-    public var retry: (max: Int, backoff: Double) {
-        (spec[path: ["retry", "max"]]?.int ?? 0, spec[path: ["retry", "backoff"]]?.double ?? 1)
+    public var retry: RetryPolicy {
+        RetryPolicy(max: spec[path: ["retry", "max"]]?.int ?? 0, backoff: spec[path: ["retry", "backoff"]]?.double ?? 1)
     }
 
     /// The longest an attempt may run, in seconds.

@@ -1,27 +1,37 @@
 import Foundation
-public import KilnCompiler
 public import KilnData
 import KilnSpec
 
 /// The data layer's plain view of a checked Dataset spec. The compiler has checked names, types and
 /// fractions; what could still be wrong here (a multi-byte delimiter) is reported, not guessed.
 extension DatasetConfig {
+    /// The dataset; a delimiter that is not one byte is reported here.
     public init(_ checked: CheckedDataset) throws(DataError) {
+        let payload = DatasetPayload(checked, sealing: nil)
+        try payload.checkDelimiter()
+        self = payload.dataset
+    }
+}
+
+extension DatasetPayload {
+    /// The node payload of a checked dataset (a delimiter that is not one byte is kept, to be reported
+    /// when a node reads the data).
+    init(_ checked: CheckedDataset, sealing: SealingKey?) {
         let spec = checked.spec
         let v = spec.raw
         var delimiter: UInt8?
+        var bad: BadDelimiter?
         if let d = spec.delimiter {
-            guard d.utf8.count == 1, let byte = d.utf8.first else {
-                throw DataError(
-                    "data.delimiter", "the delimiter '\(d)' is not one byte",
-                    at: v[path: ["source", "delimiter"]]?.span, help: "use one ASCII character, such as ';' or '|'")
+            if d.utf8.count == 1, let byte = d.utf8.first {
+                delimiter = byte
+            } else {
+                bad = BadDelimiter(text: d, span: v[path: ["source", "delimiter"]]?.span)
             }
-            delimiter = byte
         }
         let path =
             spec.path.hasPrefix("/") || checked.resource.directory.isEmpty
             ? spec.path
-            : Self.normalized((checked.resource.directory as NSString).appendingPathComponent(spec.path))
+            : DatasetConfig.normalized((checked.resource.directory as NSString).appendingPathComponent(spec.path))
         let columns = spec.columns.map { c in
             ColumnSchema(
                 c.name, ColumnType(rawValue: c.type.rawValue) ?? .string, nullable: c.nullable, min: c.min, max: c.max,
@@ -43,7 +53,7 @@ extension DatasetConfig {
                 value: t["value"].flatMap { $0.string ?? $0.text }, span: t.span)
         }
         let split = spec.split
-        self.init(
+        let dataset = DatasetConfig(
             name: spec.name,
             source: SourceConfig(
                 path: path, format: spec.format.flatMap { SourceFormat(rawValue: $0) }, header: spec.header,
@@ -55,7 +65,19 @@ extension DatasetConfig {
                 train: spec.fraction("train"), validation: spec.fraction("validation"), test: spec.fraction("test"),
                 seed: UInt64(max(0, split["seed"]?.int ?? 0))),
             encrypt: spec.encrypt)
+        self.init(dataset: dataset, sealing: spec.encrypt ? sealing : nil, badDelimiter: bad)
     }
+
+    /// A delimiter that is not one byte, as the data layer reports it.
+    public func checkDelimiter() throws(DataError) {
+        guard let bad = badDelimiter else { return }
+        throw DataError(
+            "data.delimiter", "the delimiter '\(bad.text)' is not one byte", at: bad.span,
+            help: "use one ASCII character, such as ';' or '|'")
+    }
+}
+
+extension DatasetConfig {
 
     /// `a/specs/../data/x.csv` → `a/data/x.csv` (lexically: what users wrote, shorter).
     public static func normalized(_ path: String) -> String {
@@ -70,5 +92,13 @@ extension DatasetConfig {
         }
         let joined = parts.joined(separator: "/")
         return path.hasPrefix("/") ? "/" + joined : (joined.isEmpty ? "." : joined)
+    }
+
+    /// `path` relative to `root`, both normalized lexically; unchanged when it is not below `root`.
+    public static func relative(_ path: String, to root: String) -> String {
+        let path = normalized(path), root = normalized(root)
+        guard root != "." else { return path }
+        let base = root.hasSuffix("/") ? root : root + "/"
+        return path.hasPrefix(base) ? String(path.dropFirst(base.count)) : path
     }
 }

@@ -1,0 +1,188 @@
+import Foundation
+import KilnCompiler
+import KilnCompute
+import KilnData
+import KilnDiagnostics
+import KilnSpec
+
+/// fit: transforms fitted on the train split, the network trained (resuming from its checkpoint) and
+/// evaluated → `model/` (safetensors + card), `metrics.json`, `params.json`, `lineage.json`.
+struct FitExecutor: KindExecutor {
+    let environment: ExecutorEnvironment
+
+    struct FitLineage: Codable {
+        var data: Lineage
+        var training: String
+        var key: String
+    }
+
+    func run(_ fit: FitPayload, _ job: NodeJob, _ context: ExecutionContext) throws(NodeFailure) -> NodeOutput {
+        let e = environment
+        let dataset = fit.data.dataset
+        var data = try e.ingested(fit.data, for: job)
+        // The contract's report: verified by its hash, then opened (sealed when the dataset is encrypted).
+        let checkKey = try job.key(of: .dataset(dataset.name, .check))
+        let store = DerivedDataStore(
+            directory: e.cache.outputs(checkKey), encrypt: dataset.encrypt, sealer: try e.sealer(fit.data))
+        do {
+            _ = try e.cache.read(checkKey, "report.json")
+            data.report = try JSONDecoder().decode(ContractReport.self, from: store.read(name: "report.json"))
+        } catch {
+            throw .infrastructure("run.cache", "the contract report of dataset '\(dataset.name)' cannot be read", error)
+        }
+        let prepared: PreparedDataset
+        let train: Examples, validation: Examples, test: Examples
+        do {
+            prepared = try data.prepare(split: try splitIndices(job.key(of: .dataset(dataset.name, .split))))
+            let table = data.table
+            train = try prepared.preprocessor.examples(table, rows: prepared.split.train)
+            validation = try prepared.preprocessor.examples(table, rows: prepared.split.validation)
+            test = try prepared.preprocessor.examples(table, rows: prepared.split.test)
+        } catch let failure as NodeFailure {
+            throw failure
+        } catch let error as DataError {
+            throw NodeFailure(error.diagnostics)
+        } catch {
+            throw .infrastructure("run.data", "the data cannot be prepared", error)
+        }
+        let modelConfig = fit.model
+        guard prepared.preprocessor.width == modelConfig.inputs else {
+            throw NodeFailure(
+                "run.width-mismatch",
+                "the data has \(prepared.preprocessor.width) features after transforms; the model was compiled for \(modelConfig.inputs)",
+                help: "run `kiln check`: the dataset's spec and its files disagree")
+        }
+        var config = fit.training
+        config.threads = config.threads ?? e.computeThreads
+        let work = e.paths.work + "/" + job.key
+        let checkpoint = work + "/checkpoint.safetensors"
+        do {
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        } catch { throw .infrastructure("run.io", "cannot create \(work)", error) }
+
+        let timedOut = Flag()
+        let result: TrainingResult
+        let trainer: Trainer
+        do {
+            let blas = try BLAS.get()
+            (trainer, result) = try trainResuming(
+                modelConfig, config, blas: blas, train: train, validation: validation, checkpoint: checkpoint
+            ) { report, resumed in
+                let perEpoch = Double(train.count) / max(report.samplesPerSecond, 1e-9)
+                context.report(
+                    .epoch(
+                        node: job.id.description,
+                        progress: EpochProgress(
+                            epoch: report.epoch, epochs: config.epochs, trainLoss: report.trainLoss,
+                            validation: report.validation, samplesPerSecond: report.samplesPerSecond,
+                            learningRate: Double(report.learningRate),
+                            eta: perEpoch * Double(config.epochs - report.epoch), resumedFrom: resumed)))
+                if context.cancellation.isCancelled { return .checkpointAndStop }
+                if context.isPastDeadline {
+                    timedOut.set()
+                    return .checkpointAndStop
+                }
+                return .proceed
+            }
+        } catch {
+            throw .infrastructure("run.training", "the training failed", error, retriable: true)
+        }
+        if timedOut.isSet, let timeout = fit.timeout {
+            throw NodeFailure(
+                [
+                    Diagnostic(
+                        "run.timeout", .error,
+                        "the training ran past its timeout of \(Format.seconds(timeout)) (epoch \(result.history.last?.epoch ?? 0) of \(config.epochs)); its checkpoint is kept",
+                        at: fit.timeoutSpan,
+                        help: "raise 'timeout', or run again: the training resumes from its checkpoint")
+                ], cause: .timeout, retriable: true)
+        }
+        if result.aborted {
+            throw .cancelled("cancelled; the checkpoint is kept and the next run resumes")
+        }
+
+        // Evaluate on every split that has rows.
+        var final: [String: [String: Double]] = [:]
+        do {
+            for (name, examples) in [("train", train), ("validation", validation), ("test", test)]
+            where examples.count > 0 {
+                final[name] = try trainer.evaluate(examples)
+            }
+        } catch { throw .infrastructure("run.training", "evaluation failed", error) }
+
+        let classes = prepared.preprocessor.label?.classes ?? []
+        let labels = modelConfig.task == .regression ? [dataset.schema.label ?? "value"] : classes
+        let headline = final["test"] ?? final["validation"] ?? final["train"] ?? [:]
+        let card = ModelCard(
+            model: modelConfig, inputColumns: prepared.preprocessor.outputColumns,
+            preprocessing: prepared.preprocessor.cardValue, labels: labels, metrics: headline)
+        do {
+            try Artifact.save(trainer.network, card: card, to: context.outputs + "/model")
+        } catch { throw .infrastructure("run.io", "the model cannot be saved", error) }
+        let metrics = TrainingMetrics(
+            final: final,
+            history: result.history.map {
+                .init(
+                    epoch: $0.epoch, trainLoss: $0.trainLoss, validation: $0.validation,
+                    learningRate: Double($0.learningRate))
+            }, epochsRun: result.history.last?.epoch ?? 0, stoppedEarly: result.stoppedEarly)
+        var lineage = prepared.lineage
+        for i in lineage.sources.indices { lineage.sources[i].path = e.relative(lineage.sources[i].path) }
+        let params: JSON
+        do { params = try JSON.parse(job.config) } catch {
+            throw .infrastructure("run.internal", "the node's config is not JSON", error)
+        }
+        try write(ContentHash.canonicalJSON(metrics), context.outputs, "metrics.json")
+        try write(Data(params.serialized(pretty: true).utf8), context.outputs, "params.json")
+        try write(
+            ContentHash.canonicalJSON(FitLineage(data: lineage, training: job.id.description, key: job.key)),
+            context.outputs, "lineage.json")
+
+        var summary = "\(metrics.epochsRun) epochs"
+        if result.stoppedEarly { summary += " (stopped early)" }
+        if let resumed = result.resumedFromEpoch { summary += ", resumed at epoch \(resumed)" }
+        let split = final["test"] != nil ? "test" : (final["validation"] != nil ? "validation" : "train")
+        for metric in fit.metrics.prefix(2) {
+            if let v = final[split]?[metric] { summary += ", \(split) \(metric) \(String(format: "%.4f", v))" }
+        }
+        var flat: [String: Double] = [:]
+        for (s, values) in final { for (m, v) in values { flat["\(s)_\(m)"] = v } }
+        return NodeOutput(summary: summary, metrics: flat)
+    }
+
+    private func splitIndices(_ key: String) throws(NodeFailure) -> SplitIndices {
+        do {
+            return try JSONDecoder().decode(SplitRecord.self, from: try environment.cache.read(key, "split.json"))
+                .indices
+        } catch { throw .infrastructure("run.cache", "the split cannot be read", error) }
+    }
+
+    /// Trains, resuming from `checkpoint` when there is one; a checkpoint this configuration cannot
+    /// use (another kiln's format, a different thread count) is set aside and training starts over.
+    private func trainResuming(
+        _ model: ModelConfig, _ config: TrainingConfig, blas: BLAS, train: Examples, validation: Examples,
+        checkpoint: String, progress: @escaping (EpochReport, Int?) -> TrainingControl
+    ) throws -> (Trainer, TrainingResult) {
+        for _ in 0..<2 {
+            let network = try Network(model, blas: blas)
+            let trainer = try Trainer(network: network, config: config, blas: blas)
+            let resumed = Box<Int?>(nil), first = Flag()
+            do {
+                let result = try trainer.fit(
+                    train: train, validation: validation.count > 0 ? validation : nil, checkpoint: checkpoint
+                ) { report in
+                    if !first.isSet {
+                        first.set()
+                        resumed.value = report.epoch > 1 ? report.epoch - 1 : nil
+                    }
+                    return progress(report, resumed.value)
+                }
+                return (trainer, result)
+            } catch {
+                guard case .invalidFile(let path, _) = error, path == checkpoint else { throw error }
+                try? FileManager.default.moveItem(atPath: checkpoint, toPath: checkpoint + ".unusable")
+            }
+        }
+        throw ComputeError.invalidFile(path: checkpoint, reason: "the checkpoint could not be used")
+    }
+}

@@ -1,0 +1,168 @@
+public import Foundation
+public import KilnCompiler
+import KilnData
+public import KilnRegistry
+public import KilnSpec
+import Synchronization
+
+/// One node, as an executor receives it: the node's key, its canonical config, its payload, the files it
+/// reads, and the keys of the upstream nodes whose outputs it may read (by content-addressed path in the
+/// cache). Nothing else: no compiler result, no graph. It is written to a file for `kiln exec-node`.
+public struct NodeJob: Sendable, Codable {
+    public var id: NodeID
+    public var key: String
+    /// The canonical config text (what the key hashes).
+    public var config: String
+    public var payload: NodePayload
+    public var files: [FileHash]
+    /// Every upstream node's key, by node id (text form).
+    public var inputs: [String: String]
+
+    public struct FileHash: Sendable, Codable {
+        public var path: String
+        public var sha256: String
+    }
+
+    public init(_ node: GraphNode, upstream: [NodeID: String]) {
+        id = node.id
+        key = node.fingerprint
+        config = node.config.serialized()
+        payload = node.payload
+        files = node.files.map { FileHash(path: $0.path, sha256: $0.sha256) }
+        inputs = Dictionary(uniqueKeysWithValues: upstream.map { ($0.key.description, $0.value) })
+    }
+
+    /// The key of an upstream node, or an internal failure when the job does not carry it.
+    public func key(of input: NodeID) throws(NodeFailure) -> String {
+        guard let key = inputs[input.description] else {
+            throw NodeFailure("run.internal", "\(id) has no input \(input)", cause: .infrastructure)
+        }
+        return key
+    }
+}
+
+/// What the runner gives an attempt besides the job: where to write, which attempt it is, when it must
+/// stop, and where progress goes.
+public struct ExecutionContext: Sendable {
+    /// The attempt's fresh output directory (committed to the cache under the job's key on success).
+    public var outputs: String
+    public var attempt: Int
+    /// Past this, the node stops at its next check (a training: after its epoch, with a checkpoint).
+    public var deadline: Date?
+    public var cancellation: CancellationFlag
+    public var report: @Sendable (RunEvent) -> Void
+
+    public init(
+        outputs: String, attempt: Int, deadline: Date?, cancellation: CancellationFlag,
+        report: @escaping @Sendable (RunEvent) -> Void
+    ) {
+        self.outputs = outputs
+        self.attempt = attempt
+        self.deadline = deadline
+        self.cancellation = cancellation
+        self.report = report
+    }
+
+    public var isPastDeadline: Bool { deadline.map { Date() > $0 } ?? false }
+}
+
+/// Runs nodes: the seam between the runner and where work happens. The runner receives one (it never
+/// builds its own); `LocalExecutor` runs nodes in this process, `ProcessExecutor` runs each in a
+/// `kiln exec-node` process, and a cluster backend would submit the job file instead. `execute` blocks
+/// (the runner calls it on a thread of its own) and writes only into `context.outputs`.
+public protocol NodeExecuting: Sendable {
+    func execute(_ job: NodeJob, _ context: ExecutionContext) throws(NodeFailure) -> NodeOutput
+}
+
+/// What executors in this process share: the workspace's places, the cache, the registry, and what is
+/// worth computing once per run (decoded tables, the pii mask key, the data key).
+public final class ExecutorEnvironment: Sendable {
+    public let paths: WorkspacePaths
+    public let cache: Cache
+    public let registry: any ModelRegistry
+    /// Compute threads for trainings whose spec does not say.
+    public let computeThreads: Int
+    let tables = TableMemo()
+    let maskKey = Once<Data>()
+    let sealing = Once<Result<PolicySealer, NodeFailure>>()
+
+    public init(paths: WorkspacePaths, registry: any ModelRegistry, computeThreads: Int) {
+        self.paths = paths
+        cache = Cache(directory: paths.cache)
+        self.registry = registry
+        self.computeThreads = computeThreads
+    }
+
+    func relative(_ path: String) -> String { paths.relative(path) }
+    func local(_ path: String) -> String { paths.local(path) }
+}
+
+/// Runs every node kind in this process, each by its own executor.
+public struct LocalExecutor: NodeExecuting {
+    public let environment: ExecutorEnvironment
+
+    public init(_ environment: ExecutorEnvironment) { self.environment = environment }
+
+    public init(paths: WorkspacePaths, registry: any ModelRegistry, computeThreads: Int) {
+        self.init(ExecutorEnvironment(paths: paths, registry: registry, computeThreads: computeThreads))
+    }
+
+    public func execute(_ job: NodeJob, _ context: ExecutionContext) throws(NodeFailure) -> NodeOutput {
+        let e = environment
+        switch job.payload {
+        case .ingest(let p): return try IngestExecutor(environment: e).run(p, job, context)
+        case .check(let p): return try CheckExecutor(environment: e).run(p, job, context)
+        case .split(let p): return try SplitExecutor(environment: e).run(p, job, context)
+        case .fit(let p): return try FitExecutor(environment: e).run(p, job, context)
+        case .gate(let p): return try GateExecutor(environment: e).run(p, job, context)
+        case .register(let p): return try RegisterExecutor(environment: e).run(p, job, context)
+        case .release(let p): return try ReleaseExecutor(environment: e).run(p, job, context)
+        }
+    }
+}
+
+/// The executor of one node kind.
+protocol KindExecutor {
+    associatedtype Payload
+    var environment: ExecutorEnvironment { get }
+    func run(_ payload: Payload, _ job: NodeJob, _ context: ExecutionContext) throws(NodeFailure) -> NodeOutput
+}
+
+extension KindExecutor {
+    func write(_ data: Data, _ directory: String, _ name: String) throws(NodeFailure) {
+        do { try FileWriter.write(data, to: directory + "/" + name) } catch {
+            throw .infrastructure("run.io", "cannot write \(name)", error)
+        }
+    }
+}
+
+/// A value computed at most once, from any thread.
+final class Once<T: Sendable>: Sendable {
+    private let stored = Mutex<T?>(nil)
+    func value(_ make: () -> T) -> T {
+        stored.withLock { v in
+            if let v { return v }
+            let made = make()
+            v = made
+            return made
+        }
+    }
+}
+
+/// Tables read in this run, by ingest key, so that check, split and fit decode a table once.
+final class TableMemo: Sendable {
+    private let tables = Mutex<[String: Table]>([:])
+    func table(_ key: String) -> Table? { tables.withLock { $0[key] } }
+    func store(_ key: String, _ table: Table) { tables.withLock { $0[key] = table } }
+}
+
+/// A flag set from a training's progress callback.
+final class Flag {
+    private(set) var isSet = false
+    func set() { isSet = true }
+}
+
+final class Box<T> {
+    var value: T
+    init(_ value: T) { self.value = value }
+}
