@@ -24,7 +24,7 @@ public struct Kiln: ParsableCommand {
             Predict.self, Serve.self, Keygen.self, Sign.self, Verify.self, AuditCommand.self, TokenCommand.self,
             DataCommand.self,
             Schema.self,
-            Doctor.self,
+            Doctor.self, ExecNode.self,
         ]
     )
 

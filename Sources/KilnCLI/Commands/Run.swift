@@ -45,6 +45,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Wait for another run of this workspace to finish instead of failing at once.")
     var wait = false
 
+    @Flag(help: "Run each node in a process of its own (`kiln exec-node`), from its job file alone.")
+    var isolate = false
+
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if json && quiet { throw ValidationError("--json and --quiet do not go together") }
@@ -70,7 +73,7 @@ struct RunCommand: ParsableCommand {
         let reporter = makeReporter()
         let runner = Runner(
             graph: current.graph, paths: current.paths,
-            executor: LocalExecutor(paths: current.paths, registry: registry, computeThreads: cores),
+            executor: executor(current.paths, registry, cores),
             reporter: reporter,
             options: Runner.Options(jobs: jobs ?? cores, keepGoing: keepGoing, computeThreads: cores, lock: current.lock),
             authorizer: Access.runAuthorizer(current.compiled.checked.policies, workspace: current.paths.root))
@@ -113,6 +116,18 @@ struct RunCommand: ParsableCommand {
         if !json && !quiet { Terminal.standardOutput(results(result, record: recordPath, root: current.paths.root)) }
         if result.outcome == .cancelled { Foundation.exit(130) }
         if let exit, exit != .success { throw exit }
+    }
+
+    private func executor(_ paths: WorkspacePaths, _ registry: GitRegistry, _ cores: Int) -> any NodeExecuting {
+        guard isolate else { return LocalExecutor(paths: paths, registry: registry, computeThreads: cores) }
+        return ProcessExecutor(
+            executable: Self.executable, workspace: paths.root, jobs: paths.work + "/jobs", computeThreads: cores)
+    }
+
+    /// This kiln binary (what `--isolate` starts for each node).
+    static var executable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
     }
 
     /// The run's outcome in the audit log (its registrations and releases were audited as they happened).

@@ -12,6 +12,8 @@ public struct NodeOutput: Sendable, Codable {
     public var registered: Registered?
     /// A release node's environment and the versions it now serves.
     public var released: Released?
+    /// Where the node ran, when an executor ran it outside the runner's process (`kiln exec-node, pid 4242`).
+    public var ranIn: String?
 
     public struct Registered: Sendable, Codable, Equatable {
         public var version: ModelReference

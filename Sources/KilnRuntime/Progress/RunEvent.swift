@@ -14,7 +14,7 @@ public enum RunEvent: Sendable {
     case runFinished(run: String, outcome: RunOutcome, seconds: Double, counts: [String: Int])
 }
 
-public struct EpochProgress: Sendable {
+public struct EpochProgress: Sendable, Codable {
     public var epoch: Int
     public var epochs: Int
     public var trainLoss: Double

@@ -16,6 +16,8 @@ public struct NodeRecord: Sendable, Codable {
     public var summary: String
     public var metrics: [String: Double]
     public var error: String?
+    /// Where the node ran, when not in the runner's own process (`kiln exec-node, pid 4242`).
+    public var ranIn: String?
 }
 
 /// What a run did.
@@ -262,7 +264,7 @@ public final class Runner: Sendable {
                     id: node.id,
                     record: NodeRecord(
                         id: name, kind: node.kind.rawValue, status: "done", key: node.fingerprint, seconds: seconds,
-                        attempts: attempt, summary: output.summary, metrics: output.metrics),
+                        attempts: attempt, summary: output.summary, metrics: output.metrics, ranIn: output.ranIn),
                     failure: nil, output: output,
                     lockEntry: LockFile.Entry(key: node.fingerprint, outputs: manifest.outputs.mapValues(\.sha256)))
             case .failure(var failure):

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import KilnCompiler
+import KilnRegistry
+import KilnRuntime
+
+/// Plumbing: runs one node from its job file. `kiln run --isolate` starts one of these per node; a cluster
+/// backend would start it where the node runs.
+struct ExecNode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exec-node",
+        abstract: "Plumbing: run one node of a compiled graph from its job file.",
+        discussion: """
+            The job file (JSON, written by the runner) holds the node's id, key, canonical
+            config, payload, the files it reads with their hashes, and the keys of the
+            upstream nodes whose outputs it reads from the workspace's cache. Nothing is
+            compiled: the node runs from that file alone, and writes its outputs into
+            --outputs (the runner commits them to the cache under the node's key).
+
+            stdout carries one JSON object per line: {"epoch": {...}} while a training runs,
+            then {"output": {...}} (exit 0) or {"failure": {...}} (exit 1). SIGTERM stops the
+            node at its next check (a training saves its checkpoint) with a failure whose
+            cause is "cancelled".
+
+            Exit codes: 0 the node succeeded, 1 it failed (the failure is on stdout), 2 usage.
+            """)
+
+    @Option(help: "The job file.")
+    var job: String
+
+    @Option(help: "An empty directory for the node's outputs.")
+    var outputs: String
+
+    @Option(help: "The workspace (its cache, registry and keys).")
+    var workspace: String = "."
+
+    @Option(help: "Which attempt this is (1 for the first).")
+    var attempt = 1
+
+    @Option(help: "Seconds since 1970 after which the node stops at its next check (its timeout).")
+    var deadline: Double?
+
+    @Option(help: "Compute threads for a training whose spec does not say (default: the number of cores).")
+    var threads: Int?
+
+    func run() throws {
+        let paths = WorkspacePaths(path: workspace)
+        let decoded: NodeJob
+        do {
+            decoded = try JSONDecoder().decode(NodeJob.self, from: Data(contentsOf: URL(fileURLWithPath: job)))
+        } catch {
+            emit(WorkerMessage(failure: .infrastructure("run.exec", "the job file \(job) cannot be read", error)))
+            throw ExitStatus.failure
+        }
+        let registry = GitRegistry(path: paths.registry, witness: Audit.witness(workspace: paths.root))
+        let executor = LocalExecutor(
+            paths: paths, registry: registry,
+            computeThreads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let cancellation = CancellationFlag()
+        let signals = SignalHandler { _ in cancellation.cancel() }
+        defer { signals.stop() }
+        let context = ExecutionContext(
+            outputs: outputs, attempt: attempt, deadline: deadline.map { Date(timeIntervalSince1970: $0) },
+            cancellation: cancellation
+        ) { event in
+            if case .epoch(_, let progress) = event { emit(WorkerMessage(epoch: progress)) }
+        }
+        do {
+            emit(WorkerMessage(output: try executor.execute(decoded, context)))
+        } catch {
+            emit(WorkerMessage(failure: error))
+            throw ExitStatus.failure
+        }
+    }
+}
+
+private func emit(_ message: WorkerMessage) {
+    FileHandle.standardOutput.write(Data(message.line.utf8))
+}

@@ -1,0 +1,63 @@
+import Foundation
+import KilnTestSupport
+import Testing
+
+/// `kiln run --isolate` and `kiln exec-node`: every node in a process of its own, from its job file alone.
+extension CLI {
+    @Test func everyNodeInItsOwnProcessGivesTheInProcessLock() throws {
+        let inProcess = try irisCopy(), isolated = try irisCopy()
+        #expect(try kiln("run", inProcess.path, "--quiet").status == 0)
+        let run = try kiln("run", isolated.path, "--quiet", "--isolate")
+        #expect(run.status == 0, Comment(rawValue: run.stderr))
+        let lock = try String(contentsOfFile: inProcess.path + "/kiln.lock", encoding: .utf8)
+        #expect(lock.contains("training/iris-baseline:fit"))
+        #expect(try String(contentsOfFile: isolated.path + "/kiln.lock", encoding: .utf8) == lock)
+
+        // The run record says where each node ran: a process per node, none of them the runner.
+        let records = try kiln("runs", isolated.path, "--json")
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(records.stdout.utf8)) as? [[String: Any]])
+        let nodes = try #require(parsed.first?["nodes"] as? [[String: Any]])
+        let places = nodes.compactMap { $0["ran_in"] as? String }
+        #expect(nodes.count == 12 && places.count == 12, Comment(rawValue: records.stdout))
+        #expect(Set(places).count == 12 && places.allSatisfy { $0.hasPrefix("kiln exec-node, pid ") })
+        #expect(!places.contains("kiln exec-node, pid \(ProcessInfo.processInfo.processIdentifier)"))
+        // Both registries hold the same versions.
+        #expect(try kiln("models", isolated.path).stdout == kiln("models", inProcess.path).stdout)
+    }
+
+    @Test func anIsolatedNodesFailureKeepsItsDiagnosticsAndPosition() throws {
+        let ws = try irisCopy()
+        let train = ws.path + "/specs/train.yaml"
+        let text = try String(contentsOfFile: train, encoding: .utf8)
+        try text.replacingOccurrences(of: "min: 0.85}", with: "min: 0.999}").write(
+            toFile: train, atomically: true, encoding: .utf8)
+        let run = try kiln("run", ws.path, "--isolate", "--keep-going")
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("gate failed: accuracy on test is"), Comment(rawValue: run.stderr))
+        #expect(run.stderr.contains("train.yaml:13:"), Comment(rawValue: run.stderr))
+    }
+
+    @Test func ctrlCReachesAnIsolatedTrainingWhichResumesNextRun() throws {
+        let ws = try trainingWorkspace()
+        let run = try Spawned(["run", ws.path, "--json", "--isolate"])
+        // Epochs come back from the node's process as events.
+        #expect(run.wait { Self.epoch($0, atLeast: 3) })
+        kill(run.process.processIdentifier, SIGINT)
+        #expect(run.finish() == 130)
+        #expect(run.output.last?.contains("\"outcome\":\"cancelled\"") == true)
+        let again = try Spawned(["run", ws.path, "--json", "--isolate"])
+        #expect(again.finish() == 0)
+        #expect(again.output.contains { $0.contains("\"resumed_from\":") })
+    }
+
+    @Test func execNodeRefusesAJobFileItCannotRead() throws {
+        let ws = try TemporaryDirectory(files: ["job.json": "{\"id\": \"dataset/x:ingest\"}"])
+        let r = try kiln("exec-node", "--job", ws.path + "/job.json", "--outputs", ws.path + "/out", "--workspace", ws.path)
+        #expect(r.status == 1)
+        let line = try #require(r.stdout.split(separator: "\n").last)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let failure = try #require(object["failure"] as? [String: Any])
+        #expect(failure["cause"] as? String == "infrastructure")
+        #expect(String(describing: failure["diagnostics"] ?? "").contains("cannot be read"))
+    }
+}
