@@ -244,9 +244,11 @@ public final class InferenceServer: Sendable {
         } catch let failure as InferenceProtocol.Failure {
             response = Self.error(failure)
         } catch {
-            // The body says nothing of the cause (it may name paths or internals); the log does.
-            logger.error("internal error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
-            response = Self.error(.init(500, "internal error"))
+            let (failure, id) = Self.internalFailure(
+                error, requestID: request.headers[Self.requestID], path: request.uri.path, logger: logger)
+            var answer = Self.error(failure)
+            answer.headers[Self.requestID] = id
+            response = answer
         }
         let elapsed = ContinuousClock.now - start
         let status = response.status.code
@@ -491,6 +493,19 @@ public final class InferenceServer: Sendable {
             // Not reached with checked outputs; never a 200 with an empty body if it is.
             return Self.error(InferenceProtocol.Failure(500, "the response could not be encoded"))
         }
+    }
+
+    /// A 500: the body is fixed and names the request (the client's X-Request-Id, else a new one) so that
+    /// an operator can find the log line, which alone carries the cause (it may name paths or internals).
+    static func internalFailure(_ error: any Error, requestID: String?, path: String, logger: Logger) -> (
+        failure: InferenceProtocol.Failure, requestID: String
+    ) {
+        let id =
+            requestID.flatMap { id in
+                id.count <= 128 && id.unicodeScalars.allSatisfy { $0.value > 32 && $0.value < 127 && $0 != "\"" } ? id : nil
+            } ?? UUID().uuidString.lowercased()
+        logger.error("internal error", metadata: ["error": "\(error)", "path": "\(path)", "request_id": "\(id)"])
+        return (.init(500, "internal error (request id \(id); the server's log has the detail)"), id)
     }
 
     static func error(_ failure: InferenceProtocol.Failure) -> Response {

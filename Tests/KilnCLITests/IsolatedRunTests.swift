@@ -61,3 +61,14 @@ extension CLI {
         #expect(String(describing: failure["diagnostics"] ?? "").contains("cannot be read"))
     }
 }
+
+extension CLI {
+    @Test func aRunWhoseRecordCannotBeWrittenFails() throws {
+        let ws = try irisCopy()
+        try FileManager.default.createDirectory(atPath: ws.path + "/.kiln", withIntermediateDirectories: true)
+        try "not a directory".write(toFile: ws.path + "/.kiln/runs", atomically: true, encoding: .utf8)
+        let run = try kiln("run", ws.path, "--quiet")
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("the run record could not be written"), Comment(rawValue: run.stderr))
+    }
+}

@@ -301,3 +301,17 @@ struct Denying: RunAuthorizer {
             ])
     }
 }
+
+extension RunnerWithAFakeExecutor {
+    @Test func aRunThatCannotWriteKilnLockFails() async throws {
+        let setup = try Setup(Self.workspace(1))
+        // A directory where kiln.lock goes: the write fails (as it would without permission, even as root).
+        try FileManager.default.createDirectory(atPath: setup.paths.lockFile, withIntermediateDirectories: true)
+        let result = try await setup.run(FakeExecutor())
+        #expect(result.outcome == .failed)
+        #expect(result.nodes.allSatisfy { $0.status == "done" })
+        let failure = try #require(result.failures.first)
+        #expect(failure.node == "kiln.lock" && failure.cause == .infrastructure)
+        #expect(failure.diagnostics.first?.id == "run.lock-not-written")
+    }
+}

@@ -4,6 +4,7 @@ import KilnCompute
 import KilnData
 import KilnSpec
 import KilnTestSupport
+import Logging
 import Testing
 
 @testable import KilnProtocol
@@ -438,5 +439,41 @@ import Testing
             guard let object = a as? [String: Any], object.count == members.count else { return false }
             return members.allSatisfy { key, value in object[key].map { same($0, value) } ?? false }
         }
+    }
+}
+
+/// A log handler that keeps what it is given.
+final class CapturingLog: LogHandler, @unchecked Sendable {
+    var lines: [String] = []
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        lines.append("\(event.message) \(event.metadata ?? [:])")
+    }
+}
+
+@Suite struct InternalErrors {
+    struct Secret: Error, CustomStringConvertible {
+        var description: String { "cannot open /srv/kiln/registry/objects/ab: Permission denied" }
+    }
+
+    @Test func aFiveHundredSaysNothingOfTheCauseAndNamesTheRequest() {
+        let log = CapturingLog()
+        let logger = Logger(label: "test") { _ in log }
+        let (failure, id) = InferenceServer.internalFailure(
+            Secret(), requestID: "req-42", path: "/v2/models/iris/infer", logger: logger)
+        #expect(failure.status == 500)
+        #expect(id == "req-42")
+        #expect(failure.message == "internal error (request id req-42; the server's log has the detail)")
+        #expect(!failure.message.contains("/srv") && !failure.message.contains("Permission"))
+        #expect(log.lines.count == 1 && log.lines[0].contains("Permission denied") && log.lines[0].contains("req-42"))
+        // A request id that could forge the body or the log is replaced by a fresh one.
+        let (other, fresh) = InferenceServer.internalFailure(
+            Secret(), requestID: "x\"\n{\"error\":1}", path: "/", logger: logger)
+        #expect(fresh.count == 36 && other.message.contains(fresh))
     }
 }

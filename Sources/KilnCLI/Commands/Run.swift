@@ -102,8 +102,8 @@ struct RunCommand: ParsableCommand {
         let result = Blocking.run { await runner.run(plan) }
         signals.stop()
 
-        for (node, diagnostics) in result.failures {
-            Terminal.standardError("\(node) failed:\n" + current.renderer.text(diagnostics))
+        for failure in result.failures {
+            Terminal.standardError("\(failure.node) \(failure.cause.phrase):\n" + current.renderer.text(failure.diagnostics))
         }
         if !result.warnings.isEmpty { Terminal.standardError(current.renderer.text(result.warnings)) }
         let exit: ExitStatus? = result.outcome == .succeeded ? .success : (result.outcome == .failed ? .failure : nil)
@@ -111,11 +111,21 @@ struct RunCommand: ParsableCommand {
         let record = RunRecord(
             result, command: Array(CommandLine.arguments.dropFirst()), targets: selection.targets,
             jobs: jobs ?? cores, exitCode: code)
-        let recordPath = try? record.write(to: current.paths.runs)
+        let recordPath: String?
+        var recordFailed = false
+        do { recordPath = try record.write(to: current.paths.runs) } catch {
+            // The run's record is how `kiln runs` and the UI know it happened: not having it is a failure.
+            Terminal.standardError(
+                "kiln: error: the run record could not be written to \(current.paths.runs): \(error)\n"
+                    + "  help: make .kiln/runs writable; the cache and kiln.lock hold the run's outputs\n")
+            recordPath = nil
+            recordFailed = true
+        }
         auditRun(record, root: current.paths.root)
         if !json && !quiet { Terminal.standardOutput(results(result, record: recordPath, root: current.paths.root)) }
         if result.outcome == .cancelled { Foundation.exit(130) }
         if let exit, exit != .success { throw exit }
+        if recordFailed { throw ExitStatus.failure }
     }
 
     private func executor(_ paths: WorkspacePaths, _ registry: GitRegistry, _ cores: Int) -> any NodeExecuting {

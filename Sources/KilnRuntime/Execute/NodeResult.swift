@@ -53,6 +53,16 @@ public struct NodeFailure: Error, Sendable, Codable {
         case infrastructure
         /// The node ran past its timeout.
         case timeout
+
+        /// How a failure of this cause is introduced: `training/t:fit failed (an infrastructure fault)`.
+        public var phrase: String {
+            switch self {
+            case .cancelled: return "was cancelled"
+            case .invalid: return "failed"
+            case .infrastructure: return "failed (an infrastructure fault, not the specs or the data)"
+            case .timeout: return "timed out"
+            }
+        }
     }
 
     public var diagnostics: [Diagnostic]

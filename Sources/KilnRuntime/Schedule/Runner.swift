@@ -27,8 +27,8 @@ public struct RunResult: Sendable {
     public var started: Date
     public var seconds: Double
     public var nodes: [NodeRecord]
-    /// Diagnostics of failed nodes, in node order.
-    public var failures: [(node: String, diagnostics: [Diagnostic])]
+    /// Diagnostics of failed nodes, in node order, with what kind of failure each was.
+    public var failures: [(node: String, cause: NodeFailure.Cause, diagnostics: [Diagnostic])]
     public var warnings: [Diagnostic]
     /// What the nodes that ran produced (registrations, releases), in node order.
     public var outputs: [(node: NodeID, output: NodeOutput)] = []
@@ -115,7 +115,7 @@ public final class Runner: Sendable {
             let nodes = plan.items.map { record($0.node, $0.node.id == node ? "failed" : "not run") }
             return RunResult(
                 id: id, outcome: .failed, started: started, seconds: 0, nodes: nodes,
-                failures: [(node.description, denial.diagnostics)], warnings: [])
+                failures: [(node.description, denial.cause, denial.diagnostics)], warnings: [])
         }
         cache.cleanTemporary()
         reporter.report(
@@ -149,7 +149,7 @@ public final class Runner: Sendable {
             slots: options.computeThreads,
             keepGoing: options.keepGoing)
         let nodes = Dictionary(plan.items.map { ($0.node.id.description, $0.node) }, uniquingKeysWith: { a, _ in a })
-        var failures: [(String, [Diagnostic])] = []
+        var failures: [(String, NodeFailure.Cause, [Diagnostic])] = []
         var warnings: [Diagnostic] = []
         var cancelledSeen = false
 
@@ -177,7 +177,7 @@ public final class Runner: Sendable {
                 if let entry = finished.lockEntry { lockEntries[finished.id.description] = entry }
                 let cancelled = finished.failure?.cause == .cancelled
                 if let failure = finished.failure, !cancelled {
-                    failures.append((finished.id.description, failure.diagnostics))
+                    failures.append((finished.id.description, failure.cause, failure.diagnostics))
                 }
                 if cancellation.isCancelled && !cancelledSeen {
                     cancelledSeen = true
@@ -203,7 +203,7 @@ public final class Runner: Sendable {
             ? .cancelled : (records.values.contains { $0.status == "failed" } ? .failed : .succeeded)
         // kiln.lock is the run's result as much as the cache is: a run that cannot write it failed.
         if let problem = updateLock(with: lockEntries) {
-            failures.append(("kiln.lock", [problem]))
+            failures.append(("kiln.lock", .infrastructure, [problem]))
             if outcome == .succeeded { outcome = .failed }
         }
         let seconds = (ContinuousClock.now - clock).seconds

@@ -48,8 +48,15 @@ public struct WorkspaceLoader {
             return w
         }
         var workspace = Workspace(root: isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent)
-        let files = isDirectory.boolValue ? Self.specFiles(in: path) : [path]
-        if isDirectory.boolValue && files.isEmpty {
+        var unreadable: [String] = []
+        let files = isDirectory.boolValue ? Self.specFiles(in: path, unreadable: &unreadable) : [path]
+        for directory in unreadable {
+            // Its specs would be missing from the graph while everything else looks fine.
+            workspace.diagnostics.error(
+                "workspace.unreadable", "cannot read the directory '\(directory)': its spec files are not loaded",
+                at: nil, help: "make it readable (chmod u+rx), or move it out of the workspace")
+        }
+        if isDirectory.boolValue && files.isEmpty && unreadable.isEmpty {
             workspace.diagnostics.warning(
                 "workspace.empty", "no spec files (*.yaml, *.yml) in '\(path)'", at: nil)
         }
@@ -86,6 +93,12 @@ public struct WorkspaceLoader {
     /// is not walked (a link to `/proc/self` once made discovery walk the whole filesystem), and only
     /// regular files inside the workspace are spec files (a FIFO named `x.yaml` would block the read).
     static func specFiles(in directory: String) -> [String] {
+        var unreadable: [String] = []
+        return specFiles(in: directory, unreadable: &unreadable)
+    }
+
+    /// Spec files below `directory`; directories that cannot be listed go to `unreadable`.
+    static func specFiles(in directory: String, unreadable: inout [String]) -> [String] {
         let fm = FileManager.default
         let confinement = ReadConfinement(workspace: directory, environment: [:])
         var result: [String] = []
@@ -94,7 +107,10 @@ public struct WorkspaceLoader {
         var visited = Set<String>()
         while let dir = stack.popLast() {
             guard visited.insert(URL(fileURLWithPath: dir).resolvingSymlinksInPath().path).inserted else { continue }
-            guard let names = try? fm.contentsOfDirectory(atPath: dir) else { continue }
+            guard let names = try? fm.contentsOfDirectory(atPath: dir) else {
+                unreadable.append(dir)
+                continue
+            }
             for name in names.sorted() {
                 if name.hasPrefix(".") { continue }
                 let full = dir == "." ? name : (dir as NSString).appendingPathComponent(name)
