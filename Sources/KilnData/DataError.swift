@@ -7,7 +7,7 @@ public struct DataError: Error, Sendable, CustomStringConvertible {
 
     public init(_ diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
 
-    public init(_ id: String, _ message: String, at span: SourceSpan?, help: String? = nil) {
+    public init(_ id: DiagnosticID, _ message: String, at span: SourceSpan?, help: String? = nil) {
         diagnostics = [Diagnostic(id, message, at: span, help: help)]
     }
 
@@ -34,7 +34,7 @@ extension SourceSpan {
 
 extension Diagnostic {
     /// An error-severity diagnostic (the data layer's usual kind).
-    init(_ id: String, _ message: String, at span: SourceSpan?, help: String? = nil) {
+    init(_ id: DiagnosticID, _ message: String, at span: SourceSpan?, help: String? = nil) {
         self.init(id, .error, message, at: span, help: help)
     }
 }

@@ -32,7 +32,7 @@ public struct DiagnosticNote: Hashable, Sendable, Codable {
 /// `id` is stable (`spec.duplicate-key`): tools and docs key on it. Messages are lower-case, with
 /// no final period, and quote names (`unknown field 'lr'`).
 public struct Diagnostic: Hashable, Sendable, Codable {
-    public var id: String
+    public var id: DiagnosticID
     public var severity: Severity
     public var message: String
     public var span: SourceSpan?
@@ -40,7 +40,7 @@ public struct Diagnostic: Hashable, Sendable, Codable {
     public var help: String?
 
     public init(
-        _ id: String, _ severity: Severity = .error, _ message: String, at span: SourceSpan?,
+        _ id: DiagnosticID, _ severity: Severity = .error, _ message: String, at span: SourceSpan?,
         notes: [DiagnosticNote] = [], help: String? = nil
     ) {
         self.id = id

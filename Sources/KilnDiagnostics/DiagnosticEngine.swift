@@ -13,13 +13,13 @@ public struct DiagnosticEngine: Sendable {
     }
 
     public mutating func error(
-        _ id: String, _ message: String, at span: SourceSpan?, notes: [DiagnosticNote] = [], help: String? = nil
+        _ id: DiagnosticID, _ message: String, at span: SourceSpan?, notes: [DiagnosticNote] = [], help: String? = nil
     ) {
         emit(Diagnostic(id, .error, message, at: span, notes: notes, help: help))
     }
 
     public mutating func warning(
-        _ id: String, _ message: String, at span: SourceSpan?, notes: [DiagnosticNote] = [], help: String? = nil
+        _ id: DiagnosticID, _ message: String, at span: SourceSpan?, notes: [DiagnosticNote] = [], help: String? = nil
     ) {
         emit(Diagnostic(id, .warning, message, at: span, notes: notes, help: help))
     }

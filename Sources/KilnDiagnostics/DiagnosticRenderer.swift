@@ -38,7 +38,7 @@ public struct DiagnosticRenderer: Sendable {
         func safe(_ s: String) -> String { "\(Escaped(s, keeping: [9, 10]))" }
         for d in diagnostics {
             out += header(d.span, d.severity.rawValue, safe(d.message) + " [\(d.id)]", severity: d.severity)
-            out += excerpt(d.span, redact: d.id == Self.redactedID)
+            out += excerpt(d.span, redact: d.id.redactsSource)
             if let help = d.help { out += "  " + paint("help", .cyan) + ": \(safe(help))\n" }
             for note in d.notes {
                 out += header(note.span, "note", safe(note.message), severity: .note)
@@ -60,9 +60,6 @@ public struct DiagnosticRenderer: Sendable {
         let colourOf: Colour = severity == .error ? .red : severity == .warning ? .yellow : .cyan
         return paint(place, .bold) + paint(label, colourOf) + ": " + message + "\n"
     }
-
-    /// Diagnostics whose span may hold a secret: the quoted source line masks it.
-    public static let redactedID = "spec.inline-secret"
 
     /// The source line, and a caret line under the span (to the end of the line if it goes on).
     private func excerpt(_ span: SourceSpan?, redact: Bool = false) -> String {
@@ -162,7 +159,7 @@ public struct DiagnosticRenderer: Sendable {
             version: Self.jsonVersion,
             diagnostics: diagnostics.map { d in
                 .init(
-                    id: d.id, severity: d.severity.rawValue, message: d.message,
+                    id: d.id.rawValue, severity: d.severity.rawValue, message: d.message,
                     location: d.span.map(JSONDocument.Position.init), help: d.help,
                     notes: d.notes.map { .init(message: $0.message, location: $0.span.map(JSONDocument.Position.init)) }
                 )
@@ -190,7 +187,7 @@ public struct DiagnosticRenderer: Sendable {
                 ]
                 if s.end.line == s.start.line { props.append("endColumn=\(s.end.column)") }
             }
-            props.append("title=\(escapeProperty(d.id))")
+            props.append("title=\(escapeProperty(d.id.rawValue))")
             var message = d.message
             if let help = d.help { message += "\nhelp: \(help)" }
             for note in d.notes {

@@ -93,7 +93,7 @@ import Testing
         guard let node = root?.entries?.first?.value else { return (nil, ["no node"]) }
         var decoder = SchemaDecoder()
         let v = decoder.decode(node, as: type, name: "v")
-        return (v, decoder.diagnostics.map(\.id))
+        return (v, decoder.diagnostics.map(\.id.rawValue))
     }
 
     @Test func noStaysAStringWhereAStringIsExpected() {

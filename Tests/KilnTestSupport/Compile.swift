@@ -63,3 +63,9 @@ extension NodeID: ExpressibleByStringLiteral {
         self = id
     }
 }
+
+/// Diagnostic ids written as text in tests (`"spec.duplicate-key"`); kiln's sources name them through
+/// their stage's catalog.
+extension DiagnosticID: ExpressibleByStringLiteral {
+    public init(stringLiteral text: String) { self.init(catalog: text) }
+}

@@ -49,7 +49,7 @@ struct ExecNode: ParsableCommand {
         do {
             decoded = try JSONDecoder().decode(NodeJob.self, from: Data(contentsOf: URL(fileURLWithPath: job)))
         } catch {
-            emit(WorkerMessage(failure: .infrastructure("run.exec", "the job file \(job) cannot be read", error)))
+            emit(WorkerMessage(failure: .infrastructure(.run(.exec), "the job file \(job) cannot be read", error)))
             throw ExitStatus.failure
         }
         let registry = GitRegistry(path: paths.registry, witness: Audit.witness(workspace: paths.root))

@@ -92,7 +92,7 @@ enum Access {
                 }
                 return nil
             } catch {
-                return NodeFailure("run.permission-denied", "permission denied for \(node)")
+                return NodeFailure(.run(.permissionDenied), "permission denied for \(node)")
             }
         }
     }

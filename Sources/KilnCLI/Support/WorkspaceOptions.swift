@@ -20,7 +20,7 @@ struct WorkspaceOptions: ParsableArguments {
         var engine = result.diagnostics
         if verbose {
             for span in workspace.ignored {
-                engine.emit(Diagnostic("workspace.not-a-resource", .note, "not a kiln resource; ignored", at: span))
+                engine.emit(Diagnostic(.workspace(.notAResource), .note, "not a kiln resource; ignored", at: span))
             }
         }
         let diagnostics = engine.sorted

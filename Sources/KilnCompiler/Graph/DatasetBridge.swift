@@ -72,7 +72,7 @@ extension DatasetPayload {
     public func checkDelimiter() throws(DataError) {
         guard let bad = badDelimiter else { return }
         throw DataError(
-            "data.delimiter", "the delimiter '\(bad.text)' is not one byte", at: bad.span,
+            .data(.delimiter), "the delimiter '\(bad.text)' is not one byte", at: bad.span,
             help: "use one ASCII character, such as ';' or '|'")
     }
 }

@@ -50,7 +50,7 @@ struct CompilerContext {
         for resource in workspace.resources {
             if let first = byName[resource.kind]?[resource.name] {
                 diagnostics.error(
-                    "compiler.duplicate-name", "duplicate \(resource.kind.rawValue) name '\(resource.name)'",
+                    .compiler(.duplicateName), "duplicate \(resource.kind.rawValue) name '\(resource.name)'",
                     at: resource.nameSpan,
                     notes: [DiagnosticNote("'\(resource.name)' first defined here", at: first.nameSpan)],
                     help: "names are unique per kind; rename one of them")
@@ -72,7 +72,7 @@ struct CompilerContext {
         }
         let known = (byName[kind]?.keys).map(Array.init)?.sorted() ?? []
         diagnostics.error(
-            "compiler.unknown-reference", "'\(field)' names no \(kind.rawValue) '\(name)'", at: span, notes: notes,
+            .compiler(.unknownReference), "'\(field)' names no \(kind.rawValue) '\(name)'", at: span, notes: notes,
             help: DidYouMean.help(for: name, among: known)
                 ?? (known.isEmpty ? "the workspace defines no \(kind.rawValue)" : nil))
     }
@@ -89,7 +89,7 @@ struct CompilerContext {
         for kind in [ResourceKind.dataset, .model] {
             for resource in resources(kind) where !used.contains(resource.id) {
                 diagnostics.warning(
-                    "compiler.unused-resource", "\(kind.rawValue) '\(resource.name)' is not used by any Training",
+                    .compiler(.unusedResource), "\(kind.rawValue) '\(resource.name)' is not used by any Training",
                     at: resource.nameSpan, help: "use it in a Training, or remove it")
             }
         }

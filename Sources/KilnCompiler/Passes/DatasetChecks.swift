@@ -8,7 +8,7 @@ extension CompilerContext {
     mutating func requireColumn(_ name: String, in spec: DatasetSpec, at span: SourceSpan, role: String) -> Bool {
         if spec.column(name) != nil { return true }
         diagnostics.error(
-            "compiler.unknown-column", "\(role) '\(name)' is not a column of dataset '\(spec.name)'", at: span,
+            .compiler(.unknownColumn), "\(role) '\(name)' is not a column of dataset '\(spec.name)'", at: span,
             help: DidYouMean.help(for: name, among: spec.columns.map(\.name)))
         return false
     }
@@ -31,12 +31,12 @@ extension CompilerContext {
             }
             if column.type == .category && column.values.count == 1 {
                 diagnostics.error(
-                    "compiler.label-classes", "label '\(label)' is a category with fewer than two values",
+                    .compiler(.labelClasses), "label '\(label)' is a category with fewer than two values",
                     at: column.raw["values"]?.span ?? column.span, help: "list the classes under 'values:'")
             }
             if column.pii || column.ignore {
                 diagnostics.warning(
-                    "compiler.label-flags", "label '\(label)' is marked \(column.pii ? "pii" : "ignore")",
+                    .compiler(.labelFlags), "label '\(label)' is marked \(column.pii ? "pii" : "ignore")",
                     at: column.span, help: "the label is never a feature; the flag has no effect")
             }
         }
@@ -48,13 +48,13 @@ extension CompilerContext {
             for item in explicit {
                 guard let name = item.string else { continue }
                 guard seen.insert(name).inserted else {
-                    diagnostics.error("compiler.duplicate-feature", "feature '\(name)' is listed twice", at: item.span)
+                    diagnostics.error(.compiler(.duplicateFeature), "feature '\(name)' is listed twice", at: item.span)
                     continue
                 }
                 guard requireColumn(name, in: spec, at: item.span, role: "feature") else { continue }
                 if name == spec.label {
                     diagnostics.error(
-                        "compiler.label-is-feature", "the label '\(name)' cannot also be a feature", at: item.span,
+                        .compiler(.labelIsFeature), "the label '\(name)' cannot also be a feature", at: item.span,
                         notes: [DiagnosticNote("'\(name)' is the label here", at: v[path: ["schema", "label"]]?.span)],
                         help: "remove '\(name)' from 'features'")
                     continue
@@ -81,13 +81,13 @@ extension CompilerContext {
                     else { continue }
                     if name == spec.label {
                         diagnostics.error(
-                            "compiler.transform-label", "'\(op)' applies to features, and '\(name)' is the label",
+                            .compiler(.transformLabel), "'\(op)' applies to features, and '\(name)' is the label",
                             at: item.span, help: "the label is encoded by its 'values'; remove it here")
                         continue
                     }
                     if op != "drop" && !current.contains(name) {
                         diagnostics.error(
-                            "compiler.transform-not-feature", "'\(op)' names '\(name)', which is not a feature",
+                            .compiler(.transformNotFeature), "'\(op)' names '\(name)', which is not a feature",
                             at: item.span,
                             help: "transforms apply to features; add '\(name)' to 'features' or remove it here")
                         continue
@@ -107,7 +107,7 @@ extension CompilerContext {
                 case "standardize", "min_max":
                     if !column.isNumeric {
                         diagnostics.error(
-                            "compiler.transform-type",
+                            .compiler(.transformType),
                             "'\(op)' needs a numeric column, and '\(name)' is \(column.type.rawValue)",
                             at: span,
                             help: column.type == .category ? "encode categories with 'one_hot' or 'ordinal'" : nil)
@@ -115,23 +115,23 @@ extension CompilerContext {
                 case "one_hot", "ordinal":
                     if column.type != .category {
                         diagnostics.error(
-                            "compiler.transform-type",
+                            .compiler(.transformType),
                             "'\(op)' needs a category column, and '\(name)' is \(column.type.rawValue)",
                             at: span, help: "declare it 'type: category' with its 'values'")
                     } else if encoded[name] != nil {
-                        diagnostics.error("compiler.transform-twice", "'\(name)' is encoded twice", at: span)
+                        diagnostics.error(.compiler(.transformTwice), "'\(name)' is encoded twice", at: span)
                     } else {
                         encoded[name] = op == "one_hot" ? column.values.count : 1
                     }
                 case "impute":
                     if t["strategy"]?.string == "constant" && t["value"] == nil {
                         diagnostics.error(
-                            "compiler.impute-value", "'impute' with strategy 'constant' needs a 'value'", at: t.span,
+                            .compiler(.imputeValue), "'impute' with strategy 'constant' needs a 'value'", at: t.span,
                             help: "add 'value:' (the fill value)")
                     }
                     if ["mean", "median"].contains(t["strategy"]?.string ?? "") && !column.isNumeric {
                         diagnostics.error(
-                            "compiler.transform-type",
+                            .compiler(.transformType),
                             "strategy '\(t["strategy"]?.string ?? "")' needs a numeric column, and '\(name)' is \(column.type.rawValue)",
                             at: span, help: "use 'most_frequent' or 'constant'")
                     }
@@ -155,20 +155,20 @@ extension CompilerContext {
                 } else {
                     widthKnown = false
                     diagnostics.error(
-                        "compiler.unencoded-feature", "category feature '\(name)' is not encoded", at: column.span,
+                        .compiler(.unencodedFeature), "category feature '\(name)' is not encoded", at: column.span,
                         help: "add a transform {op: one_hot, columns: [\(name)]} (or ordinal), or drop it")
                 }
             case .string, .text:
                 widthKnown = false
                 diagnostics.error(
-                    "compiler.unusable-feature", "\(column.type.rawValue) column '\(name)' cannot be a feature",
+                    .compiler(.unusableFeature), "\(column.type.rawValue) column '\(name)' cannot be a feature",
                     at: column.span,
                     help: "mark it 'ignore: true', or drop it with {op: drop, columns: [\(name)]}")
             }
         }
         if current.isEmpty && spec.label != nil {
             diagnostics.error(
-                "compiler.no-features", "dataset '\(spec.name)' has no features after transforms",
+                .compiler(.noFeatures), "dataset '\(spec.name)' has no features after transforms",
                 at: v[path: ["schema", "features"]]?.span ?? resource.nameSpan)
         }
 
@@ -176,34 +176,34 @@ extension CompilerContext {
         for column in spec.columns {
             if (column.min != nil || column.max != nil) && !column.isNumeric {
                 diagnostics.error(
-                    "compiler.column-bounds",
+                    .compiler(.columnBounds),
                     "'min'/'max' apply to numeric columns, and '\(column.name)' is \(column.type.rawValue)",
                     at: (column.raw["min"] ?? column.raw["max"])?.keySpan ?? column.span)
             }
             if let min = column.min, let max = column.max, min > max {
                 diagnostics.error(
-                    "compiler.column-bounds",
+                    .compiler(.columnBounds),
                     "'min' (\(min.diagnosticText)) is greater than 'max' (\(max.diagnosticText)) for '\(column.name)'",
                     at: column.raw["min"]?.span ?? column.span)
             }
             if !column.values.isEmpty && column.type != .category {
                 diagnostics.error(
-                    "compiler.column-values",
+                    .compiler(.columnValues),
                     "'values' applies to category columns, and '\(column.name)' is \(column.type.rawValue)",
                     at: column.raw["values"]?.keySpan ?? column.span, help: "declare 'type: category'")
             }
             if column.type == .category && column.values.isEmpty {
                 diagnostics.error(
-                    "compiler.column-values", "category column '\(column.name)' needs its 'values'", at: column.span,
+                    .compiler(.columnValues), "category column '\(column.name)' needs its 'values'", at: column.span,
                     help: "list the categories: values: [a, b, c]")
             }
             if Set(column.values).count != column.values.count, let valuesSpan = column.raw["values"]?.span {
                 diagnostics.error(
-                    "compiler.column-values", "'values' of '\(column.name)' lists a value twice", at: valuesSpan)
+                    .compiler(.columnValues), "'values' of '\(column.name)' lists a value twice", at: valuesSpan)
             }
             if column.pattern != nil && column.type != .string {
                 diagnostics.error(
-                    "compiler.column-pattern",
+                    .compiler(.columnPattern),
                     "'pattern' applies to string columns, and '\(column.name)' is \(column.type.rawValue)",
                     at: column.raw["pattern"]?.keySpan ?? column.span)
             }
@@ -213,7 +213,7 @@ extension CompilerContext {
         checkSplit(spec, resource: resource)
         if spec.encrypt && !checked.policies.contains(where: { $0.raw["encryption"] != nil }) {
             diagnostics.error(
-                "policy.encrypt-without-key",
+                .policy(.encryptWithoutKey),
                 "dataset '\(spec.name)' asks for encryption, but no Policy declares a key",
                 at: v[path: ["governance", "encrypt"]]?.span ?? resource.nameSpan,
                 help: "add 'encryption: {key: ${env:KILN_DATA_KEY}}' to a Policy")
@@ -244,35 +244,35 @@ extension CompilerContext {
                 // An ignored column is not read, so the check would pass `kiln check` and fail the run.
                 if column.ignore {
                     diagnostics.error(
-                        "compiler.check-ignored-column", "the check names '\(name)', which is 'ignore: true' and never read",
+                        .compiler(.checkIgnoredColumn), "the check names '\(name)', which is 'ignore: true' and never read",
                         at: item.span, help: "drop 'ignore: true' (and keep it out of 'features'), or check another column")
                     continue
                 }
                 switch kind {
                 case "range" where !column.isNumeric:
                     diagnostics.error(
-                        "compiler.check-type",
+                        .compiler(.checkType),
                         "'range' needs a numeric column, and '\(name)' is \(column.type.rawValue)", at: item.span)
                 case "allowed_values" where check["values"] == nil && column.values.isEmpty:
                     diagnostics.error(
-                        "compiler.check-values", "'allowed_values' on '\(name)' has no values to allow", at: check.span,
+                        .compiler(.checkValues), "'allowed_values' on '\(name)' has no values to allow", at: check.span,
                         help: "add 'values:' to the check, or declare the column as a category with 'values'")
                 case "pattern" where column.type != .string && column.type != .text:
                     diagnostics.error(
-                        "compiler.check-type",
+                        .compiler(.checkType),
                         "'pattern' needs a string column, and '\(name)' is \(column.type.rawValue)", at: item.span)
                 default: break
                 }
             }
             if kind == "range" && check["min"] == nil && check["max"] == nil {
-                diagnostics.error("compiler.check-bounds", "'range' needs 'min', 'max' or both", at: check.span)
+                diagnostics.error(.compiler(.checkBounds), "'range' needs 'min', 'max' or both", at: check.span)
             }
             if kind == "row_count" && check["min"] == nil && check["max"] == nil {
-                diagnostics.error("compiler.check-bounds", "'row_count' needs 'min', 'max' or both", at: check.span)
+                diagnostics.error(.compiler(.checkBounds), "'row_count' needs 'min', 'max' or both", at: check.span)
             }
             if kind == "class_balance" && check["column"] == nil && spec.label == nil {
                 diagnostics.error(
-                    "compiler.check-column", "'class_balance' needs a 'column' when the dataset has no label",
+                    .compiler(.checkColumn), "'class_balance' needs a 'column' when the dataset has no label",
                     at: check.span)
             }
         }
@@ -286,13 +286,13 @@ extension CompilerContext {
         let sum = train + validation + test
         if abs(sum - 1) > 1e-9 {
             diagnostics.error(
-                "compiler.split-sum",
+                .compiler(.splitSum),
                 "split fractions add up to \(sum.diagnosticText), not 1 (train \(train.diagnosticText) + validation \(validation.diagnosticText) + test \(test.diagnosticText))",
                 at: split.keySpan ?? split.span, help: "make train + validation + test equal 1")
         }
         if train <= 0 {
             diagnostics.error(
-                "compiler.empty-train-split", "the train split is empty", at: split["train"]?.span ?? split.span,
+                .compiler(.emptyTrainSplit), "the train split is empty", at: split["train"]?.span ?? split.span,
                 help: "give 'train' a fraction above 0")
         }
         let strategy = split["strategy"]?.string ?? "random"
@@ -304,13 +304,13 @@ extension CompilerContext {
                     ![.category, .bool, .int].contains(column.type)
                 {
                     diagnostics.error(
-                        "compiler.split-column", "cannot stratify by \(column.type.rawValue) column '\(name)'",
+                        .compiler(.splitColumn), "cannot stratify by \(column.type.rawValue) column '\(name)'",
                         at: by.span,
                         help: "stratify by a category, bool or int column")
                 }
             } else if spec.label == nil {
                 diagnostics.error(
-                    "compiler.split-column", "a stratified split needs 'by' when the dataset has no label",
+                    .compiler(.splitColumn), "a stratified split needs 'by' when the dataset has no label",
                     at: split["strategy"]?.span ?? split.span)
             }
         case "group":
@@ -318,13 +318,13 @@ extension CompilerContext {
                 _ = requireColumn(name, in: spec, at: by.span, role: "group column")
             } else {
                 diagnostics.error(
-                    "compiler.split-column", "a group split needs 'by': the column whose groups stay together",
+                    .compiler(.splitColumn), "a group split needs 'by': the column whose groups stay together",
                     at: split["strategy"]?.span ?? split.span, help: "add 'by: COLUMN'")
             }
         default:
             if let by {
                 diagnostics.warning(
-                    "compiler.split-by-unused", "'by' has no effect with strategy '\(strategy)'",
+                    .compiler(.splitByUnused), "'by' has no effect with strategy '\(strategy)'",
                     at: by.keySpan ?? by.span)
             }
         }
@@ -340,7 +340,7 @@ extension CompilerContext {
             spec.format ?? ["csv": "csv", "tsv": "tsv", "tab": "tsv", "jsonl": "jsonl", "ndjson": "jsonl"][ext]
         if format == nil {
             diagnostics.error(
-                "compiler.unknown-format", "cannot tell the format of '\(spec.path)' from its extension", at: pathSpan,
+                .compiler(.unknownFormat), "cannot tell the format of '\(spec.path)' from its extension", at: pathSpan,
                 help: "add 'format: csv' (or tsv, jsonl) to 'source'")
         }
         let resolved = Self.resolve(spec.path, in: resource.directory)
@@ -348,7 +348,7 @@ extension CompilerContext {
         let files = Self.expand(resolved)
         guard let first = files.first else {
             diagnostics.error(
-                "compiler.missing-file", "data source '\(spec.path)' matches no file", at: pathSpan,
+                .compiler(.missingFile), "data source '\(spec.path)' matches no file", at: pathSpan,
                 help:
                     "paths resolve against the spec file's directory ('\(resource.directory.isEmpty ? "." : resource.directory)')"
             )
@@ -358,7 +358,7 @@ extension CompilerContext {
         for file in files {
             if let problem = confinement.problem(file) {
                 diagnostics.error(
-                    "compiler.read-refused", "data source '\(Escaped(spec.path))' is not read: \(problem)",
+                    .compiler(.readRefused), "data source '\(Escaped(spec.path))' is not read: \(problem)",
                     at: pathSpan,
                     help:
                         "keep data inside the workspace, or name its directory in \(ReadConfinement.allowVariable) (a ':'-separated list)"
@@ -372,7 +372,7 @@ extension CompilerContext {
         let declared = spec.columns.map(\.name)
         for column in spec.columns where !header.contains(column.name) {
             diagnostics.error(
-                "compiler.header-mismatch", "column '\(column.name)' is not in the header of '\(first)'",
+                .compiler(.headerMismatch), "column '\(column.name)' is not in the header of '\(first)'",
                 at: column.span,
                 notes: [DiagnosticNote("the header is: \(Self.quoted(header, delimiter))", at: pathSpan)],
                 help: DidYouMean.help(for: column.name, among: header.filter { !declared.contains($0) }, listing: false)
@@ -381,7 +381,7 @@ extension CompilerContext {
         let undeclared = header.filter { !declared.contains($0) && !$0.isEmpty }
         if !undeclared.isEmpty {
             diagnostics.warning(
-                "compiler.undeclared-columns",
+                .compiler(.undeclaredColumns),
                 "'\(first)' has columns the schema does not declare: \(undeclared.map { "'\($0)'" }.joined(separator: ", ")); they are not read",
                 at: resource.spec[path: ["schema", "columns"]]?.keySpan ?? pathSpan,
                 help: "declare them (with 'ignore: true' to keep them out of the features)")
@@ -415,7 +415,7 @@ extension CompilerContext {
         }
         if !allowed, let denying {
             diagnostics.error(
-                "policy.pii-as-feature", "pii column '\(column.name)' is used as a feature, which a Policy denies",
+                .policy(.piiAsFeature), "pii column '\(column.name)' is used as a feature, which a Policy denies",
                 at: span,
                 notes: [
                     DiagnosticNote("denied by this rule", at: denying.raw.span),
@@ -424,7 +424,7 @@ extension CompilerContext {
                 help: "remove '\(column.name)' from 'features'")
         } else if !allowed {
             diagnostics.error(
-                "policy.pii-as-feature",
+                .policy(.piiAsFeature),
                 "pii column '\(column.name)' is used as a feature without a Policy allowing it",
                 at: span,
                 notes: [

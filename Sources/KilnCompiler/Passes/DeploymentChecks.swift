@@ -20,7 +20,7 @@ extension CompilerContext {
             guard let reference, let value, !known.contains(reference.model) else { continue }
             if isBroken(.model, reference.model) { continue }
             diagnostics.error(
-                "compiler.unknown-model", "'\(reference)' names no model that this workspace registers", at: value.span,
+                .compiler(.unknownModel), "'\(reference)' names no model that this workspace registers", at: value.span,
                 help: DidYouMean.help(for: reference.model, among: known.sorted()).map {
                     $0 + " (a version reference is NAME@REF)"
                 }
@@ -28,7 +28,7 @@ extension CompilerContext {
         }
         if let canary = spec.canary, let model = spec.model, canary == model, let c = v[path: ["canary", "model"]] {
             diagnostics.warning(
-                "compiler.canary-same-version", "the canary '\(canary)' is the same reference as the model", at: c.span,
+                .compiler(.canarySameVersion), "the canary '\(canary)' is the same reference as the model", at: c.span,
                 help: "point the canary at another version or alias")
         }
 
@@ -37,7 +37,7 @@ extension CompilerContext {
         let tls = v[path: ["server", "tls"]]
         if tls == nil && !ModelNames.isLoopback(host) && spec.auth != "none" {
             diagnostics.error(
-                "deployment.plain-http-exposed",
+                .deployment(.plainHTTPExposed),
                 "'auth: required' on \(host) without TLS: bearer tokens would cross the network in clear",
                 at: v[path: ["server", "host"]]?.span ?? resource.nameSpan,
                 help: "add server: {tls: {certificate: certs/server.pem, key: ${file:../secrets/server.key}}}, or listen on 127.0.0.1")
@@ -48,11 +48,11 @@ extension CompilerContext {
                 let full = Self.resolve(path, in: resource.directory)
                 if !FileManager.default.fileExists(atPath: full) {
                     diagnostics.error(
-                        "compiler.missing-file", "tls.\(field) '\(Escaped(path))' does not exist", at: value.span,
+                        .compiler(.missingFile), "tls.\(field) '\(Escaped(path))' does not exist", at: value.span,
                         help: "paths resolve against the spec file's directory")
                 } else if let problem = confinement.problem(full) {
                     diagnostics.error(
-                        "compiler.read-refused", "tls.\(field) '\(Escaped(path))' is not read: \(problem)", at: value.span)
+                        .compiler(.readRefused), "tls.\(field) '\(Escaped(path))' is not read: \(problem)", at: value.span)
                 }
             }
         }
@@ -70,14 +70,14 @@ extension CompilerContext {
             // environment it would let a registration change what part of the traffic gets.
             if protects, spec.canary?.target == .latest, let c = v[path: ["canary", "model"]] {
                 diagnostics.error(
-                    "policy.latest-canary-protected",
+                    .policy(.latestCanaryProtected),
                     "the canary '\(spec.canary?.description ?? "")' follows every registration, in environment '\(spec.environment)', which Policy '\(policy.name)' protects",
                     at: c.span,
                     help: "name an alias that only a promote moves (iris-mlp@candidate), or a version")
             }
             if protects && spec.auth == "none", let auth = v["auth"] {
                 diagnostics.error(
-                    "policy.auth-none-protected",
+                    .policy(.authNoneProtected),
                     "'auth: none' in environment '\(spec.environment)', which Policy '\(policy.name)' protects",
                     at: auth.span,
                     notes: [DiagnosticNote("the Policy is defined here", at: policy.raw.keySpan ?? policy.raw.span)],
@@ -94,7 +94,7 @@ extension CompilerContext {
         }
         if signingRequired && keyFiles.isEmpty, let env = v["environment"] {
             diagnostics.error(
-                "policy.no-trusted-keys",
+                .policy(.noTrustedKeys),
                 "environment '\(spec.environment)' requires signed versions, but no Policy lists 'trusted_keys'",
                 at: env.span,
                 help: "add 'trusted_keys: [keys/release.pub]' under 'signing' (make a pair with 'kiln keygen')")

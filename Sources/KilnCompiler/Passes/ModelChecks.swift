@@ -10,19 +10,19 @@ extension CompilerContext {
             for field in ["hidden", "activation", "dropout", "normalization"] {
                 if let v = architecture?[field], !v.isDefault {
                     diagnostics.error(
-                        "compiler.mlp-only-field",
+                        .compiler(.mlpOnlyField),
                         "'\(field)' applies to architecture 'mlp', and this model is 'linear'",
                         at: v.keySpan ?? v.span, help: "remove '\(field)', or use 'type: mlp'")
                 }
             }
         } else if spec.hidden.isEmpty {
             diagnostics.error(
-                "compiler.missing-hidden", "an 'mlp' needs 'hidden': the widths of its hidden layers",
+                .compiler(.missingHidden), "an 'mlp' needs 'hidden': the widths of its hidden layers",
                 at: architecture?.span ?? resource.nameSpan, help: "add 'hidden: [64, 32]'")
         }
         if spec.architecture == "mlp", let scheme = resource.spec[path: ["init", "scheme"]], scheme.string == "zeros" {
             diagnostics.error(
-                "compiler.zeros-init",
+                .compiler(.zerosInit),
                 "'zeros' initialisation is for 'linear' models: an mlp would never break symmetry",
                 at: scheme.span, help: "use 'he' (relu, gelu) or 'xavier' (tanh, sigmoid)")
         }

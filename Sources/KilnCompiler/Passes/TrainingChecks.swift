@@ -50,7 +50,7 @@ extension CompilerContext {
                 let parts = axis.name.split(separator: ".").map(String.init)
                 if parts.count > 1, v[path: Array(parts.dropLast())] == nil {
                     diagnostics.error(
-                        "compiler.matrix-missing-parent",
+                        .compiler(.matrixMissingParent),
                         "matrix key '\(axis.name)' sets a field of '\(parts.dropLast().joined(separator: "."))', which this Training does not declare",
                         at: axis.value.keySpan ?? axis.value.span, help: "declare '\(parts[0]):' in the Training")
                     ok = false
@@ -81,7 +81,7 @@ extension CompilerContext {
         let task = model.task
         guard let labelName = dataset.spec.label, let label = dataset.spec.column(labelName) else {
             diagnostics.error(
-                "compiler.no-label", "dataset '\(dataset.spec.name)' has no label to train on", at: datasetValue?.span,
+                .compiler(.noLabel), "dataset '\(dataset.spec.name)' has no label to train on", at: datasetValue?.span,
                 notes: [
                     DiagnosticNote("dataset '\(dataset.spec.name)' is defined here", at: dataset.resource.nameSpan)
                 ],
@@ -129,7 +129,7 @@ extension CompilerContext {
             loss = allowedLosses[0]
         } else if !allowedLosses.contains(loss) {
             diagnostics.error(
-                "compiler.task-loss-mismatch",
+                .compiler(.taskLossMismatch),
                 "loss '\(loss)' does not fit the '\(task)' task of model '\(model.name)'",
                 at: lossValue?.span, notes: [DiagnosticNote("the task is set here", at: taskSpan)],
                 help: "use " + allowedLosses.map { "'\($0)'" }.joined(separator: " or ") + ", or 'auto'")
@@ -138,7 +138,7 @@ extension CompilerContext {
             loss != "cross_entropy"
         {
             diagnostics.error(
-                "compiler.label-smoothing", "'label_smoothing' applies to the cross_entropy loss, not '\(loss)'",
+                .compiler(.labelSmoothing), "'label_smoothing' applies to the cross_entropy loss, not '\(loss)'",
                 at: smoothing.keySpan ?? smoothing.span)
         }
         let taskMetrics = task == "regression" ? SpecSchema.regressionMetrics : SpecSchema.classificationMetrics
@@ -146,7 +146,7 @@ extension CompilerContext {
         for item in v["metrics"]?.list ?? [] {
             guard let m = item.string, !taskMetrics.contains(m) else { continue }
             diagnostics.error(
-                "compiler.task-metric-mismatch",
+                .compiler(.taskMetricMismatch),
                 "metric '\(m)' does not fit the '\(task)' task of model '\(model.name)'",
                 at: item.span, notes: [DiagnosticNote("the task is set here", at: taskSpan)],
                 help: "metrics for \(task): " + taskMetrics.joined(separator: ", "))
@@ -157,7 +157,7 @@ extension CompilerContext {
             let metricValue = gate["metric"]
             if let m = metricValue?.string, m != "loss", !metrics.contains(m) {
                 diagnostics.error(
-                    "compiler.gate-unknown-metric", "gate on '\(m)', which this Training does not compute",
+                    .compiler(.gateUnknownMetric), "gate on '\(m)', which this Training does not compute",
                     at: metricValue?.span,
                     notes: v["metrics"].map { [DiagnosticNote("the computed metrics are listed here", at: $0.span)] }
                         ?? [],
@@ -166,7 +166,7 @@ extension CompilerContext {
             let split = gate["split"]?.string ?? "test"
             if dataset.spec.fraction(split) <= 0 {
                 diagnostics.error(
-                    "compiler.gate-empty-split",
+                    .compiler(.gateEmptySplit),
                     "gate on the '\(split)' split, which dataset '\(dataset.spec.name)' leaves empty",
                     at: gate["split"]?.span ?? gate.span,
                     notes: [
@@ -178,17 +178,17 @@ extension CompilerContext {
             let hasBound = gate["min"] != nil || gate["max"] != nil || gate["compare_to"] != nil
             if !hasBound {
                 diagnostics.error(
-                    "compiler.gate-no-condition", "a gate needs 'min', 'max' or 'compare_to'", at: gate.span,
+                    .compiler(.gateNoCondition), "a gate needs 'min', 'max' or 'compare_to'", at: gate.span,
                     help: "add 'min: 0.9' (or 'max', or 'compare_to: production' with 'max_drop')")
             }
             if gate["max_drop"] != nil && gate["compare_to"] == nil {
                 diagnostics.error(
-                    "compiler.gate-no-condition", "'max_drop' needs 'compare_to': the alias to compare with",
+                    .compiler(.gateNoCondition), "'max_drop' needs 'compare_to': the alias to compare with",
                     at: gate["max_drop"]?.keySpan ?? gate.span)
             }
             if let min = gate["min"]?.double, let max = gate["max"]?.double, min > max {
                 diagnostics.error(
-                    "compiler.gate-bounds", "gate 'min' is greater than 'max'", at: gate["min"]?.span ?? gate.span)
+                    .compiler(.gateBounds), "gate 'min' is greater than 'max'", at: gate["min"]?.span ?? gate.span)
             }
         }
 
@@ -198,12 +198,12 @@ extension CompilerContext {
             let watched = name.hasPrefix("val_") ? String(name.dropFirst(4)) : nil
             if watched == nil || !(watched == "loss" || metrics.contains(watched ?? "")) {
                 diagnostics.error(
-                    "compiler.unknown-monitor",
+                    .compiler(.unknownMonitor),
                     "early stopping monitors '\(name)', which this Training does not compute",
                     at: monitor.span, help: "monitor 'val_loss' or 'val_' + one of: " + metrics.joined(separator: ", "))
             } else if dataset.spec.fraction("validation") <= 0 {
                 diagnostics.warning(
-                    "compiler.monitor-without-validation",
+                    .compiler(.monitorWithoutValidation),
                     "early stopping monitors '\(name)', but dataset '\(dataset.spec.name)' has no validation split",
                     at: monitor.isDefault ? (es.keySpan ?? es.span) : monitor.span,
                     notes: [
@@ -224,7 +224,7 @@ extension CompilerContext {
         for (field, users) in reads where !users.contains(type) {
             if let f = optimizer?[field] {
                 diagnostics.error(
-                    "compiler.optimizer-field", "'\(field)' does not apply to optimizer '\(type)'",
+                    .compiler(.optimizerField), "'\(field)' does not apply to optimizer '\(type)'",
                     at: f.keySpan ?? f.span,
                     help: "remove it, or use " + users.map { "'\($0)'" }.joined(separator: " or "))
             }
@@ -233,14 +233,14 @@ extension CompilerContext {
         let scheduleType = schedule?["type"]?.string ?? "constant"
         if scheduleType == "step" && schedule?["step_epochs"] == nil {
             diagnostics.error(
-                "compiler.schedule-field", "a 'step' schedule needs 'step_epochs'", at: schedule?.span,
+                .compiler(.scheduleField), "a 'step' schedule needs 'step_epochs'", at: schedule?.span,
                 help: "add 'step_epochs: 30'")
         }
         for (field, owner) in [("step_epochs", "step"), ("gamma", "step"), ("min_learning_rate", "cosine")]
         where scheduleType != owner {
             if let f = schedule?[field] {
                 diagnostics.error(
-                    "compiler.schedule-field", "'\(field)' applies to the '\(owner)' schedule, not '\(scheduleType)'",
+                    .compiler(.scheduleField), "'\(field)' applies to the '\(owner)' schedule, not '\(scheduleType)'",
                     at: f.keySpan ?? f.span)
             }
         }
@@ -251,7 +251,7 @@ extension CompilerContext {
             n != inferred
         {
             diagnostics.error(
-                "compiler.shape-mismatch",
+                .compiler(.shapeMismatch),
                 "model '\(model.name)' declares \(n) inputs, but dataset '\(dataset.spec.name)' gives \(inferred) features after transforms",
                 at: declared.span,
                 notes: [
@@ -268,7 +268,7 @@ extension CompilerContext {
         }
         if let declared = modelResource.spec["outputs"], let n = declared.int, let inferred = outputs, n != inferred {
             diagnostics.error(
-                "compiler.shape-mismatch",
+                .compiler(.shapeMismatch),
                 "model '\(model.name)' declares \(n) outputs, but the '\(task)' task on label '\(labelName)' needs \(inferred)",
                 at: declared.span,
                 notes: [
@@ -284,11 +284,11 @@ extension CompilerContext {
             switch ModelNames.messageProblem(text) {
             case .trailer?:
                 diagnostics.error(
-                    "compiler.register-message", "a line of 'register.message' starts with 'Kiln-', which kiln keeps for its own trailers",
+                    .compiler(.registerMessage), "a line of 'register.message' starts with 'Kiln-', which kiln keeps for its own trailers",
                     at: message.span)
             case .control?:
                 diagnostics.error(
-                    "compiler.register-message", "'register.message' holds a control or formatting character", at: message.span)
+                    .compiler(.registerMessage), "'register.message' holds a control or formatting character", at: message.span)
             case nil:
                 break
             }
@@ -307,7 +307,7 @@ extension CompilerContext {
         _ label: ColumnSpec, task: String, expected: String, at span: SourceSpan?, taskSpan: SourceSpan?
     ) {
         diagnostics.error(
-            "compiler.task-label-mismatch",
+            .compiler(.taskLabelMismatch),
             "the '\(task)' task needs \(expected) as its label, and '\(label.name)' is \(label.type.rawValue)",
             at: span,
             notes: [

@@ -74,7 +74,7 @@ public struct ContractReport: Sendable, Codable, Equatable {
     public var diagnostics: [Diagnostic] {
         results.filter { !$0.passed }.map { r in
             Diagnostic(
-                "data.check.\(r.check.kind.rawValue)", r.check.severity == .error ? .error : .warning, r.summary,
+                .data(.failed(r.check.kind)), r.check.severity == .error ? .error : .warning, r.summary,
                 at: r.check.span,
                 notes: r.examples.map { e in
                     DiagnosticNote(
@@ -110,7 +110,7 @@ public struct ContractChecker: Sendable {
     private func column(_ name: String, _ table: Table, _ check: CheckSpec) throws(DataError) -> Column {
         guard let c = table.column(name) else {
             throw DataError(
-                "data.check-column", "check '\(check.kind.rawValue)' names '\(name)', which was not read",
+                .data(.checkColumn), "check '\(check.kind.rawValue)' names '\(name)', which was not read",
                 at: check.span, help: "name a column of the schema that is not 'ignore: true'")
         }
         return c
@@ -173,7 +173,7 @@ public struct ContractChecker: Sendable {
                 summary: low || high ? summary : "\(n) rows", examples: [])
         case .classBalance:
             guard let c = columns.first else {
-                throw DataError("data.check-column", "'class_balance' needs a column or a label", at: check.span)
+                throw DataError(.data(.checkColumn), "'class_balance' needs a column or a label", at: check.span)
             }
             var counts: [String: Int] = [:]
             var order: [String] = c.schema.type == .category ? c.schema.values : []
@@ -214,7 +214,7 @@ public struct ContractChecker: Sendable {
                 regex = try Regex(check.pattern ?? "")
             } catch {
                 throw DataError(
-                    "data.pattern", "the pattern '\(check.pattern ?? "")' is not a valid regular expression",
+                    .data(.pattern), "the pattern '\(check.pattern ?? "")' is not a valid regular expression",
                     at: check.span)
             }
             for r in 0..<n {

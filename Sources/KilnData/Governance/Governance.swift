@@ -48,7 +48,7 @@ public struct DerivedDataStore: Sendable {
         guard encrypt else { return nil }
         guard let sealer else {
             throw DataError(
-                "data.encrypt-without-key", "the dataset is 'encrypt: true', and no encryption key is available",
+                .data(.encryptWithoutKey), "the dataset is 'encrypt: true', and no encryption key is available",
                 at: nil, help: "set the key the Policy names in 'encryption.key'")
         }
         return sealer
@@ -73,7 +73,7 @@ public struct DerivedDataStore: Sendable {
         } catch let e as DataError {
             throw e
         } catch {
-            throw DataError("data.io", "cannot write '\(path)': \(error)", at: nil)
+            throw DataError(.data(.io), "cannot write '\(path)': \(error)", at: nil)
         }
         return path
     }
@@ -82,7 +82,7 @@ public struct DerivedDataStore: Sendable {
     private static func writePlain(_ data: Data, to path: String) throws(DataError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw DataError("data.io", "cannot create '\(path)': \(String(cString: strerror(errno)))", at: nil)
+            throw DataError(.data(.io), "cannot create '\(path)': \(String(cString: strerror(errno)))", at: nil)
         }
         defer { close(fd) }
         var failure: Int32 = 0
@@ -99,7 +99,7 @@ public struct DerivedDataStore: Sendable {
             }
         }
         if failure != 0 {
-            throw DataError("data.io", "cannot write '\(path)': \(String(cString: strerror(failure)))", at: nil)
+            throw DataError(.data(.io), "cannot write '\(path)': \(String(cString: strerror(failure)))", at: nil)
         }
     }
 
@@ -112,7 +112,7 @@ public struct DerivedDataStore: Sendable {
             return try sealer?.open(bytes, identity: name) ?? bytes
         } catch {
             throw DataError(
-                "data.io", "cannot read '\(path)': \(error)", at: nil,
+                .data(.io), "cannot read '\(path)': \(error)", at: nil,
                 help: encrypt ? "a wrong key, or a file that was changed or renamed, cannot be opened" : nil)
         }
     }

@@ -112,7 +112,7 @@ public struct SchemaInference: Sendable {
                                     }
                                     guard stats.count == names.count else {
                                         throw DataError(
-                                            "data.header", "the header names a column twice",
+                                            .data(.header), "the header names a column twice",
                                             at: .data(file, line: block.lines[r]))
                                     }
                                 }
@@ -123,7 +123,7 @@ public struct SchemaInference: Sendable {
                         }
                         guard block.fieldCount(r) == (header?.count ?? 0) else {
                             throw DataError(
-                                "data.ragged",
+                                .data(.ragged),
                                 "this record has \(block.fieldCount(r)) fields; the first has \(header?.count ?? 0)",
                                 at: .data(file, line: block.lines[r]))
                         }
@@ -165,13 +165,13 @@ public struct SchemaInference: Sendable {
             }
         }
         guard rows > 0 else {
-            throw DataError("data.empty", "'\(source.path)' has no rows to infer from", at: nil)
+            throw DataError(.data(.empty), "'\(source.path)' has no rows to infer from", at: nil)
         }
         var columns = stats.map { $0.schema(maxCategories: maxCategories) }
         var chosen = label
         if let label, !columns.contains(where: { $0.name == label }) {
             throw DataError(
-                "data.infer-label", "the label '\(label)' is not a column of the file", at: nil,
+                .data(.inferLabel), "the label '\(label)' is not a column of the file", at: nil,
                 help: "the columns are: \(columns.map(\.name).joined(separator: ", "))")
         }
         if chosen == nil, let last = columns.last, last.type == .category || last.type == .bool {

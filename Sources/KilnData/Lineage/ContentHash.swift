@@ -18,7 +18,7 @@ public enum ContentHash {
     public static func file(_ path: String) throws(DataError) -> FileDigest {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw DataError("data.missing-file", "cannot read '\(path)': \(String(cString: strerror(errno)))", at: nil)
+            throw DataError(.data(.missingFile), "cannot read '\(path)': \(String(cString: strerror(errno)))", at: nil)
         }
         defer { close(fd) }
         #if os(Linux)
@@ -33,7 +33,7 @@ public enum ContentHash {
             let n = read(fd, buffer.baseAddress, chunk)
             if n < 0 && errno == EINTR { continue }
             guard n >= 0 else {
-                throw DataError("data.io", "cannot read '\(path)': \(String(cString: strerror(errno)))", at: nil)
+                throw DataError(.data(.io), "cannot read '\(path)': \(String(cString: strerror(errno)))", at: nil)
             }
             if n == 0 { break }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))

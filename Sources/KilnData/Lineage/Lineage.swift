@@ -121,7 +121,7 @@ public struct IngestedDataset: Sendable {
     /// The preprocessing fitted on the train rows of a split made before (the runner's split stage).
     public func prepare(split: SplitIndices) throws(DataError) -> PreparedDataset {
         guard !split.train.isEmpty else {
-            throw DataError("data.empty-split", "the train split of '\(config.name)' has no rows", at: nil)
+            throw DataError(.data(.emptySplit), "the train split of '\(config.name)' has no rows", at: nil)
         }
         let preprocessor = try Preprocessor.fit(
             schema: config.schema, transforms: config.transforms, table: table, rows: split.train)

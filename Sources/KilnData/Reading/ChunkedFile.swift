@@ -31,17 +31,17 @@ final class ChunkedFile {
         guard stat(path, &info) == 0 else {
             let reason = String(cString: strerror(errno))
             throw DataError(
-                "data.missing-file", "cannot read '\(path)': \(reason)", at: nil,
+                .data(.missingFile), "cannot read '\(path)': \(reason)", at: nil,
                 help: "check 'source.path'; relative paths start at the spec file's directory")
         }
         guard info.st_mode & S_IFMT != S_IFDIR else {
             throw DataError(
-                "data.missing-file", "'\(path)' is a directory, not a data file", at: nil,
+                .data(.missingFile), "'\(path)' is a directory, not a data file", at: nil,
                 help: "name a file, or a glob such as '\(path)/*.csv'")
         }
         fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw DataError("data.missing-file", "cannot open '\(path)': \(String(cString: strerror(errno)))", at: nil)
+            throw DataError(.data(.missingFile), "cannot open '\(path)': \(String(cString: strerror(errno)))", at: nil)
         }
         bytes = Self.allocate(chunk)
         capacity = chunk
@@ -80,7 +80,7 @@ final class ChunkedFile {
         if filled == capacity {
             guard capacity < DataLimits.maxRecordBytes else {
                 throw DataError(
-                    "data.record-too-long",
+                    .data(.recordTooLong),
                     "a record longer than \(DataLimits.maxRecordBytes >> 20) MiB starts at byte \(offset)",
                     at: .fileStart(path),
                     help: "an unbalanced quote makes the rest of a file one field; check the quotes near that point")
@@ -95,7 +95,7 @@ final class ChunkedFile {
             let n = read(fd, bytes + filled, capacity - filled)
             if n < 0 && errno == EINTR { continue }
             guard n >= 0 else {
-                throw DataError("data.io", "cannot read '\(path)': \(String(cString: strerror(errno)))", at: nil)
+                throw DataError(.data(.io), "cannot read '\(path)': \(String(cString: strerror(errno)))", at: nil)
             }
             if n == 0 {
                 atEOF = true

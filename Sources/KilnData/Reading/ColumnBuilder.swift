@@ -45,7 +45,7 @@ struct ColumnBuilder {
                 pattern = try Regex(p)
             } catch {
                 throw DataError(
-                    "data.pattern",
+                    .data(.pattern),
                     "the pattern of column '\(schema.name)' is not a valid regular expression: \(error)",
                     at: nil)
             }

@@ -128,7 +128,7 @@ struct DelimitedReader {
             let b = file.bytes
             if (b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF) {
                 throw DataError(
-                    "data.encoding", "'\(path)' is UTF-16; kiln reads UTF-8", at: .fileStart(path),
+                    .data(.encoding), "'\(path)' is UTF-16; kiln reads UTF-8", at: .fileStart(path),
                     help: "convert it, e.g. iconv -f UTF-16 -t UTF-8")
             }
             if file.filled >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF { position = 3 }
@@ -165,7 +165,7 @@ struct DelimitedReader {
                     if used + count == fieldCapacity {
                         guard count < DataLimits.maxColumns else {
                             throw DataError(
-                                "data.too-many-columns", "more than \(DataLimits.maxColumns) fields in one record",
+                                .data(.tooManyColumns), "more than \(DataLimits.maxColumns) fields in one record",
                                 at: .data(path, line: recordLine))
                         }
                         let bigger = UnsafeMutablePointer<FieldRange>.allocate(capacity: fieldCapacity * 2)
@@ -205,7 +205,7 @@ struct DelimitedReader {
                                 let (l, c) = RecordBlock.position(
                                     base: base, from: recordStart, line: recordLine, to: open)
                                 throw DataError(
-                                    "data.unbalanced-quote",
+                                    .data(.unbalancedQuote),
                                     "the quoted field that starts here is never closed",
                                     at: .data(path, line: l, column: c),
                                     help:
@@ -220,7 +220,7 @@ struct DelimitedReader {
                         if p < end && base[p] != delimiter && base[p] != 0x0A && base[p] != 0x0D {
                             let (l, c) = RecordBlock.position(base: base, from: recordStart, line: recordLine, to: p)
                             throw DataError(
-                                "data.text-after-quote", "text after the closing quote of a field",
+                                .data(.textAfterQuote), "text after the closing quote of a field",
                                 at: .data(path, line: l, column: c),
                                 help: "quote the whole field, and write a quote inside it twice (\"\")")
                         }

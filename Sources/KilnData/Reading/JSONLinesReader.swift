@@ -84,12 +84,12 @@ struct JSONLinesReader {
             try sink(members, line, column)
         } catch let e as SyntaxError {
             throw DataError(
-                "data.json", e.message, at: .data(path, line: line, column: column(e.offset)),
+                .data(.json), e.message, at: .data(path, line: line, column: column(e.offset)),
                 help: "each line of a jsonl file is one JSON object, such as {\"a\": 1, \"b\": \"x\"}")
         } catch let e as DataError {
             throw e
         } catch {
-            throw DataError("data.json", "\(error)", at: .data(path, line: line))
+            throw DataError(.data(.json), "\(error)", at: .data(path, line: line))
         }
     }
 }

@@ -47,7 +47,7 @@ public struct TableReader: Sendable {
         }
         guard !files.isEmpty else {
             throw DataError(
-                "data.glob-empty", "the glob '\(path)' matches no file", at: nil,
+                .data(.globEmpty), "the glob '\(path)' matches no file", at: nil,
                 help: "check the pattern; '*' and '?' match within one directory level")
         }
         return files.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
@@ -79,7 +79,7 @@ public struct TableReader: Sendable {
         try state.throwErrors()
         if state.rowCount == 0 {
             throw DataError(
-                "data.empty",
+                .data(.empty),
                 "\(files.count == 1 ? "'\(files[0])' has" : "the files of '\(source.path)' have") no rows",
                 at: files.count == 1 ? .fileStart(files[0]) : nil, help: "a dataset needs at least one row of data")
         }
@@ -165,7 +165,7 @@ public struct TableReader: Sendable {
             if errors.count >= DataLimits.maxErrors {
                 diagnostics.append(
                     Diagnostic(
-                        "data.too-many-errors", .note, "stopped after \(DataLimits.maxErrors) errors", at: nil))
+                        .data(.tooManyErrors), .note, "stopped after \(DataLimits.maxErrors) errors", at: nil))
             }
             throw DataError(diagnostics)
         }
@@ -210,44 +210,44 @@ public struct TableReader: Sendable {
                 let nullWords: Set<String> = ["na", "n/a", "nan", "null", "none", "nil", "-", "?"]
                 errors.append(
                     Diagnostic(
-                        "data.parse", "'\(text)' in column '\(name)' is not \(what)", at: span,
+                        .data(.parse), "'\(text)' in column '\(name)' is not \(what)", at: span,
                         help: nullWords.contains(text.lowercased())
                             ? "kiln reads only an empty cell as a missing value: write '' instead of '\(text)'"
                                 + (column.nullable ? "" : ", and declare the column 'nullable: true'") : nil))
             case .overflow(let what):
                 errors.append(
-                    Diagnostic("data.parse", "'\(text)' in column '\(name)' is too large for \(what)", at: span))
+                    Diagnostic(.data(.parse), "'\(text)' in column '\(name)' is too large for \(what)", at: span))
             case .null:
                 errors.append(
                     Diagnostic(
-                        "data.null", "column '\(name)' is empty here, and it is not nullable", at: span,
+                        .data(.null), "column '\(name)' is empty here, and it is not nullable", at: span,
                         help: "fill the cell, or declare the column 'nullable: true' (then impute it)"))
             case .belowMin(let min):
                 errors.append(
                     Diagnostic(
-                        "data.range", "\(text) in column '\(name)' is below its minimum \(min.diagnosticText)", at: span
+                        .data(.range), "\(text) in column '\(name)' is below its minimum \(min.diagnosticText)", at: span
                     ))
             case .aboveMax(let max):
                 errors.append(
                     Diagnostic(
-                        "data.range", "\(text) in column '\(name)' is above its maximum \(max.diagnosticText)", at: span
+                        .data(.range), "\(text) in column '\(name)' is above its maximum \(max.diagnosticText)", at: span
                     ))
             case .unknownCategory:
                 errors.append(
                     Diagnostic(
-                        "data.category", "'\(text)' in column '\(name)' is not one of its values", at: span,
+                        .data(.category), "'\(text)' in column '\(name)' is not one of its values", at: span,
                         help: DidYouMean.help(for: text, among: column.values)
                             ?? "add it to 'values' (\(column.values.prefix(8).joined(separator: ", "))\(column.values.count > 8 ? ", ..." : ""))"
                     ))
             case .invalidUTF8:
                 errors.append(
                     Diagnostic(
-                        "data.encoding", "column '\(name)' holds bytes that are not UTF-8 here", at: span,
+                        .data(.encoding), "column '\(name)' holds bytes that are not UTF-8 here", at: span,
                         help: "convert the file to UTF-8 (e.g. iconv -f LATIN1 -t UTF-8)"))
             case .patternMismatch:
                 errors.append(
                     Diagnostic(
-                        "data.pattern",
+                        .data(.pattern),
                         "'\(text)' in column '\(name)' does not match its pattern '\(column.pattern ?? "")'",
                         at: span))
             }
@@ -294,7 +294,7 @@ public struct TableReader: Sendable {
                     guard let name = block.string(0, i) else {
                         let (l, c) = block.position(0, i)
                         throw DataError(
-                            "data.encoding", "the header holds bytes that are not UTF-8",
+                            .data(.encoding), "the header holds bytes that are not UTF-8",
                             at: .data(file, line: l, column: c))
                     }
                     names.append(name)
@@ -313,7 +313,7 @@ public struct TableReader: Sendable {
                 let what = source.header ? "the header (line \(headerLine))" : "the schema's \(expected) columns"
                 state.errors.append(
                     Diagnostic(
-                        "data.ragged", "this record has \(n) field\(n == 1 ? "" : "s"); \(what) has \(expected)",
+                        .data(.ragged), "this record has \(n) field\(n == 1 ? "" : "s"); \(what) has \(expected)",
                         at: .data(file, line: block.lines[r]),
                         help: n > expected
                             ? "a field that holds the delimiter must be quoted"
@@ -351,7 +351,7 @@ public struct TableReader: Sendable {
         state.origins.files[state.origins.files.count - 1].digest = digest
         if needHeader {
             throw DataError(
-                "data.empty", "'\(file)' is empty", at: .fileStart(file), help: "a csv file starts with its header row")
+                .data(.empty), "'\(file)' is empty", at: .fileStart(file), help: "a csv file starts with its header row")
         }
     }
 
@@ -361,7 +361,7 @@ public struct TableReader: Sendable {
         let span = SourceSpan.data(file, line: line)
         var seen = Set<String>()
         for name in names where !seen.insert(name).inserted {
-            diagnostics.append(Diagnostic("data.header", "the header names '\(name)' twice", at: span))
+            diagnostics.append(Diagnostic(.data(.header), "the header names '\(name)' twice", at: span))
         }
         let declared = Set(schema.columns.map(\.name))
         let extra = names.filter { !declared.contains($0) }
@@ -372,7 +372,7 @@ public struct TableReader: Sendable {
             let near = DidYouMean.suggestion(for: name, among: extra)
             diagnostics.append(
                 Diagnostic(
-                    "data.header", "the schema's column '\(name)' is not in the file's header", at: span,
+                    .data(.header), "the schema's column '\(name)' is not in the file's header", at: span,
                     help: near.map { "the file has '\($0)': rename one of them" }
                         ?? "the header is: \(names.prefix(12).joined(separator: ", "))\(names.count > 12 ? ", ..." : "")"
                 ))
@@ -380,7 +380,7 @@ public struct TableReader: Sendable {
         if diagnostics.isEmpty, let first = firstHeader, first != names {
             diagnostics.append(
                 Diagnostic(
-                    "data.header", "this file's columns differ from the first file's", at: span,
+                    .data(.header), "this file's columns differ from the first file's", at: span,
                     help: "every file of a glob has the same columns in the same order"))
         }
         guard diagnostics.isEmpty else { throw DataError(diagnostics) }
@@ -422,7 +422,7 @@ public struct TableReader: Sendable {
                 } catch {
                     state.errors.append(
                         Diagnostic(
-                            "data.null", "the key '\(kept[b].name)' is missing, and the column is not nullable",
+                            .data(.null), "the key '\(kept[b].name)' is missing, and the column is not nullable",
                             at: .data(file, line: line),
                             help: "add the key, or declare the column 'nullable: true'"))
                     if state.full { throw DataError([]) }

@@ -133,11 +133,11 @@ public enum Splitter {
     {
         guard let name else {
             throw DataError(
-                "data.split-column", "a \(spec.strategy.rawValue) split needs 'by' (the column to \(role) by)", at: nil)
+                .data(.splitColumn), "a \(spec.strategy.rawValue) split needs 'by' (the column to \(role) by)", at: nil)
         }
         guard let column = table.column(name) else {
             throw DataError(
-                "data.split-column", "the split's column '\(name)' was not read", at: nil,
+                .data(.splitColumn), "the split's column '\(name)' was not read", at: nil,
                 help: "name a column of the schema that is not 'ignore: true'")
         }
         return column

@@ -106,7 +106,7 @@ public enum TableCodec {
 
         func corrupt(_ what: String) -> DataError {
             DataError(
-                "data.cache-corrupt", "'\(path)' is not a readable kiln table (\(what))", at: nil,
+                .data(.cacheCorrupt), "'\(path)' is not a readable kiln table (\(what))", at: nil,
                 help: "remove the cache entry; the next run reads the source files again")
         }
 

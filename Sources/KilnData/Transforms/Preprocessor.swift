@@ -101,7 +101,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         func trainValues(_ name: String) throws(DataError) -> [Double?] {
             if let v = values[name] { return v }
             guard let column = table.column(name) else {
-                throw DataError("data.transform-column", "the feature '\(name)' was not read", at: nil)
+                throw DataError(.data(.transformColumn), "the feature '\(name)' was not read", at: nil)
             }
             let v = rows.map { column.number($0) }
             values[name] = v
@@ -120,7 +120,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
             for name in targets {
                 guard let column = schema.column(name) else {
                     throw DataError(
-                        "data.transform-column", "'\(t.op.rawValue)' names '\(name)', which is not a column",
+                        .data(.transformColumn), "'\(t.op.rawValue)' names '\(name)', which is not a column",
                         at: t.span)
                 }
                 switch t.op {
@@ -129,7 +129,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                 case .oneHot, .ordinal:
                     guard column.type == .category else {
                         throw DataError(
-                            "data.transform-type",
+                            .data(.transformType),
                             "'\(t.op.rawValue)' needs a category column; '\(name)' is \(column.type.rawValue)",
                             at: t.span)
                     }
@@ -142,7 +142,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                 case .standardize, .minMax:
                     guard column.type.isNumeric || column.type == .bool else {
                         throw DataError(
-                            "data.transform-type",
+                            .data(.transformType),
                             "'\(t.op.rawValue)' needs a numeric column; '\(name)' is \(column.type.rawValue)",
                             at: t.span)
                     }
@@ -171,12 +171,12 @@ public struct Preprocessor: Sendable, Codable, Equatable {
             let encoding = encodings[name] ?? .number
             if column.type == .category && encoding == .number {
                 throw DataError(
-                    "data.transform-type", "category feature '\(name)' is not encoded", at: nil,
+                    .data(.transformType), "category feature '\(name)' is not encoded", at: nil,
                     help: "add {op: one_hot, columns: [\(name)]} (or ordinal), or drop it")
             }
             if column.type == .string || column.type == .text {
                 throw DataError(
-                    "data.transform-type", "\(column.type.rawValue) column '\(name)' cannot be a feature", at: nil,
+                    .data(.transformType), "\(column.type.rawValue) column '\(name)' cannot be a feature", at: nil,
                     help: "mark it 'ignore: true', or drop it")
             }
             let width = encoding == .oneHot ? column.values.count : 1
@@ -206,19 +206,19 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         switch t.strategy {
         case .constant:
             guard let text = t.value else {
-                throw DataError("data.impute", "'impute' with strategy 'constant' needs a 'value'", at: t.span)
+                throw DataError(.data(.impute), "'impute' with strategy 'constant' needs a 'value'", at: t.span)
             }
             switch column.type {
             case .category:
                 guard let i = column.values.firstIndex(of: text) else {
                     throw DataError(
-                        "data.impute", "the fill value '\(text)' is not one of the values of '\(column.name)'",
+                        .data(.impute), "the fill value '\(text)' is not one of the values of '\(column.name)'",
                         at: t.span)
                 }
                 return Double(i)
             case .bool:
                 guard let b = ["false": 0.0, "true": 1.0, "0": 0, "1": 1][text.lowercased()] else {
-                    throw DataError("data.impute", "the fill value '\(text)' is not a boolean", at: t.span)
+                    throw DataError(.data(.impute), "the fill value '\(text)' is not a boolean", at: t.span)
                 }
                 return b
             default:
@@ -229,14 +229,14 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                     return v
                 }
                 guard let v = parsed else {
-                    throw DataError("data.impute", "the fill value '\(text)' is not a number", at: t.span)
+                    throw DataError(.data(.impute), "the fill value '\(text)' is not a number", at: t.span)
                 }
                 return v
             }
         case .mean, .median, .mostFrequent:
             guard !present.isEmpty else {
                 throw DataError(
-                    "data.impute", "'\(column.name)' has no values in the train split to impute from", at: t.span,
+                    .data(.impute), "'\(column.name)' has no values in the train split to impute from", at: t.span,
                     help: "use strategy 'constant' with a 'value'")
             }
             switch t.strategy {
@@ -268,7 +268,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         for feature in features {
             guard let index = byName[feature.column] else {
                 throw DataError(
-                    "data.transform-column", "the data has no column '\(feature.column)', which the model reads",
+                    .data(.transformColumn), "the data has no column '\(feature.column)', which the model reads",
                     at: nil)
             }
             let column = table.columns[index]
@@ -291,7 +291,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
     public func features(values: [Double?], rows: Int) throws(DataError) -> [Float] {
         let n = features.count
         guard values.count == rows * n else {
-            throw DataError("data.examples", "\(values.count) values are not \(rows) rows of \(n) features", at: nil)
+            throw DataError(.data(.examples), "\(values.count) values are not \(rows) rows of \(n) features", at: nil)
         }
         var out = [Float](repeating: 0, count: rows * width)
         for r in 0..<rows {
@@ -313,11 +313,11 @@ public struct Preprocessor: Sendable, Codable, Equatable {
     {
         if outcome == .missing {
             return DataError(
-                "data.null-feature", "feature '\(feature.column)' is empty here", at: location,
+                .data(.nullFeature), "feature '\(feature.column)' is empty here", at: location,
                 help: "add a transform {op: impute, columns: [\(feature.column)]}")
         }
         return DataError(
-            "data.feature-range",
+            .data(.featureRange),
             "feature '\(feature.column)' is out of range here: \(raw.map { "\($0)" } ?? "null") does not give a finite 32-bit value after its transforms",
             at: location, help: "the model computes in 32-bit floats (at most about 3.4e38 in magnitude)")
     }
@@ -351,9 +351,9 @@ public struct Preprocessor: Sendable, Codable, Equatable {
 
     /// The targets of `rows`: class indices for a category or bool label, values for a numeric one.
     public func targets(_ table: Table, rows: [Int]? = nil) throws(DataError) -> [Float] {
-        guard let label else { throw DataError("data.no-label", "the dataset has no label", at: nil) }
+        guard let label else { throw DataError(.data(.noLabel), "the dataset has no label", at: nil) }
         guard let column = table.column(label.column) else {
-            throw DataError("data.no-label", "the data has no label column '\(label.column)'", at: nil)
+            throw DataError(.data(.noLabel), "the data has no label column '\(label.column)'", at: nil)
         }
         let rows = rows ?? Array(0..<table.rowCount)
         var out = [Float](repeating: 0, count: rows.count)
@@ -361,7 +361,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
             guard let v = column.number(r), v >= 0 || label.classes.isEmpty else {
                 let (file, line) = table.origins.origin(of: r)
                 throw DataError(
-                    "data.null-label", "the label '\(label.column)' is empty here", at: .data(file, line: line),
+                    .data(.nullLabel), "the label '\(label.column)' is empty here", at: .data(file, line: line),
                     help: "every row used for training needs a label")
             }
             out[k] = Float(v)
@@ -378,7 +378,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                 features: Tensor(shape: [rows.count, width], values: x),
                 targets: Tensor(shape: [rows.count, 1], values: y))
         } catch {
-            throw DataError("data.examples", "\(error)", at: nil)
+            throw DataError(.data(.examples), "\(error)", at: nil)
         }
     }
 }
@@ -396,17 +396,17 @@ extension Preprocessor {
             self = try JSONDecoder().decode(Preprocessor.self, from: data)
         } catch {
             throw DataError(
-                "data.card-preprocessing", "the model card holds no preprocessing kiln can read: \(error)", at: nil)
+                .data(.cardPreprocessing), "the model card holds no preprocessing kiln can read: \(error)", at: nil)
         }
         guard version == Self.currentVersion else {
             throw DataError(
-                "data.card-preprocessing",
+                .data(.cardPreprocessing),
                 "the model card's preprocessing is version \(version); this kiln reads version \(Self.currentVersion)",
                 at: nil, help: "use the kiln version that trained the model, or retrain")
         }
         if let problem {
             throw DataError(
-                "data.card-preprocessing", "the model card's preprocessing is damaged or crafted: \(problem)", at: nil)
+                .data(.cardPreprocessing), "the model card's preprocessing is damaged or crafted: \(problem)", at: nil)
         }
     }
 

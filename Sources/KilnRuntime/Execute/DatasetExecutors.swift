@@ -33,7 +33,7 @@ extension ExecutorEnvironment {
         } catch let e as DataError {
             throw NodeFailure(e.diagnostics)
         } catch {
-            throw .infrastructure("run.cache", "the ingested data of dataset '\(config.name)' cannot be read", error)
+            throw .infrastructure(.run(.cache), "the ingested data of dataset '\(config.name)' cannot be read", error)
         }
     }
 
@@ -107,7 +107,7 @@ struct CheckExecutor: KindExecutor {
             var diagnostics = report.diagnostics
             diagnostics.append(
                 Diagnostic(
-                    "run.contract-failed", .error,
+                    .run(.contractFailed), .error,
                     "the data contract of dataset '\(payload.dataset.name)' failed (\(failedErrors.count) of \(report.results.count) checks); nothing trains on it",
                     at: nil))
             throw NodeFailure(diagnostics)

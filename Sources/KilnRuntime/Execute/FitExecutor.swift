@@ -28,7 +28,7 @@ struct FitExecutor: KindExecutor {
             _ = try e.cache.read(checkKey, "report.json")
             data.report = try JSONDecoder().decode(ContractReport.self, from: store.read(name: "report.json"))
         } catch {
-            throw .infrastructure("run.cache", "the contract report of dataset '\(dataset.name)' cannot be read", error)
+            throw .infrastructure(.run(.cache), "the contract report of dataset '\(dataset.name)' cannot be read", error)
         }
         let prepared: PreparedDataset
         let train: Examples, validation: Examples, test: Examples
@@ -43,12 +43,12 @@ struct FitExecutor: KindExecutor {
         } catch let error as DataError {
             throw NodeFailure(error.diagnostics)
         } catch {
-            throw .infrastructure("run.data", "the data cannot be prepared", error)
+            throw .infrastructure(.run(.data), "the data cannot be prepared", error)
         }
         let modelConfig = fit.model
         guard prepared.preprocessor.width == modelConfig.inputs else {
             throw NodeFailure(
-                "run.width-mismatch",
+                .run(.widthMismatch),
                 "the data has \(prepared.preprocessor.width) features after transforms; the model was compiled for \(modelConfig.inputs)",
                 help: "run `kiln check`: the dataset's spec and its files disagree")
         }
@@ -58,7 +58,7 @@ struct FitExecutor: KindExecutor {
         let checkpoint = work + "/checkpoint.safetensors"
         do {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        } catch { throw .infrastructure("run.io", "cannot create \(work)", error) }
+        } catch { throw .infrastructure(.run(.io), "cannot create \(work)", error) }
 
         let timedOut = Flag()
         let result: TrainingResult
@@ -85,13 +85,13 @@ struct FitExecutor: KindExecutor {
                 return .proceed
             }
         } catch {
-            throw .infrastructure("run.training", "the training failed", error, retriable: true)
+            throw .infrastructure(.run(.training), "the training failed", error, retriable: true)
         }
         if timedOut.isSet, let timeout = fit.timeout {
             throw NodeFailure(
                 [
                     Diagnostic(
-                        "run.timeout", .error,
+                        .run(.timeout), .error,
                         "the training ran past its timeout of \(Format.seconds(timeout)) (epoch \(result.history.last?.epoch ?? 0) of \(config.epochs)); its checkpoint is kept",
                         at: fit.timeoutSpan,
                         help: "raise 'timeout', or run again: the training resumes from its checkpoint")
@@ -108,7 +108,7 @@ struct FitExecutor: KindExecutor {
             where examples.count > 0 {
                 final[name] = try trainer.evaluate(examples)
             }
-        } catch { throw .infrastructure("run.training", "evaluation failed", error) }
+        } catch { throw .infrastructure(.run(.training), "evaluation failed", error) }
 
         let classes = prepared.preprocessor.label?.classes ?? []
         let labels = modelConfig.task == .regression ? [dataset.schema.label ?? "value"] : classes
@@ -118,7 +118,7 @@ struct FitExecutor: KindExecutor {
             preprocessing: prepared.preprocessor.cardValue, labels: labels, metrics: headline)
         do {
             try Artifact.save(trainer.network, card: card, to: context.outputs + "/model")
-        } catch { throw .infrastructure("run.io", "the model cannot be saved", error) }
+        } catch { throw .infrastructure(.run(.io), "the model cannot be saved", error) }
         let metrics = TrainingMetrics(
             final: final,
             history: result.history.map {
@@ -130,7 +130,7 @@ struct FitExecutor: KindExecutor {
         for i in lineage.sources.indices { lineage.sources[i].path = e.relative(lineage.sources[i].path) }
         let params: JSON
         do { params = try JSON.parse(job.config) } catch {
-            throw .infrastructure("run.internal", "the node's config is not JSON", error)
+            throw .infrastructure(.run(.internal), "the node's config is not JSON", error)
         }
         try write(ContentHash.canonicalJSON(metrics), context.outputs, "metrics.json")
         try write(Data(params.serialized(pretty: true).utf8), context.outputs, "params.json")
@@ -154,7 +154,7 @@ struct FitExecutor: KindExecutor {
         do {
             return try JSONDecoder().decode(SplitRecord.self, from: try environment.cache.read(key, "split.json"))
                 .indices
-        } catch { throw .infrastructure("run.cache", "the split cannot be read", error) }
+        } catch { throw .infrastructure(.run(.cache), "the split cannot be read", error) }
     }
 
     /// Trains, resuming from `checkpoint` when there is one; a checkpoint this configuration cannot

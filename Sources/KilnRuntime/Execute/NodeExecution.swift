@@ -35,7 +35,7 @@ public struct NodeJob: Sendable, Codable {
     /// The key of an upstream node, or an internal failure when the job does not carry it.
     public func key(of input: NodeID) throws(NodeFailure) -> String {
         guard let key = inputs[input.description] else {
-            throw NodeFailure("run.internal", "\(id) has no input \(input)", cause: .infrastructure)
+            throw NodeFailure(.run(.internal), "\(id) has no input \(input)", cause: .infrastructure)
         }
         return key
     }
@@ -131,7 +131,7 @@ protocol KindExecutor {
 extension KindExecutor {
     func write(_ data: Data, _ directory: String, _ name: String) throws(NodeFailure) {
         do { try FileWriter.write(data, to: directory + "/" + name) } catch {
-            throw .infrastructure("run.io", "cannot write \(name)", error)
+            throw .infrastructure(.run(.io), "cannot write \(name)", error)
         }
     }
 }

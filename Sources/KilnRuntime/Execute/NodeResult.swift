@@ -76,7 +76,7 @@ public struct NodeFailure: Error, Sendable, Codable {
     }
 
     public init(
-        _ id: String, _ message: String, at span: SourceSpan? = nil, help: String? = nil, cause: Cause = .invalid,
+        _ id: DiagnosticID, _ message: String, at span: SourceSpan? = nil, help: String? = nil, cause: Cause = .invalid,
         retriable: Bool = false
     ) {
         self.init([Diagnostic(id, .error, message, at: span, help: help)], cause: cause, retriable: retriable)
@@ -84,13 +84,13 @@ public struct NodeFailure: Error, Sendable, Codable {
 
     /// An infrastructure fault, with the underlying error in the message.
     public static func infrastructure(
-        _ id: String, _ what: String, _ error: any Error, retriable: Bool = false
+        _ id: DiagnosticID, _ what: String, _ error: any Error, retriable: Bool = false
     ) -> NodeFailure {
         NodeFailure(id, "\(what): \(error)", cause: .infrastructure, retriable: retriable)
     }
 
     public static func cancelled(_ message: String) -> NodeFailure {
-        NodeFailure("run.cancelled", message, cause: .cancelled)
+        NodeFailure(.run(.cancelled), message, cause: .cancelled)
     }
 
     /// The first line, for progress views and events.

@@ -59,7 +59,7 @@ public struct ProcessExecutor: NodeExecuting {
             try FileManager.default.createDirectory(atPath: jobs, withIntermediateDirectories: true)
             try JSONEncoder().encode(job).write(to: URL(fileURLWithPath: jobFile), options: .atomic)
             _ = FileManager.default.createFile(atPath: errorFile, contents: nil)
-        } catch { throw .infrastructure("run.exec", "cannot write the job file \(jobFile)", error) }
+        } catch { throw .infrastructure(.run(.exec), "cannot write the job file \(jobFile)", error) }
         defer {
             try? FileManager.default.removeItem(atPath: jobFile)
             try? FileManager.default.removeItem(atPath: errorFile)
@@ -79,7 +79,7 @@ public struct ProcessExecutor: NodeExecuting {
         process.standardError = FileHandle(forWritingAtPath: errorFile)
         process.standardInput = FileHandle.nullDevice
         do { try process.run() } catch {
-            throw .infrastructure("run.exec", "cannot start \(command[0])", error)
+            throw .infrastructure(.run(.exec), "cannot start \(command[0])", error)
         }
         let pid = process.processIdentifier
 
@@ -128,7 +128,7 @@ public struct ProcessExecutor: NodeExecuting {
             process.terminationReason == .uncaughtSignal
             ? "was killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
         throw NodeFailure(
-            "run.exec", "the node's process (pid \(pid)) \(how) without a result" + (tail.isEmpty ? "" : ":\n\(tail)"),
+            .run(.exec), "the node's process (pid \(pid)) \(how) without a result" + (tail.isEmpty ? "" : ":\n\(tail)"),
             cause: context.cancellation.isCancelled ? .cancelled : .infrastructure, retriable: true)
     }
 }

@@ -17,7 +17,7 @@ struct GateExecutor: KindExecutor {
         do {
             metrics = try JSONDecoder().decode(
                 TrainingMetrics.self, from: try environment.cache.read(fitKey, "metrics.json"))
-        } catch { throw .infrastructure("run.cache", "the training's metrics cannot be read", error) }
+        } catch { throw .infrastructure(.run(.cache), "the training's metrics cannot be read", error) }
         var failures: [Diagnostic] = []
         var results: [[String: String]] = []
         for g in payload.gates {
@@ -25,7 +25,7 @@ struct GateExecutor: KindExecutor {
             guard let value = metrics.final[split]?[metric] else {
                 failures.append(
                     Diagnostic(
-                        "run.gate-no-value", .error, "the gate's metric \(metric) has no value on the \(split) split",
+                        .run(.gateNoValue), .error, "the gate's metric \(metric) has no value on the \(split) split",
                         at: g.span, help: "the \(split) split may be empty: give it a fraction in the dataset's split"))
                 continue
             }
@@ -33,14 +33,14 @@ struct GateExecutor: KindExecutor {
             if let min = g.min, value < min {
                 failures.append(
                     Diagnostic(
-                        "run.gate-failed", .error,
+                        .run(.gateFailed), .error,
                         "gate failed: \(metric) on \(split) is \(shown), below the minimum \(min.formatted)",
                         at: g.span))
             }
             if let max = g.max, value > max {
                 failures.append(
                     Diagnostic(
-                        "run.gate-failed", .error,
+                        .run(.gateFailed), .error,
                         "gate failed: \(metric) on \(split) is \(shown), above the maximum \(max.formatted)",
                         at: g.span))
             }
@@ -49,7 +49,7 @@ struct GateExecutor: KindExecutor {
                 let baseline: RegisteredVersion?
                 do { baseline = try reference.flatMap { r in try environment.registry.resolve(r) } } catch {
                     throw NodeFailure(
-                        "run.registry", "\(registered)@\(alias) cannot be read: \(error)", at: g.span,
+                        .run(.registry), "\(registered)@\(alias) cannot be read: \(error)", at: g.span,
                         cause: .infrastructure)
                 }
                 if let baseline, let old = baseline.metrics[split]?[metric] {
@@ -58,7 +58,7 @@ struct GateExecutor: KindExecutor {
                     if drop > g.maxDrop {
                         failures.append(
                             Diagnostic(
-                                "run.gate-failed", .error,
+                                .run(.gateFailed), .error,
                                 "gate failed: \(metric) on \(split) is \(shown), \(String(format: "%.4f", drop)) worse than \(baseline.reference) (\(alias)) at \(String(format: "%.4f", old)); the most allowed is \(g.maxDrop.formatted)",
                                 at: g.span))
                     }
@@ -89,7 +89,7 @@ struct RegisterExecutor: KindExecutor {
         let e = environment
         let fitKey = try job.key(of: job.id.sibling(.fit))
         do { try e.cache.verify(fitKey) } catch {
-            throw .infrastructure("run.cache", "the trained model in the cache is damaged", error)
+            throw .infrastructure(.run(.cache), "the trained model in the cache is damaged", error)
         }
         let fitOutputs = e.cache.outputs(fitKey)
         var records: [String: Data] = [:]
@@ -115,7 +115,7 @@ struct RegisterExecutor: KindExecutor {
             author: Identity.current, source: job.id.resource.description, key: job.key)
         let version: RegisteredVersion
         do { version = try e.registry.register(registration) } catch {
-            throw .infrastructure("run.registry", "registering \(payload.model) failed", error, retriable: true)
+            throw .infrastructure(.run(.registry), "registering \(payload.model) failed", error, retriable: true)
         }
         // The model and the number only: the commit id holds the registration time, and outputs must not.
         try write(
@@ -138,11 +138,11 @@ struct ReleaseExecutor: KindExecutor {
         func resolve(_ ref: ModelReference, _ span: SourceSpan?) throws(NodeFailure) -> RegisteredVersion {
             let found: RegisteredVersion?
             do { found = try registry.resolve(ref) } catch {
-                throw NodeFailure("run.registry", "\(ref) cannot be read: \(error)", at: span, cause: .infrastructure)
+                throw NodeFailure(.run(.registry), "\(ref) cannot be read: \(error)", at: span, cause: .infrastructure)
             }
             guard let found else {
                 throw NodeFailure(
-                    "run.unresolved-model", "\(ref) names no registered version", at: span,
+                    .run(.unresolvedModel), "\(ref) names no registered version", at: span,
                     help: "register one first (a Training with 'register:'), or name an existing version")
             }
             return found
@@ -161,7 +161,7 @@ struct ReleaseExecutor: KindExecutor {
                         version: number, files: files, trustedKeyFiles: d.trustedKeyFiles)
                 } catch {
                     throw NodeFailure(
-                        "run.signature-required",
+                        .run(.signatureRequired),
                         "environment '\(d.environment)' requires a signed version: \(error)", at: d.modelSpan,
                         help:
                             "sign it with `kiln sign \(version.reference) --key KEY` (a key whose .pub is in trusted_keys)"
@@ -175,7 +175,7 @@ struct ReleaseExecutor: KindExecutor {
                 reason: "release \(job.id.resource)", action: "deploy")
         } catch {
             throw NodeFailure(
-                "run.registry", "\(d.environment) cannot be moved to \(primary.reference): \(error)",
+                .run(.registry), "\(d.environment) cannot be moved to \(primary.reference): \(error)",
                 cause: .infrastructure)
         }
         var record = ["model": primary.reference, "environment": d.environment]

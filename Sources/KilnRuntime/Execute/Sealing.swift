@@ -17,12 +17,12 @@ struct PolicySealer: DerivedDataSealer {
         guard let key else {
             return .failure(
                 NodeFailure(
-                    "run.encryption-key", "an encrypted dataset needs a Policy with 'encryption: {key: ${env:NAME}}'"))
+                    .run(.encryptionKey), "an encrypted dataset needs a Policy with 'encryption: {key: ${env:NAME}}'"))
         }
         guard let text = key.reference, let reference = SecretReference(text) else {
             return .failure(
                 NodeFailure(
-                    "run.encryption-key", "the encryption key must be a secret reference, not a value",
+                    .run(.encryptionKey), "the encryption key must be a secret reference, not a value",
                     at: key.span, help: "write key: ${env:KILN_DATA_KEY} or key: ${file:path/to/key}"))
         }
         do {
@@ -31,7 +31,7 @@ struct PolicySealer: DerivedDataSealer {
         } catch {
             return .failure(
                 NodeFailure(
-                    "run.encryption-key", "\(error)", at: key.span,
+                    .run(.encryptionKey), "\(error)", at: key.span,
                     help: "set it to 32 random bytes in base64: openssl rand -base64 32"))
         }
     }

@@ -298,7 +298,7 @@ public final class Runner: Sendable {
         let started = Date()
         let pending: String
         do { pending = try cache.begin(node.fingerprint) } catch {
-            return .failure(.infrastructure("run.io", "cannot create a cache entry", error))
+            return .failure(.infrastructure(.run(.io), "cannot create a cache entry", error))
         }
         let context = ExecutionContext(
             outputs: pending, attempt: attempt, deadline: timeout(node).map { started.addingTimeInterval($0) },
@@ -322,7 +322,7 @@ public final class Runner: Sendable {
             return .failure(failure)
         } catch {
             cache.discard(pending)
-            return .failure(.infrastructure("run.io", "cannot store the outputs", error))
+            return .failure(.infrastructure(.run(.io), "cannot store the outputs", error))
         }
     }
 
@@ -342,7 +342,7 @@ public final class Runner: Sendable {
         for (id, entry) in entries { lock.entries[id] = entry }
         do { try lock.write(paths.lockFile) } catch {
             return Diagnostic(
-                "run.lock-not-written", .error,
+                .run(.lockNotWritten), .error,
                 "kiln.lock could not be written (\(error)); the cache holds this run's outputs, but the lock does not record them",
                 at: nil, help: "make \(paths.lockFile) writable, then run again: cached nodes are not redone")
         }

@@ -11,7 +11,7 @@ public struct SchemaDecoder {
 
     public init() {}
 
-    private mutating func error(_ id: String, _ message: String, at span: SourceSpan, help: String? = nil) {
+    private mutating func error(_ id: DiagnosticID, _ message: String, at span: SourceSpan, help: String? = nil) {
         diagnostics.append(Diagnostic(id, .error, message, at: span, help: help))
     }
 
@@ -32,7 +32,7 @@ public struct SchemaDecoder {
         let span = node.span
         func mismatch(_ help: String? = nil) -> SpecValue? {
             error(
-                "spec.type-mismatch", "expected \(type.expectation) for '\(name)', found \(node.describedKind)",
+                .spec(.typeMismatch), "expected \(type.expectation) for '\(name)', found \(node.describedKind)",
                 at: span, help: help)
             return nil
         }
@@ -50,7 +50,7 @@ public struct SchemaDecoder {
             guard let s = node.scalar, !node.isNull else { return mismatch() }
             guard words.contains(s) else {
                 error(
-                    "spec.invalid-value", "'\(s)' is not a valid value for '\(name)'", at: span,
+                    .spec(.invalidValue), "'\(s)' is not a valid value for '\(name)'", at: span,
                     help: DidYouMean.help(for: s, among: words))
                 return nil
             }
@@ -100,7 +100,7 @@ public struct SchemaDecoder {
             // Bounded to what every consumer can hold (nanosecond counts in 64 bits, timers, sleeps).
             guard d <= ScalarParsing.maxDuration else {
                 // Its own id: the JSON Schema's pattern cannot bound a duration's value.
-                error("spec.duration-too-long", "'\(name)' must be at most 366d, found \(s)", at: span)
+                error(.spec(.durationTooLong), "'\(name)' must be at most 366d, found \(s)", at: span)
                 return nil
             }
             return SpecValue(.duration(d), span: span, text: s)
@@ -130,7 +130,7 @@ public struct SchemaDecoder {
             }
             guard items.count >= minItems else {
                 error(
-                    "spec.empty-list", "'\(name)' needs at least \(minItems) item\(minItems == 1 ? "" : "s")", at: span)
+                    .spec(.emptyList), "'\(name)' needs at least \(minItems) item\(minItems == 1 ? "" : "s")", at: span)
                 return nil
             }
             var values: [SpecValue] = []
@@ -162,14 +162,14 @@ public struct SchemaDecoder {
             guard let entries = node.entries else { return mismatch() }
             guard let tagEntry = entries.first(where: { $0.name == tag }) else {
                 error(
-                    "spec.missing-field", "missing required field '\(tag)' in '\(name)'", at: span,
+                    .spec(.missingField), "missing required field '\(tag)' in '\(name)'", at: span,
                     help: "'\(tag)' is one of " + variants.map { "'\($0.value)'" }.joined(separator: ", "))
                 return nil
             }
             let words = variants.map(\.value)
             guard let word = tagEntry.value.scalar, let variant = variants.first(where: { $0.value == word }) else {
                 error(
-                    "spec.invalid-value", "\(tagEntry.value.describedKind) is not a valid value for '\(tag)'",
+                    .spec(.invalidValue), "\(tagEntry.value.describedKind) is not a valid value for '\(tag)'",
                     at: tagEntry.value.span,
                     help: DidYouMean.help(for: tagEntry.value.scalar ?? "", among: words))
                 return nil
@@ -220,7 +220,7 @@ public struct SchemaDecoder {
                 let names = schema.fields.map(\.name)
                 if let s = DidYouMean.suggestion(for: entry.name, among: names) { suggested.insert(s) }
                 error(
-                    "spec.unknown-field", "unknown field '\(entry.name)' in '\(name)'", at: entry.key.span,
+                    .spec(.unknownField), "unknown field '\(entry.name)' in '\(name)'", at: entry.key.span,
                     help: DidYouMean.help(for: entry.name, among: names))
                 continue
             }
@@ -236,7 +236,7 @@ public struct SchemaDecoder {
             if field.required {
                 guard !suggested.contains(field.name) else { continue }
                 error(
-                    "spec.missing-field", "missing required field '\(field.name)' in '\(name)'", at: span,
+                    .spec(.missingField), "missing required field '\(field.name)' in '\(name)'", at: span,
                     help: "add '\(field.name):' (\(field.type.expectation))")
             } else if let text = field.defaultText {
                 let node =
@@ -264,7 +264,7 @@ public struct SchemaDecoder {
             let path = entry.name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             guard let fieldType = Self.leafType(path, in: schema) else {
                 error(
-                    "spec.unknown-matrix-key", "matrix key '\(entry.name)' names no field of the Training spec",
+                    .spec(.unknownMatrixKey), "matrix key '\(entry.name)' names no field of the Training spec",
                     at: entry.key.span,
                     help: DidYouMean.help(for: entry.name, among: Self.leafPaths(schema), listing: false)
                         ?? "a key is a dotted path to a field, like 'optimizer.learning_rate' or 'batch_size'")
@@ -272,7 +272,7 @@ public struct SchemaDecoder {
             }
             guard let items = entry.value.items, !items.isEmpty else {
                 error(
-                    "spec.type-mismatch", "expected a non-empty list of values for matrix key '\(entry.name)'",
+                    .spec(.typeMismatch), "expected a non-empty list of values for matrix key '\(entry.name)'",
                     at: entry.value.span, help: "write the values to sweep as a list: [\(entry.value.scalar ?? "…")]")
                 continue
             }
@@ -287,7 +287,7 @@ public struct SchemaDecoder {
         }
         if cells > maxMatrixCells {
             error(
-                "spec.matrix-too-large",
+                .spec(.matrixTooLarge),
                 "the matrix expands to \(cells == Int.max ? "too many" : String(cells)) cells, over the limit of \(maxMatrixCells)",
                 at: span, help: "sweep fewer values, or split the sweep into several Trainings")
             return nil
@@ -320,7 +320,7 @@ public struct SchemaDecoder {
     }
 
     private mutating func outOfRange(_ s: String, _ name: String, _ bound: String, _ span: SourceSpan) -> SpecValue? {
-        error("spec.out-of-range", "'\(name)' must be \(bound), found \(s)", at: span)
+        error(.spec(.outOfRange), "'\(name)' must be \(bound), found \(s)", at: span)
         return nil
     }
 
@@ -329,7 +329,7 @@ public struct SchemaDecoder {
         case .name:
             guard Self.isName(s) else {
                 error(
-                    "spec.invalid-name", "'\(s)' is not a valid name for '\(name)'", at: span,
+                    .spec(.invalidName), "'\(s)' is not a valid name for '\(name)'", at: span,
                     help: "names start with a lower-case letter and use only a-z, 0-9 and '-' (at most 63 characters)"
                         + (Self.isName(s.lowercased().replacingOccurrences(of: "_", with: "-"))
                             ? ": '\(s.lowercased().replacingOccurrences(of: "_", with: "-"))'" : ""))
@@ -339,11 +339,11 @@ public struct SchemaDecoder {
             guard ModelNames.isAlias(s) else {
                 if Self.isName(s) {
                     error(
-                        "spec.reserved-alias", "'\(s)' cannot be an alias or environment: it names a version in a reference",
+                        .spec(.reservedAlias), "'\(s)' cannot be an alias or environment: it names a version in a reference",
                         at: span, help: "'latest' and 'vN' mean versions (NAME@latest, NAME@v3); choose another name")
                 } else {
                     error(
-                        "spec.invalid-name", "'\(s)' is not a valid name for '\(name)'", at: span,
+                        .spec(.invalidName), "'\(s)' is not a valid name for '\(name)'", at: span,
                         help: "names start with a lower-case letter and use only a-z, 0-9 and '-' (at most 63 characters)")
                 }
                 return false
@@ -351,7 +351,7 @@ public struct SchemaDecoder {
         case .modelReference:
             guard ModelReference(s) != nil else {
                 error(
-                    "spec.invalid-reference", "'\(s)' is not a model version reference", at: span,
+                    .spec(.invalidReference), "'\(s)' is not a model version reference", at: span,
                     help: "write NAME@vN (a version), NAME@ALIAS (like @production) or NAME@latest")
                 return false
             }
@@ -362,7 +362,7 @@ public struct SchemaDecoder {
             guard isReference else {
                 // Never echo what may be the secret itself.
                 error(
-                    "spec.inline-secret", "'\(name)' must be a secret reference, not an inline value", at: span,
+                    .spec(.inlineSecret), "'\(name)' must be a secret reference, not an inline value", at: span,
                     help: "write ${env:VARIABLE} or ${file:path/to/secret}; secrets are never written in specs")
                 return false
             }
@@ -374,7 +374,7 @@ public struct SchemaDecoder {
             }
             guard s.utf8.count == 64, s.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
                 error(
-                    "spec.invalid-digest", "'\(name)' must be a SHA-256 digest: 64 lower-case hex characters", at: span,
+                    .spec(.invalidDigest), "'\(name)' must be a SHA-256 digest: 64 lower-case hex characters", at: span,
                     help: "'kiln token new PRINCIPAL' prints a token and the digest line to paste")
                 return false
             }
@@ -382,7 +382,7 @@ public struct SchemaDecoder {
             // Swift's Regex, the engine the data layer matches with: a pattern kiln check accepts is one the
             // reader can use.
             guard (try? Regex(s)) != nil else {
-                error("spec.invalid-regex", "'\(s)' is not a valid regular expression", at: span)
+                error(.spec(.invalidRegex), "'\(s)' is not a valid regular expression", at: span)
                 return false
             }
         }

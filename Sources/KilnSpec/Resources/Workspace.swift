@@ -43,7 +43,7 @@ public struct WorkspaceLoader {
         guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else {
             var w = Workspace(root: path)
             w.diagnostics.error(
-                "workspace.not-found", "no such file or directory '\(path)'", at: nil,
+                .workspace(.notFound), "no such file or directory '\(path)'", at: nil,
                 help: "give a workspace directory or a spec file")
             return w
         }
@@ -53,16 +53,16 @@ public struct WorkspaceLoader {
         for directory in unreadable {
             // Its specs would be missing from the graph while everything else looks fine.
             workspace.diagnostics.error(
-                "workspace.unreadable", "cannot read the directory '\(directory)': its spec files are not loaded",
+                .workspace(.unreadable), "cannot read the directory '\(directory)': its spec files are not loaded",
                 at: nil, help: "make it readable (chmod u+rx), or move it out of the workspace")
         }
         if isDirectory.boolValue && files.isEmpty && unreadable.isEmpty {
             workspace.diagnostics.warning(
-                "workspace.empty", "no spec files (*.yaml, *.yml) in '\(path)'", at: nil)
+                .workspace(.empty), "no spec files (*.yaml, *.yml) in '\(path)'", at: nil)
         }
         for file in files {
             guard let data = fm.contents(atPath: file) else {
-                workspace.diagnostics.error("workspace.unreadable", "cannot read '\(file)'", at: nil)
+                workspace.diagnostics.error(.workspace(.unreadable), "cannot read '\(file)'", at: nil)
                 continue
             }
             load(file: file, bytes: [UInt8](data), into: &workspace)
@@ -148,20 +148,20 @@ public struct WorkspaceLoader {
         for e in entries where !Self.envelope.contains(e.name) {
             if let s = DidYouMean.suggestion(for: e.name, among: Self.envelope) { suggested.insert(s) }
             workspace.diagnostics.error(
-                "spec.unknown-field", "unknown field '\(e.name)' at the top of a resource", at: e.key.span,
+                .spec(.unknownField), "unknown field '\(e.name)' at the top of a resource", at: e.key.span,
                 help: DidYouMean.help(for: e.name, among: Self.envelope))
             ok = false
         }
         if let apiVersion {
             if apiVersion.value.scalar != SpecSchema.apiVersion {
                 workspace.diagnostics.error(
-                    "spec.unknown-api-version", "unknown apiVersion \(apiVersion.value.describedKind)",
+                    .spec(.unknownApiVersion), "unknown apiVersion \(apiVersion.value.describedKind)",
                     at: apiVersion.value.span, help: "this kiln reads 'apiVersion: \(SpecSchema.apiVersion)'")
                 ok = false
             }
         } else {
             workspace.diagnostics.error(
-                "spec.missing-field", "missing required field 'apiVersion' in the resource", at: root.span,
+                .spec(.missingField), "missing required field 'apiVersion' in the resource", at: root.span,
                 help: "add 'apiVersion: \(SpecSchema.apiVersion)'")
             ok = false
         }
@@ -172,12 +172,12 @@ public struct WorkspaceLoader {
                 kind = k
             } else {
                 workspace.diagnostics.error(
-                    "spec.unknown-kind", "unknown kind \(kindEntry.value.describedKind)", at: kindEntry.value.span,
+                    .spec(.unknownKind), "unknown kind \(kindEntry.value.describedKind)", at: kindEntry.value.span,
                     help: DidYouMean.help(for: kindEntry.value.scalar ?? "", among: words))
             }
         } else {
             workspace.diagnostics.error(
-                "spec.missing-field", "missing required field 'kind' in the resource", at: root.span,
+                .spec(.missingField), "missing required field 'kind' in the resource", at: root.span,
                 help: "add 'kind:' (one of Dataset, Model, Training, Deployment, Policy)")
         }
         let metadataEntry = entry("metadata")
@@ -186,7 +186,7 @@ public struct WorkspaceLoader {
         }
         if metadataEntry == nil && !suggested.contains("metadata") {
             workspace.diagnostics.error(
-                "spec.missing-field", "missing required field 'metadata' in the resource", at: root.span,
+                .spec(.missingField), "missing required field 'metadata' in the resource", at: root.span,
                 help: "add 'metadata: {name: …}'")
         }
         var spec: SpecValue?
@@ -196,7 +196,7 @@ public struct WorkspaceLoader {
                     specEntry.value, as: .object(SpecSchema.spec(for: kind)), name: "spec", keySpan: specEntry.key.span)
             } else if !suggested.contains("spec") {
                 workspace.diagnostics.error(
-                    "spec.missing-field", "missing required field 'spec' in the \(kind.rawValue)", at: root.span,
+                    .spec(.missingField), "missing required field 'spec' in the \(kind.rawValue)", at: root.span,
                     help: "add 'spec:' with the \(kind.rawValue)'s fields")
             }
         }

@@ -28,7 +28,7 @@ public struct YAMLComposer {
                 documents: [],
                 diagnostics: [
                     Diagnostic(
-                        "spec.file-too-large", .error,
+                        .spec(.fileTooLarge), .error,
                         "file is \(bytes.count) bytes, over the limit of \(limits.maxFileBytes) bytes",
                         at: .fileStart(file), help: "split the specs into several files")
                 ])
@@ -37,7 +37,7 @@ public struct YAMLComposer {
         bytes.withUnsafeBufferPointer { buffer in
             var parser = yaml_parser_t()
             guard yaml_parser_initialize(&parser) == 1 else {
-                state.fatal("spec.syntax", "the YAML parser could not start (out of memory)", at: .fileStart(file))
+                state.fatal(.spec(.syntax), "the YAML parser could not start (out of memory)", at: .fileStart(file))
                 return
             }
             defer { yaml_parser_delete(&parser) }
@@ -83,7 +83,7 @@ private struct State {
         self.bytes = bytes
     }
 
-    mutating func fatal(_ id: String, _ message: String, at span: SourceSpan, help: String? = nil) {
+    mutating func fatal(_ id: DiagnosticID, _ message: String, at span: SourceSpan, help: String? = nil) {
         diagnostics.append(Diagnostic(id, .error, message, at: span, help: help))
         finished = true
     }
@@ -142,7 +142,7 @@ private struct State {
             let sp = span(event)
             guard let target = anchors[name] else {
                 fatal(
-                    "spec.undefined-alias", "alias '*\(name)' refers to no anchor defined before it", at: sp,
+                    .spec(.undefinedAlias), "alias '*\(name)' refers to no anchor defined before it", at: sp,
                     help: "define '&\(name)' on a node earlier in the same document")
                 return
             }
@@ -181,7 +181,7 @@ private struct State {
         if known.contains(tag) && (allowString || tag != "tag:yaml.org,2002:str") { return true }
         let shown = tag.hasPrefix("tag:yaml.org,2002:") ? "!!" + tag.dropFirst("tag:yaml.org,2002:".count) : tag
         fatal(
-            "spec.unsupported-tag", "tag '\(shown)' is not supported in kiln specs", at: span,
+            .spec(.unsupportedTag), "tag '\(shown)' is not supported in kiln specs", at: span,
             help: "remove the tag: values are typed by the schema (use quotes or '!!str' to force a string)")
         return false
     }
@@ -189,7 +189,7 @@ private struct State {
     private mutating func push(_ frame: Frame, _ event: yaml_event_t) {
         if stack.count >= limits.maxDepth {
             fatal(
-                "spec.nesting-too-deep", "nesting is deeper than the limit of \(limits.maxDepth) levels",
+                .spec(.nestingTooDeep), "nesting is deeper than the limit of \(limits.maxDepth) levels",
                 at: span(event), help: "flatten the structure; no kiln spec needs this depth")
             return
         }
@@ -204,7 +204,7 @@ private struct State {
         expanded &+= added
         if expanded > limits.maxExpandedNodes {
             fatal(
-                "spec.alias-expansion",
+                .spec(.aliasExpansion),
                 "the file expands to more than \(limits.maxExpandedNodes) nodes (aliases are expanded)",
                 at: node.span,
                 help: "an alias that repeats a large anchor many times is an 'alias bomb'; use fewer aliases")
@@ -226,7 +226,7 @@ private struct State {
             } else {
                 guard node.scalar != nil else {
                     fatal(
-                        "spec.complex-key", "a mapping key must be a plain value, not \(node.describedKind)",
+                        .spec(.complexKey), "a mapping key must be a plain value, not \(node.describedKind)",
                         at: node.span, help: "kiln specs use only string keys")
                     return
                 }
@@ -243,7 +243,7 @@ private struct State {
             if let first = explicit[entry.name] {
                 diagnostics.append(
                     Diagnostic(
-                        "spec.duplicate-key", .error, "duplicate key '\(entry.name)'", at: entry.key.span,
+                        .spec(.duplicateKey), .error, "duplicate key '\(entry.name)'", at: entry.key.span,
                         notes: [DiagnosticNote("'\(entry.name)' first defined here", at: first.span)],
                         help: "a mapping holds each key once; remove or rename one of them"))
             } else {
@@ -264,7 +264,7 @@ private struct State {
                 for source in sources {
                     guard let merged = source.entries else {
                         fatal(
-                            "spec.invalid-merge",
+                            .spec(.invalidMerge),
                             "a merge key '<<' takes a mapping or a list of mappings, not \(source.describedKind)",
                             at: source.span, help: "merge an anchored mapping: '<<: *defaults'")
                         return nil
@@ -299,7 +299,7 @@ private struct State {
         let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
         if character(atLine: at.line, column: at.column) == "\t" {
             fatal(
-                "spec.tab", "tab character in indentation", at: sp,
+                .spec(.tab), "tab character in indentation", at: sp,
                 help: "YAML indents with spaces only; replace the tab with spaces")
             return
         }
@@ -313,7 +313,7 @@ private struct State {
                     at: SourceSpan(
                         file: file, start: start, end: SourceLocation(line: start.line, column: start.column + 1))))
         }
-        diagnostics.append(Diagnostic("spec.syntax", .error, "invalid YAML: \(problem)", at: sp, notes: notes))
+        diagnostics.append(Diagnostic(.spec(.syntax), .error, "invalid YAML: \(problem)", at: sp, notes: notes))
         finished = true
     }
 
