@@ -13,6 +13,31 @@ extension DatasetConfig {
     }
 }
 
+extension DatasetSpec {
+    /// The columns as the data layer sees them.
+    var dataColumns: [ColumnSchema] {
+        columns.map { c in
+            ColumnSchema(
+                c.name, ColumnType(rawValue: c.type.rawValue) ?? .string, nullable: c.nullable, min: c.min, max: c.max,
+                values: c.values, pattern: c.pattern, pii: c.pii, ignore: c.ignore)
+        }
+    }
+
+    /// The transforms as the data layer sees them, each with its index in the spec's list.
+    var dataTransforms: [(index: Int, transform: TransformSpec)] {
+        transforms.enumerated().compactMap { i, t in
+            guard let op = t["op"]?.string.flatMap(TransformSpec.Op.init) else { return nil }
+            return (
+                i,
+                TransformSpec(
+                    op, columns: t["columns"]?.list != nil ? t["columns"]?.strings : nil,
+                    strategy: t["strategy"]?.string.flatMap(TransformSpec.ImputeStrategy.init) ?? .mean,
+                    value: t["value"].flatMap { $0.string ?? $0.text }, span: t.span)
+            )
+        }
+    }
+}
+
 extension DatasetPayload {
     /// The node payload of a checked dataset (a delimiter that is not one byte is kept, to be reported
     /// when a node reads the data).
@@ -32,11 +57,7 @@ extension DatasetPayload {
             spec.path.hasPrefix("/") || checked.resource.directory.isEmpty
             ? spec.path
             : DatasetConfig.normalized((checked.resource.directory as NSString).appendingPathComponent(spec.path))
-        let columns = spec.columns.map { c in
-            ColumnSchema(
-                c.name, ColumnType(rawValue: c.type.rawValue) ?? .string, nullable: c.nullable, min: c.min, max: c.max,
-                values: c.values, pattern: c.pattern, pii: c.pii, ignore: c.ignore)
-        }
+        let columns = spec.dataColumns
         let checks: [CheckSpec] = spec.checks.compactMap { c in
             guard let kind = c["check"]?.string.flatMap(CheckSpec.Kind.init) else { return nil }
             let columns = c["columns"]?.strings ?? (c["column"]?.string.map { [$0] } ?? [])
@@ -45,13 +66,7 @@ extension DatasetPayload {
                 values: c["values"]?.list?.compactMap { $0.string ?? $0.text }, pattern: c["pattern"]?.string,
                 severity: c["severity"]?.string == "warn" ? .warn : .error, span: c.span)
         }
-        let transforms: [TransformSpec] = spec.transforms.compactMap { t in
-            guard let op = t["op"]?.string.flatMap(TransformSpec.Op.init) else { return nil }
-            return TransformSpec(
-                op, columns: t["columns"]?.list != nil ? t["columns"]?.strings : nil,
-                strategy: t["strategy"]?.string.flatMap(TransformSpec.ImputeStrategy.init) ?? .mean,
-                value: t["value"].flatMap { $0.string ?? $0.text }, span: t.span)
-        }
+        let transforms = spec.dataTransforms.map(\.transform)
         let split = spec.split
         let dataset = DatasetConfig(
             name: spec.name,

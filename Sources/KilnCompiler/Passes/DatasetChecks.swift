@@ -68,109 +68,18 @@ extension CompilerContext {
             features = spec.columns.filter { $0.name != spec.label && !$0.pii && !$0.ignore }.map(\.name)
         }
 
-        // Transforms: in order, over the feature list; compute the input width.
-        var encoded: [String: Int] = [:]  // category column -> width after encoding
-        var current = features
-        for t in spec.transforms {
-            guard let op = t["op"]?.string else { continue }
-            let columnsValue = t["columns"]
-            var targets: [(String, SourceSpan)] = []
-            if let list = columnsValue?.list {
-                for item in list {
-                    guard let name = item.string, requireColumn(name, in: spec, at: item.span, role: "transform column")
-                    else { continue }
-                    if name == spec.label {
-                        diagnostics.error(
-                            .compiler(.transformLabel), "'\(op)' applies to features, and '\(name)' is the label",
-                            at: item.span, help: "the label is encoded by its 'values'; remove it here")
-                        continue
-                    }
-                    if op != "drop" && !current.contains(name) {
-                        diagnostics.error(
-                            .compiler(.transformNotFeature), "'\(op)' names '\(name)', which is not a feature",
-                            at: item.span,
-                            help: "transforms apply to features; add '\(name)' to 'features' or remove it here")
-                        continue
-                    }
-                    targets.append((name, item.span))
-                }
-            } else {
-                // auto: the numeric features (for impute: the nullable numeric ones).
-                targets = current.compactMap { spec.column($0) }.filter {
-                    $0.isNumeric && (op != "impute" || $0.nullable)
-                }
-                .map { ($0.name, columnsValue?.span ?? t.span) }
-            }
-            for (name, span) in targets {
-                guard let column = spec.column(name) else { continue }
-                switch op {
-                case "standardize", "min_max":
-                    if !column.isNumeric {
-                        diagnostics.error(
-                            .compiler(.transformType),
-                            "'\(op)' needs a numeric column, and '\(name)' is \(column.type.rawValue)",
-                            at: span,
-                            help: column.type == .category ? "encode categories with 'one_hot' or 'ordinal'" : nil)
-                    }
-                case "one_hot", "ordinal":
-                    if column.type != .category {
-                        diagnostics.error(
-                            .compiler(.transformType),
-                            "'\(op)' needs a category column, and '\(name)' is \(column.type.rawValue)",
-                            at: span, help: "declare it 'type: category' with its 'values'")
-                    } else if encoded[name] != nil {
-                        diagnostics.error(.compiler(.transformTwice), "'\(name)' is encoded twice", at: span)
-                    } else {
-                        encoded[name] = op == "one_hot" ? column.values.count : 1
-                    }
-                case "impute":
-                    if t["strategy"]?.string == "constant" && t["value"] == nil {
-                        diagnostics.error(
-                            .compiler(.imputeValue), "'impute' with strategy 'constant' needs a 'value'", at: t.span,
-                            help: "add 'value:' (the fill value)")
-                    }
-                    if ["mean", "median"].contains(t["strategy"]?.string ?? "") && !column.isNumeric {
-                        diagnostics.error(
-                            .compiler(.transformType),
-                            "strategy '\(t["strategy"]?.string ?? "")' needs a numeric column, and '\(name)' is \(column.type.rawValue)",
-                            at: span, help: "use 'most_frequent' or 'constant'")
-                    }
-                case "drop":
-                    current.removeAll { $0 == name }
-                default: break
-                }
-            }
+        // Transforms and the input width: the data layer's feature plan, its problems at their place.
+        let transforms = spec.dataTransforms
+        let plan = FeaturePlan(
+            schema: DataSchema(columns: spec.dataColumns, label: spec.label, features: features),
+            transforms: transforms.map(\.transform))
+        for problem in plan.problems {
+            // With an unknown label, what the features would be is a guess: no cascade of feature errors.
+            if labelUnknown, case .unencoded = problem { continue }
+            if labelUnknown, case .unusable = problem { continue }
+            report(problem, spec, transforms, resource)
         }
-
-        // Every remaining feature must be something a model can read.
-        var width = 0
-        var widthKnown = !labelUnknown
-        for name in current where !labelUnknown {
-            guard let column = spec.column(name) else { continue }
-            switch column.type {
-            case .float, .int, .bool: width += 1
-            case .category:
-                if let w = encoded[name] {
-                    width += w
-                } else {
-                    widthKnown = false
-                    diagnostics.error(
-                        .compiler(.unencodedFeature), "category feature '\(name)' is not encoded", at: column.span,
-                        help: "add a transform {op: one_hot, columns: [\(name)]} (or ordinal), or drop it")
-                }
-            case .string, .text:
-                widthKnown = false
-                diagnostics.error(
-                    .compiler(.unusableFeature), "\(column.type.rawValue) column '\(name)' cannot be a feature",
-                    at: column.span,
-                    help: "mark it 'ignore: true', or drop it with {op: drop, columns: [\(name)]}")
-            }
-        }
-        if current.isEmpty && spec.label != nil {
-            diagnostics.error(
-                .compiler(.noFeatures), "dataset '\(spec.name)' has no features after transforms",
-                at: v[path: ["schema", "features"]]?.span ?? resource.nameSpan)
-        }
+        let width = labelUnknown ? nil : plan.width
 
         // Column constraints.
         for column in spec.columns {
@@ -222,13 +131,66 @@ extension CompilerContext {
 
         checked.datasets[spec.name] = CheckedDataset(
             resource: resource, spec: spec,
-            featureColumns: current.flatMap { name -> [String] in
-                guard let column = spec.column(name), column.type == .category, encoded[name] ?? 1 > 1 else {
-                    return [name]
-                }
-                return column.values.map { "\(name)=\($0)" }
-            },
-            inputWidth: widthKnown ? width : nil, classes: classes, sourceFiles: files)
+            featureColumns: plan.outputColumns, inputWidth: width, classes: classes, sourceFiles: files)
+    }
+
+    /// A feature-plan problem as a diagnostic, at the transform (or its column) that causes it.
+    private mutating func report(
+        _ problem: FeaturePlan.Problem, _ spec: DatasetSpec, _ transforms: [(index: Int, transform: TransformSpec)],
+        _ resource: Resource
+    ) {
+        func transform(_ place: FeaturePlan.Place) -> SpecValue { spec.transforms[transforms[place.transform].index] }
+        func op(_ place: FeaturePlan.Place) -> String { transforms[place.transform].transform.op.rawValue }
+        func span(_ place: FeaturePlan.Place) -> SourceSpan {
+            let t = transform(place)
+            if let item = place.item, let list = t["columns"]?.list, item < list.count { return list[item].span }
+            return t["columns"]?.span ?? t.span
+        }
+        switch problem {
+        case .unknownColumn(let name, let place):
+            _ = requireColumn(name, in: spec, at: span(place), role: "transform column")
+        case .transformsLabel(let name, let place):
+            diagnostics.error(
+                .compiler(.transformLabel), "'\(op(place))' applies to features, and '\(name)' is the label",
+                at: span(place), help: "the label is encoded by its 'values'; remove it here")
+        case .notAFeature(let name, let place):
+            diagnostics.error(
+                .compiler(.transformNotFeature), "'\(op(place))' names '\(name)', which is not a feature",
+                at: span(place), help: "transforms apply to features; add '\(name)' to 'features' or remove it here")
+        case .wrongType(let name, let type, .numeric, let place):
+            diagnostics.error(
+                .compiler(.transformType), "'\(op(place))' needs a numeric column, and '\(name)' is \(type.rawValue)",
+                at: span(place), help: type == .category ? "encode categories with 'one_hot' or 'ordinal'" : nil)
+        case .wrongType(let name, let type, .category, let place):
+            diagnostics.error(
+                .compiler(.transformType), "'\(op(place))' needs a category column, and '\(name)' is \(type.rawValue)",
+                at: span(place), help: "declare it 'type: category' with its 'values'")
+        case .encodedTwice(let name, let place):
+            diagnostics.error(.compiler(.transformTwice), "'\(name)' is encoded twice", at: span(place))
+        case .imputeWithoutValue(let place):
+            diagnostics.error(
+                .compiler(.imputeValue), "'impute' with strategy 'constant' needs a 'value'", at: transform(place).span,
+                help: "add 'value:' (the fill value)")
+        case .imputeStrategyType(let name, let type, let strategy, let place):
+            diagnostics.error(
+                .compiler(.transformType),
+                "strategy '\(strategy.rawValue)' needs a numeric column, and '\(name)' is \(type.rawValue)",
+                at: span(place), help: "use 'most_frequent' or 'constant'")
+        case .unencoded(let name):
+            diagnostics.error(
+                .compiler(.unencodedFeature), "category feature '\(name)' is not encoded",
+                at: spec.column(name)?.span ?? resource.nameSpan,
+                help: "add a transform {op: one_hot, columns: [\(name)]} (or ordinal), or drop it")
+        case .unusable(let name, let type):
+            diagnostics.error(
+                .compiler(.unusableFeature), "\(type.rawValue) column '\(name)' cannot be a feature",
+                at: spec.column(name)?.span ?? resource.nameSpan,
+                help: "mark it 'ignore: true', or drop it with {op: drop, columns: [\(name)]}")
+        case .noFeatures:
+            diagnostics.error(
+                .compiler(.noFeatures), "dataset '\(spec.name)' has no features after transforms",
+                at: spec.raw[path: ["schema", "features"]]?.span ?? resource.nameSpan)
+        }
     }
 
     private mutating func checkDataChecks(_ spec: DatasetSpec) {
@@ -335,9 +297,8 @@ extension CompilerContext {
     private mutating func checkSource(_ spec: DatasetSpec, resource: Resource) -> [String] {
         let pathValue = resource.spec[path: ["source", "path"]]
         let pathSpan = pathValue?.span ?? resource.nameSpan
-        let ext = (spec.path as NSString).pathExtension.lowercased()
-        let format =
-            spec.format ?? ["csv": "csv", "tsv": "tsv", "tab": "tsv", "jsonl": "jsonl", "ndjson": "jsonl"][ext]
+        // The data layer's map from extension to format: one rule for `kiln check` and the readers.
+        let format = spec.format ?? SourceFormat(extensionOf: spec.path)?.rawValue
         if format == nil {
             diagnostics.error(
                 .compiler(.unknownFormat), "cannot tell the format of '\(spec.path)' from its extension", at: pathSpan,

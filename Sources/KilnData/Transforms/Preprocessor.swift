@@ -93,9 +93,11 @@ public struct Preprocessor: Sendable, Codable, Equatable {
     public static func fit(
         schema: DataSchema, transforms: [TransformSpec], table: Table, rows: [Int]
     ) throws(DataError) -> Preprocessor {
-        var current = schema.featureNames
+        // What applies to what, and each feature's encoding, come from the plan (as at `kiln check`); the
+        // data gives the numbers: impute fills, centers and scales, on the train split.
+        let plan = FeaturePlan(schema: schema, transforms: transforms)
+        if let problem = plan.problems.first { throw Self.error(problem, transforms) }
         var steps: [String: [Step]] = [:]
-        var encodings: [String: Encoding] = [:]
         // Each feature's train values as they stand after the steps so far (nil: empty cell).
         var values: [String: [Double?]] = [:]
         func trainValues(_ name: String) throws(DataError) -> [Double?] {
@@ -107,86 +109,40 @@ public struct Preprocessor: Sendable, Codable, Equatable {
             values[name] = v
             return v
         }
-        for t in transforms {
-            let targets: [String]
-            if let list = t.columns {
-                targets = list
-            } else {
-                targets = current.filter { name in
-                    guard let c = schema.column(name), c.type.isNumeric else { return false }
-                    return t.op != .impute || c.nullable
-                }
-            }
-            for name in targets {
-                guard let column = schema.column(name) else {
-                    throw DataError(
-                        .data(.transformColumn), "'\(t.op.rawValue)' names '\(name)', which is not a column",
-                        at: t.span)
-                }
-                switch t.op {
-                case .drop:
-                    current.removeAll { $0 == name }
-                case .oneHot, .ordinal:
-                    guard column.type == .category else {
-                        throw DataError(
-                            .data(.transformType),
-                            "'\(t.op.rawValue)' needs a category column; '\(name)' is \(column.type.rawValue)",
-                            at: t.span)
-                    }
-                    encodings[name] = t.op == .oneHot ? .oneHot : .ordinal
-                case .impute:
-                    let v = try trainValues(name)
-                    let fill = try imputeValue(t, column: column, values: v)
-                    steps[name, default: []].append(Step(op: "impute", fill: fill))
-                    values[name] = v.map { $0 ?? fill }
-                case .standardize, .minMax:
-                    guard column.type.isNumeric || column.type == .bool else {
-                        throw DataError(
-                            .data(.transformType),
-                            "'\(t.op.rawValue)' needs a numeric column; '\(name)' is \(column.type.rawValue)",
-                            at: t.span)
-                    }
-                    let v = try trainValues(name).compactMap { $0 }
-                    var center = 0.0, scale = 1.0
-                    if !v.isEmpty {
-                        if t.op == .standardize {
-                            center = v.reduce(0, +) / Double(v.count)
-                            let variance = v.reduce(0) { $0 + ($1 - center) * ($1 - center) } / Double(v.count)
-                            scale = variance > 0 ? variance.squareRoot() : 1
-                        } else {
-                            center = v.min() ?? 0
-                            let range = (v.max() ?? 0) - center
-                            scale = range > 0 ? range : 1
-                        }
-                    }
-                    steps[name, default: []].append(Step(op: t.op.rawValue, center: center, scale: scale))
-                    values[name] = try trainValues(name).map { $0.map { ($0 - center) / scale } }
-                }
-            }
-        }
-        var features: [Feature] = []
-        var output: [String] = []
-        for name in current {
+        for application in plan.applications {
+            let t = transforms[application.transform], name = application.column
             guard let column = schema.column(name) else { continue }
-            let encoding = encodings[name] ?? .number
-            if column.type == .category && encoding == .number {
-                throw DataError(
-                    .data(.transformType), "category feature '\(name)' is not encoded", at: nil,
-                    help: "add {op: one_hot, columns: [\(name)]} (or ordinal), or drop it")
-            }
-            if column.type == .string || column.type == .text {
-                throw DataError(
-                    .data(.transformType), "\(column.type.rawValue) column '\(name)' cannot be a feature", at: nil,
-                    help: "mark it 'ignore: true', or drop it")
-            }
-            let width = encoding == .oneHot ? column.values.count : 1
-            features.append(Feature(column: name, steps: steps[name] ?? [], encoding: encoding, width: width))
-            if encoding == .oneHot && width > 1 {
-                output += column.values.map { "\(name)=\($0)" }
-            } else {
-                output.append(name)
+            switch t.op {
+            case .drop, .oneHot, .ordinal:
+                break  // the plan has them
+            case .impute:
+                let v = try trainValues(name)
+                let fill = try imputeValue(t, column: column, values: v)
+                steps[name, default: []].append(Step(op: "impute", fill: fill))
+                values[name] = v.map { $0 ?? fill }
+            case .standardize, .minMax:
+                let v = try trainValues(name).compactMap { $0 }
+                var center = 0.0, scale = 1.0
+                if !v.isEmpty {
+                    if t.op == .standardize {
+                        center = v.reduce(0, +) / Double(v.count)
+                        let variance = v.reduce(0) { $0 + ($1 - center) * ($1 - center) } / Double(v.count)
+                        scale = variance > 0 ? variance.squareRoot() : 1
+                    } else {
+                        center = v.min() ?? 0
+                        let range = (v.max() ?? 0) - center
+                        scale = range > 0 ? range : 1
+                    }
+                }
+                steps[name, default: []].append(Step(op: t.op.rawValue, center: center, scale: scale))
+                values[name] = try trainValues(name).map { $0.map { ($0 - center) / scale } }
             }
         }
+        let features = plan.features.map {
+            Feature(column: $0.column, steps: steps[$0.column] ?? [], encoding: $0.encoding, width: $0.width)
+        }
+        let output = plan.outputColumns
+        let current = plan.features.map(\.column)
         var label: Label?
         if let name = schema.label, let column = schema.column(name) {
             label = Label(
@@ -197,6 +153,46 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         return Preprocessor(
             inputs: schema.columns.filter { used.contains($0.name) }, features: features, label: label,
             outputColumns: output)
+    }
+
+    /// The data layer's error for a plan problem (the compiler reports the same at the spec's position; this
+    /// is for data layer callers that skip `kiln check`).
+    static func error(_ problem: FeaturePlan.Problem, _ transforms: [TransformSpec]) -> DataError {
+        func at(_ place: FeaturePlan.Place) -> SourceSpan? { transforms[place.transform].span }
+        func op(_ place: FeaturePlan.Place) -> String { transforms[place.transform].op.rawValue }
+        switch problem {
+        case .unknownColumn(let name, let place):
+            return DataError(
+                .data(.transformColumn), "'\(op(place))' names '\(name)', which is not a column", at: at(place))
+        case .transformsLabel(let name, let place):
+            return DataError(.data(.transformColumn), "'\(op(place))' names the label '\(name)'", at: at(place))
+        case .notAFeature(let name, let place):
+            return DataError(
+                .data(.transformColumn), "'\(op(place))' names '\(name)', which is not a feature", at: at(place))
+        case .wrongType(let name, let type, let needs, let place):
+            return DataError(
+                .data(.transformType),
+                "'\(op(place))' needs a \(needs == .numeric ? "numeric" : "category") column; '\(name)' is \(type.rawValue)",
+                at: at(place))
+        case .encodedTwice(let name, let place):
+            return DataError(.data(.transformType), "'\(name)' is encoded twice", at: at(place))
+        case .imputeWithoutValue(let place):
+            return DataError(.data(.impute), "'impute' with strategy 'constant' needs a 'value'", at: at(place))
+        case .imputeStrategyType(let name, let type, let strategy, let place):
+            return DataError(
+                .data(.impute), "strategy '\(strategy.rawValue)' needs a numeric column; '\(name)' is \(type.rawValue)",
+                at: at(place))
+        case .unencoded(let name):
+            return DataError(
+                .data(.transformType), "category feature '\(name)' is not encoded", at: nil,
+                help: "add {op: one_hot, columns: [\(name)]} (or ordinal), or drop it")
+        case .unusable(let name, let type):
+            return DataError(
+                .data(.transformType), "\(type.rawValue) column '\(name)' cannot be a feature", at: nil,
+                help: "mark it 'ignore: true', or drop it")
+        case .noFeatures:
+            return DataError(.data(.transformColumn), "no features are left after the transforms", at: nil)
+        }
     }
 
     private static func imputeValue(_ t: TransformSpec, column: ColumnSchema, values: [Double?]) throws(DataError)

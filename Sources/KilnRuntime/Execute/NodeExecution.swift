@@ -149,11 +149,45 @@ final class Once<T: Sendable>: Sendable {
     }
 }
 
-/// Tables read in this run, by ingest key, so that check, split and fit decode a table once.
+/// Tables read in this run, by ingest key, so that check, split and fit usually decode a table once. The
+/// memo holds at most `budget` bytes (about): past it, the least recently used tables go, and a later
+/// reader decodes its table from the cache again. A run over thousands of datasets stays bounded.
 final class TableMemo: Sendable {
-    private let tables = Mutex<[String: Table]>([:])
-    func table(_ key: String) -> Table? { tables.withLock { $0[key] } }
-    func store(_ key: String, _ table: Table) { tables.withLock { $0[key] = table } }
+    private struct State {
+        var tables: [String: (table: Table, bytes: Int, used: UInt64)] = [:]
+        var bytes = 0
+        var clock: UInt64 = 0
+    }
+
+    let budget: Int
+    private let state = Mutex(State())
+
+    init(budget: Int = 128 << 20) { self.budget = budget }
+
+    func table(_ key: String) -> Table? {
+        state.withLock { s in
+            guard let entry = s.tables[key] else { return nil }
+            s.clock += 1
+            s.tables[key]?.used = s.clock
+            return entry.table
+        }
+    }
+
+    func store(_ key: String, _ table: Table) {
+        // Values, null masks and row lines: 8 bytes a cell and a row, near enough.
+        let bytes = table.rowCount * (table.columns.count + 1) * 8
+        guard bytes <= budget else { return }
+        state.withLock { s in
+            s.clock += 1
+            if let old = s.tables[key] { s.bytes -= old.bytes }
+            s.tables[key] = (table, bytes, s.clock)
+            s.bytes += bytes
+            while s.bytes > budget, let oldest = s.tables.min(by: { $0.value.used < $1.value.used }) {
+                s.bytes -= oldest.value.bytes
+                s.tables[oldest.key] = nil
+            }
+        }
+    }
 }
 
 /// A flag set from a training's progress callback.

@@ -46,7 +46,10 @@ public struct SchedulerState: Sendable {
     private var waiting: [Int]
     private var running = 0
     private var slotsInUse = 0
+    /// Ready nodes, in graph order (kept sorted: a run of 17,000 nodes must not sort it at every start).
     private var ready: [Int] = []
+    /// Per serial group, its members in graph order, and how many of them have ended.
+    private var serialMembers: [String: [Int]] = [:]
     private var stopping = false
 
     /// `nodes` in topological order; `cached` are done before the run starts.
@@ -69,6 +72,7 @@ public struct SchedulerState: Sendable {
             }
         }
         for i in nodes.indices where status[i] == .pending && waiting[i] == 0 { ready.append(i) }
+        for (i, n) in nodes.enumerated() { if let group = n.serial { serialMembers[group, default: []].append(i) } }
     }
 
     public func status(of id: String) -> Status? { index[id].map { status[$0] } }
@@ -80,7 +84,6 @@ public struct SchedulerState: Sendable {
         guard !stopping else { return [] }
         var started: [String] = []
         var i = 0
-        ready.sort()
         while i < ready.count && running < jobs {
             let n = ready[i]
             let cost = min(nodes[n].cost, slots)
@@ -99,9 +102,22 @@ public struct SchedulerState: Sendable {
 
     /// Whether every earlier node of `n`'s serial group has ended.
     private func serialTurn(_ n: Int) -> Bool {
-        guard let group = nodes[n].serial else { return true }
-        for earlier in 0..<n where nodes[earlier].serial == group && !status[earlier].isTerminal { return false }
+        guard let group = nodes[n].serial, let members = serialMembers[group] else { return true }
+        for earlier in members {
+            if earlier >= n { break }
+            if !status[earlier].isTerminal { return false }
+        }
         return true
+    }
+
+    /// Inserts into `ready`, keeping graph order.
+    private mutating func insertReady(_ n: Int) {
+        var low = 0, high = ready.count
+        while low < high {
+            let mid = (low + high) / 2
+            if ready[mid] < n { low = mid + 1 } else { high = mid }
+        }
+        ready.insert(n, at: low)
     }
 
     /// How a running node ended.
@@ -133,7 +149,7 @@ public struct SchedulerState: Sendable {
             status[n] = .done
             for d in dependents[n] {
                 waiting[d] -= 1
-                if waiting[d] == 0 && status[d] == .pending { ready.append(d) }
+                if waiting[d] == 0 && status[d] == .pending { insertReady(d) }
             }
         case .failed:
             status[n] = .failed
