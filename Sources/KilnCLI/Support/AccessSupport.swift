@@ -26,6 +26,14 @@ enum Access {
         }
     }
 
+    /// The Policy and Deployment resources of a workspace that this process has loaded already (`kiln run`
+    /// loads every spec once; the audit log and the authorizer then need not load them again).
+    static func remember(_ loaded: [Resource], workspace: String) {
+        let root = WorkspacePaths(path: workspace).root
+        let found = loaded.filter { $0.kind == .policy || $0.kind == .deployment }
+        resources.withLock { $0[root] = found }
+    }
+
     static func policies(workspace: String) -> [Resource] {
         resources(workspace: workspace).filter { $0.kind == .policy }
     }

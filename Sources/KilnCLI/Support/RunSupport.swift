@@ -39,6 +39,10 @@ struct LoadedWorkspace {
     /// Compiles; on errors prints them and exits 1, before anything runs.
     static func load(_ path: String) throws -> LoadedWorkspace {
         let workspace = WorkspaceLoader().load(path: path)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            Access.remember(workspace.resources, workspace: path)
+        }
         let (result, graph) = Compiler().lower(workspace)
         let renderer = DiagnosticRenderer(sources: workspace.sources, colour: Terminal.colour(for: 2))
         var diagnostics = result.diagnostics.sorted

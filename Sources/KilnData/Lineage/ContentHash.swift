@@ -24,7 +24,11 @@ public enum ContentHash {
         #if os(Linux)
             _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
         #endif
-        let chunk = 1 << 20
+        // A small file gets a buffer of its size, not a whole chunk (thousands of datasets are hashed at
+        // every `kiln status`).
+        var info = stat()
+        let size = fstat(fd, &info) == 0 ? Int(info.st_size) : 1 << 20
+        let chunk = min(1 << 20, max(4096, size + 1))
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
         defer { buffer.deallocate() }
         var hasher = SHA256()

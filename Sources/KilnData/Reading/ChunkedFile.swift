@@ -43,8 +43,10 @@ final class ChunkedFile {
         guard fd >= 0 else {
             throw DataError(.data(.missingFile), "cannot open '\(path)': \(String(cString: strerror(errno)))", at: nil)
         }
-        bytes = Self.allocate(chunk)
-        capacity = chunk
+        // A small file gets a buffer of its size (it grows when a file turns out longer).
+        let sized = min(chunk, max(4096, Int(info.st_size) + 1))
+        bytes = Self.allocate(sized)
+        capacity = sized
     }
 
     /// Bytes after the buffer's capacity that are always readable (zeros): parsers read a word at a time.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What kiln reads because a spec says so stays inside the workspace: a spec from someone else (a cloned
 /// repository, a pull request) must not make `kiln check` read `/proc/self/environ` or `../../.ssh/id_rsa`
@@ -9,6 +10,8 @@ import Foundation
 public struct ReadConfinement: Sendable {
     /// Real paths of the directories reads may come from: the workspace first.
     public let roots: [String]
+    /// Real paths of directories already resolved (a workspace of thousands of files lives in a few).
+    private let directories = DirectoryCache()
 
     public static let allowVariable = "KILN_ALLOW_READ"
 
@@ -27,12 +30,12 @@ public struct ReadConfinement: Sendable {
 
     /// Why kiln must not read `path`, nil when it may (or when it does not exist: the caller says so).
     public func problem(_ path: String) -> String? {
-        guard let real = Self.realPath(path) else {
+        guard let real = directories.realPath(path) else {
             // It exists but does not resolve to a file (a link to /proc/self/fd/0 when stdin is a pipe).
             var link = stat()
             return lstat(path, &link) == 0 ? "it cannot be resolved to a regular file" : nil
         }
-        if let problem = Self.special(path) ?? Self.special(real) { return problem }
+        if let problem = Self.special(path, real: real) { return problem }
         guard roots.contains(where: { real == $0 || real.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
             return
                 "it is outside the workspace (\(roots[0])); kiln reads only files inside it unless \(Self.allowVariable) names the directory"
@@ -51,13 +54,18 @@ public struct ReadConfinement: Sendable {
     /// file), nil when it is a regular file or does not exist. For files outside the confinement too
     /// (secret files).
     public static func special(_ path: String) -> String? {
-        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         var link = stat()
         let exists = lstat(path, &link) == 0
         // A path that exists but cannot be resolved (a pipe behind /proc/self/fd/0) is refused too.
         guard let real = realPath(path) else { return exists ? "it cannot be resolved to a regular file" : nil }
+        return special(path, real: real)
+    }
+
+    /// `special` of a path whose real path is known.
+    static func special(_ path: String, real: String) -> String? {
+        let absolute = path.hasPrefix("/") ? path : currentDirectory + "/" + path
         for special in ["/proc", "/sys", "/dev"] {
-            for candidate in [real, (absolute as NSString).standardizingPath] where candidate == special || candidate.hasPrefix(special + "/") {
+            for candidate in [real, lexical(absolute)] where candidate == special || candidate.hasPrefix(special + "/") {
                 return "it is a special file (\(special)); kiln reads only regular files"
             }
         }
@@ -71,13 +79,55 @@ public struct ReadConfinement: Sendable {
 
     /// Whether a directory found while discovering spec files is inside the workspace (after symlinks).
     public func contains(directory: String) -> Bool {
-        guard let real = Self.realPath(directory) else { return false }
+        guard let real = directories.realPath(directory) else { return false }
         return roots.prefix(1).contains { real == $0 || real.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }
+    }
+
+    /// An absolute path with `.`, `..` and repeated slashes removed by its text alone (symlinks are
+    /// `realPath`'s half; Foundation's `standardizingPath` resolves them too, a readlink per component).
+    static func lexical(_ absolute: String) -> String {
+        var parts: [Substring] = []
+        for part in absolute.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == ".." {
+                if !parts.isEmpty { parts.removeLast() }
+                continue
+            }
+            parts.append(part)
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
+    }
+
+    /// The process's working directory when kiln started (it never changes it).
+    static let currentDirectory = FileManager.default.currentDirectoryPath
+}
+
+/// Real paths of directories, resolved once each: a file's real path is its directory's, then its name,
+/// unless the file itself is a symlink (then it is resolved in full).
+final class DirectoryCache: Sendable {
+    private let known = Mutex<[String: String]>([:])
+
+    func realPath(_ path: String) -> String? {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        var link = stat()
+        guard !name.isEmpty, name != ".", name != "..", lstat(path, &link) == 0, link.st_mode & S_IFMT != S_IFLNK
+        else { return ReadConfinement.realPath(path) }
+        let real: String?
+        if let cached = known.withLock({ $0[directory] }) {
+            real = cached
+        } else {
+            real = ReadConfinement.realPath(directory)
+            if let real { known.withLock { $0[directory] = real } }
+        }
+        guard let real else { return nil }
+        return real == "/" ? "/" + name : real + "/" + name
     }
 }
