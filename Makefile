@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve reference
+.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve bench-scale reference
 
 setup:
 	@scripts/setup
@@ -70,6 +70,10 @@ bench-runner: setup
 
 bench-data: setup
 	scripts/bench-data
+
+# The runner at 1,898 and 17,200 nodes: uncached and no-op run, status, check, peak memory.
+bench-scale: setup
+	scripts/bench-scale 3
 
 # The thread policy with a busy neighbour on one core (kiln's OpenBLAS setting against its default).
 bench-contention: setup

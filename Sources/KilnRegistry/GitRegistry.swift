@@ -97,7 +97,9 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         let author = GitSignature(name: r.author, email: "", time: Int64(Date().timeIntervalSince1970))
 
         // Allocate the number by moving the model's ref with compare-and-swap; lose, re-read, retry.
-        for _ in 0..<100 {
+        return try Self.movingReference(
+            failing: "could not register \(r.model): the model's history kept moving (100 attempts)"
+        ) {
             let tip = try repo.reference(Self.modelRef(r.model))
             let number = try tip.map { try version(of: $0, repo) + 1 } ?? 1
             let info = VersionInfo(
@@ -109,23 +111,17 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
                 .register(model: r.model, version: number, alias: r.alias, source: r.source, author: r.author))
             let message =
                 r.message + "\n\nKiln-Model: \(r.model)\nKiln-Version: \(number)\nKiln-Source: \(r.source)\n\(anchor)"
-            do {
-                let commit = try repo.commit(
-                    tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: author,
-                    updating: Self.modelRef(r.model))
-                try tag(r.model, number, commit, author, repo)
-                if let alias = r.alias {
-                    try moveAlias(
-                        alias, model: r.model, version: number, commit: commit, author: author,
-                        reason: "registered by \(r.source)", action: "promote", repo)
-                }
-                return try registered(r.model, number, commit, repo)
-            } catch {
-                guard Self.lostRace(error) else { throw error }
-                usleep(UInt32.random(in: 1000...5000))
+            let commit = try repo.commit(
+                tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: author,
+                updating: Self.modelRef(r.model))
+            try tag(r.model, number, commit, author, repo)
+            if let alias = r.alias {
+                try moveAlias(
+                    alias, model: r.model, version: number, commit: commit, author: author,
+                    reason: "registered by \(r.source)", action: "promote", repo)
             }
+            return try registered(r.model, number, commit, repo)
         }
-        throw RegistryError("could not register \(r.model): the model's history kept moving (100 attempts)")
     }
 
     /// Everything of a registration that goes into a commit, a ref or a tag is checked before anything is
@@ -164,20 +160,18 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
 
     /// The version (number, commit) an earlier registration with this key made, among the latest 100.
     private func version(withKey key: String, model: String, _ repo: GitRepository) throws -> (Int, ObjectID)? {
-        var next = try repo.reference(Self.modelRef(model))
-        var seen = 0
-        while let id = next, seen < 100 {
-            let commit = try repo.readCommit(id)
+        var found: (Int, ObjectID)?
+        try repo.walkFirstParents(from: try repo.reference(Self.modelRef(model)), limit: 100) { id, commit in
             if let entry = try repo.readTree(commit.tree).first(where: { $0.name == "kiln.json" }),
                 let info = try? JSONDecoder().decode(VersionInfo.self, from: try repo.readBlob(entry.id)),
                 info.key == key
             {
-                return (info.version, id)
+                found = (info.version, id)
+                return false
             }
-            next = commit.parents.first
-            seen += 1
+            return true
         }
-        return nil
+        return found
     }
 
     private func tag(_ model: String, _ number: Int, _ commit: ObjectID, _ author: GitSignature, _ repo: GitRepository)
@@ -341,26 +335,32 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         ])
         let anchor = try witnessed(
             .aliasMove(model: model, alias: alias, version: version, author: author.name, reason: reason, action: action))
-        for _ in 0..<100 {
+        try Self.movingReference(failing: "could not move \(model)@\(alias): it kept moving (100 attempts)") {
             let head = try repo.reference(Self.aliasRef(model, alias))
-            do {
-                _ = try repo.commit(
-                    tree: tree, parents: head.map { [$0] } ?? [],
-                    message: "\(alias) → v\(version): \(reason)\n" + (anchor.isEmpty ? "" : "\n\(anchor)"),
-                    author: author, updating: Self.aliasRef(model, alias))
-                return
-            } catch {
-                guard Self.lostRace(error) else { throw error }
-                usleep(UInt32.random(in: 1000...5000))
-            }
+            _ = try repo.commit(
+                tree: tree, parents: head.map { [$0] } ?? [],
+                message: "\(alias) → v\(version): \(reason)\n" + (anchor.isEmpty ? "" : "\n\(anchor)"),
+                author: author, updating: Self.aliasRef(model, alias))
         }
-        throw RegistryError("could not move \(model)@\(alias): it kept moving (100 attempts)")
     }
 
     /// Another writer moved the ref (or holds its lock file) between our read and our write.
     static func lostRace(_ error: any Error) -> Bool {
         guard let e = error as? GitError else { return false }
         return e.isModified || e.isExists || e.code == GIT_ELOCKED.rawValue
+    }
+
+    /// The one compare-and-swap loop of every reference move: `move` reads the reference, builds on what
+    /// it found and moves it expecting that; when another writer moved it in between (`lostRace`), it runs
+    /// again after a short random wait, at most 100 times, then fails with `failing`.
+    static func movingReference<T>(failing: @autoclosure () -> String, _ move: () throws -> T) throws -> T {
+        for _ in 0..<100 {
+            do { return try move() } catch {
+                guard lostRace(error) else { throw error }
+                usleep(UInt32.random(in: 1000...5000))
+            }
+        }
+        throw RegistryError(failing())
     }
 
     // MARK: Reading versions
@@ -515,13 +515,12 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     public func signatures(model: String, version: Int) throws -> [Data] {
         try withRepository { repo in
             var out: [Data] = []
-            var next = try repo.reference(Self.signatureRef(model, version))
-            while let id = next, out.count < 100 {
-                let commit = try repo.readCommit(id)
+            try repo.walkFirstParents(from: try repo.reference(Self.signatureRef(model, version)), limit: 100) {
+                _, commit in
                 if let entry = try repo.readTree(commit.tree).first(where: { $0.name == "signature.json" && $0.kind == .blob }) {
                     out.append(try repo.readBlob(entry.id))
                 }
-                next = commit.parents.first
+                return true
             }
             return out
         }
@@ -536,19 +535,14 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             ])
             let name = Self.signatureRef(model, version)
             let signer = GitSignature(name: author, email: "", time: Int64(Date().timeIntervalSince1970))
-            for _ in 0..<100 {
+            try Self.movingReference(
+                failing: "could not store the signature of \(model)@v\(version): its ref kept moving"
+            ) {
                 let head = try repo.reference(name)
-                do {
-                    _ = try repo.commit(
-                        tree: tree, parents: head.map { [$0] } ?? [], message: "sign \(model)@v\(version)\n",
-                        author: signer, updating: name)
-                    return
-                } catch {
-                    guard Self.lostRace(error) else { throw error }
-                    usleep(UInt32.random(in: 1000...5000))
-                }
+                _ = try repo.commit(
+                    tree: tree, parents: head.map { [$0] } ?? [], message: "sign \(model)@v\(version)\n",
+                    author: signer, updating: name)
             }
-            throw RegistryError("could not store the signature of \(model)@v\(version): its ref kept moving")
         }
     }
 
@@ -563,21 +557,16 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     public func recordSpecs(_ files: [String: Data], author: String, message: String) throws -> String? {
         try withRepository { repo in
             let tree = try writeDirectory(files, repo)
-            for _ in 0..<100 {
+            return try Self.movingReference(failing: "could not record the specs: refs/kiln/specs kept moving") {
                 let tip = try repo.reference(Self.specsRef)
                 if let tip, try repo.readCommit(tip).tree == tree { return nil }
                 let signature = GitSignature(
                     name: author, email: GitConfig.userEmail ?? "", time: Int64(Date().timeIntervalSince1970))
-                do {
-                    return try repo.commit(
-                        tree: tree, parents: tip.map { [$0] } ?? [], message: message + "\n", author: signature,
-                        updating: Self.specsRef
-                    ).hex
-                } catch {
-                    guard Self.lostRace(error) else { throw error }
-                }
+                return try repo.commit(
+                    tree: tree, parents: tip.map { [$0] } ?? [], message: message + "\n", author: signature,
+                    updating: Self.specsRef
+                ).hex
             }
-            throw RegistryError("could not record the specs: refs/kiln/specs kept moving")
         }
     }
 
@@ -586,15 +575,13 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     {
         try withRepository { repo in
             var out: [(String, String, Date, String)] = []
-            var next = try repo.reference(Self.specsRef)
-            while let id = next, out.count < limit {
-                let c = try repo.readCommit(id)
+            try repo.walkFirstParents(from: try repo.reference(Self.specsRef), limit: limit) { id, c in
                 out.append(
                     (
                         id.hex, c.author.name, Date(timeIntervalSince1970: TimeInterval(c.author.time)),
                         c.message.trimmingCharacters(in: .whitespacesAndNewlines)
                     ))
-                next = c.parents.first
+                return true
             }
             return out
         }
@@ -634,9 +621,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         defer { lock.unlock() }
         let repo = try repo()
         var out: [VersionSummary] = []
-        var next = try repo.reference(Self.modelRef(model))
-        while let id = next, out.count < limit {
-            let commit = try repo.readCommit(id)
+        try repo.walkFirstParents(from: try repo.reference(Self.modelRef(model)), limit: limit) { id, commit in
             let number = try version(of: id, repo)
             if let last = out.last, number != last.version - 1 { throw Self.brokenHistory(model, number, last.version - 1) }
             if commit.parents.isEmpty && number != 1 { throw Self.brokenHistory(model, number, 1) }
@@ -657,7 +642,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
                     time: Date(timeIntervalSince1970: TimeInterval(commit.author.time)),
                     message: lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines),
                     metrics: try registered(model, number, id, repo).metrics, source: source))
-            next = commit.parents.first
+            return true
         }
         return out
     }
@@ -705,9 +690,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         defer { lock.unlock() }
         let repo = try repo()
         var out: [AliasMove] = []
-        var next = try repo.reference(Self.aliasRef(model, alias))
-        while let id = next {
-            let commit = try repo.readCommit(id)
+        try repo.walkFirstParents(from: try repo.reference(Self.aliasRef(model, alias))) { id, commit in
             let info = try aliasInfo(id, repo)
             let subject = commit.message.split(separator: "\n", maxSplits: 1).first ?? ""
             let reason =
@@ -718,7 +701,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
                 AliasMove(
                     version: info.version, author: commit.author.name,
                     time: Date(timeIntervalSince1970: TimeInterval(commit.author.time)), reason: reason))
-            next = commit.parents.first
+            return true
         }
         return out
     }
@@ -739,9 +722,9 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             var seen = Set<ObjectID>()
             for pattern in ["refs/kiln/models/*", "refs/kiln/aliases/*"] {
                 for ref in try repo.rawReferences(matching: pattern) {
-                    var next: ObjectID? = ref.target
-                    while let id = next, seen.insert(id).inserted {
-                        let commit = try repo.readCommit(id)
+                    try repo.walkFirstParents(from: ref.target) { id, commit in
+                        // Histories share commits (an alias's and its model's): each is read once.
+                        guard seen.insert(id).inserted else { return false }
                         for line in commit.message.split(separator: "\n") where line.hasPrefix("Kiln-Audit-Head: ") {
                             let parts = line.dropFirst("Kiln-Audit-Head: ".count).split(separator: " ")
                             guard parts.count == 2 else { continue }
@@ -750,7 +733,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
                                     what: "\(ref.name.dropFirst("refs/kiln/".count))",
                                     commit: id.hex, head: String(parts[0]), log: String(parts[1])))
                         }
-                        next = commit.parents.first
+                        return true
                     }
                 }
             }

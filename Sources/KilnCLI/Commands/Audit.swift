@@ -128,8 +128,7 @@ enum Audit {
         do {
             try append(workspace: workspace, action: action, resource: resource, outcome: outcome, details: details)
         } catch {
-            Terminal.standardError("kiln: error: refused: the audit log cannot be written, so nothing was done: \(error)\n")
-            throw ExitStatus.failure
+            throw fail("refused: the audit log cannot be written, so nothing was done: \(error)")
         }
     }
 
@@ -207,8 +206,7 @@ struct AuditCommand: ParsableCommand {
                 log = try location.log
                 entries = try log.entries()
             } catch {
-                Terminal.standardError("kiln: error: \(error)\n")
-                throw ExitStatus.failure
+                throw fail("\(error)")
             }
             let shown = number.map { Array(entries.suffix($0)) } ?? entries
             if shown.isEmpty {
@@ -270,8 +268,7 @@ struct AuditCommand: ParsableCommand {
                 if others > 0 { out += " (\(others) from other workspaces' logs not checked)" }
                 Terminal.standardOutput(out + "\n")
             } catch {
-                Terminal.standardError("kiln: error: \(error)\n")
-                throw ExitStatus.failure
+                throw fail("\(error)")
             }
         }
     }
@@ -285,8 +282,7 @@ struct AuditCommand: ParsableCommand {
             do {
                 Terminal.standardOutput(try location.log.verify().head + "\n")
             } catch {
-                Terminal.standardError("kiln: error: \(error)\n")
-                throw ExitStatus.failure
+                throw fail("\(error)")
             }
         }
     }

@@ -37,14 +37,12 @@ struct Predict: ParsableCommand {
             throw ValidationError("--format is csv or jsonl, not '\(outputFormat)'")
         }
         guard FileManager.default.fileExists(atPath: input) else {
-            Terminal.standardError("kiln: error: no file '\(input)'\n")
-            throw ExitStatus.failure
+            throw fail("no file '\(input)'")
         }
         _ = try registry.resolve(ref)
         let model: ServedModel
         do { model = try ServedModel.load(ref, registry: registry.open()) } catch {
-            Terminal.standardError("kiln: error: \(error)\n")
-            throw ExitStatus.failure
+            throw fail("\(error)")
         }
         let predictor = try model.makePredictor(maxBatch: min(batchRows, 4096))
         let sink: PredictionSink
@@ -80,8 +78,7 @@ struct Predict: ParsableCommand {
             throw ExitStatus.failure
         } catch {
             sink.abandon()
-            Terminal.standardError("kiln: error: \(error)\n")
-            throw ExitStatus.failure
+            throw fail("\(error)")
         }
     }
 }

@@ -59,8 +59,7 @@ struct RunCommand: ParsableCommand {
         do {
             workspaceLock = try WorkspaceLock(path: loaded.paths.runLock, wait: wait)
         } catch {
-            Terminal.standardError("kiln: error: \(error)\n")
-            throw ExitStatus.failure
+            throw fail("\(error)")
         }
         defer { withExtendedLifetime(workspaceLock) {} }
         // Re-read the lock file under the workspace lock: a run that just finished may have written it.
@@ -186,99 +185,5 @@ struct RunCommand: ParsableCommand {
         }
         if let record { out += "  run record  \(DatasetConfig.normalized(record))\n" }
         return out
-    }
-}
-
-struct Runs: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "List past runs of a workspace, newest first.",
-        discussion: """
-            Examples:
-              kiln runs
-              kiln runs examples/iris --limit 5
-              kiln runs --json | jq '.[0].nodes'
-            """)
-
-    @Argument(help: "A workspace directory or spec file.")
-    var path: String = "."
-
-    @Option(help: "Show at most this many runs.")
-    var limit = 20
-
-    @Flag(help: "Print the records as a JSON array.")
-    var json = false
-
-    func run() throws {
-        let paths = WorkspacePaths(path: path)
-        let (records, skipped) = RunRecord.all(in: paths.runs)
-        let shown = Array(records.prefix(max(0, limit)))
-        for name in skipped {
-            Terminal.standardError("kiln: warning: \(paths.runs)/\(name) is not a readable run record\n")
-        }
-        if json {
-            Terminal.standardOutput(String(decoding: try RunRecord.encoder.encode(shown), as: UTF8.self) + "\n")
-            return
-        }
-        guard !shown.isEmpty else {
-            Terminal.standardOutput("no runs yet in \(paths.root) (kiln run writes .kiln/runs/)\n")
-            return
-        }
-        var out = ""
-        for r in shown {
-            var counts: [String: Int] = [:]
-            for n in r.nodes { counts[n.status, default: 0] += 1 }
-            let summary = ["done", "cached", "failed", "skipped", "not run"].compactMap { k in
-                counts[k].map { "\($0) \(k)" }
-            }.joined(separator: ", ")
-            let seconds = r.seconds < 60 ? String(format: "%.1fs", r.seconds) : String(format: "%.0fm", r.seconds / 60)
-            out +=
-                "\(r.id)  \(r.outcome.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  \(seconds.padding(toLength: 7, withPad: " ", startingAt: 0))  \(r.user)  \(summary)\n"
-        }
-        Terminal.standardOutput(out)
-    }
-}
-
-/// Ctrl-C and SIGTERM, counted: the handler gets 1 for the first signal, 2 for the next.
-final class SignalHandler {
-    private let sources: [any DispatchSourceSignal]
-
-    init(_ handler: @escaping @Sendable (Int) -> Void) {
-        let count = Mutex(0)
-        let queue = DispatchQueue(label: "kiln.signals")
-        sources = [SIGINT, SIGTERM].map { sig in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler {
-                let n = count.withLock { c -> Int in
-                    c += 1
-                    return c
-                }
-                handler(n)
-            }
-            source.resume()
-            return source
-        }
-    }
-
-    func stop() {
-        for s in sources { s.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
-    }
-}
-
-/// Runs async work from synchronous code (the command's `run`), blocking the calling thread.
-enum Blocking {
-    static func run<T: Sendable>(_ work: @escaping @Sendable () async -> T) -> T {
-        let box = Mutex<T?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task.detached {
-            let value = await work()
-            box.withLock { $0 = value }
-            done.signal()
-        }
-        done.wait()
-        guard let value = box.withLock({ $0 }) else { fatalError("unreachable: the task always sets its value") }
-        return value
     }
 }

@@ -108,8 +108,7 @@ struct Serve: ParsableCommand {
         if let tls = chosen[0].resource.spec[path: ["server", "tls"]] {
             do { settings.tls = try Self.tlsSettings(tls, directory: chosen[0].resource.directory, root: loaded.paths.root) }
             catch {
-                Terminal.standardError("kiln: error: Deployment '\(first.name)': \(error)\n")
-                throw ExitStatus.failure
+                throw fail("Deployment '\(first.name)': \(error)")
             }
         }
         // Tokens and client identities do not travel in clear beyond this machine.
@@ -148,8 +147,7 @@ struct Serve: ParsableCommand {
                 logger: logger,
                 onDenied: { denials.record($0) })
         } catch {
-            Terminal.standardError("kiln: error: \(error)\n")
-            throw ExitStatus.failure
+            throw fail("\(error)")
         }
         let served = configs.map { d in
             "\(d.name) (\(d.served)" + (d.canary.map { " + canary \($0) at \(Int(d.canaryTraffic * 100))%" } ?? "") + ")"
@@ -183,8 +181,7 @@ struct Serve: ParsableCommand {
         }
         done.wait()
         if let error = outcome.error {
-            Terminal.standardError("kiln: error: \(error)\n")
-            throw ExitStatus.failure
+            throw fail("\(error)")
         }
         Terminal.standardError("kiln: stopped serving\n")
     }

@@ -7,3 +7,10 @@ public enum ExitStatus: Int32, Error {
     /// The command line was wrong.
     case usage = 2
 }
+
+/// Prints `kiln: error: MESSAGE` (and `  help: HELP`) on standard error and gives the status to throw:
+/// `throw fail("no model '\(name)'")`. Every command's errors look the same this way.
+func fail(_ message: String, help: String? = nil, _ status: ExitStatus = .failure) -> ExitStatus {
+    Terminal.standardError("kiln: error: \(message)\n" + (help.map { "  help: \($0)\n" } ?? ""))
+    return status
+}

@@ -410,3 +410,20 @@ public enum WorkspaceGit {
         return (ObjectID(oid.pointee).hex, dirty)
     }
 }
+
+extension GitRepository {
+    /// The first-parent history from `tip`, newest first: the one version walk of the registry (model
+    /// histories, alias moves, signatures, spec history). `visit` gets each commit once and returns whether
+    /// to go on; a commit seen before ends the walk, so a crafted cycle cannot loop.
+    public func walkFirstParents(
+        from tip: ObjectID?, limit: Int = .max, _ visit: (ObjectID, GitCommit) throws -> Bool
+    ) throws {
+        var next = tip
+        var seen = Set<ObjectID>()
+        while let id = next, seen.count < limit, seen.insert(id).inserted {
+            let commit = try readCommit(id)
+            guard try visit(id, commit) else { return }
+            next = commit.parents.first
+        }
+    }
+}

@@ -50,7 +50,12 @@ public struct LockFile: Sendable, Equatable {
     }
 
     public init(text: String) throws(ParseError) {
+        // The section being read, added to `entries` when the next one starts.
         var current: String?
+        var entry = Entry(key: "", outputs: [:])
+        func flush() {
+            if let id = current { entries[id] = entry }
+        }
         var sawVersion = false
         var number = 0
         // Split by bytes, not characters: a lock of thousands of nodes is read on every plan and run.
@@ -67,15 +72,15 @@ public struct LockFile: Sendable, Equatable {
                 )
             }
             if first == UInt8(ascii: "[") && bytes.last == UInt8(ascii: "]") {
-                let id = String(line.dropFirst().dropLast())
-                entries[id] = Entry(key: "", outputs: [:])
-                current = id
-            } else if line.hasPrefix("key "), let id = current {
-                entries[id]?.key = String(line.dropFirst(4))
-            } else if line.hasPrefix("output "), let id = current {
+                flush()
+                current = String(line.dropFirst().dropLast())
+                entry = Entry(key: "", outputs: [:])
+            } else if line.hasPrefix("key "), current != nil {
+                entry.key = String(line.dropFirst(4))
+            } else if line.hasPrefix("output "), current != nil {
                 let parts = line.split(separator: " ")
                 guard parts.count == 3 else { throw ParseError(line: number, message: "expected 'output NAME SHA256'") }
-                entries[id]?.outputs[String(parts[1])] = String(parts[2])
+                entry.outputs[String(parts[1])] = String(parts[2])
             } else if line.hasPrefix("kiln-lock ") {
                 guard Int(line.dropFirst(10)) == Self.version else {
                     throw ParseError(
@@ -86,6 +91,7 @@ public struct LockFile: Sendable, Equatable {
                 throw ParseError(line: number, message: "unexpected line '\(line)'")
             }
         }
+        flush()
         if !entries.isEmpty && !sawVersion { throw ParseError(line: 1, message: "no 'kiln-lock' version line") }
     }
 
