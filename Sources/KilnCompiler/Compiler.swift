@@ -7,6 +7,8 @@ public import KilnSpec
 public struct Compiler {
     /// Whether to look at referenced files (existence, CSV header). Off for fuzzing and unit tests.
     public var checkFiles = true
+    /// Check resources and lower them on every core (the result is the same either way; tests compare).
+    public var parallel = true
 
     public init() {}
 
@@ -19,6 +21,7 @@ public struct Compiler {
 
     public func compile(_ workspace: Workspace) -> Result {
         var context = CompilerContext(workspace: workspace, checkFiles: checkFiles)
+        context.parallel = parallel
         context.run()
         return Result(workspace: workspace, diagnostics: context.diagnostics, checked: context.checked)
     }
@@ -27,7 +30,7 @@ public struct Compiler {
     public func lower(_ workspace: Workspace, hashFiles: Bool = true) -> (Result, ExecutionGraph?) {
         let result = compile(workspace)
         guard !result.diagnostics.hasErrors else { return (result, nil) }
-        return (result, Lowering(workspace: workspace, checked: result.checked, hashFiles: hashFiles).graph())
+        return (result, Lowering(workspace: workspace, checked: result.checked, hashFiles: hashFiles, parallel: parallel).graph())
     }
 }
 

@@ -150,3 +150,40 @@ func changed(_ a: String, _ b: String) throws -> Set<String> {
         #expect(graph.render(.json).contains("\"version\": 1"))
     }
 }
+
+/// Resources are checked and lowered on every core: the diagnostics and the graph are those of one
+/// resource after the other.
+@Suite struct ParallelCompilation {
+    static func big(_ n: Int) -> String {
+        var docs = [model]
+        for i in 0..<n {
+            // Every seventh dataset has an error, every eleventh training a warning-worthy or wrong field.
+            let label = i % 7 == 0 ? "labl" : "species"
+            docs.append(
+                dataset.replacingOccurrences(of: "name: iris", with: "name: iris\(i)")
+                    .replacingOccurrences(of: "label: species", with: "label: \(label)"))
+            docs.append(
+                training.replacingOccurrences(of: "name: fit}", with: "name: fit\(i)}")
+                    .replacingOccurrences(of: "dataset: iris", with: "dataset: iris\(i)")
+                    .replacingOccurrences(of: "epochs: 10", with: i % 11 == 0 ? "epochs: 0" : "epochs: \(i + 1)"))
+        }
+        return docs.joined(separator: "\n---\n")
+    }
+
+    @Test func givesWhatOneAfterTheOtherGives() throws {
+        for yaml in [Self.big(150), Self.big(150).replacingOccurrences(of: "labl", with: "species")
+            .replacingOccurrences(of: "epochs: 0\n", with: "epochs: 1\n")] {
+            let workspace = TestCompile.workspace(yaml)
+            var serial = Compiler(), parallel = Compiler()
+            serial.checkFiles = false
+            parallel.checkFiles = false
+            serial.parallel = false
+            let (a, ga) = serial.lower(workspace, hashFiles: false)
+            let (b, gb) = parallel.lower(workspace, hashFiles: false)
+            #expect(a.diagnostics.sorted == b.diagnostics.sorted)
+            #expect(a.checked.trainings.map(\.nodeName) == b.checked.trainings.map(\.nodeName))
+            #expect(ga?.json().serialized() == gb?.json().serialized())
+            if let gb { #expect(gb.nodes.count == 150 * 5 + 150) }  // ingest, check, split, fit, gate, register
+        }
+    }
+}

@@ -1,4 +1,6 @@
+import Dispatch
 import Foundation
+import Synchronization
 import KilnCompute
 import KilnData
 import KilnSpec
@@ -9,6 +11,7 @@ struct Lowering {
     let workspace: Workspace
     let checked: CheckedWorkspace
     let hashFiles: Bool
+    var parallel = true
 
     /// The Policy's `encryption.key` (the first Policy that names one), for encrypted datasets' nodes.
     private var sealing: SealingKey? {
@@ -22,40 +25,26 @@ struct Lowering {
     func graph() -> ExecutionGraph {
         let sealing = self.sealing
         let sources = workspace.sources
-        var nodes: [GraphNode] = []
-        // Datasets often share a file: hash each once.
-        var fileHashes: [String: String] = [:]
-        func hash(_ path: String) -> String {
+        // Datasets often share a file: hash each once, from any thread.
+        let known = Mutex<[String: String]>([:])
+        let hashFiles = self.hashFiles
+        let hash: @Sendable (String) -> String = { path in
             guard hashFiles else { return "unhashed" }
-            if let known = fileHashes[path] { return known }
+            if let h = known.withLock({ $0[path] }) { return h }
             let h = Fingerprint.file(path) ?? "missing"
-            fileHashes[path] = h
+            known.withLock { $0[path] = h }
             return h
         }
 
-        var fingerprints: [NodeID: String] = [:]
-        func add(
-            _ resource: ResourceID, _ payload: NodePayload, config: JSON, inputs: [NodeID],
-            files: [String] = [], provenance: [([String], SpecValue?)] = []
-        ) {
-            let id = NodeID(resource, payload.kind)
-            let hashed = files.map { (path: $0, sha256: hash($0)) }
-            let fp = Fingerprint.node(
-                kind: payload.kind, config: config, files: hashed,
-                inputs: inputs.map { fingerprints[$0] ?? $0.description })
-            fingerprints[id] = fp
-            nodes.append(
-                GraphNode(
-                    id: id, inputs: inputs, config: config, payload: payload, files: hashed,
-                    fingerprint: fp, provenance: provenance.compactMap { p in p.1.map { (path: p.0, value: $0) } }))
-        }
-
-        for name in checked.datasets.keys.sorted() {
-            guard let d = checked.datasets[name] else { continue }
+        // Datasets, then trainings (which need the datasets' keys), each resource on its own and on every
+        // core, joined in order; then deployments.
+        var nodes = Self.parallelMap(checked.datasets.keys.sorted(), parallel) { name -> [GraphNode] in
+            var unit = Unit(known: [:], hash: hash)
+            guard let d = checked.datasets[name] else { return [] }
             let r = ResourceID(.dataset, name), v = d.resource.spec
             let source = v["source"]?.json ?? .null
             let data = DatasetPayload(d, sealing: sealing)
-            add(
+            unit.add(
                 r, .ingest(data),
                 config: .object([
                     ("source", source),
@@ -66,20 +55,24 @@ struct Lowering {
                     (["source"], v["source"]), (["columns"], v[path: ["schema", "columns"]]),
                     (["governance"], v["governance"]), ([], v),
                 ])
-            add(
+            unit.add(
                 r, .check(data), config: .object([("checks", v["checks"]?.json ?? .array([]))]),
                 inputs: [NodeID(r, .ingest)], provenance: [(["checks"], v["checks"]), ([], v)])
-            add(
+            unit.add(
                 r, .split(data),
                 config: .object([
                     ("split", v["split"]?.json ?? .null), ("label", v[path: ["schema", "label"]]?.json ?? .null),
                 ]),
                 inputs: [NodeID(r, .check)],
                 provenance: [(["split"], v["split"]), (["label"], v[path: ["schema", "label"]]), ([], v)])
-        }
+            return unit.nodes
+        }.flatMap { $0 }
+        var fingerprints = Dictionary(nodes.map { ($0.id, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
 
-        for t in checked.trainings.sorted(by: { $0.nodeName < $1.nodeName }) {
-            guard let dataset = checked.datasets[t.dataset], let model = checked.models[t.model] else { continue }
+        let datasetKeys = fingerprints
+        nodes += Self.parallelMap(checked.trainings.sorted(by: { $0.nodeName < $1.nodeName }), parallel) { t -> [GraphNode] in
+            var unit = Unit(known: datasetKeys, hash: hash)
+            guard let dataset = checked.datasets[t.dataset], let model = checked.models[t.model] else { return [] }
             let r = ResourceID(.training, nodeName: t.nodeName)
             // What changes the trained weights; gates, registration and execution policy do not.
             let excluded: Set = ["gates", "register", "matrix", "timeout", "retry", "checkpoint"]
@@ -90,7 +83,7 @@ struct Lowering {
                 training: TrainingConfig(t), model: ModelConfig(model, inputs: t.inputs, outputs: t.outputs),
                 data: DatasetPayload(dataset, sealing: sealing), metrics: t.metrics, retry: t.retry,
                 timeout: t.timeout, timeoutSpan: t.spec["timeout"]?.span)
-            add(
+            unit.add(
                 r, .fit(fit),
                 config: .object([
                     ("training", training), ("model", model.spec.json),
@@ -120,7 +113,7 @@ struct Lowering {
                     metric: metric, split: g["split"]?.string ?? "test", min: g["min"]?.double, max: g["max"]?.double,
                     compareTo: g["compare_to"]?.string, maxDrop: g["max_drop"]?.double ?? 0, span: g.span)
             }
-            add(
+            unit.add(
                 r, .gate(GatePayload(gates: gates, registers: t.registerName)),
                 config: .object([("gates", t.spec["gates"]?.json ?? .array([]))]),
                 inputs: [NodeID(r, .fit)], provenance: [(["gates"], t.spec["gates"]), ([], t.spec)])
@@ -136,12 +129,15 @@ struct Lowering {
                 let payload = RegisterPayload(
                     model: name, message: r2?["message"]?.string ?? "trained by \(r)", alias: r2?["alias"]?.string,
                     specs: specs)
-                add(
+                unit.add(
                     r, .register(payload), config: .object(register), inputs: [NodeID(r, .gate)],
                     provenance: [([], t.spec["register"] ?? t.spec)])
             }
-        }
+            return unit.nodes
+        }.flatMap { $0 }
+        for node in nodes where fingerprints[node.id] == nil { fingerprints[node.id] = node.fingerprint }
 
+        var deployments = Unit(known: fingerprints, hash: hash)
         for d in checked.deployments.sorted(by: { $0.resource.name < $1.resource.name }) {
             let r = ResourceID(.deployment, d.resource.name), v = d.resource.spec
             guard let model = d.spec.model else { continue }
@@ -152,13 +148,57 @@ struct Lowering {
                 deployment: d.resource.name, model: model, canary: d.spec.canary, environment: d.spec.environment,
                 signingRequired: d.signingRequired, trustedKeyFiles: d.trustedKeyFiles, modelSpan: v["model"]?.span,
                 canarySpan: v[path: ["canary", "model"]]?.span)
-            add(
+            deployments.add(
                 r, .release(release),
                 config: .object([
                     ("model", v["model"]?.json ?? .null), ("canary", v["canary"]?.json ?? .null),
                     ("environment", v["environment"]?.json ?? .null), ("signing_required", .bool(d.signingRequired)),
                 ]), inputs: upstream, files: d.trustedKeyFiles, provenance: [([], v)])
         }
-        return ExecutionGraph(nodes: nodes)
+        return ExecutionGraph(nodes: nodes + deployments.nodes)
+    }
+
+    /// The nodes of one resource, in order; `known` has the keys of the resources lowered before it.
+    struct Unit {
+        var nodes: [GraphNode] = []
+        var local: [NodeID: String] = [:]
+        let known: [NodeID: String]
+        let hash: @Sendable (String) -> String
+
+        init(known: [NodeID: String], hash: @escaping @Sendable (String) -> String) {
+            self.known = known
+            self.hash = hash
+        }
+
+        mutating func add(
+            _ resource: ResourceID, _ payload: NodePayload, config: JSON, inputs: [NodeID],
+            files: [String] = [], provenance: [([String], SpecValue?)] = []
+        ) {
+            let id = NodeID(resource, payload.kind)
+            let hashed = files.map { (path: $0, sha256: hash($0)) }
+            let fp = Fingerprint.node(
+                kind: payload.kind, config: config, files: hashed,
+                inputs: inputs.map { local[$0] ?? known[$0] ?? $0.description })
+            local[id] = fp
+            nodes.append(
+                GraphNode(
+                    id: id, inputs: inputs, config: config, payload: payload, files: hashed,
+                    fingerprint: fp, provenance: provenance.compactMap { p in p.1.map { (path: p.0, value: $0) } }))
+        }
+    }
+
+    /// `transform` of each item, in chunks on every core; the results in the items' order.
+    static func parallelMap<T, R: Sendable>(_ items: [T], _ parallel: Bool, _ transform: @Sendable (T) -> R) -> [R]
+    where T: Sendable {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard parallel, cores > 1, items.count >= 64 else { return items.map(transform) }
+        let size = (items.count + cores * 4 - 1) / (cores * 4)
+        let starts = Array(stride(from: 0, to: items.count, by: size))
+        let done = Mutex<[[R]]>(Array(repeating: [], count: starts.count))
+        DispatchQueue.concurrentPerform(iterations: starts.count) { i in
+            let part = items[starts[i]..<min(starts[i] + size, items.count)].map(transform)
+            done.withLock { $0[i] = part }
+        }
+        return done.withLock { $0 }.flatMap { $0 }
     }
 }

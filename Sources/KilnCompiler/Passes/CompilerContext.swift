@@ -1,4 +1,6 @@
+import Dispatch
 import Foundation
+import Synchronization
 import KilnDiagnostics
 import KilnSpec
 
@@ -6,6 +8,7 @@ import KilnSpec
 struct CompilerContext {
     let workspace: Workspace
     let checkFiles: Bool
+    var parallel = true
     /// Where spec-named files may be read from (the workspace, and `KILN_ALLOW_READ`).
     let confinement: ReadConfinement
     var diagnostics: DiagnosticEngine
@@ -29,11 +32,45 @@ struct CompilerContext {
         indexNames()
         checked.policies = (byName[.policy]?.values.sorted { $0.name < $1.name } ?? []).map(PolicySpec.init)
         for policy in checked.policies { checkPolicy(policy) }
-        for resource in resources(.dataset) { checkDataset(resource) }
-        for resource in resources(.model) { checkModel(resource) }
-        for resource in resources(.training) { checkTraining(resource) }
+        // Each resource of a kind is checked on its own (datasets read their files' headers): on every core,
+        // merged in resource order, so the result is the same as one after the other.
+        inParallel(resources(.dataset)) { $0.checkDataset($1) }
+        inParallel(resources(.model)) { $0.checkModel($1) }
+        inParallel(resources(.training)) { $0.checkTraining($1) }
         for resource in resources(.deployment) { checkDeployment(resource) }
         warnUnused()
+    }
+
+    /// Runs `check` for each resource, in chunks on every core, each chunk on a copy of this context that
+    /// sees everything checked so far; then merges what the copies found, in resource order.
+    mutating func inParallel(_ list: [Resource], _ check: @Sendable (inout CompilerContext, Resource) -> Void) {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard parallel, cores > 1, list.count >= 64 else {
+            for resource in list { check(&self, resource) }
+            return
+        }
+        var base = self
+        base.diagnostics = DiagnosticEngine()
+        let before = (trainings: checked.trainings.count, deployments: checked.deployments.count)
+        let size = (list.count + cores * 4 - 1) / (cores * 4)
+        let chunks = stride(from: 0, to: list.count, by: size).map { Array(list[$0..<min($0 + size, list.count)]) }
+        let done = Mutex<[CompilerContext?]>(Array(repeating: nil, count: chunks.count))
+        let start = base
+        DispatchQueue.concurrentPerform(iterations: chunks.count) { i in
+            var part = start
+            for resource in chunks[i] { check(&part, resource) }
+            done.withLock { $0[i] = part }
+        }
+        for part in done.withLock({ $0 }) {
+            guard let part else { continue }
+            diagnostics.emit(contentsOf: part.diagnostics.diagnostics)
+            checked.datasets.merge(part.checked.datasets) { a, _ in a }
+            checked.models.merge(part.checked.models) { a, _ in a }
+            checked.trainings += part.checked.trainings.dropFirst(before.trainings)
+            checked.deployments += part.checked.deployments.dropFirst(before.deployments)
+            used.formUnion(part.used)
+            sawUnknownReference = sawUnknownReference || part.sawUnknownReference
+        }
     }
 
     func resources(_ kind: ResourceKind) -> [Resource] {
