@@ -64,8 +64,13 @@ struct CompilerContext {
         for part in done.withLock({ $0 }) {
             guard let part else { continue }
             diagnostics.emit(contentsOf: part.diagnostics.diagnostics)
-            checked.datasets.merge(part.checked.datasets) { a, _ in a }
-            checked.models.merge(part.checked.models) { a, _ in a }
+            // Only what the chunk added: every chunk also holds what earlier phases checked.
+            if part.checked.datasets.count > start.checked.datasets.count {
+                checked.datasets.merge(part.checked.datasets) { a, _ in a }
+            }
+            if part.checked.models.count > start.checked.models.count {
+                checked.models.merge(part.checked.models) { a, _ in a }
+            }
             checked.trainings += part.checked.trainings.dropFirst(before.trainings)
             checked.deployments += part.checked.deployments.dropFirst(before.deployments)
             used.formUnion(part.used)
