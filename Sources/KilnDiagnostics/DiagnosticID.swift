@@ -21,12 +21,27 @@ public struct DiagnosticID: Hashable, Sendable, Comparable, CustomStringConverti
     public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
     public static func < (a: DiagnosticID, b: DiagnosticID) -> Bool { a.rawValue < b.rawValue }
 
+    private enum CodingKeys: String, CodingKey { case id, redactsSource = "redacts_source" }
+
+    /// A plain string, or `{"id": …, "redacts_source": true}` for an id whose source line is not shown (a
+    /// diagnostic that comes back from `kiln exec-node` keeps it).
     public init(from decoder: any Decoder) throws {
-        self.init(catalog: try decoder.singleValueContainer().decode(String.self))
+        if let text = try? decoder.singleValueContainer().decode(String.self) {
+            self.init(catalog: text)
+            return
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(catalog: try c.decode(String.self, forKey: .id), redactsSource: try c.decode(Bool.self, forKey: .redactsSource))
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(rawValue)
+        if redactsSource {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(rawValue, forKey: .id)
+            try c.encode(true, forKey: .redactsSource)
+        } else {
+            var c = encoder.singleValueContainer()
+            try c.encode(rawValue)
+        }
     }
 }

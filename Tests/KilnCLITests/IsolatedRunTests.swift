@@ -72,3 +72,36 @@ extension CLI {
         #expect(run.stderr.contains("the run record could not be written"), Comment(rawValue: run.stderr))
     }
 }
+
+extension CLI {
+    /// Two datasets that differ only in their transforms share their ingest, check and split keys: run
+    /// side by side in their own processes, each has its own job file.
+    @Test func isolatedNodesWithTheSameKeyRunSideBySide() throws {
+        var csv = "x,y,label\n"
+        for i in 0..<60 { csv += "\(i % 7),\(i % 5),\(i % 2 == 0 ? "a" : "b")\n" }
+        func dataset(_ name: String, _ transforms: String) -> String {
+            """
+            apiVersion: kiln/v1
+            kind: Dataset
+            metadata: {name: \(name)}
+            spec:
+              source: {path: ../data/d.csv}
+              schema:
+                columns: {x: {type: float}, y: {type: float}, label: {type: category, values: [a, b]}}
+                label: label
+              transforms: \(transforms)
+              split: {train: 0.8, test: 0.2}
+            """
+        }
+        let ws = try TemporaryDirectory(files: [
+            "data/d.csv": csv,
+            "specs/a.yaml": dataset("plain", "[]"),
+            "specs/b.yaml": dataset("scaled", "[{op: standardize, columns: auto}]"),
+        ])
+        let run = try kiln("run", ws.path, "--isolate", "--jobs", "4", "--quiet")
+        #expect(run.status == 0, Comment(rawValue: run.stderr))
+        let lock = try String(contentsOfFile: ws.path + "/kiln.lock", encoding: .utf8)
+        #expect(lock.contains("[dataset/plain:split]") && lock.contains("[dataset/scaled:split]"))
+    }
+}
+

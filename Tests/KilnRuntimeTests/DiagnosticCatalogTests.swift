@@ -68,4 +68,13 @@ import Testing
         }
         #expect(offenders == [], "ids are named through their stage's catalog")
     }
+
+    /// A diagnostic that comes back as JSON (from `kiln exec-node`) still hides a secret's source line.
+    @Test func redactionSurvivesJSON() throws {
+        let secret = Diagnostic(.spec(.inlineSecret), .error, "a secret", at: nil)
+        let back = try JSONDecoder().decode(Diagnostic.self, from: JSONEncoder().encode(secret))
+        #expect(back.id == secret.id && back.id.redactsSource)
+        let plain = try JSONDecoder().decode(Diagnostic.self, from: JSONEncoder().encode(Diagnostic(.run(.io), .error, "x", at: nil)))
+        #expect(!plain.id.redactsSource)
+    }
 }

@@ -16,6 +16,8 @@ final class FakeExecutor: NodeExecuting, Sendable {
         case flaky(Int)
         /// Runs until the context says stop (its deadline, or the run's cancel).
         case untilStopped
+        /// Says it was cancelled although the run was not (its process was signalled from outside).
+        case stoppedFromOutside
     }
 
     struct Event: Sendable {
@@ -70,6 +72,8 @@ final class FakeExecutor: NodeExecuting, Sendable {
             if context.attempt <= times {
                 throw NodeFailure("run.training", "flaky", cause: .infrastructure, retriable: true)
             }
+        case .stoppedFromOutside:
+            throw .cancelled("stopped")
         case .untilStopped:
             while !context.cancellation.isCancelled && !context.isPastDeadline { usleep(1000) }
             if context.cancellation.isCancelled { throw .cancelled("stopped") }
@@ -315,3 +319,15 @@ extension RunnerWithAFakeExecutor {
         #expect(failure.diagnostics.first?.id == "run.lock-not-written")
     }
 }
+
+extension RunnerWithAFakeExecutor {
+    @Test func aNodeStoppedFromOutsideTheRunFailsTheRun() async throws {
+        let setup = try Setup(Self.workspace(1))
+        let result = try await setup.run(FakeExecutor(["training/t0:fit": .stoppedFromOutside]))
+        #expect(result.outcome == .failed)
+        #expect(result.status("training/t0:fit") == "failed")
+        #expect(result.status("training/t0:gate") == "skipped")
+        #expect(result.failures.first?.cause == .infrastructure)
+    }
+}
+

@@ -3,6 +3,8 @@ import Foundation
 import KilnCompiler
 import KilnRegistry
 import KilnRuntime
+import KilnSecurity
+import KilnSpec
 
 /// Plumbing: runs one node from its job file. `kiln run --isolate` starts one of these per node; a cluster
 /// backend would start it where the node runs.
@@ -52,6 +54,17 @@ struct ExecNode: ParsableCommand {
             emit(WorkerMessage(failure: .infrastructure(.run(.exec), "the job file \(job) cannot be read", error)))
             throw ExitStatus.failure
         }
+        // The same access control as `kiln run`: a job file does not carry a permission.
+        if let authorizer = Access.runAuthorizer(
+            Access.policies(workspace: paths.root).map(PolicySpec.init), workspace: paths.root)
+        {
+            for requirement in NodeRequirement.of(decoded.id, decoded.payload) {
+                if let denial = authorizer.check(requirement, for: decoded.id) {
+                    emit(WorkerMessage(failure: denial))
+                    throw ExitStatus.failure
+                }
+            }
+        }
         let registry = GitRegistry(path: paths.registry, witness: Audit.witness(workspace: paths.root))
         let executor = LocalExecutor(
             paths: paths, registry: registry,
@@ -59,6 +72,16 @@ struct ExecNode: ParsableCommand {
         let cancellation = CancellationFlag()
         let signals = SignalHandler { _ in cancellation.cancel() }
         defer { signals.stop() }
+        // A node whose runner died stops too (at its next check, a training with its checkpoint): it must not
+        // go on writing beside the next run.
+        let parent = getppid()
+        let orphaned = Thread {
+            while !cancellation.isCancelled {
+                if getppid() != parent { cancellation.cancel() }
+                usleep(200_000)
+            }
+        }
+        orphaned.start()
         let context = ExecutionContext(
             outputs: outputs, attempt: attempt, deadline: deadline.map { Date(timeIntervalSince1970: $0) },
             cancellation: cancellation

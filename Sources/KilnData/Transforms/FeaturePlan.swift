@@ -107,7 +107,7 @@ public struct FeaturePlan: Sendable, Equatable {
                     targets.append((name, Place(transform: index, item: nil)))
                 }
             }
-            if t.op == .impute && t.strategy == .constant && t.value == nil {
+            if t.op == .impute && t.strategy == .constant && t.value == nil && !targets.isEmpty {
                 problems.append(.imputeWithoutValue(at: Place(transform: index, item: nil)))
             }
             for (name, place) in targets {

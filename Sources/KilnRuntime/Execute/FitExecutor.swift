@@ -60,6 +60,9 @@ struct FitExecutor: KindExecutor {
             try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         } catch { throw .infrastructure(.run(.io), "cannot create \(work)", error) }
 
+        // The timeout counts from here, the training's start (as before the runner passed deadlines): the
+        // data's reading and preparation, and a node process's start, do not count.
+        let deadline = fit.timeout.map { Date().addingTimeInterval($0) } ?? context.deadline
         let timedOut = Flag()
         let result: TrainingResult
         let trainer: Trainer
@@ -78,7 +81,7 @@ struct FitExecutor: KindExecutor {
                             learningRate: Double(report.learningRate),
                             eta: perEpoch * Double(config.epochs - report.epoch), resumedFrom: resumed)))
                 if context.cancellation.isCancelled { return .checkpointAndStop }
-                if context.isPastDeadline {
+                if let deadline, Date() > deadline {
                     timedOut.set()
                     return .checkpointAndStop
                 }

@@ -176,13 +176,15 @@ final class TableMemo: Sendable {
     func store(_ key: String, _ table: Table) {
         // Values, null masks and row lines: 8 bytes a cell and a row, near enough.
         let bytes = table.rowCount * (table.columns.count + 1) * 8
-        guard bytes <= budget else { return }
         state.withLock { s in
             s.clock += 1
             if let old = s.tables[key] { s.bytes -= old.bytes }
             s.tables[key] = (table, bytes, s.clock)
             s.bytes += bytes
-            while s.bytes > budget, let oldest = s.tables.min(by: { $0.value.used < $1.value.used }) {
+            // The newest table stays even past the budget (its check, split and fit follow it).
+            while s.bytes > budget, s.tables.count > 1,
+                let oldest = s.tables.min(by: { $0.value.used < $1.value.used })
+            {
                 s.bytes -= oldest.value.bytes
                 s.tables[oldest.key] = nil
             }

@@ -53,7 +53,8 @@ public struct ProcessExecutor: NodeExecuting {
     }
 
     public func execute(_ job: NodeJob, _ context: ExecutionContext) throws(NodeFailure) -> NodeOutput {
-        let base = "\(jobs)/\(job.key)-\(context.attempt)"
+        // Unique per attempt: two nodes can share a key (same kind, config, files and inputs).
+        let base = "\(jobs)/\(job.key.prefix(16))-\(context.attempt)-\(UUID().uuidString.lowercased())"
         let jobFile = base + ".json", errorFile = base + ".stderr"
         do {
             try FileManager.default.createDirectory(atPath: jobs, withIntermediateDirectories: true)
@@ -109,7 +110,7 @@ public struct ProcessExecutor: NodeExecuting {
                 guard let message = WorkerMessage.decode(Substring(line)) else { continue }
                 if let progress = message.epoch {
                     context.report(.epoch(node: job.id.description, progress: progress))
-                } else {
+                } else if message.output != nil || message.failure != nil {
                     final = message
                 }
             }

@@ -10,10 +10,13 @@ public enum NodeRequirement: Sendable, Hashable {
     case aliasMove(model: String, alias: String)
 
     /// What `node` needs. Exhaustive on purpose: a new node kind must say what it needs.
-    public static func of(_ node: GraphNode) -> [NodeRequirement] {
+    public static func of(_ node: GraphNode) -> [NodeRequirement] { of(node.id, node.payload) }
+
+    /// What a node of this id and payload needs (a job run by `kiln exec-node` is checked the same way).
+    public static func of(_ id: NodeID, _ payload: NodePayload) -> [NodeRequirement] {
         // A matrix cell (`training/t[lr=0.1]`) is the training `training/t`.
-        let resource = node.resource.policyName
-        switch node.payload {
+        let resource = id.resource.policyName
+        switch payload {
         case .ingest:
             return [.permission(action: "read", resources: [resource], environment: nil)]
         case .check, .split, .gate:

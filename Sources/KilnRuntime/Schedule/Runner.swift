@@ -268,8 +268,18 @@ public final class Runner: Sendable {
                     failure: nil, output: output,
                     lockEntry: LockFile.Entry(key: node.fingerprint, outputs: manifest.outputs.mapValues(\.sha256)))
             case .failure(var failure):
-                // Whatever ends a node while the run is cancelled is the cancel's doing.
-                if cancellation.isCancelled { failure.cause = .cancelled }
+                // Whatever ends a node while the run is cancelled is the cancel's doing; a node that says it
+                // was cancelled when the run was not (its process was signalled from outside) failed.
+                if cancellation.isCancelled {
+                    failure.cause = .cancelled
+                } else if failure.cause == .cancelled {
+                    failure = NodeFailure(
+                        failure.diagnostics.map {
+                            var d = $0
+                            d.message += " (the node was stopped from outside the run)"
+                            return d
+                        }, cause: .infrastructure, retriable: true)
+                }
                 let cancelled = failure.cause == .cancelled
                 let again = failure.retriable && !cancelled && attempt <= retry.max
                 reporter.report(

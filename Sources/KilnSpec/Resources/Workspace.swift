@@ -54,9 +54,10 @@ public struct WorkspaceLoader: Sendable {
         let files = isDirectory.boolValue ? Self.specFiles(in: path, unreadable: &unreadable) : [path]
         for directory in unreadable {
             // Its specs would be missing from the graph while everything else looks fine.
-            workspace.diagnostics.error(
-                .workspace(.unreadable), "cannot read the directory '\(directory)': its spec files are not loaded",
-                at: nil, help: "make it readable (chmod u+rx), or move it out of the workspace")
+            workspace.diagnostics.warning(
+                .workspace(.unreadable),
+                "cannot read the directory '\(directory)': spec files in it, if any, are not loaded", at: nil,
+                help: "make it readable (chmod u+rx), or move it out of the workspace")
         }
         if isDirectory.boolValue && files.isEmpty && unreadable.isEmpty {
             workspace.diagnostics.warning(
