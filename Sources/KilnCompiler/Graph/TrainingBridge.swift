@@ -38,16 +38,34 @@ extension TrainingConfig {
 extension ModelConfig {
     /// The Model spec with the widths the compiler inferred for this training.
     public init(_ model: Resource, inputs: Int, outputs: Int) {
+        let spec = ModelSpec(model)
         let v = model.spec
-        let a = v["architecture"]
-        self.init(
-            task: v["task"]?.string.flatMap(Task.init) ?? .classification,
-            architecture: a?["type"]?.string.flatMap(Architecture.init) ?? .linear, inputs: inputs, outputs: outputs,
-            hidden: a?["hidden"]?.list?.compactMap(\.int) ?? [],
-            activation: a?["activation"]?.string.flatMap(Activation.Kind.init) ?? .relu,
-            dropout: Float(a?["dropout"]?.double ?? 0), layerNorm: a?["normalization"]?.string == "layernorm",
-            initialisation: v[path: ["init", "scheme"]]?.string.flatMap(Initialisation.init) ?? .he,
-            seed: UInt64(max(0, v[path: ["init", "seed"]]?.int ?? 0)))
+        let task: Task =
+            switch spec.task {
+            case .classification: .classification
+            case .binary: .binary
+            case .regression: .regression
+            }
+        let initialisation = v[path: ["init", "scheme"]]?.string.flatMap(Initialisation.init) ?? .he
+        let seed = UInt64(max(0, v[path: ["init", "seed"]]?.int ?? 0))
+        switch spec.architecture {
+        case .linear:
+            self.init(
+                task: task, architecture: .linear, inputs: inputs, outputs: outputs, initialisation: initialisation,
+                seed: seed)
+        case .mlp(let m):
+            let activation: Activation.Kind =
+                switch m.activation {
+                case .relu: .relu
+                case .gelu: .gelu
+                case .tanh: .tanh
+                case .sigmoid: .sigmoid
+                }
+            self.init(
+                task: task, architecture: .mlp, inputs: inputs, outputs: outputs, hidden: m.hidden,
+                activation: activation, dropout: Float(m.dropout), layerNorm: m.layerNorm,
+                initialisation: initialisation, seed: seed)
+        }
     }
 }
 

@@ -91,7 +91,7 @@ extension CompilerContext {
         let taskSpan = modelResource.spec["task"]?.span
         var outputs: Int?
         switch task {
-        case "classification":
+        case .classification:
             if let classes = dataset.classes {
                 outputs = classes.count
             } else {
@@ -99,7 +99,7 @@ extension CompilerContext {
                     label, task: task, expected: "a category (or bool) column", at: datasetValue?.span,
                     taskSpan: taskSpan)
             }
-        case "binary":
+        case .binary:
             if label.type == .bool || (label.type == .category && label.values.count == 2) {
                 outputs = 1
             } else {
@@ -107,7 +107,7 @@ extension CompilerContext {
                     label, task: task, expected: "a bool column or a category with two values", at: datasetValue?.span,
                     taskSpan: taskSpan)
             }
-        default:
+        case .regression:
             if label.isNumeric {
                 outputs = 1
             } else {
@@ -120,9 +120,9 @@ extension CompilerContext {
         let lossValue = v["loss"]
         let allowedLosses: [String] =
             switch task {
-            case "classification": ["cross_entropy"]
-            case "binary": ["binary_cross_entropy"]
-            default: ["mse", "huber"]
+            case .classification: ["cross_entropy"]
+            case .binary: ["binary_cross_entropy"]
+            case .regression: ["mse", "huber"]
             }
         var loss = spec.loss
         if loss == "auto" {
@@ -130,7 +130,7 @@ extension CompilerContext {
         } else if !allowedLosses.contains(loss) {
             diagnostics.error(
                 .compiler(.taskLossMismatch),
-                "loss '\(loss)' does not fit the '\(task)' task of model '\(model.name)'",
+                "loss '\(loss)' does not fit the '\(task.rawValue)' task of model '\(model.name)'",
                 at: lossValue?.span, notes: [DiagnosticNote("the task is set here", at: taskSpan)],
                 help: "use " + allowedLosses.map { "'\($0)'" }.joined(separator: " or ") + ", or 'auto'")
         }
@@ -141,13 +141,13 @@ extension CompilerContext {
                 .compiler(.labelSmoothing), "'label_smoothing' applies to the cross_entropy loss, not '\(loss)'",
                 at: smoothing.keySpan ?? smoothing.span)
         }
-        let taskMetrics = task == "regression" ? SpecSchema.regressionMetrics : SpecSchema.classificationMetrics
-        let metrics = spec.metrics ?? (task == "regression" ? ["rmse", "r2"] : ["accuracy", "f1_macro"])
+        let taskMetrics = task == .regression ? SpecSchema.regressionMetrics : SpecSchema.classificationMetrics
+        let metrics = spec.metrics ?? (task == .regression ? ["rmse", "r2"] : ["accuracy", "f1_macro"])
         for item in v["metrics"]?.list ?? [] {
             guard let m = item.string, !taskMetrics.contains(m) else { continue }
             diagnostics.error(
                 .compiler(.taskMetricMismatch),
-                "metric '\(m)' does not fit the '\(task)' task of model '\(model.name)'",
+                "metric '\(m)' does not fit the '\(task.rawValue)' task of model '\(model.name)'",
                 at: item.span, notes: [DiagnosticNote("the task is set here", at: taskSpan)],
                 help: "metrics for \(task): " + taskMetrics.joined(separator: ", "))
         }
@@ -304,7 +304,7 @@ extension CompilerContext {
     }
 
     private mutating func labelMismatch(
-        _ label: ColumnSpec, task: String, expected: String, at span: SourceSpan?, taskSpan: SourceSpan?
+        _ label: ColumnSpec, task: ModelTask, expected: String, at span: SourceSpan?, taskSpan: SourceSpan?
     ) {
         diagnostics.error(
             .compiler(.taskLabelMismatch),

@@ -79,19 +79,65 @@ public struct DatasetSpec: Sendable {
     public func fraction(_ split: String) -> Double { self.split[split]?.double ?? 0 }
 }
 
+/// What a Model predicts.
+public enum ModelTask: String, Sendable, CaseIterable {
+    case classification, binary, regression
+}
+
+/// A Model's architecture with its configuration: a case per architecture, so that every switch over it
+/// is exhaustive and adding one makes the compiler point at each place to touch (docs/architecture.md,
+/// "Adding an architecture").
+public enum ArchitectureSpec: Sendable {
+    /// One dense layer.
+    case linear
+    /// Dense layers with an activation between them.
+    case mlp(MLP)
+
+    public struct MLP: Sendable {
+        public enum Activation: String, Sendable, CaseIterable { case relu, gelu, tanh, sigmoid }
+        public var hidden: [Int]
+        public var activation: Activation
+        public var dropout: Double
+        public var layerNorm: Bool
+    }
+
+    /// The `type` as the spec writes it.
+    public var name: String {
+        switch self {
+        case .linear: return "linear"
+        case .mlp: return "mlp"
+        }
+    }
+}
+
 public struct ModelSpec: Sendable {
     public var name: String
-    public var task: String
-    public var architecture: String
-    public var hidden: [Int]
+    public var task: ModelTask
+    public var architecture: ArchitectureSpec
     public var raw: SpecValue
 
+    /// The hidden widths (an mlp's; none for other architectures).
+    public var hidden: [Int] {
+        if case .mlp(let m) = architecture { return m.hidden }
+        return []
+    }
+
+    /// Built from the schema-checked spec, defaults filled in (the decoder applies the schema's).
     public init(_ resource: Resource) {
         let v = resource.spec
         name = resource.name
-        task = v["task"]?.string ?? "classification"
-        architecture = v[path: ["architecture", "type"]]?.string ?? "linear"
-        hidden = v[path: ["architecture", "hidden"]]?.list?.compactMap(\.int) ?? []
+        task = v["task"]?.string.flatMap(ModelTask.init) ?? .classification
+        let a = v["architecture"]
+        switch a?["type"]?.string {
+        case "mlp":
+            architecture = .mlp(
+                ArchitectureSpec.MLP(
+                    hidden: a?["hidden"]?.list?.compactMap(\.int) ?? [],
+                    activation: a?["activation"]?.string.flatMap(ArchitectureSpec.MLP.Activation.init) ?? .relu,
+                    dropout: a?["dropout"]?.double ?? 0, layerNorm: a?["normalization"]?.string == "layernorm"))
+        default:
+            architecture = .linear
+        }
         raw = v
     }
 }
