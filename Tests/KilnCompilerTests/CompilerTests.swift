@@ -187,3 +187,31 @@ func changed(_ a: String, _ b: String) throws -> Set<String> {
         }
     }
 }
+
+/// A fit node's payload carries the training as the compute core reads it, the schema's defaults applied
+/// where a variant reads a field the spec leaves out.
+@Suite struct FitPayloads {
+    func fit(_ optimizer: String, _ schedule: String = "{type: constant}") throws -> FitPayload {
+        let yaml = workspace(
+            dataset, model,
+            training.replacingOccurrences(
+                of: "epochs: 10", with: "epochs: 10\n  optimizer: \(optimizer)\n  schedule: \(schedule)"))
+        let graph = try #require(TestCompile.graph(yaml), Comment(rawValue: "\(TestCompile.diagnostics(yaml))"))
+        let node = try #require(graph.nodes.first { $0.kind == .fit })
+        guard case .fit(let payload) = node.payload else { Issue.record("not a fit payload"); throw CancellationError() }
+        return payload
+    }
+
+    @Test func variantDefaultsComeFromTheSchema() throws {
+        let momentum = try fit("{type: momentum, learning_rate: 0.1}").training.optimizer
+        #expect(momentum.kind == .momentum && momentum.momentum == 0.9 && !momentum.nesterov)
+        #expect(momentum.learningRate == 0.1)
+        let adam = try fit("{type: adamw, beta2: 0.99}").training.optimizer
+        #expect(adam.kind == .adamw && adam.beta1 == 0.9 && adam.beta2 == 0.99 && adam.epsilon == 1e-8)
+        #expect(adam.learningRate == 0.001)
+        let step = try fit("{type: sgd}", "{type: step, step_epochs: 5}").training.schedule
+        #expect(step.kind == .step && step.stepEpochs == 5 && step.gamma == 0.1)
+        let cosine = try fit("{type: sgd}", "{type: cosine, warmup_epochs: 2}").training.schedule
+        #expect(cosine.kind == .cosine && cosine.minLearningRate == 0 && cosine.warmupEpochs == 2)
+    }
+}

@@ -8,18 +8,31 @@ public import KilnSpec
 extension TrainingConfig {
     public init(_ t: CheckedTraining) {
         let v = t.spec
-        let o = v["optimizer"]
-        let kind = o?["type"]?.string.flatMap(OptimizerConfig.Kind.init) ?? .adam
-        let optimizer = OptimizerConfig(
-            kind, learningRate: Float(o?["learning_rate"]?.double ?? 0.001),
-            weightDecay: Float(o?["weight_decay"]?.double ?? 0), momentum: Float(o?["momentum"]?.double ?? 0.9),
-            nesterov: o?["nesterov"]?.bool ?? false, beta1: Float(o?["beta1"]?.double ?? 0.9),
-            beta2: Float(o?["beta2"]?.double ?? 0.999), epsilon: Float(o?["epsilon"]?.double ?? 1e-8))
-        let s = v["schedule"]
-        let schedule = LearningRateSchedule(
-            s?["type"]?.string.flatMap(LearningRateSchedule.Kind.init) ?? .constant, base: optimizer.learningRate,
-            warmupEpochs: s?["warmup_epochs"]?.int ?? 0, stepEpochs: s?["step_epochs"]?.int ?? 30,
-            gamma: Float(s?["gamma"]?.double ?? 0.1), minLearningRate: Float(s?["min_learning_rate"]?.double ?? 0))
+        let typed = TrainingSpec(name: t.resource.name, v)
+        let c = typed.optimizer.common
+        let (lr, wd) = (Float(c.learningRate), Float(c.weightDecay))
+        let optimizer: OptimizerConfig
+        switch typed.optimizer {
+        case .sgd:
+            optimizer = OptimizerConfig(.sgd, learningRate: lr, weightDecay: wd)
+        case .momentum(_, let momentum, let nesterov):
+            optimizer = OptimizerConfig(
+                .momentum, learningRate: lr, weightDecay: wd, momentum: Float(momentum), nesterov: nesterov)
+        case .adam(_, let a), .adamw(_, let a):
+            optimizer = OptimizerConfig(
+                typed.optimizer.isAdamW ? .adamw : .adam, learningRate: lr, weightDecay: wd, beta1: Float(a.beta1),
+                beta2: Float(a.beta2), epsilon: Float(a.epsilon))
+        }
+        let warmup = typed.schedule.warmupEpochs
+        let schedule: LearningRateSchedule
+        switch typed.schedule.shape {
+        case .constant:
+            schedule = LearningRateSchedule(.constant, base: lr, warmupEpochs: warmup)
+        case .step(let every, let gamma):
+            schedule = LearningRateSchedule(.step, base: lr, warmupEpochs: warmup, stepEpochs: every, gamma: Float(gamma))
+        case .cosine(let floor):
+            schedule = LearningRateSchedule(.cosine, base: lr, warmupEpochs: warmup, minLearningRate: Float(floor))
+        }
         let early = v["early_stopping"].flatMap { e -> EarlyStopping? in
             guard let patience = e["patience"]?.int else { return nil }
             return EarlyStopping(

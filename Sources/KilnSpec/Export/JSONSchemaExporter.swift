@@ -81,7 +81,9 @@ public struct JSONSchemaExporter {
         }
         for field in schema.fields {
             var property = type(field.type, enclosing: schema)
-            let description = JSON.string(field.doc + (field.defaultText.map { " Default: `\($0)`." } ?? ""))
+            let description = JSON.string(
+                field.doc + (field.defaultText.map { " Default: `\($0)`." } ?? "")
+                    + (field.variantDefault.map { " Default where it is read: `\($0)`." } ?? ""))
             if case .object(var parts) = property, !parts.contains(where: { $0.0 == "$ref" }) {
                 parts.insert(("description", description), at: 0)
                 if let d = field.defaultText, let value = Self.defaultValue(d, field.type) {

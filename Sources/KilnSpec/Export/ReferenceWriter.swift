@@ -27,7 +27,7 @@ public enum ReferenceWriter {
             for field in schema.fields {
                 let (description, nested) = describe(field.type, in: schema)
                 queue.append(contentsOf: nested.map { ($0, nil) })
-                let def = field.defaultText.map { "`\($0)`" } ?? ""
+                let def = field.defaultText.map { "`\($0)`" } ?? field.variantDefault.map { "`\($0)` where read" } ?? ""
                 out += "| `\(field.name)` | \(description) | \(field.required ? "yes" : "") | \(def) | \(field.doc) |\n"
             }
             out += "\n"

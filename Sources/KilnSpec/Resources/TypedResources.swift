@@ -142,6 +142,103 @@ public struct ModelSpec: Sendable {
     }
 }
 
+/// A Training's optimiser with the hyper-parameters its algorithm reads (the schema's defaults applied).
+public enum OptimizerSpec: Sendable {
+    case sgd(Common)
+    case momentum(Common, momentum: Double, nesterov: Bool)
+    case adam(Common, Adam)
+    case adamw(Common, Adam)
+
+    public struct Common: Sendable {
+        public var learningRate: Double
+        public var weightDecay: Double
+    }
+
+    public struct Adam: Sendable {
+        public var beta1: Double
+        public var beta2: Double
+        public var epsilon: Double
+    }
+
+    init(_ o: SpecValue?) {
+        let common = Common(
+            learningRate: o?["learning_rate"]?.double ?? SchemaDefault.number(SpecSchema.optimizer, "learning_rate"),
+            weightDecay: o?["weight_decay"]?.double ?? SchemaDefault.number(SpecSchema.optimizer, "weight_decay"))
+        func adam() -> Adam {
+            Adam(
+                beta1: o?["beta1"]?.double ?? SchemaDefault.number(SpecSchema.optimizer, "beta1"),
+                beta2: o?["beta2"]?.double ?? SchemaDefault.number(SpecSchema.optimizer, "beta2"),
+                epsilon: o?["epsilon"]?.double ?? SchemaDefault.number(SpecSchema.optimizer, "epsilon"))
+        }
+        switch o?["type"]?.string ?? SchemaDefault.text(SpecSchema.optimizer, "type") {
+        case "sgd": self = .sgd(common)
+        case "momentum":
+            self = .momentum(
+                common, momentum: o?["momentum"]?.double ?? SchemaDefault.number(SpecSchema.optimizer, "momentum"),
+                nesterov: o?["nesterov"]?.bool ?? (SchemaDefault.text(SpecSchema.optimizer, "nesterov") == "true"))
+        case "adamw": self = .adamw(common, adam())
+        default: self = .adam(common, adam())
+        }
+    }
+
+    public var isAdamW: Bool {
+        if case .adamw = self { return true }
+        return false
+    }
+
+    public var common: Common {
+        switch self {
+        case .sgd(let c), .momentum(let c, _, _), .adam(let c, _), .adamw(let c, _): return c
+        }
+    }
+}
+
+/// A Training's learning-rate schedule (the schema's defaults applied).
+public struct ScheduleSpec: Sendable {
+    public enum Shape: Sendable {
+        case constant
+        case step(every: Int, gamma: Double)
+        case cosine(minLearningRate: Double)
+    }
+
+    public var shape: Shape
+    public var warmupEpochs: Int
+
+    init(_ s: SpecValue?) {
+        warmupEpochs = s?["warmup_epochs"]?.int ?? Int(SchemaDefault.number(SpecSchema.schedule, "warmup_epochs"))
+        switch s?["type"]?.string ?? SchemaDefault.text(SpecSchema.schedule, "type") {
+        case "step":
+            // `kiln check` refuses a step schedule without step_epochs.
+            shape = .step(
+                every: s?["step_epochs"]?.int ?? 1,
+                gamma: s?["gamma"]?.double ?? SchemaDefault.number(SpecSchema.schedule, "gamma"))
+        case "cosine":
+            shape = .cosine(
+                minLearningRate: s?["min_learning_rate"]?.double
+                    ?? SchemaDefault.number(SpecSchema.schedule, "min_learning_rate"))
+        default:
+            shape = .constant
+        }
+    }
+}
+
+/// A field's default as the schema writes it (the one place defaults live).
+enum SchemaDefault {
+    static func text(_ schema: ObjectSchema, _ name: String) -> String {
+        guard let field = schema.field(name), let text = field.defaultText ?? field.variantDefault else {
+            preconditionFailure("the schema '\(schema.name)' gives '\(name)' no default")
+        }
+        return text
+    }
+
+    static func number(_ schema: ObjectSchema, _ name: String) -> Double {
+        guard let value = Double(text(schema, name)) else {
+            preconditionFailure("the default of '\(name)' in '\(schema.name)' is not a number")
+        }
+        return value
+    }
+}
+
 public struct TrainingSpec: Sendable {
     public var name: String
     public var model: String
@@ -152,6 +249,8 @@ public struct TrainingSpec: Sendable {
     public var gates: [SpecValue]
     public var register: SpecValue?
     public var matrix: [SpecField]
+    public var optimizer: OptimizerSpec
+    public var schedule: ScheduleSpec
     public var raw: SpecValue
 
     public init(name: String, _ v: SpecValue) {
@@ -163,6 +262,8 @@ public struct TrainingSpec: Sendable {
         gates = v["gates"]?.list ?? []
         register = v["register"]
         matrix = v["matrix"]?.fields ?? []
+        optimizer = OptimizerSpec(v["optimizer"])
+        schedule = ScheduleSpec(v["schedule"])
         raw = v
     }
 }

@@ -69,15 +69,21 @@ public struct Field: Sendable {
     public var doc: String
     /// A default filled in when the field is absent (a scalar's YAML text, or `{}` for an object).
     public var defaultText: String?
+    /// The value a field that only some variants read (an optimiser's `momentum`) takes when a variant that
+    /// reads it leaves it out. Not filled in by decoding (the other variants must not carry it): the typed
+    /// resources apply it.
+    public var variantDefault: String?
 
     public init(
-        _ name: String, _ type: SchemaType, required: Bool = false, default defaultText: String? = nil, _ doc: String
+        _ name: String, _ type: SchemaType, required: Bool = false, default defaultText: String? = nil,
+        whenRead variantDefault: String? = nil, _ doc: String
     ) {
         self.name = name
         self.type = type
         self.required = required
         self.doc = doc
         self.defaultText = defaultText
+        self.variantDefault = variantDefault
     }
 }
 

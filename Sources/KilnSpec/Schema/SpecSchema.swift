@@ -285,11 +285,11 @@ public enum SpecSchema {
             Field("learning_rate", .number(min: 0, exclusiveMinimum: true), default: "0.001", "Peak learning rate."),
             Field(
                 "weight_decay", .number(min: 0), default: "0.0", "L2 (sgd, momentum, adam) or decoupled (adamw) decay."),
-            Field("momentum", .number(min: 0, max: 0.999999), "momentum: the momentum (default 0.9)."),
-            Field("nesterov", .boolean, "momentum: use Nesterov momentum (default false)."),
-            Field("beta1", .number(min: 0, max: 0.999999), "adam/adamw: first-moment decay (default 0.9)."),
-            Field("beta2", .number(min: 0, max: 0.999999), "adam/adamw: second-moment decay (default 0.999)."),
-            Field("epsilon", .number(min: 0, exclusiveMinimum: true), "adam/adamw: denominator term (default 1e-8)."),
+            Field("momentum", .number(min: 0, max: 0.999999), whenRead: "0.9", "momentum: the momentum."),
+            Field("nesterov", .boolean, whenRead: "false", "momentum: use Nesterov momentum."),
+            Field("beta1", .number(min: 0, max: 0.999999), whenRead: "0.9", "adam/adamw: first-moment decay."),
+            Field("beta2", .number(min: 0, max: 0.999999), whenRead: "0.999", "adam/adamw: second-moment decay."),
+            Field("epsilon", .number(min: 0, exclusiveMinimum: true), whenRead: "1e-8", "adam/adamw: denominator term."),
         ])
 
     static let schedule = ObjectSchema(
@@ -298,8 +298,8 @@ public enum SpecSchema {
             Field("type", .enumeration(["constant", "step", "cosine"]), default: "constant", "The schedule's shape."),
             Field("warmup_epochs", .integer(min: 0), default: "0", "Linear warm-up from 0 over these epochs."),
             Field("step_epochs", .integer(min: 1), "step: epochs between decays."),
-            Field("gamma", .number(min: 0, max: 1), "step: the decay factor (default 0.1)."),
-            Field("min_learning_rate", .number(min: 0), "cosine: the floor (default 0)."),
+            Field("gamma", .number(min: 0, max: 1), whenRead: "0.1", "step: the decay factor."),
+            Field("min_learning_rate", .number(min: 0), whenRead: "0", "cosine: the floor."),
         ])
 
     static let earlyStopping = ObjectSchema(
