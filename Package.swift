@@ -168,7 +168,7 @@ var targets: [Target] = [
         name: "KilnServeTests", dependencies: ["KilnServe", "KilnProtocol", "KilnRegistry", "KilnCompute", "KilnData", "KilnTestSupport"],
         swiftSettings: swiftSettings),
     .testTarget(
-        name: "KilnCLITests", dependencies: ["KilnTestSupport", "kiln"], swiftSettings: swiftSettings),
+        name: "KilnCLITests", dependencies: ["KilnTestSupport", "KilnRuntime", "kiln"], swiftSettings: swiftSettings),
 ]
 
 // The libFuzzer harness exists only in fuzz builds (scripts/fuzz sets KILN_FUZZ=1): a plain build

@@ -1,4 +1,7 @@
 import Foundation
+import KilnCompiler
+import KilnRuntime
+import KilnSpec
 import KilnTestSupport
 import Testing
 
@@ -105,3 +108,33 @@ extension CLI {
     }
 }
 
+
+extension CLI {
+    /// A job file carries no permission: `kiln exec-node` asks the workspace's Policy what `kiln run` would.
+    @Test func execNodeRefusesANodeThePolicyDenies() throws {
+        let w = try TemporaryDirectory()
+        for entry in ["data", "specs"] {
+            try FileManager.default.copyItem(
+                atPath: Repository.path("examples/iris-secure/\(entry)"), toPath: w.path + "/" + entry)
+        }
+        #expect(try kiln("keygen", "--out", w.path + "/keys/release").status == 0)
+        let (result, graph) = Compiler().lower(WorkspaceLoader().load(path: w.path))
+        let graphValue = try #require(graph, Comment(rawValue: "\(result.diagnostics.sorted.map(\.message))"))
+        let release = try #require(graphValue.nodes.first { $0.kind == .release })
+        let job = NodeJob(release, upstream: graphValue.upstreamKeys(of: release.id))
+        try JSONEncoder().encode(job).write(to: URL(fileURLWithPath: w.path + "/job.json"))
+        try FileManager.default.createDirectory(atPath: w.path + "/out", withIntermediateDirectories: true)
+        // alice may promote in staging only; the release deploys to production.
+        let r = try kiln(
+            "exec-node", "--job", w.path + "/job.json", "--outputs", w.path + "/out", "--workspace", w.path,
+            environment: ["KILN_USER": "alice"])
+        #expect(r.status == 1)
+        let line = try #require(r.stdout.split(separator: "\n").last)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let failure = try #require(object["failure"] as? [String: Any])
+        let first = try #require((failure["diagnostics"] as? [[String: Any]])?.first)
+        #expect(first["id"] as? String == "run.permission-denied", Comment(rawValue: String(line)))
+        #expect(r.stderr.contains("permission denied"), Comment(rawValue: r.stderr))
+        #expect(!FileManager.default.fileExists(atPath: w.path + "/.kiln/registry"), "nothing was touched")
+    }
+}
