@@ -138,3 +138,18 @@ extension CLI {
         #expect(!FileManager.default.fileExists(atPath: w.path + "/.kiln/registry"), "nothing was touched")
     }
 }
+
+extension CLI {
+    /// Keys become cache and work paths: a job whose key is not a SHA-256 is refused before anything runs.
+    @Test func execNodeRefusesAKeyThatIsAPath() throws {
+        let w = try irisCopy()
+        let (_, graph) = Compiler().lower(WorkspaceLoader().load(path: w.path))
+        let ingest = try #require(graph?.nodes.first { $0.kind == .ingest })
+        var job = NodeJob(ingest, upstream: [:])
+        job.key = "../../../tmp/escape-\(UUID().uuidString.prefix(8))"
+        try JSONEncoder().encode(job).write(to: URL(fileURLWithPath: w.path + "/job.json"))
+        let r = try kiln("exec-node", "--job", w.path + "/job.json", "--outputs", w.path + "/out", "--workspace", w.path)
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("not a node's key"), Comment(rawValue: r.stdout))
+    }
+}

@@ -100,3 +100,17 @@ import Testing
         #expect(s.start() == ["reg2"])  // a failed earlier registration does not block a later one
     }
 }
+
+extension SchedulerStateTests {
+    /// `finish` says what follows: the skips in graph order, that the run is stopping, that it is over.
+    @Test func finishReturnsTheActionsToTake() {
+        var s = diamond(jobs: 1)
+        #expect(s.start() == ["a"])
+        #expect(s.finish("a", .failed) == [.skip(node: "b", cause: "a"), .skip(node: "c", cause: "a"), .skip(node: "d", cause: "a"), .stopping, .finished])
+        var k = diamond(jobs: 4, keepGoing: true)
+        #expect(k.start() == ["a", "e"])
+        #expect(k.finish("e", .succeeded) == [])
+        #expect(k.finish("a", .cancelled) == [.stopping, .finished])
+        #expect(k.status(of: "b") == .notRun)
+    }
+}

@@ -65,6 +65,17 @@ struct ExecNode: ParsableCommand {
                 }
             }
         }
+        // Keys become paths in the cache and the work directory: a job file from elsewhere must not name
+        // anything but a key (SHA-256 hex), and its inputs must be node ids.
+        func isKey(_ s: String) -> Bool { s.utf8.count == 64 && s.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } }
+        if !isKey(decoded.key) || !decoded.inputs.allSatisfy({ NodeID($0.key) != nil && isKey($0.value) }) {
+            emit(
+                WorkerMessage(
+                    failure: NodeFailure(
+                        .run(.exec), "the job file \(job) names a key or an input that is not a node's key",
+                        cause: .infrastructure)))
+            throw ExitStatus.failure
+        }
         let registry = GitRegistry(path: paths.registry, witness: Audit.witness(workspace: paths.root))
         let executor = LocalExecutor(
             paths: paths, registry: registry,

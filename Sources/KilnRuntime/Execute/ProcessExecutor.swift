@@ -89,7 +89,7 @@ public struct ProcessExecutor: NodeExecuting {
         let watcher = Thread {
             while !exited.isCancelled {
                 if context.cancellation.isCancelled {
-                    kill(pid, SIGTERM)
+                    if process.isRunning { kill(pid, SIGTERM) }
                     return
                 }
                 usleep(50_000)

@@ -113,6 +113,7 @@ public final class Runner: Sendable {
         }
         if let (node, denial) = authorize(plan) {
             let nodes = plan.items.map { record($0.node, $0.node.id == node ? "failed" : "not run") }
+            reporter.close()
             return RunResult(
                 id: id, outcome: .failed, started: started, seconds: 0, nodes: nodes,
                 failures: [(node.description, denial.cause, denial.diagnostics)], warnings: [])
