@@ -61,10 +61,11 @@ public struct CheckedTraining: Sendable {
     /// The training node's name: `iris-train` or `iris-train[batch_size=16,...]` for a matrix cell.
     public var nodeName: String
     /// The resolved spec of this cell (matrix values substituted).
-    public var spec: SpecValue
-    public var model: String
+    public var spec: TrainingSpec
+    public var model: ModelSpec
     public var dataset: String
-    public var loss: String
+    /// The loss, `auto` resolved by the model's task.
+    public var loss: TrainingSpec.Loss
     public var metrics: [String]
     public var inputs: Int
     public var outputs: Int

@@ -53,17 +53,12 @@ public struct DeploymentConfig: Sendable {
     /// From a Deployment's decoded spec (defaults are filled in by the schema).
     public init?(_ spec: DeploymentSpec) {
         guard let model = spec.model else { return nil }
-        let v = spec.raw
         self.init(
             name: spec.name, environment: spec.environment, model: model, canary: spec.canary,
-            canaryTraffic: v[path: ["canary", "traffic"]]?.double ?? 0,
-            maxBatchSize: v[path: ["batching", "max_batch_size"]]?.int ?? 64,
-            maxDelay: v[path: ["batching", "max_delay"]]?.double ?? 0.002,
-            maxRequestBytes: v[path: ["limits", "max_request_bytes"]]?.double.map { Int($0) } ?? 1 << 20,
-            maxConcurrency: v[path: ["limits", "max_concurrency"]]?.int ?? 256,
-            authRequired: spec.auth != "none",
-            host: v[path: ["server", "host"]]?.string ?? "127.0.0.1",
-            port: v[path: ["server", "port"]]?.int ?? 8080)
+            canaryTraffic: spec.canaryTraffic, maxBatchSize: spec.batching.maxBatchSize,
+            maxDelay: spec.batching.maxDelay, maxRequestBytes: spec.limits.maxRequestBytes,
+            maxConcurrency: spec.limits.maxConcurrency, authRequired: spec.auth == .required,
+            host: spec.server.host, port: spec.server.port)
     }
 }
 

@@ -35,11 +35,12 @@ enum Audit {
             if let s = known[root.root] { return s }
             var s = Setup(path: root.auditLog, keyFile: root.keys + "/audit.key")
             for resource in Access.policies(workspace: workspace) {
-                if let configured = resource.spec[path: ["audit", "log"]]?.string, !configured.isEmpty {
+                let policy = PolicySpec(resource)
+                if let configured = policy.auditLog?.text, !configured.isEmpty {
                     s.path = (root.root as NSString).appendingPathComponent(configured)
                     s.problem = problem(configured, root: root.root)
                 }
-                if let text = resource.spec[path: ["audit", "key"]]?.string {
+                if let text = policy.auditKey {
                     do {
                         guard let reference = SecretReference(text) else {
                             throw AuditSetupFailure(description: "audit.key must be a secret reference")

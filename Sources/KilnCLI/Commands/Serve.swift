@@ -105,7 +105,7 @@ struct Serve: ParsableCommand {
             host: host ?? first.host, port: port ?? first.port, idleTimeout: idleTimeout, bodyTimeout: bodyTimeout,
             pollInterval: pollInterval)
         // TLS from the first Deployment's server (the one whose address is bound).
-        if let tls = chosen[0].resource.spec[path: ["server", "tls"]] {
+        if let tls = chosen[0].spec.server.tls {
             do { settings.tls = try Self.tlsSettings(tls, directory: chosen[0].resource.directory, root: loaded.paths.root) }
             catch {
                 throw fail("Deployment '\(first.name)': \(error)")
@@ -234,10 +234,12 @@ final class PolicyWatch: Sendable {
 
 extension Serve {
     /// The certificate and client CA read from inside the workspace, the key through its secret reference.
-    static func tlsSettings(_ tls: SpecValue, directory: String, root: String) throws -> ServerSettings.TLSSettings {
+    static func tlsSettings(
+        _ tls: DeploymentSpec.TLS, directory: String, root: String
+    ) throws -> ServerSettings.TLSSettings {
         let confinement = ReadConfinement(workspace: root)
-        func file(_ field: String) throws -> [UInt8]? {
-            guard let path = tls[field]?.string else { return nil }
+        func file(_ field: String, _ path: String?) throws -> [UInt8]? {
+            guard let path else { return nil }
             let full = path.hasPrefix("/") ? path : (directory as NSString).appendingPathComponent(path)
             if let problem = confinement.problem(full) { throw ServeError("tls.\(field) '\(path)' is not read: \(problem)") }
             guard let data = FileManager.default.contents(atPath: full) else {
@@ -245,13 +247,13 @@ extension Serve {
             }
             return [UInt8](data)
         }
-        guard let certificate = try file("certificate") else { throw ServeError("tls needs a certificate") }
-        guard let keyText = tls["key"]?.string, let reference = SecretReference(keyText) else {
+        guard let certificate = try file("certificate", tls.certificate) else { throw ServeError("tls needs a certificate") }
+        guard let reference = SecretReference(tls.key) else {
             throw ServeError("tls.key must be a secret reference (${file:…} or ${env:…})")
         }
         let key = try reference.resolve(relativeTo: directory)
         return ServerSettings.TLSSettings(
-            certificatePEM: certificate, keyPEM: [UInt8](key.utf8), clientCAPEM: try file("client_ca"))
+            certificatePEM: certificate, keyPEM: [UInt8](key.utf8), clientCAPEM: try file("client_ca", tls.clientCA))
     }
 }
 

@@ -39,7 +39,7 @@ struct Verify: ParsableCommand {
         let confinement = ReadConfinement(workspace: WorkspacePaths(path: workspace).root)
         for resource in Access.policies(workspace: workspace) {
             for key in PolicySpec(resource).trustedKeys {
-                guard let path = key.string else { continue }
+                let path = key.text
                 let full = path.hasPrefix("/") ? path : (resource.directory as NSString).appendingPathComponent(path)
                 if let problem = confinement.problem(full) {
                     throw ModelSigning.Failure("the trusted key '\(path)' is not read: \(problem)")

@@ -110,11 +110,4 @@ enum Access {
         let evaluator = PolicyEvaluator(policies)
         return evaluator.isActive ? RunPolicy(evaluator: evaluator, workspace: workspace) : nil
     }
-
-    static func field(_ json: JSON, _ key: String) -> String? {
-        guard case .object(let members) = json, let value = members.first(where: { $0.0 == key })?.1,
-            case .string(let s) = value
-        else { return nil }
-        return s
-    }
 }

@@ -23,17 +23,56 @@ extension DatasetSpec {
         }
     }
 
-    /// The transforms as the data layer sees them, each with its index in the spec's list.
-    var dataTransforms: [(index: Int, transform: TransformSpec)] {
-        transforms.enumerated().compactMap { i, t in
-            guard let op = t["op"]?.string.flatMap(TransformSpec.Op.init) else { return nil }
-            return (
-                i,
-                TransformSpec(
-                    op, columns: t["columns"]?.list != nil ? t["columns"]?.strings : nil,
-                    strategy: t["strategy"]?.string.flatMap(TransformSpec.ImputeStrategy.init) ?? .mean,
-                    value: t["value"].flatMap { $0.string ?? $0.text }, span: t.span)
-            )
+    /// The transforms as the data layer sees them, in the spec's order.
+    var dataTransforms: [TransformSpec] { transforms.map(\.data) }
+}
+
+extension DatasetSpec.Transform {
+    /// The transform as the data layer sees it.
+    var data: TransformSpec {
+        let op: TransformSpec.Op
+        var strategy = TransformSpec.ImputeStrategy.mean
+        var value: String?
+        switch operation {
+        case .impute(let s, let v):
+            op = .impute
+            value = v
+            switch s {
+            case .mean: strategy = .mean
+            case .median: strategy = .median
+            case .mostFrequent: strategy = .mostFrequent
+            case .constant: strategy = .constant
+            }
+        case .standardize: op = .standardize
+        case .minMax: op = .minMax
+        case .oneHot: op = .oneHot
+        case .ordinal: op = .ordinal
+        case .drop: op = .drop
+        }
+        return TransformSpec(op, columns: columns, strategy: strategy, value: value, span: span)
+    }
+}
+
+extension DatasetSpec.Check {
+    /// The check as the data layer sees it.
+    var data: CheckSpec {
+        let columns = columnItems.map(\.name)
+        let severity: CheckSpec.Level = self.severity == .warn ? .warn : .error
+        switch rule {
+        case .notNull: return CheckSpec(.notNull, columns: columns, severity: severity, span: span)
+        case .range(_, let min, let max):
+            return CheckSpec(.range, columns: columns, min: min, max: max, severity: severity, span: span)
+        case .unique: return CheckSpec(.unique, columns: columns, severity: severity, span: span)
+        case .rowCount(let min, let max):
+            return CheckSpec(
+                .rowCount, columns: [], min: min.map(Double.init), max: max.map(Double.init), severity: severity,
+                span: span)
+        case .classBalance(_, let ratio):
+            return CheckSpec(.classBalance, columns: columns, maxRatio: ratio, severity: severity, span: span)
+        case .allowedValues(_, let values):
+            return CheckSpec(.allowedValues, columns: columns, values: values, severity: severity, span: span)
+        case .pattern(_, let pattern):
+            return CheckSpec(.pattern, columns: columns, pattern: pattern, severity: severity, span: span)
         }
     }
 }
@@ -43,14 +82,13 @@ extension DatasetPayload {
     /// when a node reads the data).
     init(_ checked: CheckedDataset, sealing: SealingKey?) {
         let spec = checked.spec
-        let v = spec.raw
         var delimiter: UInt8?
         var bad: BadDelimiter?
         if let d = spec.delimiter {
             if d.utf8.count == 1, let byte = d.utf8.first {
                 delimiter = byte
             } else {
-                bad = BadDelimiter(text: d, span: v[path: ["source", "delimiter"]]?.span)
+                bad = BadDelimiter(text: d, span: spec.span(.delimiter))
             }
         }
         let path =
@@ -58,27 +96,24 @@ extension DatasetPayload {
             ? spec.path
             : DatasetConfig.normalized((checked.resource.directory as NSString).appendingPathComponent(spec.path))
         let columns = spec.dataColumns
-        let checks: [CheckSpec] = spec.checks.compactMap { c in
-            guard let kind = c["check"]?.string.flatMap(CheckSpec.Kind.init) else { return nil }
-            let columns = c["columns"]?.strings ?? (c["column"]?.string.map { [$0] } ?? [])
-            return CheckSpec(
-                kind, columns: columns, min: c["min"]?.double, max: c["max"]?.double, maxRatio: c["max_ratio"]?.double,
-                values: c["values"]?.list?.compactMap { $0.string ?? $0.text }, pattern: c["pattern"]?.string,
-                severity: c["severity"]?.string == "warn" ? .warn : .error, span: c.span)
-        }
-        let transforms = spec.dataTransforms.map(\.transform)
         let split = spec.split
+        let strategy: SplitSpec.Strategy =
+            switch split.strategy {
+            case .random: .random
+            case .stratified: .stratified
+            case .group: .group
+            case .ordered: .ordered
+            }
         let dataset = DatasetConfig(
             name: spec.name,
             source: SourceConfig(
-                path: path, format: spec.format.flatMap { SourceFormat(rawValue: $0) }, header: spec.header,
+                path: path, format: spec.format.map(SourceFormat.init), header: spec.header,
                 delimiter: delimiter),
             schema: DataSchema(columns: columns, label: spec.label, features: spec.features),
-            checks: checks, transforms: transforms,
+            checks: spec.checks.map(\.data), transforms: spec.dataTransforms,
             split: SplitSpec(
-                split["strategy"]?.string.flatMap(SplitSpec.Strategy.init) ?? .random, by: split["by"]?.string,
-                train: spec.fraction("train"), validation: spec.fraction("validation"), test: spec.fraction("test"),
-                seed: UInt64(max(0, split["seed"]?.int ?? 0))),
+                strategy, by: split.by, train: split.train, validation: split.validation, test: split.test,
+                seed: UInt64(max(0, split.seed))),
             encrypt: spec.encrypt)
         self.init(dataset: dataset, sealing: spec.encrypt ? sealing : nil, badDelimiter: bad)
     }
@@ -89,6 +124,16 @@ extension DatasetPayload {
         throw DataError(
             .data(.delimiter), "the delimiter '\(bad.text)' is not one byte", at: bad.span,
             help: "use one ASCII character, such as ';' or '|'")
+    }
+}
+
+extension SourceFormat {
+    init(_ format: DatasetSpec.Format) {
+        switch format {
+        case .csv: self = .csv
+        case .tsv: self = .tsv
+        case .jsonl: self = .jsonl
+        }
     }
 }
 

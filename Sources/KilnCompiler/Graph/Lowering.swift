@@ -16,8 +16,8 @@ struct Lowering {
     /// The Policy's `encryption.key` (the first Policy that names one), for encrypted datasets' nodes.
     private var sealing: SealingKey? {
         for resource in workspace.resources where resource.kind == .policy {
-            guard let written = resource.spec[path: ["encryption", "key"]] else { continue }
-            return SealingKey(reference: written.string, directory: resource.directory, span: written.span)
+            guard let written = PolicySpec(resource).encryptionKey else { continue }
+            return SealingKey(reference: written.text, directory: resource.directory, span: written.span)
         }
         return nil
     }
@@ -41,30 +41,24 @@ struct Lowering {
         var nodes = Self.parallelMap(checked.datasets.keys.sorted(), parallel) { name -> [GraphNode] in
             var unit = Unit(known: [:], hash: hash)
             guard let d = checked.datasets[name] else { return [] }
-            let r = ResourceID(.dataset, name), v = d.resource.spec
-            let source = v["source"]?.json ?? .null
+            let r = ResourceID(.dataset, name), spec = d.spec, v = spec.raw
             let data = DatasetPayload(d, sealing: sealing)
             unit.add(
                 r, .ingest(data),
                 config: .object([
-                    ("source", source),
-                    ("columns", v[path: ["schema", "columns"]]?.json ?? .null),
-                    ("governance", v["governance"]?.json ?? .null),
+                    ("source", spec.json(.source)), ("columns", spec.json(.columns)),
+                    ("governance", spec.json(.governance)),
                 ]), inputs: [], files: d.sourceFiles,
                 provenance: [
-                    (["source"], v["source"]), (["columns"], v[path: ["schema", "columns"]]),
-                    (["governance"], v["governance"]), ([], v),
+                    (["source"], spec[.source]), (["columns"], spec[.columns]), (["governance"], spec[.governance]),
+                    ([], v),
                 ])
             unit.add(
-                r, .check(data), config: .object([("checks", v["checks"]?.json ?? .array([]))]),
-                inputs: [NodeID(r, .ingest)], provenance: [(["checks"], v["checks"]), ([], v)])
+                r, .check(data), config: .object([("checks", spec[.checks]?.json ?? .array([]))]),
+                inputs: [NodeID(r, .ingest)], provenance: [(["checks"], spec[.checks]), ([], v)])
             unit.add(
-                r, .split(data),
-                config: .object([
-                    ("split", v["split"]?.json ?? .null), ("label", v[path: ["schema", "label"]]?.json ?? .null),
-                ]),
-                inputs: [NodeID(r, .check)],
-                provenance: [(["split"], v["split"]), (["label"], v[path: ["schema", "label"]]), ([], v)])
+                r, .split(data), config: .object([("split", spec.json(.split)), ("label", spec.json(.label))]),
+                inputs: [NodeID(r, .check)], provenance: [(["split"], spec[.split]), (["label"], spec[.label]), ([], v)])
             return unit.nodes
         }.flatMap { $0 }
         var fingerprints = Dictionary(nodes.map { ($0.id, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
@@ -72,66 +66,59 @@ struct Lowering {
         let datasetKeys = fingerprints
         nodes += Self.parallelMap(checked.trainings.sorted(by: { $0.nodeName < $1.nodeName }), parallel) { t -> [GraphNode] in
             var unit = Unit(known: datasetKeys, hash: hash)
-            guard let dataset = checked.datasets[t.dataset], let model = checked.models[t.model] else { return [] }
+            guard let dataset = checked.datasets[t.dataset] else { return [] }
             let r = ResourceID(.training, nodeName: t.nodeName)
+            let spec = t.spec, model = t.model, ds = dataset.spec
             // What changes the trained weights; gates, registration and execution policy do not.
-            let excluded: Set = ["gates", "register", "matrix", "timeout", "retry", "checkpoint"]
-            let training = JSON.object(
-                (t.spec.fields ?? []).filter { !excluded.contains($0.name) }.map { ($0.name, $0.value.json) })
-            let ds = dataset.resource.spec
+            let training = spec.json(omitting: [.gates, .register, .matrix, .timeout, .retry, .checkpoint])
             let fit = FitPayload(
                 training: TrainingConfig(t), model: ModelConfig(model, inputs: t.inputs, outputs: t.outputs),
                 data: DatasetPayload(dataset, sealing: sealing), metrics: t.metrics, retry: t.retry,
-                timeout: t.timeout, timeoutSpan: t.spec["timeout"]?.span)
+                timeout: t.timeout, timeoutSpan: spec.span(.timeout))
             unit.add(
                 r, .fit(fit),
                 config: .object([
-                    ("training", training), ("model", model.spec.json),
+                    ("training", training), ("model", model.raw.json),
                     (
                         "features",
                         .object([
-                            ("label", ds[path: ["schema", "label"]]?.json ?? .null),
-                            ("features", ds[path: ["schema", "features"]]?.json ?? .null),
-                            ("transforms", ds["transforms"]?.json ?? .array([])),
+                            ("label", ds.json(.label)), ("features", ds.json(.features)),
+                            ("transforms", ds[.transforms]?.json ?? .array([])),
                             ("columns", .array(dataset.featureColumns.map(JSON.string))),
                         ])
                     ),
-                    ("loss", .string(t.loss)), ("metrics", .array(t.metrics.map(JSON.string))),
+                    ("loss", .string(t.loss.rawValue)), ("metrics", .array(t.metrics.map(JSON.string))),
                     ("inputs", .int(t.inputs)), ("outputs", .int(t.outputs)),
                 ]), inputs: [.dataset(t.dataset, .split)],
                 provenance: [
-                    (["training"], t.spec), (["model"], model.spec),
-                    (["features", "label"], ds[path: ["schema", "label"]]),
-                    (["features", "features"], ds[path: ["schema", "features"]]),
-                    (["features", "transforms"], ds["transforms"]), (["features", "columns"], ds["schema"]),
-                    (["loss"], t.spec["loss"]), (["metrics"], t.spec["metrics"]), (["inputs"], model.spec["inputs"]),
-                    (["outputs"], model.spec["outputs"]), ([], t.spec),
+                    (["training"], spec.raw), (["model"], model.raw), (["features", "label"], ds[.label]),
+                    (["features", "features"], ds[.features]), (["features", "transforms"], ds[.transforms]),
+                    (["features", "columns"], ds[.schema]), (["loss"], spec[.loss]), (["metrics"], spec[.metrics]),
+                    (["inputs"], model[.inputs]), (["outputs"], model[.outputs]), ([], spec.raw),
                 ])
-            let gates = (t.spec["gates"]?.list ?? []).compactMap { g -> GateSpec? in
-                guard let metric = g["metric"]?.string else { return nil }
-                return GateSpec(
-                    metric: metric, split: g["split"]?.string ?? "test", min: g["min"]?.double, max: g["max"]?.double,
-                    compareTo: g["compare_to"]?.string, maxDrop: g["max_drop"]?.double ?? 0, span: g.span)
+            let gates = spec.gates.map { g in
+                GateSpec(
+                    metric: g.metric, split: g.split.rawValue, min: g.min, max: g.max, compareTo: g.compareTo,
+                    maxDrop: g.maxDrop, span: g.span)
             }
             unit.add(
                 r, .gate(GatePayload(gates: gates, registers: t.registerName)),
-                config: .object([("gates", t.spec["gates"]?.json ?? .array([]))]),
-                inputs: [NodeID(r, .fit)], provenance: [(["gates"], t.spec["gates"]), ([], t.spec)])
+                config: .object([("gates", spec[.gates]?.json ?? .array([]))]),
+                inputs: [NodeID(r, .fit)], provenance: [(["gates"], spec[.gates]), ([], spec.raw)])
             if let name = t.registerName {
-                var register = (t.spec["register"]?.fields ?? []).map { ($0.name, $0.value.json) }
+                var register = (spec[.register]?.fields ?? []).map { ($0.name, $0.value.json) }
                 if !register.contains(where: { $0.0 == "name" }) { register.insert(("name", .string(name)), at: 0) }
                 // The spec files of the training, its model and its dataset, as compiled.
                 var specs: [String: String] = [:]
-                for file in Set([t.resource.file, model.file, dataset.resource.file]) {
+                for file in Set([t.resource.file, model.raw.span.file, dataset.resource.file]) {
                     if let text = sources[file] { specs[DatasetConfig.relative(file, to: workspace.root)] = text }
                 }
-                let r2 = t.spec["register"]
                 let payload = RegisterPayload(
-                    model: name, message: r2?["message"]?.string ?? "trained by \(r)", alias: r2?["alias"]?.string,
+                    model: name, message: spec.register?.message ?? "trained by \(r)", alias: spec.register?.alias,
                     specs: specs)
                 unit.add(
                     r, .register(payload), config: .object(register), inputs: [NodeID(r, .gate)],
-                    provenance: [([], t.spec["register"] ?? t.spec)])
+                    provenance: [([], spec[.register] ?? spec.raw)])
             }
             return unit.nodes
         }.flatMap { $0 }
@@ -139,21 +126,21 @@ struct Lowering {
 
         var deployments = Unit(known: fingerprints, hash: hash)
         for d in checked.deployments.sorted(by: { $0.resource.name < $1.resource.name }) {
-            let r = ResourceID(.deployment, d.resource.name), v = d.resource.spec
+            let r = ResourceID(.deployment, d.resource.name), spec = d.spec
             guard let model = d.spec.model else { continue }
             let names = Set([d.spec.model?.model, d.spec.canary?.model].compactMap { $0 })
             let upstream = checked.trainings.filter { $0.registerName.map(names.contains) ?? false }
                 .map { NodeID(ResourceID(.training, nodeName: $0.nodeName), .register) }.sorted()
             let release = ReleasePayload(
                 deployment: d.resource.name, model: model, canary: d.spec.canary, environment: d.spec.environment,
-                signingRequired: d.signingRequired, trustedKeyFiles: d.trustedKeyFiles, modelSpan: v["model"]?.span,
-                canarySpan: v[path: ["canary", "model"]]?.span)
+                signingRequired: d.signingRequired, trustedKeyFiles: d.trustedKeyFiles, modelSpan: spec.span(.model),
+                canarySpan: spec.span(.canaryModel))
             deployments.add(
                 r, .release(release),
                 config: .object([
-                    ("model", v["model"]?.json ?? .null), ("canary", v["canary"]?.json ?? .null),
-                    ("environment", v["environment"]?.json ?? .null), ("signing_required", .bool(d.signingRequired)),
-                ]), inputs: upstream, files: d.trustedKeyFiles, provenance: [([], v)])
+                    ("model", spec.json(.model)), ("canary", spec.json(.canary)),
+                    ("environment", spec.json(.environment)), ("signing_required", .bool(d.signingRequired)),
+                ]), inputs: upstream, files: d.trustedKeyFiles, provenance: [([], spec.raw)])
         }
         return ExecutionGraph(nodes: nodes + deployments.nodes)
     }

@@ -2,13 +2,12 @@ import Foundation
 public import KilnCompute
 public import KilnSpec
 
-/// The compute core's view of a checked Training cell and its Model: plain values, defaults applied.
-/// The compiler has checked every name and range; an enumeration kiln does not know falls back to the
-/// schema's default only where the schema has one.
+/// The compute core's view of a checked Training cell and its Model: plain values. The typed specs carry
+/// the schema's defaults and the compiler has checked every name and range, so nothing here supplies a
+/// value of its own; every switch is exhaustive.
 extension TrainingConfig {
     public init(_ t: CheckedTraining) {
-        let v = t.spec
-        let typed = TrainingSpec(name: t.resource.name, v)
+        let typed = t.spec
         let c = typed.optimizer.common
         let (lr, wd) = (Float(c.learningRate), Float(c.weightDecay))
         let optimizer: OptimizerConfig
@@ -28,39 +27,48 @@ extension TrainingConfig {
         switch typed.schedule.shape {
         case .constant:
             schedule = LearningRateSchedule(.constant, base: lr, warmupEpochs: warmup)
-        case .step(let every, let gamma):
+        case .step(let every?, let gamma):
             schedule = LearningRateSchedule(.step, base: lr, warmupEpochs: warmup, stepEpochs: every, gamma: Float(gamma))
+        case .step(nil, _):
+            preconditionFailure("kiln check refuses a step schedule without step_epochs")
         case .cosine(let floor):
             schedule = LearningRateSchedule(.cosine, base: lr, warmupEpochs: warmup, minLearningRate: Float(floor))
         }
-        let early = v["early_stopping"].flatMap { e -> EarlyStopping? in
-            guard let patience = e["patience"]?.int else { return nil }
-            return EarlyStopping(
-                monitor: e["monitor"]?.string ?? "val_loss", patience: patience, minDelta: e["min_delta"]?.double ?? 0)
-        }
+        let loss: Loss.Kind =
+            switch t.loss {
+            case .auto: preconditionFailure("the compiler resolves 'auto' by the model's task")
+            case .crossEntropy: .crossEntropy
+            case .binaryCrossEntropy: .binaryCrossEntropy
+            case .mse: .mse
+            case .huber: .huber
+            }
         self.init(
-            epochs: v["epochs"]?.int ?? 100, batchSize: v["batch_size"]?.int ?? 32, optimizer: optimizer,
-            schedule: schedule, loss: Loss.Kind(rawValue: t.loss) ?? .crossEntropy,
-            labelSmoothing: Float(v["label_smoothing"]?.double ?? 0),
-            gradientClip: v["gradient_clip"]?.double.map(Float.init), metrics: t.metrics.compactMap(Metric.init),
-            earlyStopping: early, checkpointEvery: v[path: ["checkpoint", "every_epochs"]]?.int ?? 10,
-            seed: UInt64(max(0, v["seed"]?.int ?? 0)), threads: v["threads"]?.int)
+            epochs: typed.epochs, batchSize: typed.batchSize, optimizer: optimizer, schedule: schedule, loss: loss,
+            labelSmoothing: Float(typed.labelSmoothing), gradientClip: typed.gradientClip.map(Float.init),
+            metrics: t.metrics.compactMap(Metric.init),
+            earlyStopping: typed.earlyStopping.map {
+                EarlyStopping(monitor: $0.monitor, patience: $0.patience, minDelta: $0.minDelta)
+            },
+            checkpointEvery: typed.checkpointEvery, seed: UInt64(max(0, typed.seed)), threads: typed.threads)
     }
 }
 
 extension ModelConfig {
     /// The Model spec with the widths the compiler inferred for this training.
-    public init(_ model: Resource, inputs: Int, outputs: Int) {
-        let spec = ModelSpec(model)
-        let v = model.spec
+    public init(_ spec: ModelSpec, inputs: Int, outputs: Int) {
         let task: Task =
             switch spec.task {
             case .classification: .classification
             case .binary: .binary
             case .regression: .regression
             }
-        let initialisation = v[path: ["init", "scheme"]]?.string.flatMap(Initialisation.init) ?? .he
-        let seed = UInt64(max(0, v[path: ["init", "seed"]]?.int ?? 0))
+        let initialisation: Initialisation =
+            switch spec.initialisation {
+            case .he: .he
+            case .xavier: .xavier
+            case .zeros: .zeros
+            }
+        let seed = UInt64(max(0, spec.seed))
         switch spec.architecture {
         case .linear:
             self.init(
@@ -84,10 +92,8 @@ extension ModelConfig {
 
 extension CheckedTraining {
     /// Retries after a failed attempt, and the wait before the first (doubling after each).
-    public var retry: RetryPolicy {
-        RetryPolicy(max: spec[path: ["retry", "max"]]?.int ?? 0, backoff: spec[path: ["retry", "backoff"]]?.double ?? 1)
-    }
+    public var retry: RetryPolicy { RetryPolicy(max: spec.retry.max, backoff: spec.retry.backoff) }
 
     /// The longest an attempt may run, in seconds.
-    public var timeout: Double? { spec["timeout"]?.double }
+    public var timeout: Double? { spec.timeout }
 }

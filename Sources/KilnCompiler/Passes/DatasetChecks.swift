@@ -15,13 +15,12 @@ extension CompilerContext {
 
     mutating func checkDataset(_ resource: Resource) {
         let spec = DatasetSpec(resource)
-        let v = resource.spec
 
         // Label.
         var classes: [String]?
         // An unknown label would make every later feature message a cascade of the first.
         let labelUnknown = spec.label.map { spec.column($0) == nil } ?? false
-        if let label = spec.label, let labelSpan = v[path: ["schema", "label"]]?.span,
+        if let label = spec.label, let labelSpan = spec.span(.label),
             requireColumn(label, in: spec, at: labelSpan, role: "label"), let column = spec.column(label)
         {
             switch column.type {
@@ -32,7 +31,7 @@ extension CompilerContext {
             if column.type == .category && column.values.count == 1 {
                 diagnostics.error(
                     .compiler(.labelClasses), "label '\(label)' is a category with fewer than two values",
-                    at: column.raw["values"]?.span ?? column.span, help: "list the classes under 'values:'")
+                    at: column.span(.values) ?? column.span, help: "list the classes under 'values:'")
             }
             if column.pii || column.ignore {
                 diagnostics.warning(
@@ -43,24 +42,23 @@ extension CompilerContext {
 
         // Features.
         var features: [String] = []
-        if let explicit = v[path: ["schema", "features"]]?.list {
+        if let explicit = spec.featureItems {
             var seen = Set<String>()
-            for item in explicit {
-                guard let name = item.string else { continue }
+            for (name, span) in explicit {
                 guard seen.insert(name).inserted else {
-                    diagnostics.error(.compiler(.duplicateFeature), "feature '\(name)' is listed twice", at: item.span)
+                    diagnostics.error(.compiler(.duplicateFeature), "feature '\(name)' is listed twice", at: span)
                     continue
                 }
-                guard requireColumn(name, in: spec, at: item.span, role: "feature") else { continue }
+                guard requireColumn(name, in: spec, at: span, role: "feature") else { continue }
                 if name == spec.label {
                     diagnostics.error(
-                        .compiler(.labelIsFeature), "the label '\(name)' cannot also be a feature", at: item.span,
-                        notes: [DiagnosticNote("'\(name)' is the label here", at: v[path: ["schema", "label"]]?.span)],
+                        .compiler(.labelIsFeature), "the label '\(name)' cannot also be a feature", at: span,
+                        notes: [DiagnosticNote("'\(name)' is the label here", at: spec.span(.label))],
                         help: "remove '\(name)' from 'features'")
                     continue
                 }
                 if let column = spec.column(name), column.pii {
-                    checkPIIFeature(column, dataset: spec, resource: resource, at: item.span)
+                    checkPIIFeature(column, dataset: spec, resource: resource, at: span)
                 }
                 features.append(name)
             }
@@ -69,15 +67,14 @@ extension CompilerContext {
         }
 
         // Transforms and the input width: the data layer's feature plan, its problems at their place.
-        let transforms = spec.dataTransforms
         let plan = FeaturePlan(
             schema: DataSchema(columns: spec.dataColumns, label: spec.label, features: features),
-            transforms: transforms.map(\.transform))
+            transforms: spec.dataTransforms)
         for problem in plan.problems {
             // With an unknown label, what the features would be is a guess: no cascade of feature errors.
             if labelUnknown, case .unencoded = problem { continue }
             if labelUnknown, case .unusable = problem { continue }
-            report(problem, spec, transforms, resource)
+            report(problem, spec, resource)
         }
         let width = labelUnknown ? nil : plan.width
 
@@ -87,26 +84,26 @@ extension CompilerContext {
                 diagnostics.error(
                     .compiler(.columnBounds),
                     "'min'/'max' apply to numeric columns, and '\(column.name)' is \(column.type.rawValue)",
-                    at: (column.raw["min"] ?? column.raw["max"])?.keySpan ?? column.span)
+                    at: column.keySpan(.min) ?? column.keySpan(.max) ?? column.span)
             }
             if let min = column.min, let max = column.max, min > max {
                 diagnostics.error(
                     .compiler(.columnBounds),
                     "'min' (\(min.diagnosticText)) is greater than 'max' (\(max.diagnosticText)) for '\(column.name)'",
-                    at: column.raw["min"]?.span ?? column.span)
+                    at: column.span(.min) ?? column.span)
             }
             if !column.values.isEmpty && column.type != .category {
                 diagnostics.error(
                     .compiler(.columnValues),
                     "'values' applies to category columns, and '\(column.name)' is \(column.type.rawValue)",
-                    at: column.raw["values"]?.keySpan ?? column.span, help: "declare 'type: category'")
+                    at: column.keySpan(.values) ?? column.span, help: "declare 'type: category'")
             }
             if column.type == .category && column.values.isEmpty {
                 diagnostics.error(
                     .compiler(.columnValues), "category column '\(column.name)' needs its 'values'", at: column.span,
                     help: "list the categories: values: [a, b, c]")
             }
-            if Set(column.values).count != column.values.count, let valuesSpan = column.raw["values"]?.span {
+            if Set(column.values).count != column.values.count, let valuesSpan = column.span(.values) {
                 diagnostics.error(
                     .compiler(.columnValues), "'values' of '\(column.name)' lists a value twice", at: valuesSpan)
             }
@@ -114,17 +111,17 @@ extension CompilerContext {
                 diagnostics.error(
                     .compiler(.columnPattern),
                     "'pattern' applies to string columns, and '\(column.name)' is \(column.type.rawValue)",
-                    at: column.raw["pattern"]?.keySpan ?? column.span)
+                    at: column.keySpan(.pattern) ?? column.span)
             }
         }
 
         checkDataChecks(spec)
         checkSplit(spec, resource: resource)
-        if spec.encrypt && !checked.policies.contains(where: { $0.raw["encryption"] != nil }) {
+        if spec.encrypt && !checked.policies.contains(where: { $0.encryptionKey != nil }) {
             diagnostics.error(
                 .policy(.encryptWithoutKey),
                 "dataset '\(spec.name)' asks for encryption, but no Policy declares a key",
-                at: v[path: ["governance", "encrypt"]]?.span ?? resource.nameSpan,
+                at: spec.span(.encrypt) ?? resource.nameSpan,
                 help: "add 'encryption: {key: ${env:KILN_DATA_KEY}}' to a Policy")
         }
         let files = checkSource(spec, resource: resource)
@@ -136,15 +133,14 @@ extension CompilerContext {
 
     /// A feature-plan problem as a diagnostic, at the transform (or its column) that causes it.
     private mutating func report(
-        _ problem: FeaturePlan.Problem, _ spec: DatasetSpec, _ transforms: [(index: Int, transform: TransformSpec)],
-        _ resource: Resource
+        _ problem: FeaturePlan.Problem, _ spec: DatasetSpec, _ resource: Resource
     ) {
-        func transform(_ place: FeaturePlan.Place) -> SpecValue { spec.transforms[transforms[place.transform].index] }
-        func op(_ place: FeaturePlan.Place) -> String { transforms[place.transform].transform.op.rawValue }
+        func transform(_ place: FeaturePlan.Place) -> DatasetSpec.Transform { spec.transforms[place.transform] }
+        func op(_ place: FeaturePlan.Place) -> String { transform(place).op }
         func span(_ place: FeaturePlan.Place) -> SourceSpan {
             let t = transform(place)
-            if let item = place.item, let list = t["columns"]?.list, item < list.count { return list[item].span }
-            return t["columns"]?.span ?? t.span
+            if let item = place.item, item < t.columnSpans.count { return t.columnSpans[item] }
+            return t.span(.columns) ?? t.span
         }
         switch problem {
         case .unknownColumn(let name, let place):
@@ -189,78 +185,72 @@ extension CompilerContext {
         case .noFeatures:
             diagnostics.error(
                 .compiler(.noFeatures), "dataset '\(spec.name)' has no features after transforms",
-                at: spec.raw[path: ["schema", "features"]]?.span ?? resource.nameSpan)
+                at: spec.span(.features) ?? resource.nameSpan)
         }
     }
 
     private mutating func checkDataChecks(_ spec: DatasetSpec) {
         for check in spec.checks {
-            let kind = check["check"]?.string ?? ""
-            let names: [SpecValue] = check["columns"]?.list ?? (check["column"].map { [$0] } ?? [])
-            for item in names {
-                guard let name = item.string, requireColumn(name, in: spec, at: item.span, role: "check column"),
-                    let column = spec.column(name)
-                else {
+            for (name, span) in check.columnItems {
+                guard requireColumn(name, in: spec, at: span, role: "check column"), let column = spec.column(name) else {
                     continue
                 }
                 // An ignored column is not read, so the check would pass `kiln check` and fail the run.
                 if column.ignore {
                     diagnostics.error(
                         .compiler(.checkIgnoredColumn), "the check names '\(name)', which is 'ignore: true' and never read",
-                        at: item.span, help: "drop 'ignore: true' (and keep it out of 'features'), or check another column")
+                        at: span, help: "drop 'ignore: true' (and keep it out of 'features'), or check another column")
                     continue
                 }
-                switch kind {
-                case "range" where !column.isNumeric:
+                switch check.rule {
+                case .range where !column.isNumeric:
                     diagnostics.error(
                         .compiler(.checkType),
-                        "'range' needs a numeric column, and '\(name)' is \(column.type.rawValue)", at: item.span)
-                case "allowed_values" where check["values"] == nil && column.values.isEmpty:
+                        "'range' needs a numeric column, and '\(name)' is \(column.type.rawValue)", at: span)
+                case .allowedValues(_, nil) where column.values.isEmpty:
                     diagnostics.error(
                         .compiler(.checkValues), "'allowed_values' on '\(name)' has no values to allow", at: check.span,
                         help: "add 'values:' to the check, or declare the column as a category with 'values'")
-                case "pattern" where column.type != .string && column.type != .text:
+                case .pattern where column.type != .string && column.type != .text:
                     diagnostics.error(
                         .compiler(.checkType),
-                        "'pattern' needs a string column, and '\(name)' is \(column.type.rawValue)", at: item.span)
-                default: break
+                        "'pattern' needs a string column, and '\(name)' is \(column.type.rawValue)", at: span)
+                case .notNull, .range, .unique, .rowCount, .classBalance, .allowedValues, .pattern: break
                 }
             }
-            if kind == "range" && check["min"] == nil && check["max"] == nil {
+            switch check.rule {
+            case .range(_, nil, nil):
                 diagnostics.error(.compiler(.checkBounds), "'range' needs 'min', 'max' or both", at: check.span)
-            }
-            if kind == "row_count" && check["min"] == nil && check["max"] == nil {
+            case .rowCount(nil, nil):
                 diagnostics.error(.compiler(.checkBounds), "'row_count' needs 'min', 'max' or both", at: check.span)
-            }
-            if kind == "class_balance" && check["column"] == nil && spec.label == nil {
+            case .classBalance(nil, _) where spec.label == nil:
                 diagnostics.error(
                     .compiler(.checkColumn), "'class_balance' needs a 'column' when the dataset has no label",
                     at: check.span)
+            case .notNull, .range, .unique, .rowCount, .classBalance, .allowedValues, .pattern: break
             }
         }
     }
 
-    private mutating func checkSplit(
-        _ spec: DatasetSpec, resource: Resource
-    ) {
+    private mutating func checkSplit(_ spec: DatasetSpec, resource: Resource) {
         let split = spec.split
-        let train = spec.fraction("train"), validation = spec.fraction("validation"), test = spec.fraction("test")
+        let (train, validation, test) = (split.train, split.validation, split.test)
         let sum = train + validation + test
         if abs(sum - 1) > 1e-9 {
             diagnostics.error(
                 .compiler(.splitSum),
                 "split fractions add up to \(sum.diagnosticText), not 1 (train \(train.diagnosticText) + validation \(validation.diagnosticText) + test \(test.diagnosticText))",
-                at: split.keySpan ?? split.span, help: "make train + validation + test equal 1")
+                at: split.span, help: "make train + validation + test equal 1")
         }
         if train <= 0 {
             diagnostics.error(
-                .compiler(.emptyTrainSplit), "the train split is empty", at: split["train"]?.span ?? split.span,
+                .compiler(.emptyTrainSplit), "the train split is empty", at: split.span(.train) ?? split.raw.span,
                 help: "give 'train' a fraction above 0")
         }
-        let strategy = split["strategy"]?.string ?? "random"
-        let by = split["by"]
-        switch strategy {
-        case "stratified":
+        let by = split[.by]
+        let strategySpan = split.span(.strategy) ?? split.raw.span
+        switch split.strategy {
+        case .stratified:
             if let by, let name = by.string {
                 if requireColumn(name, in: spec, at: by.span, role: "stratify column"), let column = spec.column(name),
                     ![.category, .bool, .int].contains(column.type)
@@ -273,20 +263,20 @@ extension CompilerContext {
             } else if spec.label == nil {
                 diagnostics.error(
                     .compiler(.splitColumn), "a stratified split needs 'by' when the dataset has no label",
-                    at: split["strategy"]?.span ?? split.span)
+                    at: strategySpan)
             }
-        case "group":
+        case .group:
             if let by, let name = by.string {
                 _ = requireColumn(name, in: spec, at: by.span, role: "group column")
             } else {
                 diagnostics.error(
                     .compiler(.splitColumn), "a group split needs 'by': the column whose groups stay together",
-                    at: split["strategy"]?.span ?? split.span, help: "add 'by: COLUMN'")
+                    at: strategySpan, help: "add 'by: COLUMN'")
             }
-        default:
+        case .random, .ordered:
             if let by {
                 diagnostics.warning(
-                    .compiler(.splitByUnused), "'by' has no effect with strategy '\(strategy)'",
+                    .compiler(.splitByUnused), "'by' has no effect with strategy '\(split.strategy.rawValue)'",
                     at: by.keySpan ?? by.span)
             }
         }
@@ -295,10 +285,9 @@ extension CompilerContext {
     /// The source files (resolved); checks they exist and, for CSV/TSV with a header, that it names
     /// the declared columns.
     private mutating func checkSource(_ spec: DatasetSpec, resource: Resource) -> [String] {
-        let pathValue = resource.spec[path: ["source", "path"]]
-        let pathSpan = pathValue?.span ?? resource.nameSpan
+        let pathSpan = spec.span(.path) ?? resource.nameSpan
         // The data layer's map from extension to format: one rule for `kiln check` and the readers.
-        let format = spec.format ?? SourceFormat(extensionOf: spec.path)?.rawValue
+        let format = spec.format.map(SourceFormat.init) ?? SourceFormat(extensionOf: spec.path)
         if format == nil {
             diagnostics.error(
                 .compiler(.unknownFormat), "cannot tell the format of '\(spec.path)' from its extension", at: pathSpan,
@@ -327,8 +316,8 @@ extension CompilerContext {
                 return []
             }
         }
-        guard spec.header, format == "csv" || format == "tsv" else { return files }
-        let delimiter = spec.delimiter ?? (format == "tsv" ? "\t" : ",")
+        guard spec.header, format == .csv || format == .tsv else { return files }
+        let delimiter = spec.delimiter ?? (format == .tsv ? "\t" : ",")
         guard let header = Self.headerRow(first, delimiter: delimiter) else { return files }
         let declared = spec.columns.map(\.name)
         for column in spec.columns where !header.contains(column.name) {
@@ -344,7 +333,7 @@ extension CompilerContext {
             diagnostics.warning(
                 .compiler(.undeclaredColumns),
                 "'\(first)' has columns the schema does not declare: \(undeclared.map { "'\($0)'" }.joined(separator: ", ")); they are not read",
-                at: resource.spec[path: ["schema", "columns"]]?.keySpan ?? pathSpan,
+                at: spec[.columns]?.keySpan ?? pathSpan,
                 help: "declare them (with 'ignore: true' to keep them out of the features)")
         }
         return files
@@ -369,7 +358,7 @@ extension CompilerContext {
         var allowed = false
         for policy in checked.policies {
             for rule in policy.data where globMatches(rule.on, resource.id) && (rule.pii ?? true) {
-                if rule.classification != nil && rule.classification != dataset.classification { continue }
+                if rule.classification != nil && rule.classification != dataset.classification.rawValue { continue }
                 if rule.allow.contains("feature") { allowed = true }
                 if rule.deny.contains("feature") && denying == nil { denying = rule }
             }
@@ -379,8 +368,8 @@ extension CompilerContext {
                 .policy(.piiAsFeature), "pii column '\(column.name)' is used as a feature, which a Policy denies",
                 at: span,
                 notes: [
-                    DiagnosticNote("denied by this rule", at: denying.raw.span),
-                    DiagnosticNote("'\(column.name)' is marked pii here", at: column.raw["pii"]?.span ?? column.span),
+                    DiagnosticNote("denied by this rule", at: denying.span),
+                    DiagnosticNote("'\(column.name)' is marked pii here", at: column.span(.pii) ?? column.span),
                 ],
                 help: "remove '\(column.name)' from 'features'")
         } else if !allowed {
@@ -389,7 +378,7 @@ extension CompilerContext {
                 "pii column '\(column.name)' is used as a feature without a Policy allowing it",
                 at: span,
                 notes: [
-                    DiagnosticNote("'\(column.name)' is marked pii here", at: column.raw["pii"]?.span ?? column.span)
+                    DiagnosticNote("'\(column.name)' is marked pii here", at: column.span(.pii) ?? column.span)
                 ],
                 help:
                     "remove it from 'features', or allow it in a Policy: {allow: [feature], on: \(resource.id), where: {pii: true}}"

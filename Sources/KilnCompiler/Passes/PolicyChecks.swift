@@ -9,16 +9,17 @@ extension CompilerContext {
         let roleNames = Set(checked.policies.flatMap { $0.roles.map(\.name) })
         var principalNames: [String: SourceSpan] = [:]
         for principal in policy.principals {
-            let nameValue = principal.raw["name"]
-            if let first = principalNames[principal.name], let span = nameValue?.span {
+            let span = principal.nameSpan
+            if let first = principalNames[principal.name] {
                 diagnostics.error(
                     .policy(.duplicatePrincipal), "principal '\(principal.name)' is defined twice", at: span,
                     notes: [DiagnosticNote("first defined here", at: first)])
-            } else if let span = nameValue?.span {
+            } else {
                 principalNames[principal.name] = span
             }
-            for role in principal.raw["roles"]?.list ?? [] {
-                guard let name = role.string, !roleNames.contains(name) else { continue }
+            for role in principal.roleItems {
+                let name = role.text
+                guard !roleNames.contains(name) else { continue }
                 diagnostics.error(
                     .policy(.unknownRole), "principal '\(principal.name)' has role '\(name)', which no Policy defines",
                     at: role.span, help: DidYouMean.help(for: name, among: roleNames.sorted()))
@@ -27,35 +28,34 @@ extension CompilerContext {
         // Access control is on only when some Policy declares principals or roles: keys alone leave every
         // action open, which a Policy author may not expect.
         let accessControlled = checked.policies.contains { !$0.principals.isEmpty || !$0.roles.isEmpty }
-        if !accessControlled, policy.raw["signing"] != nil || policy.raw["encryption"] != nil {
+        if !accessControlled, policy[.signing] != nil || policy[.encryption] != nil {
             diagnostics.warning(
                 .policy(.noPrincipals),
                 "Policy '\(policy.name)' sets up keys but no Policy declares principals or roles: every action (run, register, promote, deploy, serve) is open to anyone",
-                at: policy.raw.keySpan ?? policy.raw.span,
+                at: policy.span,
                 help: "add principals and roles to turn access control on, e.g. {allow: [promote, deploy], on: \"model/*\", environments: [production]}")
         }
         for role in policy.roles {
             for rule in role.rules {
-                if let on = rule.raw["on"] { checkPattern(on, kinds: Self.patternKinds) }
-                if rule.actions.contains("infer") && !rule.on.hasPrefix("deployment/") && !rule.on.hasPrefix("*"),
-                    let on = rule.raw["on"]
-                {
+                checkPattern(rule.on, at: rule.onSpan, kinds: Self.patternKinds)
+                if rule.actions.contains("infer") && !rule.on.hasPrefix("deployment/") && !rule.on.hasPrefix("*") {
                     diagnostics.error(
                         .policy(.actionKind), "'infer' applies to deployments, and '\(rule.on)' names none",
-                        at: on.span,
+                        at: rule.onSpan,
                         help: "write 'on: deployment/NAME'")
                 }
             }
         }
         for rule in policy.data {
-            if let on = rule.raw["on"] { checkPattern(on, kinds: ["dataset"]) }
+            checkPattern(rule.on, at: rule.onSpan, kinds: ["dataset"])
             if rule.deny.isEmpty && rule.allow.isEmpty {
                 diagnostics.error(
-                    .policy(.emptyRule), "a data rule needs 'deny' or 'allow'", at: rule.raw.span,
+                    .policy(.emptyRule), "a data rule needs 'deny' or 'allow'", at: rule.span,
                     help: "write {deny: [feature], on: \"dataset/*\", where: {pii: true}}")
             }
         }
-        if let log = policy.raw[path: ["audit", "log"]], let path = log.string {
+        if let log = policy.auditLog {
+            let path = log.text
             if !ReadConfinement.isPlainRelative(path) {
                 diagnostics.error(
                     .policy(.auditOutside), "the audit log '\(Escaped(path))' must be inside the workspace", at: log.span,
@@ -63,7 +63,8 @@ extension CompilerContext {
             }
         }
         for key in policy.trustedKeys {
-            guard checkFiles, let path = key.string else { continue }
+            guard checkFiles else { continue }
+            let path = key.text
             let resolved = Self.resolve(path, in: policyDirectories[policy.name] ?? "")
             if !FileManager.default.fileExists(atPath: resolved) {
                 diagnostics.error(
@@ -78,19 +79,18 @@ extension CompilerContext {
     }
 
     /// A `KIND/NAME` pattern: a known lower-case kind (or `*`), then a name glob.
-    private mutating func checkPattern(_ value: SpecValue, kinds: [String]) {
-        guard let pattern = value.string else { return }
+    private mutating func checkPattern(_ pattern: String, at span: SourceSpan, kinds: [String]) {
         let parts = pattern.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[1].isEmpty else {
             diagnostics.error(
-                .policy(.invalidPattern), "'\(pattern)' is not a KIND/NAME pattern", at: value.span,
+                .policy(.invalidPattern), "'\(pattern)' is not a KIND/NAME pattern", at: span,
                 help: "write it like 'training/*' or 'deployment/iris-api'")
             return
         }
         let kind = String(parts[0])
         if kind != "*" && !kinds.contains(kind) {
             diagnostics.error(
-                .policy(.unknownKind), "unknown kind '\(kind)' in pattern '\(pattern)'", at: value.span,
+                .policy(.unknownKind), "unknown kind '\(kind)' in pattern '\(pattern)'", at: span,
                 help: DidYouMean.help(for: kind, among: kinds) ?? "kinds are lower-case: "
                     + kinds.joined(separator: ", "))
         }

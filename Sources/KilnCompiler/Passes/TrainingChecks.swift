@@ -4,61 +4,27 @@ import KilnSpec
 extension CompilerContext {
     /// Checks a Training once per matrix cell (the matrix may change the model, the loss, anything).
     mutating func checkTraining(_ resource: Resource) {
-        let base = TrainingSpec(name: resource.name, resource.spec)
-        for (cellName, spec) in expandMatrix(resource, base) {
-            checkTrainingCell(resource, TrainingSpec(name: resource.name, spec), nodeName: cellName)
+        for cell in TrainingSpec(name: resource.name, resource.spec).cells() {
+            checkTrainingCell(resource, cell)
         }
     }
 
-    /// The Cartesian product of the matrix (keys sorted), each cell's spec with its values set.
-    /// Without a matrix, the one spec as it is.
-    func expandMatrix(_ resource: Resource, _ base: TrainingSpec) -> [(String, SpecValue)] {
-        guard !base.matrix.isEmpty else { return [(resource.name, resource.spec)] }
-        let axes = base.matrix.sorted { $0.name < $1.name }
-        var cells: [([(String, SpecValue)])] = [[]]
-        for axis in axes {
-            let values = axis.value.list ?? []
-            cells = cells.flatMap { cell in values.map { cell + [(axis.name, $0)] } }
-        }
-        return cells.compactMap { cell in
-            var spec = resource.spec
-            for (path, value) in cell {
-                let parts = path.split(separator: ".").map(String.init)
-                if let updated = spec.setting(parts[...], to: value) {
-                    spec = updated
-                } else if parts.count == 1 {
-                    spec = spec.adding(parts[0], value)
-                } else if let parent = spec[path: Array(parts.dropLast())],
-                    let updated = spec.setting(parts.dropLast()[...], to: parent.adding(parts.last ?? "", value))
-                {
-                    spec = updated
-                }
-            }
-            let name = resource.name + "[" + cell.map { "\($0.0)=\($0.1.text ?? "")" }.joined(separator: ",") + "]"
-            return (name, spec)
-        }
-    }
-
-    private mutating func checkTrainingCell(_ resource: Resource, _ spec: TrainingSpec, nodeName: String) {
-        let v = spec.raw
-        let isCell = nodeName != resource.name
+    private mutating func checkTrainingCell(_ resource: Resource, _ cell: TrainingSpec.Cell) {
+        let spec = cell.spec, nodeName = cell.nodeName
         var ok = true
 
         // A matrix key whose parent object is absent could not be set: say so once per key.
-        if isCell {
-            for axis in spec.matrix {
-                let parts = axis.name.split(separator: ".").map(String.init)
-                if parts.count > 1, v[path: Array(parts.dropLast())] == nil {
-                    diagnostics.error(
-                        .compiler(.matrixMissingParent),
-                        "matrix key '\(axis.name)' sets a field of '\(parts.dropLast().joined(separator: "."))', which this Training does not declare",
-                        at: axis.value.keySpan ?? axis.value.span, help: "declare '\(parts[0]):' in the Training")
-                    ok = false
-                }
-            }
+        for axis in cell.unsetKeys {
+            let parent = axis.name.split(separator: ".").dropLast().joined(separator: ".")
+            diagnostics.error(
+                .compiler(.matrixMissingParent),
+                "matrix key '\(axis.name)' sets a field of '\(parent)', which this Training does not declare",
+                at: axis.value.keySpan ?? axis.value.span,
+                help: "declare '\(axis.name.split(separator: ".")[0]):' in the Training")
+            ok = false
         }
 
-        let modelValue = v["model"], datasetValue = v["dataset"]
+        let modelValue = spec[.model], datasetValue = spec[.dataset]
         let model = checked.models[spec.model].map(ModelSpec.init)
         let dataset = checked.datasets[spec.dataset]
         if let modelValue, model == nil {
@@ -75,7 +41,7 @@ extension CompilerContext {
         }
         if model != nil { used.insert("model/\(spec.model)") }
         if dataset != nil { used.insert("dataset/\(spec.dataset)") }
-        guard ok, let model, let dataset, let modelResource = checked.models[spec.model] else { return }
+        guard ok, let model, let dataset else { return }
 
         // The dataset must be labelled, with a label that fits the task.
         let task = model.task
@@ -88,7 +54,7 @@ extension CompilerContext {
                 help: "add 'label:' to the dataset's schema")
             return
         }
-        let taskSpan = modelResource.spec["task"]?.span
+        let taskSpan = model.span(.task)
         var outputs: Int?
         switch task {
         case .classification:
@@ -117,137 +83,128 @@ extension CompilerContext {
         }
 
         // Loss and metrics by task.
-        let lossValue = v["loss"]
-        let allowedLosses: [String] =
+        let allowedLosses: [TrainingSpec.Loss] =
             switch task {
-            case .classification: ["cross_entropy"]
-            case .binary: ["binary_cross_entropy"]
-            case .regression: ["mse", "huber"]
+            case .classification: [.crossEntropy]
+            case .binary: [.binaryCrossEntropy]
+            case .regression: [.mse, .huber]
             }
         var loss = spec.loss
-        if loss == "auto" {
+        if loss == .auto {
             loss = allowedLosses[0]
         } else if !allowedLosses.contains(loss) {
             diagnostics.error(
                 .compiler(.taskLossMismatch),
-                "loss '\(loss)' does not fit the '\(task.rawValue)' task of model '\(model.name)'",
-                at: lossValue?.span, notes: [DiagnosticNote("the task is set here", at: taskSpan)],
-                help: "use " + allowedLosses.map { "'\($0)'" }.joined(separator: " or ") + ", or 'auto'")
+                "loss '\(loss.rawValue)' does not fit the '\(task.rawValue)' task of model '\(model.name)'",
+                at: spec.span(.loss), notes: [DiagnosticNote("the task is set here", at: taskSpan)],
+                help: "use " + allowedLosses.map { "'\($0.rawValue)'" }.joined(separator: " or ") + ", or 'auto'")
         }
-        if let smoothing = v["label_smoothing"], !smoothing.isDefault, (smoothing.double ?? 0) > 0,
-            loss != "cross_entropy"
-        {
+        if spec.writes(.labelSmoothing), spec.labelSmoothing > 0, loss != .crossEntropy {
             diagnostics.error(
-                .compiler(.labelSmoothing), "'label_smoothing' applies to the cross_entropy loss, not '\(loss)'",
-                at: smoothing.keySpan ?? smoothing.span)
+                .compiler(.labelSmoothing), "'label_smoothing' applies to the cross_entropy loss, not '\(loss.rawValue)'",
+                at: spec.keySpan(.labelSmoothing))
         }
         let taskMetrics = task == .regression ? SpecSchema.regressionMetrics : SpecSchema.classificationMetrics
         let metrics = spec.metrics ?? (task == .regression ? ["rmse", "r2"] : ["accuracy", "f1_macro"])
-        for item in v["metrics"]?.list ?? [] {
-            guard let m = item.string, !taskMetrics.contains(m) else { continue }
+        for (m, span) in spec.metricItems where !taskMetrics.contains(m) {
             diagnostics.error(
                 .compiler(.taskMetricMismatch),
                 "metric '\(m)' does not fit the '\(task.rawValue)' task of model '\(model.name)'",
-                at: item.span, notes: [DiagnosticNote("the task is set here", at: taskSpan)],
+                at: span, notes: [DiagnosticNote("the task is set here", at: taskSpan)],
                 help: "metrics for \(task): " + taskMetrics.joined(separator: ", "))
         }
 
         // Gates name computed metrics, on splits that have rows.
         for gate in spec.gates {
-            let metricValue = gate["metric"]
-            if let m = metricValue?.string, m != "loss", !metrics.contains(m) {
+            if gate.metric != "loss", !metrics.contains(gate.metric) {
                 diagnostics.error(
-                    .compiler(.gateUnknownMetric), "gate on '\(m)', which this Training does not compute",
-                    at: metricValue?.span,
-                    notes: v["metrics"].map { [DiagnosticNote("the computed metrics are listed here", at: $0.span)] }
+                    .compiler(.gateUnknownMetric), "gate on '\(gate.metric)', which this Training does not compute",
+                    at: gate.span(.metric),
+                    notes: spec[.metrics].map { [DiagnosticNote("the computed metrics are listed here", at: $0.span)] }
                         ?? [],
-                    help: "add '\(m)' to 'metrics', or gate on one of: " + (metrics + ["loss"]).joined(separator: ", "))
+                    help: "add '\(gate.metric)' to 'metrics', or gate on one of: "
+                        + (metrics + ["loss"]).joined(separator: ", "))
             }
-            let split = gate["split"]?.string ?? "test"
-            if dataset.spec.fraction(split) <= 0 {
+            if dataset.spec.split.fraction(gate.split) <= 0 {
                 diagnostics.error(
                     .compiler(.gateEmptySplit),
-                    "gate on the '\(split)' split, which dataset '\(dataset.spec.name)' leaves empty",
-                    at: gate["split"]?.span ?? gate.span,
-                    notes: [
-                        DiagnosticNote(
-                            "the split is defined here", at: dataset.spec.split.keySpan ?? dataset.spec.split.span)
-                    ],
-                    help: "give the '\(split)' split a fraction, or gate on another split")
+                    "gate on the '\(gate.split.rawValue)' split, which dataset '\(dataset.spec.name)' leaves empty",
+                    at: gate.span(.split) ?? gate.span,
+                    notes: [DiagnosticNote("the split is defined here", at: dataset.spec.split.span)],
+                    help: "give the '\(gate.split.rawValue)' split a fraction, or gate on another split")
             }
-            let hasBound = gate["min"] != nil || gate["max"] != nil || gate["compare_to"] != nil
-            if !hasBound {
+            if gate.min == nil && gate.max == nil && gate.compareTo == nil {
                 diagnostics.error(
                     .compiler(.gateNoCondition), "a gate needs 'min', 'max' or 'compare_to'", at: gate.span,
                     help: "add 'min: 0.9' (or 'max', or 'compare_to: production' with 'max_drop')")
             }
-            if gate["max_drop"] != nil && gate["compare_to"] == nil {
+            if gate.writes(.maxDrop) && gate.compareTo == nil {
                 diagnostics.error(
                     .compiler(.gateNoCondition), "'max_drop' needs 'compare_to': the alias to compare with",
-                    at: gate["max_drop"]?.keySpan ?? gate.span)
+                    at: gate[.maxDrop]?.keySpan ?? gate.span)
             }
-            if let min = gate["min"]?.double, let max = gate["max"]?.double, min > max {
+            if let min = gate.min, let max = gate.max, min > max {
                 diagnostics.error(
-                    .compiler(.gateBounds), "gate 'min' is greater than 'max'", at: gate["min"]?.span ?? gate.span)
+                    .compiler(.gateBounds), "gate 'min' is greater than 'max'", at: gate.span(.min) ?? gate.span)
             }
         }
 
         // Early stopping watches a validation value.
-        if let es = v["early_stopping"], let monitor = es["monitor"] {
-            let name = monitor.string ?? ""
+        if let early = spec.earlyStopping, let monitor = spec[.monitor] {
+            let name = early.monitor
             let watched = name.hasPrefix("val_") ? String(name.dropFirst(4)) : nil
             if watched == nil || !(watched == "loss" || metrics.contains(watched ?? "")) {
                 diagnostics.error(
                     .compiler(.unknownMonitor),
                     "early stopping monitors '\(name)', which this Training does not compute",
                     at: monitor.span, help: "monitor 'val_loss' or 'val_' + one of: " + metrics.joined(separator: ", "))
-            } else if dataset.spec.fraction("validation") <= 0 {
+            } else if dataset.spec.split.validation <= 0 {
                 diagnostics.warning(
                     .compiler(.monitorWithoutValidation),
                     "early stopping monitors '\(name)', but dataset '\(dataset.spec.name)' has no validation split",
-                    at: monitor.isDefault ? (es.keySpan ?? es.span) : monitor.span,
-                    notes: [
-                        DiagnosticNote(
-                            "the split is defined here", at: dataset.spec.split.keySpan ?? dataset.spec.split.span)
-                    ],
+                    at: monitor.isDefault ? spec.keySpan(.earlyStopping) : monitor.span,
+                    notes: [DiagnosticNote("the split is defined here", at: dataset.spec.split.span)],
                     help: "without validation rows early stopping cannot trigger; give 'validation' a fraction")
             }
         }
 
         // Optimiser fields that the chosen optimiser does not read.
-        let optimizer = v["optimizer"]
-        let type = optimizer?["type"]?.string ?? "adam"
-        let reads: [(String, [String])] = [
-            ("momentum", ["momentum"]), ("nesterov", ["momentum"]),
-            ("beta1", ["adam", "adamw"]), ("beta2", ["adam", "adamw"]), ("epsilon", ["adam", "adamw"]),
+        let algorithm = spec.optimizer.algorithm
+        let reads: [(TrainingSpec.Part, [OptimizerSpec.Algorithm])] = [
+            (.momentum, [.momentum]), (.nesterov, [.momentum]),
+            (.beta1, [.adam, .adamw]), (.beta2, [.adam, .adamw]), (.epsilon, [.adam, .adamw]),
         ]
-        for (field, users) in reads where !users.contains(type) {
-            if let f = optimizer?[field] {
+        for (part, users) in reads where !users.contains(algorithm) {
+            if let f = spec[part] {
+                let field = part.field
                 diagnostics.error(
-                    .compiler(.optimizerField), "'\(field)' does not apply to optimizer '\(type)'",
+                    .compiler(.optimizerField), "'\(field)' does not apply to optimizer '\(algorithm.rawValue)'",
                     at: f.keySpan ?? f.span,
-                    help: "remove it, or use " + users.map { "'\($0)'" }.joined(separator: " or "))
+                    help: "remove it, or use " + users.map { "'\($0.rawValue)'" }.joined(separator: " or "))
             }
         }
-        let schedule = v["schedule"]
-        let scheduleType = schedule?["type"]?.string ?? "constant"
-        if scheduleType == "step" && schedule?["step_epochs"] == nil {
+        let scheduleKind = spec.schedule.kind
+        if case .step(nil, _) = spec.schedule.shape {
             diagnostics.error(
-                .compiler(.scheduleField), "a 'step' schedule needs 'step_epochs'", at: schedule?.span,
+                .compiler(.scheduleField), "a 'step' schedule needs 'step_epochs'", at: spec.span(.schedule),
                 help: "add 'step_epochs: 30'")
         }
-        for (field, owner) in [("step_epochs", "step"), ("gamma", "step"), ("min_learning_rate", "cosine")]
-        where scheduleType != owner {
-            if let f = schedule?[field] {
+        let owners: [(TrainingSpec.Part, ScheduleSpec.Kind)] = [
+            (.stepEpochs, .step), (.gamma, .step), (.minLearningRate, .cosine),
+        ]
+        for (part, owner) in owners where scheduleKind != owner {
+            if let f = spec[part] {
+                let field = part.field
                 diagnostics.error(
-                    .compiler(.scheduleField), "'\(field)' applies to the '\(owner)' schedule, not '\(scheduleType)'",
+                    .compiler(.scheduleField),
+                    "'\(field)' applies to the '\(owner.rawValue)' schedule, not '\(scheduleKind.rawValue)'",
                     at: f.keySpan ?? f.span)
             }
         }
 
         // Shapes: the dataset's features after transforms give the input width, the label the output width.
         var inputs = dataset.inputWidth
-        if let declared = modelResource.spec["inputs"], let n = declared.int, let inferred = dataset.inputWidth,
+        if case .declared(let n) = model.inputs, let declared = model[.inputs], let inferred = dataset.inputWidth,
             n != inferred
         {
             diagnostics.error(
@@ -257,16 +214,15 @@ extension CompilerContext {
                 notes: [
                     DiagnosticNote(
                         "the features are \(dataset.featureColumns.joined(separator: ", "))",
-                        at: dataset.resource.spec[path: ["schema", "features"]].map {
-                            $0.isDefault
-                                ? dataset.resource.spec[path: ["schema", "columns"]]?.keySpan ?? $0.span : $0.span
+                        at: dataset.spec[.features].map {
+                            $0.isDefault ? dataset.spec[.columns]?.keySpan ?? $0.span : $0.span
                         }),
                     DiagnosticNote("used together here", at: datasetValue?.span),
                 ],
                 help: "write 'inputs: auto', or 'inputs: \(inferred)'")
             inputs = nil
         }
-        if let declared = modelResource.spec["outputs"], let n = declared.int, let inferred = outputs, n != inferred {
+        if case .declared(let n) = model.outputs, let declared = model[.outputs], let inferred = outputs, n != inferred {
             diagnostics.error(
                 .compiler(.shapeMismatch),
                 "model '\(model.name)' declares \(n) outputs, but the '\(task)' task on label '\(labelName)' needs \(inferred)",
@@ -280,7 +236,7 @@ extension CompilerContext {
         }
 
         // What the registry would refuse after training is refused here, before it.
-        if let message = v[path: ["register", "message"]], let text = message.string {
+        if let message = spec[.registerMessage], let text = spec.register?.message {
             switch ModelNames.messageProblem(text) {
             case .trailer?:
                 diagnostics.error(
@@ -294,13 +250,11 @@ extension CompilerContext {
             }
         }
         guard let inputs, let outputs else { return }
-        let register = spec.register
         checked.trainings.append(
             CheckedTraining(
-                resource: resource, nodeName: nodeName, spec: v, model: model.name, dataset: dataset.spec.name,
-                loss: loss,
-                metrics: metrics, inputs: inputs, outputs: outputs,
-                registerName: register.map { $0["name"]?.string ?? model.name }))
+                resource: resource, nodeName: nodeName, spec: spec, model: model, dataset: dataset.spec.name,
+                loss: loss, metrics: metrics, inputs: inputs, outputs: outputs,
+                registerName: spec.register.map { $0.name ?? model.name }))
     }
 
     private mutating func labelMismatch(
@@ -312,7 +266,7 @@ extension CompilerContext {
             at: span,
             notes: [
                 DiagnosticNote("the task is set here", at: taskSpan),
-                DiagnosticNote("the label's type is declared here", at: label.raw["type"]?.span ?? label.span),
+                DiagnosticNote("the label's type is declared here", at: label.span(.type) ?? label.span),
             ])
     }
 }

@@ -333,7 +333,7 @@ public enum SpecSchema {
             Field("min", .number(), "Smallest passing value."),
             Field("max", .number(), "Largest passing value."),
             Field("compare_to", .string(.name), "An alias of the registered model to compare with (`production`)."),
-            Field("max_drop", .number(min: 0), "With `compare_to`: the largest allowed drop."),
+            Field("max_drop", .number(min: 0), whenRead: "0", "With `compare_to`: the largest allowed drop."),
         ])
 
     static let register = ObjectSchema(
