@@ -62,9 +62,8 @@ struct RunCommand: ParsableCommand {
             throw fail("\(error)")
         }
         defer { withExtendedLifetime(workspaceLock) {} }
-        // Re-read the lock file under the workspace lock: a run that just finished may have written it.
         var current = loaded
-        if let lock = try? LockFile.load(loaded.paths.lockFile) { current.lock = lock }
+        try current.refreshLock()
         let plan = try current.plan(selection.targets)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         // Registrations and alias moves are audited by the registry's witness before their refs move.

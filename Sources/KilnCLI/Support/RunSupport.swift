@@ -39,6 +39,8 @@ struct LoadedWorkspace {
     var paths: WorkspacePaths
     var cache: Cache
     var lock: LockFile
+    /// kiln.lock's stamp when `lock` was read.
+    var lockStamp: String?
     var renderer: DiagnosticRenderer
 
     static let warningsShown = 3
@@ -68,15 +70,27 @@ struct LoadedWorkspace {
             throw ExitStatus.failure
         }
         let paths = WorkspacePaths(path: path)
-        let lock: LockFile
-        do { lock = try LockFile.load(paths.lockFile) } catch {
-            throw fail("\(paths.lockFile): \(error)")
-        }
+        let stamp = LockFile.stamp(paths.lockFile)
         let loaded = LoadedWorkspace(
-            compiled: result, graph: graph, paths: paths, cache: Cache(directory: paths.cache), lock: lock,
-            renderer: renderer)
+            compiled: result, graph: graph, paths: paths, cache: Cache(directory: paths.cache),
+            lock: try readLock(paths), lockStamp: stamp, renderer: renderer)
         UntilExit.keep(loaded)
         return loaded
+    }
+
+    static func readLock(_ paths: WorkspacePaths) throws -> LockFile {
+        do { return try LockFile.load(paths.lockFile) } catch {
+            throw fail("\(paths.lockFile): \(error)")
+        }
+    }
+
+    /// kiln.lock as it is now: read again only when it changed since it was loaded (under the workspace's
+    /// run lock, a run that just finished may have written it).
+    mutating func refreshLock() throws {
+        let stamp = LockFile.stamp(paths.lockFile)
+        guard stamp != lockStamp else { return }
+        lock = try Self.readLock(paths)
+        lockStamp = stamp
     }
 
     var planner: Planner { Planner(graph: graph, cache: cache, lock: lock, root: paths.root) }

@@ -34,43 +34,50 @@ public struct ExecutionGraph: Sendable {
     }
 }
 
-/// One unit of work.
-public struct GraphNode: Sendable {
+/// One unit of work. A class: plans, the scheduler and the run's records refer to a node many times
+/// (17,200 nodes were copied four times over, config, payload and provenance each time).
+public final class GraphNode: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case ingest, check, split, fit, gate, register, release
     }
 
     /// `dataset/iris:ingest`, `training/iris-train[batch_size=16]:fit`.
-    public var id: NodeID
+    public let id: NodeID
     public var kind: Kind { id.kind }
     /// `dataset/iris`, `training/iris-train[batch_size=16]`.
     public var resource: ResourceID { id.resource }
     /// Nodes this node consumes.
-    public var inputs: [NodeID]
+    public let inputs: [NodeID]
     /// The resolved configuration the node runs with, in the spec's words (hashed into the fingerprint;
     /// `kiln plan` compares it field by field; a fit's is the registered version's params.json).
-    public var config: JSON
+    public let config: JSON
     /// What the node's executor works from (derived from the same spec values as `config`).
-    public var payload: NodePayload
+    public let payload: NodePayload
     /// Files the node reads, with their content hashes (SHA-256 hex).
-    public var files: [(path: String, sha256: String)]
+    public let files: [(path: String, sha256: String)]
     /// Hash of kind, config, file hashes, input fingerprints and kiln version.
-    public var fingerprint: String
+    public let fingerprint: String
     /// Where parts of `config` were written: a config path prefix and the spec value it came from, so
     /// that a changed field can be shown at its file and line (`kiln plan`). Not hashed.
-    public var provenance: [(path: [String], value: SpecValue)] = []
+    public let provenance: [(path: [String], value: SpecValue)]
+
+    public init(
+        id: NodeID, inputs: [NodeID], config: JSON, payload: NodePayload, files: [(path: String, sha256: String)],
+        fingerprint: String, provenance: [(path: [String], value: SpecValue)] = []
+    ) {
+        self.id = id
+        self.inputs = inputs
+        self.config = config
+        self.payload = payload
+        self.files = files
+        self.fingerprint = fingerprint
+        self.provenance = provenance
+    }
 
     /// The spec value a config path came from, as deep as the spec goes (a removed field: its parent).
     public func origin(of path: [String]) -> SpecValue? {
         let candidates = provenance.filter { path.starts(with: $0.path) }
         guard let best = candidates.max(by: { $0.path.count < $1.path.count }) else { return nil }
-        var value = best.value
-        for part in path.dropFirst(best.path.count) {
-            guard
-                let next = value[part] ?? Int(part).flatMap({ i in value.list.flatMap { i < $0.count ? $0[i] : nil } })
-            else { break }
-            value = next
-        }
-        return value
+        return best.value.deepest(along: path.dropFirst(best.path.count))
     }
 }

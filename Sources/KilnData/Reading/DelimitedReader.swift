@@ -90,20 +90,19 @@ struct DelimitedReader {
     let path: String
     let delimiter: UInt8
     var hashing = false
-
-    /// Records per block.
-    static let blockSize = 1024
+    /// Records per block (a header read needs one).
+    var blockSize = 1024
 
     /// Calls `sink` with every record in order, a block at a time; the sink's error stops the read.
     /// With `hashing`, returns the SHA-256 of the bytes read (the whole file).
     @discardableResult
     func read(_ sink: (RecordBlock) throws(DataError) -> Void) throws(DataError) -> ContentHash.FileDigest? {
         let file = try ChunkedFile(path: path, hashing: hashing)
-        var fieldCapacity = 64 * Self.blockSize
+        var fieldCapacity = 64 * blockSize
         var fields = UnsafeMutablePointer<FieldRange>.allocate(capacity: fieldCapacity)
-        let first = UnsafeMutablePointer<Int32>.allocate(capacity: Self.blockSize + 1)
-        let lines = UnsafeMutablePointer<Int>.allocate(capacity: Self.blockSize)
-        let starts = UnsafeMutablePointer<Int>.allocate(capacity: Self.blockSize)
+        let first = UnsafeMutablePointer<Int32>.allocate(capacity: blockSize + 1)
+        let lines = UnsafeMutablePointer<Int>.allocate(capacity: blockSize)
+        let starts = UnsafeMutablePointer<Int>.allocate(capacity: blockSize)
         defer {
             fields.deallocate()
             first.deallocate()
@@ -281,7 +280,7 @@ struct DelimitedReader {
                 records += 1
                 first[records] = Int32(used)
                 position = p
-                if records == Self.blockSize { try flush(base) }
+                if records == blockSize { try flush(base) }
             }
             // The block points into the buffer: hand it over before the buffer moves.
             try flush(base)

@@ -59,7 +59,7 @@ public struct TableReader: Sendable {
     public static func header(of path: String, delimiter: UInt8) -> [String]? {
         var names: [String]?
         do throws(DataError) {
-            try DelimitedReader(path: path, delimiter: delimiter).read { (block) throws(DataError) in
+            try DelimitedReader(path: path, delimiter: delimiter, blockSize: 1).read { (block) throws(DataError) in
                 names = (0..<block.fieldCount(0)).map { block.string(0, $0) ?? block.shown(0, $0) }
                 throw DataError([])  // enough: stop reading
             }

@@ -152,6 +152,22 @@ public struct Table: Sendable, Equatable {
     public var rowCount: Int
     public var origins: RowOrigins
 
+    /// The bytes the table's arrays hold (their capacity, which the readers reserve ahead), near enough.
+    public var byteCount: Int {
+        var bytes = origins.lines.capacity * 8
+        for c in columns {
+            bytes += c.nulls.words.capacity * 8
+            switch c.values {
+            case .float(let v): bytes += v.capacity * 8
+            case .int(let v): bytes += v.capacity * 8
+            case .bool(let v): bytes += v.capacity
+            case .category(let v): bytes += v.capacity * 4
+            case .string(let v): bytes += v.capacity * 16 + v.reduce(0) { $0 + ($1.utf8.count > 15 ? $1.utf8.count : 0) }
+            }
+        }
+        return bytes
+    }
+
     public init(columns: [Column], rowCount: Int, origins: RowOrigins = RowOrigins()) {
         self.columns = columns
         self.rowCount = rowCount

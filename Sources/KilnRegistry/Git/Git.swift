@@ -173,9 +173,16 @@ public final class GitRepository {
 
     // MARK: Objects
 
+    /// Writes a blob, or finds it already there: hashed in memory first, so that recording an unchanged
+    /// file costs a hash and a lookup (libgit2's buffer write goes through a temporary file each time).
     public func writeBlob(_ bytes: UnsafeRawBufferPointer) throws(GitError) -> ObjectID {
         var oid = git_oid()
-        try check(git_blob_create_from_buffer(&oid, pointer, bytes.baseAddress, bytes.count), "write a blob")
+        try check(git_odb_hash(&oid, bytes.baseAddress, bytes.count, GIT_OBJECT_BLOB), "hash a blob")
+        var odb: OpaquePointer?
+        try check(git_repository_odb(&odb, pointer), "open the object database")
+        defer { git_odb_free(odb) }
+        if git_odb_exists(odb, &oid) != 0 { return ObjectID(oid) }
+        try check(git_odb_write(&oid, odb, bytes.baseAddress, bytes.count, GIT_OBJECT_BLOB), "write a blob")
         return ObjectID(oid)
     }
 

@@ -101,6 +101,14 @@ public struct LockFile: Sendable, Equatable {
         return try LockFile(text: String(decoding: data, as: UTF8.self))
     }
 
+    /// The file's identity and last change (inode, size, modification time), nil when it is absent: a lock
+    /// read earlier is current while its stamp is the same.
+    public static func stamp(_ path: String) -> String? {
+        var s = stat()
+        guard stat(path, &s) == 0 else { return nil }
+        return "\(s.st_ino):\(s.st_size):\(s.st_mtim.tv_sec).\(s.st_mtim.tv_nsec):\(s.st_ctim.tv_sec).\(s.st_ctim.tv_nsec)"
+    }
+
     /// Writes atomically, and only when the text changed (so an all-cached run touches nothing).
     public func write(_ path: String) throws {
         let new = Data(text.utf8)

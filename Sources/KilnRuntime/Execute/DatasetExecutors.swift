@@ -28,7 +28,7 @@ extension ExecutorEnvironment {
             var table = try TableCodec.decode(
                 try store.read(name: "table.bin"), path: cache.outputs(key) + "/table.bin")
             for i in table.origins.files.indices { table.origins.files[i].path = local(table.origins.files[i].path) }
-            tables.store(key, table)
+            tables.store(key, table, read: true)
             return IngestedDataset(config: config, table: table, sources: sources)
         } catch let e as DataError {
             throw NodeFailure(e.diagnostics)

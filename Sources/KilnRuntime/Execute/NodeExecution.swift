@@ -72,6 +72,14 @@ public struct ExecutionContext: Sendable {
 /// (the runner calls it on a thread of its own) and writes only into `context.outputs`.
 public protocol NodeExecuting: Sendable {
     func execute(_ job: NodeJob, _ context: ExecutionContext) throws(NodeFailure) -> NodeOutput
+
+    /// The nodes a run is about to execute, before any starts (an executor that shares state between
+    /// nodes, like the in-process table memo, sizes it by them). Optional.
+    func prepare(_ nodes: [GraphNode], in graph: ExecutionGraph)
+}
+
+extension NodeExecuting {
+    public func prepare(_ nodes: [GraphNode], in graph: ExecutionGraph) {}
 }
 
 /// What executors in this process share: the workspace's places, the cache, the registry, and what is
@@ -105,6 +113,22 @@ public struct LocalExecutor: NodeExecuting {
 
     public init(paths: WorkspacePaths, registry: any ModelRegistry, computeThreads: Int) {
         self.init(ExecutorEnvironment(paths: paths, registry: registry, computeThreads: computeThreads))
+    }
+
+    /// Counts, for each ingested table, the nodes of this run that will read it (its check, its split and
+    /// every fit on it): the memo lets a table go after its last reader.
+    public func prepare(_ nodes: [GraphNode], in graph: ExecutionGraph) {
+        var readers: [String: Int] = [:]
+        for node in nodes {
+            let data: DatasetPayload
+            switch node.payload {
+            case .check(let d), .split(let d): data = d
+            case .fit(let f): data = f.data
+            case .ingest, .gate, .register, .release: continue
+            }
+            if let ingest = graph.node(.dataset(data.dataset.name, .ingest)) { readers[ingest.fingerprint, default: 0] += 1 }
+        }
+        environment.tables.expect(readers)
     }
 
     public func execute(_ job: NodeJob, _ context: ExecutionContext) throws(NodeFailure) -> NodeOutput {
@@ -149,14 +173,28 @@ final class Once<T: Sendable>: Sendable {
     }
 }
 
-/// Tables read in this run, by ingest key, so that check, split and fit usually decode a table once. The
-/// memo holds at most `budget` bytes (about): past it, the least recently used tables go, and a later
-/// reader decodes its table from the cache again. A run over thousands of datasets stays bounded.
+/// Decoded tables of this run, so that a dataset's check, split and fits do not decode its table from the
+/// cache again. When the run said who will read each table (`expect`), a table goes after its last reader
+/// and one nobody will read is not kept; otherwise (a single node, tests) the least recently used go past
+/// the budget, the newest staying.
 final class TableMemo: Sendable {
     private struct State {
         var tables: [String: (table: Table, bytes: Int, used: UInt64)] = [:]
         var bytes = 0
         var clock: UInt64 = 0
+        /// Reads still to come, by table key; nil when the run did not say.
+        var readers: [String: Int]?
+
+        /// Counts a read; true when it was the last one expected.
+        mutating func read(_ key: String) -> Bool {
+            guard let left = readers?[key] else { return false }
+            readers?[key] = left - 1
+            return left <= 1
+        }
+
+        mutating func drop(_ key: String) {
+            if let old = tables.removeValue(forKey: key) { bytes -= old.bytes }
+        }
     }
 
     let budget: Int
@@ -164,29 +202,34 @@ final class TableMemo: Sendable {
 
     init(budget: Int = 128 << 20) { self.budget = budget }
 
+    func expect(_ readers: [String: Int]) { state.withLock { $0.readers = readers } }
+
+    /// A read of the table, if it is here.
     func table(_ key: String) -> Table? {
-        state.withLock { s in
+        state.withLock { s -> Table? in
             guard let entry = s.tables[key] else { return nil }
             s.clock += 1
             s.tables[key]?.used = s.clock
+            if s.read(key) { s.drop(key) }
             return entry.table
         }
     }
 
-    func store(_ key: String, _ table: Table) {
-        // Values, null masks and row lines: 8 bytes a cell and a row, near enough.
-        let bytes = table.rowCount * (table.columns.count + 1) * 8
+    /// Keeps a table; `read`: the caller is one of its readers (it decoded the table to read it).
+    func store(_ key: String, _ table: Table, read: Bool = false) {
+        let bytes = table.byteCount
         state.withLock { s in
+            if read && s.read(key) { return }
+            if let readers = s.readers, readers[key, default: 0] <= 0 { return }
             s.clock += 1
-            if let old = s.tables[key] { s.bytes -= old.bytes }
+            s.drop(key)
             s.tables[key] = (table, bytes, s.clock)
             s.bytes += bytes
             // The newest table stays even past the budget (its check, split and fit follow it).
             while s.bytes > budget, s.tables.count > 1,
                 let oldest = s.tables.min(by: { $0.value.used < $1.value.used })
             {
-                s.bytes -= oldest.value.bytes
-                s.tables[oldest.key] = nil
+                s.drop(oldest.key)
             }
         }
     }

@@ -150,6 +150,7 @@ public final class Runner: Sendable {
             slots: options.computeThreads,
             keepGoing: options.keepGoing)
         let nodes = Dictionary(plan.items.map { ($0.node.id.description, $0.node) }, uniquingKeysWith: { a, _ in a })
+        executor.prepare(plan.toRun.map(\.node), in: graph)
         var failures: [(String, NodeFailure.Cause, [Diagnostic])] = []
         var warnings: [Diagnostic] = []
         var cancelledSeen = false
@@ -351,6 +352,8 @@ public final class Runner: Sendable {
         let ids = Set(graph.nodes.map(\.id.description))
         lock.entries = lock.entries.filter { ids.contains($0.key) }
         for (id, entry) in entries { lock.entries[id] = entry }
+        // Nothing new (a no-op run): the lock this run was planned from is the file, under the run's lock.
+        if lock == options.lock && FileManager.default.fileExists(atPath: paths.lockFile) { return nil }
         do { try lock.write(paths.lockFile) } catch {
             return Diagnostic(
                 .run(.lockNotWritten), .error,

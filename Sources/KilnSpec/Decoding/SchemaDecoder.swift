@@ -212,28 +212,27 @@ public struct SchemaDecoder {
     private mutating func decodeObject(
         _ entries: [YAMLEntry], schema: ObjectSchema, name: String, span: SourceSpan
     ) -> SpecValue? {
-        var fields: [SpecField] = []
         // A misspelt required field is reported once, as unknown with its suggestion, not also as missing.
-        var suggested = Set<String>()
-        for entry in entries {
-            guard let field = schema.field(entry.name) else {
-                let names = schema.fields.map(\.name)
-                if let s = DidYouMean.suggestion(for: entry.name, among: names) { suggested.insert(s) }
-                error(
-                    .spec(.unknownField), "unknown field '\(entry.name)' in '\(name)'", at: entry.key.span,
-                    help: DidYouMean.help(for: entry.name, among: names))
-                continue
-            }
-            if entry.value.isNull && !field.required { continue }
-            guard
-                let v = decode(
-                    entry.value, as: field.type, name: field.name, keySpan: entry.key.span, enclosing: schema)
-            else { continue }
-            fields.append(SpecField(name: field.name, value: v))
+        var suggested: Set<String> = []
+        for entry in entries where schema.field(entry.name) == nil {
+            let names = schema.fields.map(\.name)
+            if let s = DidYouMean.suggestion(for: entry.name, among: names) { suggested.insert(s) }
+            error(
+                .spec(.unknownField), "unknown field '\(entry.name)' in '\(name)'", at: entry.key.span,
+                help: DidYouMean.help(for: entry.name, among: names))
         }
-        let present = Set(entries.map(\.name))
-        for field in schema.fields where !present.contains(field.name) {
-            if field.required {
+        // In schema order, not the order written: the resolved value (and every fingerprint) is canonical.
+        var fields: [SpecField] = []
+        fields.reserveCapacity(schema.fields.count)
+        for field in schema.fields {
+            if let entry = entries.first(where: { $0.name == field.name }) {
+                if entry.value.isNull && !field.required { continue }
+                guard
+                    let v = decode(
+                        entry.value, as: field.type, name: field.name, keySpan: entry.key.span, enclosing: schema)
+                else { continue }
+                fields.append(SpecField(name: field.name, value: v))
+            } else if field.required {
                 guard !suggested.contains(field.name) else { continue }
                 error(
                     .spec(.missingField), "missing required field '\(field.name)' in '\(name)'", at: span,
@@ -248,9 +247,6 @@ public struct SchemaDecoder {
                 }
             }
         }
-        // Schema order, not the order written: the resolved value (and every fingerprint) is canonical.
-        let order = Dictionary(uniqueKeysWithValues: schema.fields.enumerated().map { ($1.name, $0) })
-        fields.sort { order[$0.name, default: 0] < order[$1.name, default: 0] }
         return SpecValue(.object(fields), span: span)
     }
 

@@ -49,6 +49,18 @@ public struct SpecValue: Sendable {
         return current
     }
 
+    /// The value as deep along a path of field names and list indices (`["hidden", "1"]`) as the spec
+    /// goes: where a config path's value was written, or its nearest written parent.
+    public func deepest(along path: ArraySlice<String>) -> SpecValue {
+        var value = self
+        for part in path {
+            guard let next = value[part] ?? Int(part).flatMap({ i in value.list.flatMap { i < $0.count ? $0[i] : nil } })
+            else { break }
+            value = next
+        }
+        return value
+    }
+
     public var string: String? {
         if case .string(let s) = kind { return s }
         return nil

@@ -238,6 +238,14 @@ private struct State {
     /// Checks duplicate keys and applies merge keys (`<<`): explicit keys win over merged ones, and
     /// earlier merge sources win over later ones. Merged entries take the place of the `<<` key.
     private mutating func resolveMerges(_ entries: [YAMLEntry]) -> [YAMLEntry]? {
+        // The common case, a small mapping without merge keys or duplicates, without building sets.
+        if entries.count <= 16 && !entries.contains(where: { isMergeKey($0.key) }) {
+            var unique = true
+            for i in entries.indices where unique {
+                for j in entries.indices where j < i && entries[j].name == entries[i].name { unique = false }
+            }
+            if unique { return entries }
+        }
         var explicit: [String: YAMLNode] = [:]
         for entry in entries where !isMergeKey(entry.key) {
             if let first = explicit[entry.name] {
