@@ -428,7 +428,7 @@ extension CLI {
         let moves = try kiln("alias", "history", "points-mlp@production", "-C", ws.path)
         #expect(moves.stdout.contains("  release-bot  "), "KILN_USER wins over git's user.name: \(moves.stdout)")
         let runs = try kiln("runs", ws.path, "--json", environment: environment)
-        #expect(runs.stdout.contains("\"user\" : \"Tess Tester\""), "\(runs.stdout.prefix(400))")
+        #expect(runs.stdout.contains("\"user\": \"Tess Tester\""), "\(runs.stdout.prefix(400))")
     }
 }
 

@@ -28,6 +28,26 @@ import Testing
         #expect(s.status.allSatisfy { $0 == .done })
     }
 
+    /// Two datasets' chains, listed as the graph lists them (every ingest, then every fit): a chain's next
+    /// node starts before the other chain's first, so one dataset's table is used and let go before the
+    /// next is read.
+    @Test func readyNodesGoDepthFirst() {
+        var s = SchedulerState(
+            nodes: [
+                .init(id: "a:ingest", inputs: []), .init(id: "b:ingest", inputs: []),
+                .init(id: "a:split", inputs: ["a:ingest"]), .init(id: "b:split", inputs: ["b:ingest"]),
+                .init(id: "a:fit", inputs: ["a:split"]), .init(id: "b:fit", inputs: ["b:split"]),
+            ], cached: [], jobs: 1, slots: 1, keepGoing: false)
+        var order: [String] = []
+        while !s.isFinished {
+            for id in s.start() {
+                order.append(id)
+                s.finish(id, succeeded: true)
+            }
+        }
+        #expect(order == ["a:ingest", "a:split", "a:fit", "b:ingest", "b:split", "b:fit"])
+    }
+
     @Test func cachedNodesAreNotWaitedFor() {
         var s = diamond(cached: ["a", "b"])
         #expect(s.start() == ["c", "e"])

@@ -6,6 +6,7 @@ import KilnData
 import KilnDiagnostics
 import KilnRegistry
 import KilnRuntime
+import KilnSpec
 import Synchronization
 
 struct Runs: ParsableCommand {
@@ -35,7 +36,7 @@ struct Runs: ParsableCommand {
             Terminal.standardError("kiln: warning: \(paths.runs)/\(name) is not a readable run record\n")
         }
         if json {
-            Terminal.standardOutput(String(decoding: try RunRecord.encoder.encode(shown), as: UTF8.self) + "\n")
+            Terminal.standardOutput(JSON.array(shown.map(\.json)).serialized(pretty: true) + "\n")
             return
         }
         guard !shown.isEmpty else {

@@ -58,37 +58,42 @@ public struct LockFile: Sendable, Equatable {
         }
         var sawVersion = false
         var number = 0
-        // Split by bytes, not characters: a lock of thousands of nodes is read on every plan and run.
-        for raw in text.utf8.split(separator: 10, omittingEmptySubsequences: false) {
+        // Bytes, not characters, and a string only for what is kept: a lock of thousands of nodes is read
+        // on every plan and run.
+        func starts(_ bytes: ArraySlice<UInt8>, _ prefix: StaticString) -> Bool {
+            let p = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+            return bytes.count >= p.count && zip(bytes, p).allSatisfy { $0 == $1 }
+        }
+        let all = Array(text.utf8)
+        for raw in all.split(separator: 10, omittingEmptySubsequences: false) {
             number += 1
-            var bytes = raw[...]
+            var bytes = raw
             while let f = bytes.first, f == 32 || f == 9 { bytes = bytes.dropFirst() }
             while let l = bytes.last, l == 32 || l == 9 || l == 13 { bytes = bytes.dropLast() }
             guard let first = bytes.first, first != UInt8(ascii: "#") else { continue }
-            let line = String(decoding: bytes, as: UTF8.self)
-            if line.hasPrefix("<<<<<<<") || line.hasPrefix(">>>>>>>") || line == "=======" {
+            if starts(bytes, "<<<<<<<") || starts(bytes, ">>>>>>>") || (bytes.count == 7 && starts(bytes, "=======")) {
                 throw ParseError(
                     line: number, message: "an unresolved merge conflict; resolve it, or delete kiln.lock and run again"
                 )
             }
             if first == UInt8(ascii: "[") && bytes.last == UInt8(ascii: "]") {
                 flush()
-                current = String(line.dropFirst().dropLast())
+                current = String(decoding: bytes.dropFirst().dropLast(), as: UTF8.self)
                 entry = Entry(key: "", outputs: [:])
-            } else if line.hasPrefix("key "), current != nil {
-                entry.key = String(line.dropFirst(4))
-            } else if line.hasPrefix("output "), current != nil {
-                let parts = line.split(separator: " ")
+            } else if starts(bytes, "key "), current != nil {
+                entry.key = String(decoding: bytes.dropFirst(4), as: UTF8.self)
+            } else if starts(bytes, "output "), current != nil {
+                let parts = bytes.split(separator: 32)
                 guard parts.count == 3 else { throw ParseError(line: number, message: "expected 'output NAME SHA256'") }
-                entry.outputs[String(parts[1])] = String(parts[2])
-            } else if line.hasPrefix("kiln-lock ") {
-                guard Int(line.dropFirst(10)) == Self.version else {
-                    throw ParseError(
-                        line: number, message: "lock format \(line.dropFirst(10)); this kiln writes \(Self.version)")
+                entry.outputs[String(decoding: parts[1], as: UTF8.self)] = String(decoding: parts[2], as: UTF8.self)
+            } else if starts(bytes, "kiln-lock ") {
+                let version = String(decoding: bytes.dropFirst(10), as: UTF8.self)
+                guard Int(version) == Self.version else {
+                    throw ParseError(line: number, message: "lock format \(version); this kiln writes \(Self.version)")
                 }
                 sawVersion = true
             } else {
-                throw ParseError(line: number, message: "unexpected line '\(line)'")
+                throw ParseError(line: number, message: "unexpected line '\(String(decoding: bytes, as: UTF8.self))'")
             }
         }
         flush()

@@ -1,5 +1,5 @@
 public import Foundation
-import KilnSpec
+public import KilnSpec
 
 /// `.kiln/runs/<id>.json`: who ran what, when, with which kiln, and how each node went.
 public struct RunRecord: Sendable, Codable {
@@ -33,14 +33,19 @@ public struct RunRecord: Sendable, Codable {
         nodes = result.nodes
     }
 
-    /// The records' JSON form (`.kiln/runs/ID.json`, `kiln runs --json`).
-    public static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return encoder
+    /// The record's JSON form (`.kiln/runs/ID.json`, `kiln runs --json`): snake_case keys, sorted, and
+    /// non-finite numbers as the strings `inf`, `-inf`, `nan` (what `all(in:)` decodes). Written directly:
+    /// a run of 17,000 nodes took a sixth of a no-op run through JSONEncoder.
+    public var json: JSON {
+        var fields: [(String, JSON)] = [
+            ("command", .array(command.map(JSON.string))), ("exit_code", .int(Int(exitCode))),
+            ("format", .string(format)), ("host", .string(host)), ("id", .string(id)), ("jobs", .int(jobs)),
+            ("kiln", .string(kiln)), ("nodes", .array(nodes.map(\.json))), ("outcome", .string(outcome.rawValue)),
+            ("seconds", .number(seconds)), ("started", .string(started)), ("targets", .array(targets.map(JSON.string))),
+            ("user", .string(user)), ("version", .int(version)),
+        ]
+        fields.sort { $0.0 < $1.0 }
+        return .object(fields)
     }
 
     /// Writes the record atomically; returns its path.
@@ -48,7 +53,7 @@ public struct RunRecord: Sendable, Codable {
     public func write(to directory: String) throws -> String {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = "\(directory)/\(id).json"
-        try Self.encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try Data(json.serialized(pretty: true).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         return path
     }
 
@@ -73,5 +78,29 @@ public struct RunRecord: Sendable, Codable {
             records.append(record)
         }
         return (records, skipped)
+    }
+}
+
+extension NodeRecord {
+    /// The node's part of the record's JSON form (optional fields omitted when absent).
+    public var json: JSON {
+        var fields: [(String, JSON)] = [
+            ("attempts", .int(attempts)), ("id", .string(id)), ("key", .string(key)), ("kind", .string(kind)),
+            ("metrics", .object(metrics.sorted { $0.key < $1.key }.map { ($0.key, .number($0.value)) })),
+            ("seconds", .number(seconds)), ("status", .string(status)), ("summary", .string(summary)),
+        ]
+        if let error { fields.append(("error", .string(error))) }
+        if let ranIn { fields.append(("ran_in", .string(ranIn))) }
+        fields.sort { $0.0 < $1.0 }
+        return .object(fields)
+    }
+}
+
+extension JSON {
+    /// A number; the non-finite as the strings JSON has no numbers for.
+    static func number(_ d: Double) -> JSON {
+        if d.isNaN { return .string("nan") }
+        if d.isInfinite { return .string(d > 0 ? "inf" : "-inf") }
+        return .double(d)
     }
 }

@@ -46,8 +46,12 @@ public struct SchedulerState: Sendable {
     private var waiting: [Int]
     private var running = 0
     private var slotsInUse = 0
-    /// Ready nodes, in graph order (kept sorted: a run of 17,000 nodes must not sort it at every start).
+    /// Ready nodes by rank (kept sorted: a run of 17,000 nodes must not sort it at every start).
     private var ready: [Int] = []
+    /// The order ready nodes start in: depth first (a node's consumers soon after it), so that what one
+    /// dataset's nodes hold in memory (its decoded table) is used by its training and let go before the
+    /// next datasets pile up. Among independent nodes, graph order.
+    private var rank: [Int] = []
     /// Per serial group, its members in graph order, and how many of them have ended.
     private var serialMembers: [String: [Int]] = [:]
     private var stopping = false
@@ -71,7 +75,9 @@ public struct SchedulerState: Sendable {
                 if status[j] != .cached { waiting[i] += 1 }
             }
         }
+        rank = Self.depthFirstRanks(dependents: dependents, inputs: nodes.map { $0.inputs.compactMap { index[$0] } })
         for i in nodes.indices where status[i] == .pending && waiting[i] == 0 { ready.append(i) }
+        ready.sort { rank[$0] < rank[$1] }
         for (i, n) in nodes.enumerated() { if let group = n.serial { serialMembers[group, default: []].append(i) } }
     }
 
@@ -110,14 +116,37 @@ public struct SchedulerState: Sendable {
         return true
     }
 
-    /// Inserts into `ready`, keeping graph order.
+    /// Inserts into `ready`, keeping rank order.
     private mutating func insertReady(_ n: Int) {
         var low = 0, high = ready.count
         while low < high {
             let mid = (low + high) / 2
-            if ready[mid] < n { low = mid + 1 } else { high = mid }
+            if rank[ready[mid]] < rank[n] { low = mid + 1 } else { high = mid }
         }
         ready.insert(n, at: low)
+    }
+
+    /// A topological order that goes deep first: after a node, the consumers it made ready, before the
+    /// next independent node (Kahn's algorithm with a stack; roots in graph order).
+    static func depthFirstRanks(dependents: [[Int]], inputs: [[Int]]) -> [Int] {
+        var left = inputs.map(\.count)
+        var rank = Array(repeating: 0, count: inputs.count)
+        var stack = inputs.indices.filter { left[$0] == 0 }.reversed() as [Int]
+        var next = 0
+        while let n = stack.popLast() {
+            rank[n] = next
+            next += 1
+            for d in dependents[n].reversed() {
+                left[d] -= 1
+                if left[d] == 0 { stack.append(d) }
+            }
+        }
+        // A cycle (the compiler refuses them): whatever is left, after, in graph order.
+        for i in rank.indices where left[i] > 0 {
+            rank[i] = next
+            next += 1
+        }
+        return rank
     }
 
     /// How a running node ended.
