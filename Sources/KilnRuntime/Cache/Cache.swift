@@ -70,6 +70,24 @@ public struct Cache: Sendable {
         access(entry(key) + "/manifest.json", F_OK) == 0
     }
 
+    /// Which of `keys` have an entry, for many at once: each shard directory is listed once instead of a
+    /// lookup per key (entries are only ever renamed in whole, so a listed entry is complete).
+    public func present(_ keys: [String]) -> Set<String> {
+        guard keys.count > 256 else { return Set(keys.filter(contains)) }
+        var found = Set<String>()
+        for shard in Set(keys.map { String($0.prefix(2)) }) {
+            guard let dir = opendir("\(directory)/\(shard)") else { continue }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name.count > 2 { found.insert(name) }
+            }
+        }
+        return found.intersection(keys)
+    }
+
     public func manifest(_ key: String) -> CacheManifest? {
         guard let data = FileManager.default.contents(atPath: entry(key) + "/manifest.json") else { return nil }
         return try? JSONDecoder().decode(CacheManifest.self, from: data)

@@ -91,11 +91,13 @@ public struct Planner: Sendable {
     public func plan(_ nodes: [GraphNode]) -> Plan {
         var willRun = Set<NodeID>()
         var items: [Plan.Item] = []
+        items.reserveCapacity(nodes.count)
+        let present = cache.present(nodes.map(\.fingerprint))
         for node in nodes {
             let locked = lock.entries[node.id.description]?.key
             // Cached only when the entry exists and nothing upstream in this plan will run.
             let upstreamRuns = node.inputs.filter(willRun.contains)
-            let cached = upstreamRuns.isEmpty && cache.contains(node.fingerprint)
+            let cached = upstreamRuns.isEmpty && present.contains(node.fingerprint)
             if !cached { willRun.insert(node.id) }
             items.append(
                 Plan.Item(

@@ -21,12 +21,16 @@ public indirect enum JSON: Sendable, Equatable {
 
     private func write(into out: inout [UInt8], pretty: Bool, indent: Int) {
         switch self {
-        case .null: out += Array("null".utf8)
-        case .bool(let b): out += Array((b ? "true" : "false").utf8)
-        case .int(let i): out += Array(String(i).utf8)
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): out.append(contentsOf: String(i).utf8)
         case .double(let d):
-            let text = d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) + ".0" : String(d)
-            out += Array(text.utf8)
+            if d == d.rounded() && abs(d) < 1e15 {
+                out.append(contentsOf: String(Int(d)).utf8)
+                out.append(contentsOf: ".0".utf8)
+            } else {
+                out.append(contentsOf: String(d).utf8)
+            }
         case .string(let s): JSON.quote(s, into: &out)
         case .array(let items):
             if items.isEmpty {
@@ -34,7 +38,7 @@ public indirect enum JSON: Sendable, Equatable {
                 return
             }
             out.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
+            for (i, item) in zip(items.indices, items) {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 if pretty { newline(&out, indent + 1) }
                 item.write(into: &out, pretty: pretty, indent: indent + 1)
@@ -68,6 +72,12 @@ public indirect enum JSON: Sendable, Equatable {
     /// A JSON string literal; bytes that need no escape are copied as they are (UTF-8 passes through).
     static func quote(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most strings need no escape: copied whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out.append(contentsOf: s.utf8)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in s.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out += [92, 34]
