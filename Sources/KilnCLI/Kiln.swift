@@ -41,8 +41,7 @@ public struct Kiln: ParsableCommand {
         do {
             var command = try parseAsRoot(arguments)
             if command is any RecordsWhoActs, let problem = Identity.problem {
-                FileHandle.standardError.write(Data("kiln: error: \(problem)\n".utf8))
-                Foundation.exit(ExitStatus.failure.rawValue)
+                Foundation.exit(fail(problem).rawValue)
             }
             try command.run()
             Foundation.exit(ExitStatus.success.rawValue)

@@ -88,7 +88,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             entries.append(GitTreeEntry(name: name, id: try repo.writeBlob(data), kind: .blob))
         }
         guard let card = FileManager.default.contents(atPath: r.artifact + "/card.json") else {
-            throw RegistryError("\(r.artifact) has no card.json")
+            throw RegistryError.incompleteArtifact(directory: r.artifact, missing: "card.json")
         }
         entries.append(GitTreeEntry(name: "card.json", id: try repo.writeBlob(card), kind: .blob))
         let (_, weights) = try WeightStore.write(r.artifact + "/model.safetensors", into: repo)
@@ -128,17 +128,17 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     /// written: a name git and kiln can both read back, no forged `Kiln-` trailer in the message.
     static func checkRecordable(_ r: Registration) throws {
         guard ModelNames.isName(r.model) else {
-            throw RegistryError("'\(Escaped(r.model))' cannot be a model name: use a-z, 0-9 and '-', starting with a letter")
+            throw RegistryError.unrecordable(.modelName(r.model))
         }
         if let alias = r.alias { try checkAlias(alias) }
         if let problem = GitSignature.problem(r.author) {
-            throw RegistryError("the author '\(Escaped(r.author))' cannot be recorded: \(problem)")
+            throw RegistryError.unrecordable(.author(r.author, problem: problem))
         }
         switch ModelNames.messageProblem(r.message) {
         case .trailer?:
-            throw RegistryError("the registration message has a line starting with 'Kiln-', which kiln keeps for its own trailers")
+            throw RegistryError.unrecordable(.messageTrailer)
         case .control?:
-            throw RegistryError("the registration message holds a control or formatting character")
+            throw RegistryError.unrecordable(.messageControl)
         case nil:
             break
         }
@@ -146,15 +146,14 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
 
     static func checkAlias(_ alias: String) throws {
         guard ModelNames.isAlias(alias) else {
-            throw RegistryError(
-                "'\(Escaped(alias))' cannot be an alias: use a-z, 0-9 and '-', starting with a letter; 'latest' and 'vN' name versions")
+            throw RegistryError.unrecordable(.alias(alias))
         }
     }
 
     static func checkReason(_ reason: String) throws {
         guard Escaped.firstControl(in: reason) == nil, reason.utf8.count <= 4096
         else {
-            throw RegistryError("the reason must be one line of at most 4,096 bytes without control or formatting characters")
+            throw RegistryError.unrecordable(.reason)
         }
     }
 
@@ -227,7 +226,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
                 // The tag is an index, never the truth: it must name that version in the model's history (a
                 // moved tag once served v1's weights as v2).
                 guard try version(of: tagged, repo) == n, try repo.descends(tip, from: tagged) else {
-                    throw RegistryError(
+                    throw RegistryError.damaged(
                         "\(reference)'s tag names a commit that is not \(reference) in \(reference.model)'s history: the registry is damaged or crafted")
                 }
                 return (n, tagged)
@@ -248,13 +247,13 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             guard let head = try repo.reference(Self.aliasRef(reference.model, alias)) else { return nil }
             let info = try aliasInfo(head, repo)
             guard let commit = ObjectID(hex: info.commit), info.model == reference.model, info.alias == alias else {
-                throw RegistryError("alias \(reference) is damaged")
+                throw RegistryError.damaged("alias \(reference) is damaged")
             }
             // The alias is an index too: it must name that version in the model's history.
             guard let tip = try repo.reference(Self.modelRef(reference.model)), try repo.descends(tip, from: commit),
                 try version(of: commit, repo) == info.version
             else {
-                throw RegistryError(
+                throw RegistryError.damaged(
                     "alias \(reference) names a commit that is not v\(info.version) of \(reference.model)'s history: the registry is damaged or crafted")
             }
             return (info.version, commit)
@@ -263,7 +262,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
 
     /// A history whose numbers do not go one by one.
     static func brokenHistory(_ model: String, _ found: Int, _ expected: Int) -> RegistryError {
-        RegistryError(
+        .damaged(
             "\(model)'s history numbers v\(found) where v\(expected) should be: the registry is damaged or crafted (kiln numbers versions one by one)")
     }
 
@@ -277,15 +276,15 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             return n
         }
         if trailers.count > 1 {
-            throw RegistryError("commit \(commit.hex.prefix(12)) has \(trailers.count) Kiln-Version trailers: it is crafted")
+            throw RegistryError.damaged("commit \(commit.hex.prefix(12)) has \(trailers.count) Kiln-Version trailers: it is crafted")
         }
-        throw RegistryError("commit \(commit.hex.prefix(12)) is not a kiln model version")
+        throw RegistryError.damaged("commit \(commit.hex.prefix(12)) is not a kiln model version")
     }
 
     func aliasInfo(_ commit: ObjectID, _ repo: GitRepository) throws -> AliasInfo {
         let tree = try repo.readTree(try repo.readCommit(commit).tree)
         guard let entry = tree.first(where: { $0.name == "alias.json" }) else {
-            throw RegistryError("alias commit \(commit.hex.prefix(12)) has no alias.json")
+            throw RegistryError.damaged("alias commit \(commit.hex.prefix(12)) has no alias.json")
         }
         return try JSONDecoder().decode(AliasInfo.self, from: try repo.readBlob(entry.id))
     }
@@ -317,7 +316,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         let repo = try repo()
         guard let reference = ModelReference("\(model)@v\(version)"), let (_, commit) = try locate(reference, repo)
         else {
-            throw RegistryError("\(model)@v\(version) is not registered")
+            throw RegistryError.notRegistered("\(model)@v\(version)")
         }
         let signature = GitSignature(name: author, email: "", time: Int64(Date().timeIntervalSince1970))
         try moveAlias(
@@ -360,7 +359,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
                 usleep(UInt32.random(in: 1000...5000))
             }
         }
-        throw RegistryError(failing())
+        throw RegistryError.contended(failing())
     }
 
     // MARK: Reading versions
@@ -375,7 +374,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         defer { lock.unlock() }
         let repo = try repo()
         guard let (number, commit) = try locate(reference, repo) else {
-            throw RegistryError("\(reference) names no registered version")
+            throw RegistryError.notRegistered(reference.description)
         }
         let contents = try self.contents(of: commit, "\(reference.model)@v\(number)", repo)
         let target = try ConfinedDirectory(creating: directory)
@@ -409,7 +408,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         var weights: WeightStore.Manifest?
         var seen: Set<RelativePath> = [Self.weightsFile]
         func refuse(_ reason: String) -> RegistryError {
-            RegistryError("\(what) is damaged or crafted: \(reason); nothing was written or taken")
+            .damaged("\(what) is damaged or crafted: \(reason); nothing was written or taken")
         }
         func walk(_ tree: ObjectID, _ prefix: RelativePath?, depth: Int) throws {
             guard depth < 32 else { throw refuse("its tree is nested more than 32 levels deep") }
@@ -486,7 +485,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         defer { lock.unlock() }
         let repo = try repo()
         guard let (number, commit) = try locate(reference, repo) else {
-            throw RegistryError("\(reference) names no registered version")
+            throw RegistryError.notRegistered(reference.description)
         }
         let contents = try self.contents(of: commit, "\(reference.model)@v\(number)", repo)
         // Recomputed from the objects, never taken from the manifest: reassembly throws if they differ.
@@ -505,7 +504,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             guard
                 let entry = try repo.readTree(try repo.readCommit(id).tree).first(where: { $0.name == "signature.json" }
                 )
-            else { throw RegistryError("the signature commit of \(model)@v\(version) holds no signature.json") }
+            else { throw RegistryError.damaged("the signature commit of \(model)@v\(version) holds no signature.json") }
             return try repo.readBlob(entry.id)
         }
     }
@@ -608,7 +607,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         return try repo.rawReferences(matching: "refs/kiln/models/*").map { ref in
             let name = String(ref.name.dropFirst("refs/kiln/models/".count))
             do { _ = try version(of: ref.target, repo) } catch {
-                throw RegistryError(
+                throw RegistryError.damaged(
                     "\(Escaped(ref.name)) points at \(ref.target.hex.prefix(12)), which is not a readable kiln version (\(error)): the registry is damaged")
             }
             return name
@@ -746,7 +745,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     public func rollback(_ alias: String, model: String, author: String, reason: String) throws -> Int {
         let moves = try history(of: alias, model: model)
         guard moves.count >= 2 else {
-            throw RegistryError("\(model)@\(alias) has no earlier version to roll back to")
+            throw RegistryError.noEarlierVersion(model: model, alias: alias)
         }
         let previous = moves[1].version
         try setAlias(

@@ -1,3 +1,4 @@
+import KilnDiagnostics
 public import Foundation
 public import KilnSpec
 
@@ -96,7 +97,51 @@ public enum RegistryEvent: Sendable, Equatable {
 /// happens that the log does not hold.
 public typealias RegistryWitness = @Sendable (RegistryEvent) throws -> String?
 
-public struct RegistryError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+/// Why the registry refused or failed, by kind: a caller tells the user's mistake (a name that names
+/// nothing, a value that cannot be recorded) from damage it must not paper over.
+public enum RegistryError: Error, CustomStringConvertible, Equatable {
+    /// A reference that names no registered version (`iris-mlp@v9`, `iris-mlp@staging`).
+    case notRegistered(String)
+    /// An alias without an earlier version to roll back to.
+    case noEarlierVersion(model: String, alias: String)
+    /// A value that cannot go into the registry: the user's to change.
+    case unrecordable(Unrecordable)
+    /// An artifact directory without a file a version needs.
+    case incompleteArtifact(directory: String, missing: String)
+    /// Objects or references that are not what kiln writes: a damaged or crafted registry (the message
+    /// says which and how).
+    case damaged(String)
+    /// A reference other writers kept moving: the move was given up.
+    case contended(String)
+
+    public enum Unrecordable: Sendable, Equatable {
+        case modelName(String)
+        case alias(String)
+        case author(String, problem: String)
+        /// A line of the message starts with `Kiln-` (kiln's own trailers follow the message).
+        case messageTrailer
+        case messageControl
+        case reason
+    }
+
+    public var description: String {
+        switch self {
+        case .notRegistered(let reference): return "\(reference) names no registered version"
+        case .noEarlierVersion(let model, let alias): return "\(model)@\(alias) has no earlier version to roll back to"
+        case .unrecordable(.modelName(let name)):
+            return "'\(Escaped(name))' cannot be a model name: use a-z, 0-9 and '-', starting with a letter"
+        case .unrecordable(.alias(let alias)):
+            return
+                "'\(Escaped(alias))' cannot be an alias: use a-z, 0-9 and '-', starting with a letter; 'latest' and 'vN' name versions"
+        case .unrecordable(.author(let author, let problem)):
+            return "the author '\(Escaped(author))' cannot be recorded: \(problem)"
+        case .unrecordable(.messageTrailer):
+            return "the registration message has a line starting with 'Kiln-', which kiln keeps for its own trailers"
+        case .unrecordable(.messageControl): return "the registration message holds a control or formatting character"
+        case .unrecordable(.reason):
+            return "the reason must be one line of at most 4,096 bytes without control or formatting characters"
+        case .incompleteArtifact(let directory, let missing): return "\(directory) has no \(missing)"
+        case .damaged(let message), .contended(let message): return message
+        }
+    }
 }

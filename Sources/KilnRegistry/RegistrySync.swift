@@ -267,13 +267,13 @@ extension GitRegistry {
                 else { return "it holds no signature.json" }
             case .specs:
                 func walk(_ tree: ObjectID, _ prefix: RelativePath?, _ depth: Int) throws {
-                    guard depth < 32 else { throw RegistryError("its tree is nested more than 32 levels deep") }
+                    guard depth < 32 else { throw RegistryError.damaged("its tree is nested more than 32 levels deep") }
                     for entry in try repo.readTree(tree) {
                         let path = try prefix.map { try $0.appending(entry.name) } ?? RelativePath(component: entry.name)
                         switch entry.kind {
                         case .tree: try walk(entry.id, path, depth + 1)
                         case .blob: continue
-                        case .unsupported: throw RegistryError("'\(path)' is a symlink or a submodule")
+                        case .unsupported: throw RegistryError.damaged("'\(path)' is a symlink or a submodule")
                         }
                     }
                 }
@@ -303,7 +303,7 @@ extension GitRegistry {
         guard let entry = try repo.readTree(try repo.readCommit(commit).tree).first(where: { $0.name == "kiln.json" }),
             let info = try? JSONDecoder().decode(VersionInfo.self, from: try repo.readBlob(entry.id)),
             info.model == model, info.version == number
-        else { throw RegistryError("\(what) is damaged or crafted: its kiln.json does not say it is \(what)") }
+        else { throw RegistryError.damaged("\(what) is damaged or crafted: its kiln.json does not say it is \(what)") }
         _ = try contents(of: commit, what, repo)
     }
 }

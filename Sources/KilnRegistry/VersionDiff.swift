@@ -50,8 +50,8 @@ extension GitRegistry {
     }
 
     public func diff(_ a: ModelReference, _ b: ModelReference) throws -> VersionDiff {
-        guard let old = try resolve(a) else { throw RegistryError("\(a) names no registered version") }
-        guard let new = try resolve(b) else { throw RegistryError("\(b) names no registered version") }
+        guard let old = try resolve(a) else { throw RegistryError.notRegistered(a.description) }
+        guard let new = try resolve(b) else { throw RegistryError.notRegistered(b.description) }
         let oldSpecs = try files(a, under: "specs"), newSpecs = try files(b, under: "specs")
         var specs: [VersionDiff.FileChange] = []
         for path in Set(oldSpecs.keys).union(newSpecs.keys).sorted() where oldSpecs[path] != newSpecs[path] {
@@ -106,7 +106,7 @@ extension GitRegistry {
         let old = try decoder.decode(WeightStore.Manifest.self, from: ma)
         let new = try decoder.decode(WeightStore.Manifest.self, from: mb)
         for (reference, manifest) in [(a, old), (b, new)] {
-            if let problem = manifest.problem { throw RegistryError("\(reference): its weights manifest \(problem)") }
+            if let problem = manifest.problem { throw RegistryError.damaged("\(reference): its weights manifest \(problem)") }
         }
         let olds = Dictionary(old.tensors.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
         let news = Dictionary(new.tensors.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })

@@ -148,6 +148,40 @@ import Testing
         }
     }
 
+    /// The typed read of a version: its card decoded, its lineage's sources, the stored documents; and
+    /// errors that say which kind of refusal they are.
+    @Test func versionDetailsAreTypedAndErrorsSayTheirKind() throws {
+        let dir = try TemporaryDirectory()
+        let registry = GitRegistry(path: dir.path + "/registry")
+        var r = registration(try artifact(dir.path, seed: 1))
+        r.records["lineage.json"] = Data(
+            #"{"data":{"sources":[{"path":"data/x.csv","sha256":"ab12","rows":7,"bytes":9}]},"workspace_commit":"c0ffee","workspace_dirty":true}"#
+                .utf8)
+        r.records["params.json"] = Data(#"{"epochs":3}"#.utf8)
+        _ = try registry.register(r)
+        let details = try registry.details(ref("m@latest"))
+        #expect(details.version.version == 1)
+        #expect(details.card.labels == ["a", "b", "c"])
+        #expect(details.card.model.hidden == [32, 16])
+        #expect(details.summary.author == "alice")
+        #expect(details.lineage?.sources.map(\.path) == ["data/x.csv"])
+        #expect(details.lineage?.sources.first?.rows == 7)
+        #expect(details.lineage?.workspaceCommit == "c0ffee" && details.lineage?.workspaceDirty == true)
+        #expect(details.documents["params.json"] == .object([("epochs", .int(3))]))
+
+        #expect(throws: RegistryError.notRegistered("m@v2")) { try registry.details(ref("m@v2")) }
+        #expect(throws: RegistryError.noEarlierVersion(model: "m", alias: "production")) {
+            try registry.setAlias("production", model: "m", version: 1, author: "a", reason: "first")
+            try registry.rollback("production", model: "m", author: "a", reason: "undo")
+        }
+        #expect(throws: RegistryError.unrecordable(.modelName("Bad"))) {
+            try registry.register(registration(try artifact(dir.path, seed: 2), model: "Bad"))
+        }
+        #expect(throws: RegistryError.unrecordable(.messageTrailer)) {
+            try registry.register(registration(try artifact(dir.path, seed: 3), message: "x\nKiln-Version: 9"))
+        }
+    }
+
     @Test func tamperedObjectsAreDetectedOnRead() throws {
         let dir = try TemporaryDirectory()
         let registry = GitRegistry(path: dir.path + "/registry")

@@ -142,7 +142,7 @@ enum Audit {
             try append(workspace: workspace, action: action, resource: resource, outcome: outcome, details: details)
             return true
         } catch {
-            Terminal.standardError("kiln: error: the audit log was not written: \(error)\n")
+            _ = fail("the audit log was not written: \(error)")
             return false
         }
     }

@@ -129,10 +129,8 @@ extension DataCommand {
             for name in names {
                 guard let checked = result.checked.datasets[name] else {
                     let known = result.checked.datasets.keys.sorted()
-                    Terminal.standardError(
-                        "kiln: error: no dataset '\(name)' in \(path)"
-                            + (DidYouMean.help(for: name, among: known).map { "; \($0)" } ?? "") + "\n")
-                    throw ExitStatus.failure
+                    throw fail(
+                        "no dataset '\(name)' in \(path)" + (DidYouMean.help(for: name, among: known).map { "; \($0)" } ?? ""))
                 }
                 do {
                     let config = try DatasetConfig(checked)

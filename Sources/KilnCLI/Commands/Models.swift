@@ -13,24 +13,42 @@ struct Models: ParsableCommand {
     @OptionGroup var registry: RegistryOptions
     @Flag(help: "Print JSON.") var json = false
 
+    private struct Row {
+        var model: String
+        var versions: Int
+        var aliases: [(alias: String, version: Int)]
+        var metrics: [String: [String: Double]]
+
+        var json: JSON {
+            .object([
+                ("aliases", .object(aliases.map { ($0.alias, .int($0.version)) })),
+                (
+                    "metrics",
+                    .object(
+                        metrics.sorted { $0.key < $1.key }.map { split, values in
+                            (split, .object(values.sorted { $0.key < $1.key }.map { ($0.key, JSON.number($0.value)) }))
+                        })
+                ),
+                ("model", .string(model)), ("versions", .int(versions)),
+            ])
+        }
+    }
+
     func run() throws {
         let r = registry.open()
-        var rows: [[String: Any]] = []
+        var rows: [Row] = []
         do {
             for model in try r.models() {
                 let latest = try r.log(model, limit: 1).first
-                let aliases = try r.aliases(model)
-                rows.append([
-                    "model": model, "versions": latest?.version ?? 0,
-                    "aliases": Dictionary(aliases.map { ($0.alias, $0.version) }, uniquingKeysWith: { a, _ in a }),
-                    "metrics": latest?.metrics ?? [:],
-                ])
+                let aliases = try r.aliases(model).map { ($0.alias, $0.version) }.sorted { $0.0 < $1.0 }
+                rows.append(
+                    Row(model: model, versions: latest?.version ?? 0, aliases: aliases, metrics: latest?.metrics ?? [:]))
             }
         } catch {
             throw fail("\(error)")
         }
         if json {
-            try Terminal.printJSON(rows)
+            Terminal.standardOutputJSON(JSON.array(rows.map(\.json)).serialized(pretty: true) + "\n")
             return
         }
         guard !rows.isEmpty else {
@@ -39,12 +57,10 @@ struct Models: ParsableCommand {
         }
         var out = "MODEL  VERSIONS  ALIASES  LATEST\n"
         for row in rows {
-            let aliases = (row["aliases"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key }.map {
-                "\($0.key)=v\($0.value)"
-            }
+            let aliases = row.aliases.map { "\($0.alias)=v\($0.version)" }
             out +=
-                "\(row["model"] ?? "")  \(row["versions"] ?? 0)  \(aliases.isEmpty ? "-" : aliases.joined(separator: ","))  "
-                + headline(row["metrics"] as? [String: [String: Double]] ?? [:]) + "\n"
+                "\(row.model)  \(row.versions)  \(aliases.isEmpty ? "-" : aliases.joined(separator: ","))  "
+                + headline(row.metrics) + "\n"
         }
         Terminal.standardOutput(out)
     }

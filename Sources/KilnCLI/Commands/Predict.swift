@@ -47,8 +47,7 @@ struct Predict: ParsableCommand {
         let predictor = try model.makePredictor(maxBatch: min(batchRows, 4096))
         let sink: PredictionSink
         do { sink = try PredictionSink(path: output, format: outputFormat, model: model) } catch {
-            Terminal.standardError("kiln: error: cannot write '\(output ?? "-")': \(error.localizedDescription)\n")
-            throw ExitStatus.failure
+            throw fail("cannot write '\(output ?? "-")': \(error.localizedDescription)")
         }
         // Only the feature columns are read; unknown categories become all-zero one-hot blocks.
         let schema = DataSchema(columns: model.featureColumns)

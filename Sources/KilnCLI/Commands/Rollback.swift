@@ -21,12 +21,10 @@ struct Rollback: ParsableCommand {
         let candidates =
             try model.map { [$0] } ?? r.models().filter { m in try r.aliases(m).contains { $0.alias == environment } }
         guard candidates.count == 1, let target = candidates.first else {
-            Terminal.standardError(
+            throw fail(
                 candidates.isEmpty
-                    ? "kiln: error: no model has an alias '\(environment)'\n"
-                    : "kiln: error: several models have '\(environment)' (\(candidates.joined(separator: ", "))); pass --model\n"
-            )
-            throw ExitStatus.failure
+                    ? "no model has an alias '\(environment)'"
+                    : "several models have '\(environment)' (\(candidates.joined(separator: ", "))); pass --model")
         }
         try Access.requireAliasMove(
             Access.evaluator(workspace: registry.workspace), model: target, alias: environment,

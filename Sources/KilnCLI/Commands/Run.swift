@@ -113,9 +113,9 @@ struct RunCommand: ParsableCommand {
         var recordFailed = false
         do { recordPath = try record.write(to: current.paths.runs) } catch {
             // The run's record is how `kiln runs` and the UI know it happened: not having it is a failure.
-            Terminal.standardError(
-                "kiln: error: the run record could not be written to \(current.paths.runs): \(error)\n"
-                    + "  help: make .kiln/runs writable; the cache and kiln.lock hold the run's outputs\n")
+            _ = fail(
+                "the run record could not be written to \(current.paths.runs): \(error)",
+                help: "make .kiln/runs writable; the cache and kiln.lock hold the run's outputs")
             recordPath = nil
             recordFailed = true
         }

@@ -77,9 +77,7 @@ struct Serve: ParsableCommand {
         }
         if split.rest.isEmpty { chosen = available }
         guard !chosen.isEmpty else {
-            Terminal.standardError(
-                "kiln: error: \(split.path) declares no Deployment (kind: Deployment) to serve\n")
-            throw ExitStatus.failure
+            throw fail("\(split.path) declares no Deployment (kind: Deployment) to serve")
         }
         let configs = chosen.compactMap { d -> DeploymentConfig? in
             var config = DeploymentConfig(d.spec)
@@ -94,11 +92,9 @@ struct Serve: ParsableCommand {
                 environment: d.environment, workspace: loaded.paths.root)
         }
         for d in configs where d.authRequired && policies.isEmpty {
-            Terminal.standardError(
-                "kiln: error: Deployment '\(d.name)' has 'auth: required' (the default), but the workspace has no Policy to check tokens against\n"
-                    + "  help: add a Policy with principals and their token_sha256, or write 'auth: none' in the Deployment\n"
-            )
-            throw ExitStatus.failure
+            throw fail(
+                "Deployment '\(d.name)' has 'auth: required' (the default), but the workspace has no Policy to check tokens against",
+                help: "add a Policy with principals and their token_sha256, or write 'auth: none' in the Deployment")
         }
         let first = configs[0]
         var settings = ServerSettings(
@@ -113,10 +109,9 @@ struct Serve: ParsableCommand {
         }
         // Tokens and client identities do not travel in clear beyond this machine.
         if settings.tls == nil, !ModelNames.isLoopback(settings.host), let exposed = configs.first(where: { $0.authRequired }) {
-            Terminal.standardError(
-                "kiln: error: Deployment '\(exposed.name)' has 'auth: required' and would listen on \(settings.host) in plain HTTP: bearer tokens would cross the network in clear\n"
-                    + "  help: add server: {tls: {certificate: …, key: ${file:…}}} to the Deployment, or listen on 127.0.0.1 behind a TLS proxy\n")
-            throw ExitStatus.failure
+            throw fail(
+                "Deployment '\(exposed.name)' has 'auth: required' and would listen on \(settings.host) in plain HTTP: bearer tokens would cross the network in clear",
+                help: "add server: {tls: {certificate: …, key: ${file:…}}} to the Deployment, or listen on 127.0.0.1 behind a TLS proxy")
         }
         if host == nil && port == nil,
             let other = configs.first(where: { $0.host != first.host || $0.port != first.port })

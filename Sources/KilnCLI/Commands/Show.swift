@@ -16,49 +16,39 @@ struct Show: ParsableCommand {
 
     func run() throws {
         let ref = try RegistryOptions.reference(reference)
-        let version = try registry.resolve(ref)
-        let r = registry.open()
-        // A record that is there but cannot be read is damage, said and exit 1, never a silent blank.
-        func object(_ path: String, required: Bool = false) throws -> [String: Any]? {
-            let data: Data?
-            do { data = try r.blob(ref, path: path) } catch {
-                throw fail("\(version.reference): cannot read \(path): \(error)")
-            }
-            guard let data else {
-                guard !required else {
-                    throw fail("\(version.reference) has no \(path): the registry is damaged")
-                }
-                return nil
-            }
-            guard let value = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                Terminal.standardError(
-                    "kiln: error: \(version.reference): \(path) is not a JSON object: the registry is damaged\n")
-                throw ExitStatus.failure
-            }
-            return value
+        _ = try registry.resolve(ref)  // a reference that names nothing: said with the registry's models
+        let details: VersionDetails
+        do { details = try registry.open().details(ref) } catch {
+            throw fail("\(error)")
         }
-        let summary = try r.log(ref.model).first { $0.version == version.version }
-        let card = try object("card.json", required: true) ?? [:]
-        let lineage = try object("lineage.json") ?? [:]
-        let params = try object("params.json")
+        let version = details.version, summary = details.summary
         if json {
-            let doc: [String: Any] = [
-                "model": version.model, "version": version.version, "commit": summary?.commit ?? "",
-                "author": summary?.author ?? "", "date": summary.map { date($0.time) } ?? "",
-                "message": summary?.message ?? "",
-                "card": card, "metrics": version.metrics, "lineage": lineage, "params": params ?? [:],
+            var doc: [(String, JSON)] = [
+                ("author", .string(summary.author)), ("card", details.documents["card.json"] ?? .object([])),
+                ("commit", .string(summary.commit)), ("date", .string(date(summary.time))),
+                ("lineage", details.documents["lineage.json"] ?? .object([])), ("message", .string(summary.message)),
+                (
+                    "metrics",
+                    .object(
+                        version.metrics.sorted { $0.key < $1.key }.map { split, values in
+                            (split, .object(values.sorted { $0.key < $1.key }.map { ($0.key, JSON.number($0.value)) }))
+                        })
+                ),
+                ("model", .string(version.model)), ("params", details.documents["params.json"] ?? .object([])),
+                ("version", .int(version.version)),
             ]
-            try Terminal.printJSON(doc)
+            doc.sort { $0.0 < $1.0 }
+            Terminal.standardOutputJSON(JSON.object(doc).serialized(pretty: true) + "\n")
             return
         }
-        var out = "\(version.reference)  commit \(summary?.commit.prefix(12) ?? "")\n"
-        out += "Author: \(Escaped(summary?.author ?? ""))\nDate:   \(summary.map { date($0.time) } ?? "")\n"
-        out += "Source: \(Escaped(summary?.source ?? ""))\n\n" + Log.indented(summary?.message ?? "") + "\n"
-        if let model = card["model"] as? [String: Any] {
-            out += "model    \(model["task"] ?? "") \(model["architecture"] ?? ""), \(model["inputs"] ?? "?") inputs → "
-            out += "\(model["hidden"].map { "\($0) → " } ?? "")\(model["outputs"] ?? "?") outputs\n"
-        }
-        if let labels = card["labels"] as? [String] { out += "labels   \(Escaped(labels.joined(separator: ", ")))\n" }
+        var out = "\(version.model)@v\(version.version)  commit \(summary.commit.prefix(12))\n"
+        out += "Author: \(Escaped(summary.author))\nDate:   \(date(summary.time))\n"
+        out += "Source: \(Escaped(summary.source))\n\n" + Log.indented(summary.message) + "\n"
+        let model = details.card.model
+        let widths = [model.inputs] + model.hidden + [model.outputs]
+        out += "model    \(model.task.rawValue) \(model.architecture.rawValue), "
+            + "\(widths.map(String.init).joined(separator: " → ")) (inputs → outputs)\n"
+        out += "labels   \(Escaped(details.card.labels.joined(separator: ", ")))\n"
         for split in ["train", "validation", "test"] {
             guard let values = version.metrics[split] else { continue }
             out +=
@@ -66,14 +56,13 @@ struct Show: ParsableCommand {
                 + values.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }.joined(
                     separator: "  ") + "\n"
         }
-        if let commit = lineage["workspace_commit"] as? String {
-            out +=
-                "workspace git commit \(commit.prefix(12))\((lineage["workspace_dirty"] as? Bool) == true ? " (with uncommitted changes)" : "")\n"
-        }
-        if let data = lineage["data"] as? [String: Any], let sources = data["sources"] as? [[String: Any]] {
-            for s in sources {
+        if let lineage = details.lineage {
+            if let commit = lineage.workspaceCommit {
                 out +=
-                    "data     \(s["path"] ?? "") sha256 \(String(describing: s["sha256"] ?? "").prefix(16)) (\(s["rows"] ?? "?") rows)\n"
+                    "workspace git commit \(Escaped(String(commit.prefix(12))))\(lineage.workspaceDirty == true ? " (with uncommitted changes)" : "")\n"
+            }
+            for s in lineage.sources {
+                out += "data     \(Escaped(s.path)) sha256 \(Escaped(String(s.sha256.prefix(16)))) (\(s.rows.map(String.init) ?? "?") rows)\n"
             }
         }
         Terminal.standardOutput(out)

@@ -77,11 +77,11 @@ enum Access {
         Audit.record(
             workspace: workspace, action: action, resource: resources[0], outcome: "denied",
             details: ["reason": decision.reason].merging(environment.map { ["environment": $0] } ?? [:]) { a, _ in a })
-        Terminal.standardError(
-            "kiln: error: permission denied: \(decision.reason)\n"
-                + "  help: a Policy role of '\(who)' needs {allow: [\(action)], on: \"\(resources[0])\"\(environment.map { ", environments: [\($0)]" } ?? "")}; the acting identity is KILN_USER, else git's user.name, else the OS user\n"
+        throw fail(
+            "permission denied: \(decision.reason)",
+            help:
+                "a Policy role of '\(who)' needs {allow: [\(action)], on: \"\(resources[0])\"\(environment.map { ", environments: [\($0)]" } ?? "")}; the acting identity is KILN_USER, else git's user.name, else the OS user"
         )
-        throw ExitStatus.failure
     }
 
     /// `kiln run`'s authorizer: the runtime says what each node needs (`NodeRequirement.of`), this answers

@@ -33,14 +33,13 @@ struct RegistryOptions: ParsableArguments {
             throw fail("\(error)")
         }
         let known = (try? open().models()) ?? []
-        var message = "kiln: error: \(reference) names no registered version"
+        var message = RegistryError.notRegistered(reference.description).description
         if !known.contains(reference.model) {
             message +=
                 known.isEmpty
                 ? " (the registry at \(path) is empty)" : " (registered models: \(known.joined(separator: ", ")))"
         }
-        Terminal.standardError(message + "\n")
-        throw ExitStatus.failure
+        throw fail(message)
     }
 }
 

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A JSON value, for the parts of a model card other stages own (the data layer's fitted transforms).
 public indirect enum JSONValue: Sendable, Codable, Equatable {
@@ -143,20 +143,24 @@ public enum Artifact {
         try AtomicFile.write([UInt8](json) + [10], to: directory + "/" + cardFile)
     }
 
+    /// A card.json's card (`path` names it in the error).
+    public static func decodeCard(_ data: Data, path: String) throws(ComputeError) -> ModelCard {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do {
+            return try decoder.decode(ModelCard.self, from: data)
+        } catch {
+            throw .invalidFile(path: path, reason: "not a valid model card: \(error)")
+        }
+    }
+
     /// Loads an artifact for inference; every mismatch or corruption is an error naming the file.
     public static func load(_ directory: String, blas: BLAS) throws(ComputeError) -> (Network, ModelCard) {
         let cardPath = directory + "/" + cardFile
         guard let data = FileManager.default.contents(atPath: cardPath) else {
             throw .io(path: cardPath, reason: "no model card (is this a kiln artifact directory?)")
         }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let card: ModelCard
-        do {
-            card = try decoder.decode(ModelCard.self, from: data)
-        } catch {
-            throw .invalidFile(path: cardPath, reason: "not a valid model card: \(error)")
-        }
+        let card = try decodeCard(data, path: cardPath)
         guard card.format == ModelCard.currentFormat else {
             throw .invalidFile(path: cardPath, reason: "not a kiln model card")
         }

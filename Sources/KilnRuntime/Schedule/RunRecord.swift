@@ -95,12 +95,3 @@ extension NodeRecord {
         return .object(fields)
     }
 }
-
-extension JSON {
-    /// A number; the non-finite as the strings JSON has no numbers for.
-    static func number(_ d: Double) -> JSON {
-        if d.isNaN { return .string("nan") }
-        if d.isInfinite { return .string(d > 0 ? "inf" : "-inf") }
-        return .double(d)
-    }
-}

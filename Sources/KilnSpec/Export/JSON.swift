@@ -12,6 +12,13 @@ public indirect enum JSON: Sendable, Equatable {
     public static func == (a: JSON, b: JSON) -> Bool { a.serialized() == b.serialized() }
 
     /// Serialises; `pretty` indents by two spaces. Compact output is canonical for a given value.
+    /// A number; the non-finite as the strings `inf`, `-inf` and `nan` (JSON has no numbers for them).
+    public static func number(_ d: Double) -> JSON {
+        if d.isNaN { return .string("nan") }
+        if d.isInfinite { return .string(d > 0 ? "inf" : "-inf") }
+        return .double(d)
+    }
+
     public func serialized(pretty: Bool = false) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(256)
