@@ -232,17 +232,16 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
                 return (n, tagged)
             }
             // A process killed between the ref and the tag: walk the history.
-            var next: ObjectID? = tip
+            var found: ObjectID?
             var expected: Int?
-            while let id = next {
+            try repo.walkFirstParents(from: tip) { id, _ in
                 let v = try version(of: id, repo)
                 if let expected, v != expected { throw Self.brokenHistory(reference.model, v, expected) }
-                if v == n { return (n, id) }
-                if v < n { return nil }
+                if v == n { found = id }
                 expected = v - 1
-                next = try repo.readCommit(id).parents.first
+                return v > n
             }
-            return nil
+            return found.map { (n, $0) }
         case .alias(let alias):
             guard let head = try repo.reference(Self.aliasRef(reference.model, alias)) else { return nil }
             let info = try aliasInfo(head, repo)

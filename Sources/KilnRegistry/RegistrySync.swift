@@ -230,23 +230,31 @@ extension GitRegistry {
             case .model(let model):
                 // Every version new here, down to the first one this registry has.
                 var known = Set<ObjectID>()
-                var next = local
-                while let id = next, known.insert(id).inserted { next = try repo.readCommit(id).parents.first }
-                var cursor: ObjectID? = id
+                try repo.walkFirstParents(from: local) { id, _ in known.insert(id).inserted }
+                var joint: ObjectID?
                 var expected: Int?
-                while let commit = cursor, !known.contains(commit) {
+                var problem: String?
+                try repo.walkFirstParents(from: id) { commit, c in
+                    if known.contains(commit) {
+                        joint = commit
+                        return false
+                    }
                     let number = try version(of: commit, repo)
                     if let expected, number != expected {
-                        return "its history numbers v\(number) where v\(expected) should be"
+                        problem = "its history numbers v\(number) where v\(expected) should be"
+                        return false
                     }
                     try checkVersion(commit, model: model, number: number, repo)
-                    let parent = try repo.readCommit(commit).parents.first
-                    guard number > 1 || parent == nil else { return "v1 has a parent" }
+                    guard number > 1 || c.parents.isEmpty else {
+                        problem = "v1 has a parent"
+                        return false
+                    }
                     expected = number - 1
-                    cursor = parent
+                    return true
                 }
+                if let problem { return problem }
                 // Where the new versions join this registry's history, the numbers must meet too (v5 on v2).
-                if let joint = cursor, let expected, try version(of: joint, repo) != expected {
+                if let joint, let expected, try version(of: joint, repo) != expected {
                     return "its history numbers v\(expected + 1) on top of v\(try version(of: joint, repo))"
                 }
             case .alias(let model, let alias):
