@@ -42,6 +42,12 @@ public struct SpecValue: Sendable {
         return fields.first { $0.name == name }?.value
     }
 
+    /// The field's value, if this is an object that has it (a name that is part of a longer text).
+    public func field(_ name: Substring) -> SpecValue? {
+        guard case .object(let fields) = kind else { return nil }
+        return fields.first { $0.name == name }?.value
+    }
+
     /// The value at a dotted path (`optimizer.learning_rate`).
     public subscript(path path: [String]) -> SpecValue? {
         var current: SpecValue? = self

@@ -22,7 +22,19 @@ public protocol SpecView: Sendable {
 
 extension SpecView {
     /// The value written (or defaulted) at a part, if present.
-    public subscript(_ part: Part) -> SpecValue? { raw[path: part.components] }
+    public subscript(_ part: Part) -> SpecValue? {
+        // Walked along the dotted path without splitting it into an array: parts are read per node.
+        let path = part.rawValue
+        var current: SpecValue? = raw
+        var start = path.startIndex
+        while let value = current {
+            let end = path[start...].firstIndex(of: ".") ?? path.endIndex
+            current = value.field(path[start..<end])
+            guard end < path.endIndex else { break }
+            start = path.index(after: end)
+        }
+        return current
+    }
 
     /// Where a part's value is written.
     public func span(_ part: Part) -> SourceSpan? { self[part]?.span }
