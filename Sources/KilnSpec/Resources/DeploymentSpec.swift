@@ -1,4 +1,4 @@
-public import KilnDiagnostics
+import KilnDiagnostics
 
 public struct DeploymentSpec: SpecView {
     public enum Part: String, SpecPart {

@@ -1,4 +1,4 @@
-public import KilnDiagnostics
+import KilnDiagnostics
 
 /// Names and references that specs, the command line and the registry share.
 

@@ -1,4 +1,4 @@
-public import KilnDiagnostics
+import KilnDiagnostics
 
 /// What a Model predicts.
 public enum ModelTask: String, Sendable, CaseIterable {
