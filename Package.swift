@@ -145,7 +145,7 @@ var targets: [Target] = [
         name: "KilnTestSupport", dependencies: ["KilnCompiler"], path: "Tests/KilnTestSupport",
         swiftSettings: swiftSettings),
     .testTarget(
-        name: "KilnComputeTests", dependencies: ["KilnCompute"], swiftSettings: swiftSettings),
+        name: "KilnComputeTests", dependencies: ["KilnCompute"], exclude: ["Goldens"], swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnDataTests", dependencies: ["KilnData", "KilnTestSupport"], exclude: ["Fixtures", "Goldens"],
         swiftSettings: swiftSettings),

@@ -55,6 +55,23 @@ public enum SafeTensors {
     public static func decode(_ bytes: [UInt8], path: String) throws(ComputeError) -> (
         tensors: [Entry], metadata: [String: String]
     ) {
+        let (tensors, _, metadata) = try decode(bytes, path: path, otherTypes: false)
+        return (tensors, metadata)
+    }
+
+    /// Bytes per element of the dtypes a header may name (the format's list).
+    static let elementBytes: [String: Int] = [
+        "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4,
+        "U16": 2, "U8": 1, "BOOL": 1,
+    ]
+
+    /// Parses a file's bytes; with `otherTypes`, tensors of another dtype than F32 are checked like the
+    /// rest and named in `others` (a pretrained model's integer buffers, such as BERT's `position_ids`),
+    /// without their values.
+    public static func decode(_ bytes: [UInt8], path: String, otherTypes: Bool) throws(ComputeError) -> (
+        tensors: [Entry], others: [(name: String, dtype: String, shape: [Int])], metadata: [String: String]
+    ) {
+        var others: [(name: String, dtype: String, shape: [Int])] = []
         func bad(_ reason: String) -> ComputeError {
             .invalidFile(path: path, reason: "not a valid safetensors file: \(reason)")
         }
@@ -81,7 +98,10 @@ public enum SafeTensors {
             guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
                 let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
             else { throw bad("tensor '\(name)' lacks dtype, shape or data_offsets") }
-            guard dtype == "F32" else { throw bad("tensor '\(name)' is \(dtype); kiln reads F32") }
+            guard dtype == "F32" || (otherTypes && elementBytes[dtype] != nil) else {
+                throw bad("tensor '\(name)' is \(dtype); kiln reads F32")
+            }
+            let width = elementBytes[dtype] ?? 4
             guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }) else {
                 throw bad("tensor '\(name)' has a bad shape \(shape)")
             }
@@ -90,10 +110,14 @@ public enum SafeTensors {
                 return (p, acc.1 || o)
             }
             guard !overflow, offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= dataCount,
-                offsets[1] - offsets[0] == elements * 4
+                offsets[1] - offsets[0] == elements * width
             else {
                 throw bad(
                     "tensor '\(name)': offsets \(offsets) do not fit its shape \(shape) in \(dataCount) data bytes")
+            }
+            guard dtype == "F32" else {
+                others.append((name, dtype, shape))
+                continue
             }
             var values = [Float](repeating: 0, count: elements)
             let base = dataStart + offsets[0]
@@ -106,7 +130,7 @@ public enum SafeTensors {
             }
             entries.append((offsets[0], Entry(name: name, shape: shape, values: values)))
         }
-        return (entries.sorted { $0.begin < $1.begin }.map(\.1), metadata)
+        return (entries.sorted { $0.begin < $1.begin }.map(\.1), others.sorted { $0.name < $1.name }, metadata)
     }
 
     public static func read(_ path: String) throws(ComputeError) -> (tensors: [Entry], metadata: [String: String]) {

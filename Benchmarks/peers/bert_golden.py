@@ -1,0 +1,40 @@
+"""The BERT equivalence golden: all-MiniLM-L6-v2 in transformers/PyTorch (CPU, eval, float32) on a few
+sentences batched together with padding; per sentence the ids, the last hidden state at its own tokens
+and the masked-mean embedding. kiln's test compares its forward pass with it, without the peer.
+Usage: bert_golden.py MODEL_FOLDER OUT_JSON (scripts/bert-golden)."""
+import json
+import os
+import sys
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+import torch  # noqa: E402
+from transformers import AutoModel, AutoTokenizer  # noqa: E402
+
+folder, out_path = sys.argv[1:]
+torch.manual_seed(0)
+torch.set_num_threads(1)
+sentences = [
+    "The movie was surprisingly good.",
+    "Kiln compiles declarative pipeline specs, runs them with a cache, and versions every model in git.",
+    "Où est la bibliothèque ? 图书馆在哪里？",
+    "ok",
+]
+tokenizer = AutoTokenizer.from_pretrained(folder)
+model = AutoModel.from_pretrained(folder).eval()
+batch = tokenizer(sentences, padding=True, truncation=True, max_length=128, return_tensors="pt")
+with torch.no_grad():
+    hidden = model(**batch).last_hidden_state
+mask = batch["attention_mask"].unsqueeze(-1).float()
+pooled = (hidden * mask).sum(1) / mask.sum(1)
+items = []
+for i, s in enumerate(sentences):
+    n = int(batch["attention_mask"][i].sum())
+    items.append({
+        "text": s,
+        "ids": batch["input_ids"][i][:n].tolist(),
+        "hidden": [[round(float(x), 7) for x in row] for row in hidden[i][:n]],
+        "pooled": [round(float(x), 7) for x in pooled[i]],
+    })
+with open(out_path, "w") as f:
+    json.dump({"model": "all-MiniLM-L6-v2", "torch": torch.__version__, "sentences": items}, f)
+print(f"{len(items)} sentences -> {out_path}", file=sys.stderr)

@@ -1,0 +1,185 @@
+import Foundation
+
+/// Batched inference of a `BertEncoder` into buffers sized once (`maxBatch` sequences of `maxLength`
+/// tokens): a call allocates nothing. Sequences are padded to the batch's longest, and attention covers
+/// each sequence's own tokens only (cost follows the longest length, not the maximum). Deterministic.
+public final class BertInference: @unchecked Sendable {
+    public let encoder: BertEncoder
+    public let maxBatch: Int
+    public let maxLength: Int
+    let blas: BLAS
+    /// Hidden states [rows, hidden] (rows = batch × longest length); the result of `encode`.
+    public let hidden: Tensor
+    let q: Tensor, k: Tensor, v: Tensor, context: Tensor, projected: Tensor, inner: Tensor
+    let scores: UnsafeMutablePointer<Float>
+    /// Pooled embeddings [batch, hidden].
+    public let pooled: Tensor
+    /// The lengths of the last batch, and its padded length.
+    public private(set) var lengths: [Int] = []
+    public private(set) var paddedLength = 0
+
+    public init(_ encoder: BertEncoder, maxBatch: Int, maxLength: Int, blas: BLAS) throws(ComputeError) {
+        let c = encoder.config
+        guard maxBatch > 0, maxLength > 0, maxLength <= c.maxPositions else {
+            throw .invalidArgument("a batch of \(maxBatch) × \(maxLength) tokens does not fit a model of \(c.maxPositions) positions")
+        }
+        self.encoder = encoder
+        self.maxBatch = maxBatch
+        self.maxLength = maxLength
+        self.blas = blas
+        let rows = maxBatch * maxLength
+        hidden = Tensor(shape: [rows, c.hiddenSize])
+        q = Tensor(shape: [rows, c.hiddenSize])
+        k = Tensor(shape: [rows, c.hiddenSize])
+        v = Tensor(shape: [rows, c.hiddenSize])
+        context = Tensor(shape: [rows, c.hiddenSize])
+        projected = Tensor(shape: [rows, c.hiddenSize])
+        inner = Tensor(shape: [rows, c.intermediateSize])
+        scores = .allocate(capacity: maxLength * maxLength)
+        pooled = Tensor(shape: [maxBatch, c.hiddenSize])
+        lengths.reserveCapacity(maxBatch)
+    }
+
+    deinit { scores.deallocate() }
+
+    /// The last hidden state of each sequence (ids with [CLS] and [SEP], at most `maxLength`), in
+    /// `hidden`: sequence b's token t is row b × paddedLength + t.
+    public func encode(_ batch: [[Int32]]) throws(ComputeError) {
+        let c = encoder.config
+        guard !batch.isEmpty, batch.count <= maxBatch else {
+            throw .invalidArgument("a batch of \(batch.count) sequences; this inference takes 1 to \(maxBatch)")
+        }
+        lengths.removeAll(keepingCapacity: true)
+        var longest = 0
+        for ids in batch {
+            guard !ids.isEmpty, ids.count <= maxLength else {
+                throw .invalidArgument("a sequence of \(ids.count) tokens; this inference takes 1 to \(maxLength)")
+            }
+            if let bad = ids.first(where: { $0 < 0 || Int($0) >= c.vocabularySize }) {
+                throw .invalidArgument("token id \(bad) is outside the vocabulary of \(c.vocabularySize)")
+            }
+            lengths.append(ids.count)
+            longest = max(longest, ids.count)
+        }
+        paddedLength = longest
+        let h = c.hiddenSize, rows = batch.count * longest
+        for t in [hidden, q, k, v, context, projected] { try t.setRows(rows) }
+        try inner.setRows(rows)
+
+        // Embeddings: word + position + token type 0, then LayerNorm. Padding rows get the [PAD] id's.
+        let word = encoder.wordEmbeddings.data, position = encoder.positionEmbeddings.data
+        let type0 = encoder.tokenTypeEmbeddings.data
+        for (b, ids) in batch.enumerated() {
+            for t in 0..<longest {
+                let id = t < ids.count ? Int(ids[t]) : 0
+                let out = hidden.data + (b * longest + t) * h
+                let w = word + id * h, p = position + t * h
+                for j in 0..<h { out[j] = w[j] + p[j] + type0[j] }
+            }
+        }
+        layerNorm(hidden.data, rows: rows, encoder.embeddingNorm)
+
+        let heads = c.heads, d = c.headSize
+        let scale = 1 / Float(d).squareRoot()
+        for layer in encoder.layers {
+            linear(hidden.data, rows: rows, input: h, layer.query, into: q.data)
+            linear(hidden.data, rows: rows, input: h, layer.key, into: k.data)
+            linear(hidden.data, rows: rows, input: h, layer.value, into: v.data)
+            for b in 0..<batch.count {
+                let n = lengths[b], base = b * longest * h
+                for head in 0..<heads {
+                    let offset = base + head * d
+                    // scores[longest, n] = q_bh · k_bhᵀ / √d: keys of this sequence's own tokens only.
+                    blas.sgemm(
+                        .none, .transpose, m: longest, n: n, k: d, alpha: scale, a: q.data + offset, lda: h,
+                        b: k.data + offset, ldb: h, c: scores, ldc: n)
+                    softmaxRows(scores, rows: longest, cols: n)
+                    blas.sgemm(
+                        .none, .none, m: longest, n: d, k: n, a: scores, lda: n, b: v.data + offset, ldb: h,
+                        c: context.data + offset, ldc: h)
+                }
+            }
+            linear(context.data, rows: rows, input: h, layer.attentionOutput, into: projected.data)
+            add(projected.data, into: hidden.data, count: rows * h)
+            layerNorm(hidden.data, rows: rows, layer.attentionNorm)
+            linear(hidden.data, rows: rows, input: h, layer.intermediate, into: inner.data)
+            gelu(inner.data, count: rows * c.intermediateSize)
+            linear(inner.data, rows: rows, input: c.intermediateSize, layer.output, into: projected.data)
+            add(projected.data, into: hidden.data, count: rows * h)
+            layerNorm(hidden.data, rows: rows, layer.outputNorm)
+        }
+    }
+
+    /// The mean of each sequence's hidden states over its own tokens (sentence-transformers' pooling), in
+    /// `pooled` [batch, hidden], after `encode`.
+    public func meanPool() throws(ComputeError) {
+        let h = encoder.config.hiddenSize
+        try pooled.setRows(lengths.count)
+        for (b, n) in lengths.enumerated() {
+            let out = pooled.data + b * h
+            for j in 0..<h { out[j] = 0 }
+            for t in 0..<n {
+                let row = hidden.data + (b * paddedLength + t) * h
+                for j in 0..<h { out[j] += row[j] }
+            }
+            let inv = 1 / Float(n)
+            for j in 0..<h { out[j] *= inv }
+        }
+    }
+
+    /// y[rows, out] = x[rows, input] · Wᵀ + b (W stored [out, input]).
+    private func linear(
+        _ x: UnsafeMutablePointer<Float>, rows: Int, input: Int, _ l: BertEncoder.Linear, into y: UnsafeMutablePointer<Float>
+    ) {
+        let out = l.weight.shape[0]
+        let bias = l.bias.data
+        for r in 0..<rows { (y + r * out).update(from: bias, count: out) }
+        blas.sgemm(
+            .none, .transpose, m: rows, n: out, k: input, a: x, lda: input, b: l.weight.data, ldb: input, beta: 1,
+            c: y, ldc: out)
+    }
+
+    private func add(_ x: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { y[i] += x[i] }
+    }
+
+    private func layerNorm(_ x: UnsafeMutablePointer<Float>, rows: Int, _ norm: BertEncoder.Norm) {
+        let h = encoder.config.hiddenSize, eps = encoder.config.layerNormEpsilon
+        let g = norm.gamma.data, beta = norm.beta.data
+        for r in 0..<rows {
+            let row = x + r * h
+            var mean: Float = 0
+            for j in 0..<h { mean += row[j] }
+            mean /= Float(h)
+            var variance: Float = 0
+            for j in 0..<h {
+                let dv = row[j] - mean
+                variance += dv * dv
+            }
+            variance /= Float(h)
+            let inv = 1 / (variance + eps).squareRoot()
+            for j in 0..<h { row[j] = (row[j] - mean) * inv * g[j] + beta[j] }
+        }
+    }
+
+    private func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        for r in 0..<rows {
+            let row = s + r * cols
+            var top = -Float.infinity
+            for j in 0..<cols { top = max(top, row[j]) }
+            var sum: Float = 0
+            for j in 0..<cols {
+                row[j] = Foundation.exp(row[j] - top)
+                sum += row[j]
+            }
+            let inv = 1 / sum
+            for j in 0..<cols { row[j] *= inv }
+        }
+    }
+
+    /// BERT's GELU: x · Φ(x) with the exact erf.
+    private func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        let invSqrt2 = Float(0.5.squareRoot())
+        for i in 0..<count { x[i] = 0.5 * x[i] * (1 + erf(x[i] * invSqrt2)) }
+    }
+}
