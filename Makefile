@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve bench-scale bench-text reference models
+.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve bench-scale bench-text bench-bert reference models
 
 setup:
 	@scripts/setup
@@ -78,6 +78,10 @@ bench-data: setup
 # The WordPiece tokenizer beside Hugging Face tokenizers, one thread each, on the golden's 5,000 texts.
 bench-text: setup
 	scripts/bench-text 9
+
+# BERT inference (all-MiniLM-L6-v2) beside PyTorch and ONNX Runtime, at 1 and 2 threads.
+bench-bert: setup
+	scripts/bench-bert 5
 
 # The runner at 1,898 and 17,200 nodes: uncached and no-op run, status, check, peak memory.
 bench-scale: setup

@@ -93,7 +93,7 @@ public final class BertInference: @unchecked Sendable {
                     blas.sgemm(
                         .none, .transpose, m: longest, n: n, k: d, alpha: scale, a: q.data + offset, lda: h,
                         b: k.data + offset, ldb: h, c: scores, ldc: n)
-                    softmaxRows(scores, rows: longest, cols: n)
+                    VectorMath.softmaxRows(scores, rows: longest, cols: n)
                     blas.sgemm(
                         .none, .none, m: longest, n: d, k: n, a: scores, lda: n, b: v.data + offset, ldb: h,
                         c: context.data + offset, ldc: h)
@@ -103,7 +103,7 @@ public final class BertInference: @unchecked Sendable {
             add(projected.data, into: hidden.data, count: rows * h)
             layerNorm(hidden.data, rows: rows, layer.attentionNorm)
             linear(hidden.data, rows: rows, input: h, layer.intermediate, into: inner.data)
-            gelu(inner.data, count: rows * c.intermediateSize)
+            VectorMath.gelu(inner.data, count: rows * c.intermediateSize)
             linear(inner.data, rows: rows, input: c.intermediateSize, layer.output, into: projected.data)
             add(projected.data, into: hidden.data, count: rows * h)
             layerNorm(hidden.data, rows: rows, layer.outputNorm)
@@ -162,24 +162,4 @@ public final class BertInference: @unchecked Sendable {
         }
     }
 
-    private func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-        for r in 0..<rows {
-            let row = s + r * cols
-            var top = -Float.infinity
-            for j in 0..<cols { top = max(top, row[j]) }
-            var sum: Float = 0
-            for j in 0..<cols {
-                row[j] = Foundation.exp(row[j] - top)
-                sum += row[j]
-            }
-            let inv = 1 / sum
-            for j in 0..<cols { row[j] *= inv }
-        }
-    }
-
-    /// BERT's GELU: x · Φ(x) with the exact erf.
-    private func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        let invSqrt2 = Float(0.5.squareRoot())
-        for i in 0..<count { x[i] = 0.5 * x[i] * (1 + erf(x[i] * invSqrt2)) }
-    }
 }
