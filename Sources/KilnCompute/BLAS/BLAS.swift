@@ -150,6 +150,13 @@ public final class BLAS: @unchecked Sendable {
             transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
+    /// Runs `job` on the compute threads in `chunks` pieces; false when it must run on the caller alone
+    /// (one thread, or the pool busy).
+    func share(_ job: ComputePool.Job, chunks: Int) -> Bool {
+        guard let pool else { return false }
+        return pool.run(job, chunks: chunks)
+    }
+
     /// One OpenBLAS call on the calling thread.
     @inline(__always)
     func sgemmOneThread(

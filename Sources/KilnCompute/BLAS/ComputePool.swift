@@ -64,6 +64,8 @@ final class ComputePool: @unchecked Sendable {
         case none
         case gemm(GEMMJob)
         case adam(AdamStep, AdamArrays, count: Int)
+        case attention(AttentionJob)
+        case gelu(UnsafeMutablePointer<Float>, count: Int)
     }
 
     private final class Shared: @unchecked Sendable {
@@ -90,6 +92,11 @@ final class ComputePool: @unchecked Sendable {
                 let lo = count * c / chunks & ~7
                 let hi = c == chunks - 1 ? count : count * (c + 1) / chunks & ~7
                 step.apply(a.w + lo, a.g + lo, a.m + lo, a.v + lo, count: hi - lo)
+            case .attention(let a): a.run(chunk: c, of: chunks, blas: blas)
+            case .gelu(let x, let count):
+                let lo = count * c / chunks & ~15
+                let hi = c == chunks - 1 ? count : count * (c + 1) / chunks & ~15
+                if hi > lo { VectorMath.gelu(x + lo, count: hi - lo) }
             }
             finished.add(1, ordering: .releasing)
             return true
@@ -134,6 +141,35 @@ struct GEMMJob: @unchecked Sendable {
             blas.sgemmOneThread(
                 transA, transB, m: m, n: hi - lo, k: k, alpha: alpha, a: a, lda: lda, b: bBlock, ldb: ldb, beta: beta,
                 c: c + lo, ldc: ldc)
+        }
+    }
+}
+
+/// Self-attention of a padded batch, one (sequence, head) pair at a time: scores = Q·Kᵀ·scale over the
+/// sequence's own keys, softmax, context = P·V, each pair's context written by exactly one chunk (into
+/// its columns of the [rows, hidden] context), each chunk with its own scores buffer.
+struct AttentionJob: @unchecked Sendable {
+    var q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>
+    var context: UnsafeMutablePointer<Float>
+    var lengths: UnsafePointer<Int>
+    var sequences: Int, heads: Int, headSize: Int, hidden: Int, longest: Int
+    var scale: Float
+    /// `chunks` buffers of `longest × longest` floats, `scratchStride` apart.
+    var scratch: UnsafeMutablePointer<Float>, scratchStride: Int
+
+    func run(chunk: Int, of chunks: Int, blas: BLAS) {
+        let pairs = sequences * heads
+        let scores = scratch + chunk * scratchStride
+        for p in (pairs * chunk / chunks)..<(pairs * (chunk + 1) / chunks) {
+            let b = p / heads, head = p % heads, n = lengths[b]
+            let offset = b * longest * hidden + head * headSize
+            blas.sgemmOneThread(
+                .none, .transpose, m: longest, n: n, k: headSize, alpha: scale, a: q + offset, lda: hidden,
+                b: k + offset, ldb: hidden, c: scores, ldc: n)
+            VectorMath.softmaxRows(scores, rows: longest, cols: n)
+            blas.sgemmOneThread(
+                .none, .none, m: longest, n: headSize, k: n, a: scores, lda: n, b: v + offset, ldb: hidden,
+                c: context + offset, ldc: hidden)
         }
     }
 }

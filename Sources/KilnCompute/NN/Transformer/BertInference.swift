@@ -11,7 +11,10 @@ public final class BertInference: @unchecked Sendable {
     /// Hidden states [rows, hidden] (rows = batch × longest length); the result of `encode`.
     public let hidden: Tensor
     let q: Tensor, k: Tensor, v: Tensor, context: Tensor, projected: Tensor, inner: Tensor
+    /// Scores buffers, one per attention chunk (`chunks`: twice the compute threads at creation).
     let scores: UnsafeMutablePointer<Float>
+    let chunks: Int
+    let lengthBuffer: UnsafeMutablePointer<Int>
     /// Pooled embeddings [batch, hidden].
     public let pooled: Tensor
     /// The lengths of the last batch, and its padded length.
@@ -35,12 +38,17 @@ public final class BertInference: @unchecked Sendable {
         context = Tensor(shape: [rows, c.hiddenSize])
         projected = Tensor(shape: [rows, c.hiddenSize])
         inner = Tensor(shape: [rows, c.intermediateSize])
-        scores = .allocate(capacity: maxLength * maxLength)
+        chunks = max(1, blas.threads * 2)
+        scores = .allocate(capacity: chunks * maxLength * maxLength)
+        lengthBuffer = .allocate(capacity: maxBatch)
         pooled = Tensor(shape: [maxBatch, c.hiddenSize])
         lengths.reserveCapacity(maxBatch)
     }
 
-    deinit { scores.deallocate() }
+    deinit {
+        scores.deallocate()
+        lengthBuffer.deallocate()
+    }
 
     /// The last hidden state of each sequence (ids with [CLS] and [SEP], at most `maxLength`), in
     /// `hidden`: sequence b's token t is row b × paddedLength + t.
@@ -58,6 +66,7 @@ public final class BertInference: @unchecked Sendable {
             if let bad = ids.first(where: { $0 < 0 || Int($0) >= c.vocabularySize }) {
                 throw .invalidArgument("token id \(bad) is outside the vocabulary of \(c.vocabularySize)")
             }
+            lengthBuffer[lengths.count] = ids.count
             lengths.append(ids.count)
             longest = max(longest, ids.count)
         }
@@ -85,25 +94,21 @@ public final class BertInference: @unchecked Sendable {
             linear(hidden.data, rows: rows, input: h, layer.query, into: q.data)
             linear(hidden.data, rows: rows, input: h, layer.key, into: k.data)
             linear(hidden.data, rows: rows, input: h, layer.value, into: v.data)
-            for b in 0..<batch.count {
-                let n = lengths[b], base = b * longest * h
-                for head in 0..<heads {
-                    let offset = base + head * d
-                    // scores[longest, n] = q_bh · k_bhᵀ / √d: keys of this sequence's own tokens only.
-                    blas.sgemm(
-                        .none, .transpose, m: longest, n: n, k: d, alpha: scale, a: q.data + offset, lda: h,
-                        b: k.data + offset, ldb: h, c: scores, ldc: n)
-                    VectorMath.softmaxRows(scores, rows: longest, cols: n)
-                    blas.sgemm(
-                        .none, .none, m: longest, n: d, k: n, a: scores, lda: n, b: v.data + offset, ldb: h,
-                        c: context.data + offset, ldc: h)
-                }
+            let job = AttentionJob(
+                q: q.data, k: k.data, v: v.data, context: context.data, lengths: lengthBuffer, sequences: batch.count,
+                heads: heads, headSize: d, hidden: h, longest: longest, scale: scale, scratch: scores,
+                scratchStride: maxLength * maxLength)
+            // Sequences and heads across the compute threads; alone, the same chunks in order.
+            if !blas.share(.attention(job), chunks: chunks) {
+                for c in 0..<chunks { job.run(chunk: c, of: chunks, blas: blas) }
             }
             linear(context.data, rows: rows, input: h, layer.attentionOutput, into: projected.data)
             add(projected.data, into: hidden.data, count: rows * h)
             layerNorm(hidden.data, rows: rows, layer.attentionNorm)
             linear(hidden.data, rows: rows, input: h, layer.intermediate, into: inner.data)
-            VectorMath.gelu(inner.data, count: rows * c.intermediateSize)
+            if !blas.share(.gelu(inner.data, count: rows * c.intermediateSize), chunks: chunks) {
+                VectorMath.gelu(inner.data, count: rows * c.intermediateSize)
+            }
             linear(inner.data, rows: rows, input: c.intermediateSize, layer.output, into: projected.data)
             add(projected.data, into: hidden.data, count: rows * h)
             layerNorm(hidden.data, rows: rows, layer.outputNorm)
