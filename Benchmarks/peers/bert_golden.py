@@ -22,8 +22,15 @@ sentences = [
 tokenizer = AutoTokenizer.from_pretrained(folder)
 model = AutoModel.from_pretrained(folder).eval()
 batch = tokenizer(sentences, padding=True, truncation=True, max_length=128, return_tensors="pt")
+# Classification heads of fixed random weights (a sequence head on the pooler, a token head on the
+# hidden states): kiln, given the same weights, must give the same logits and the same argmax.
+sequence_head = torch.nn.Linear(model.config.hidden_size, 3)
+token_head = torch.nn.Linear(model.config.hidden_size, 5)
 with torch.no_grad():
-    hidden = model(**batch).last_hidden_state
+    output = model(**batch)
+    hidden = output.last_hidden_state
+    sequence_logits = sequence_head(output.pooler_output)
+    token_logits = token_head(hidden)
 mask = batch["attention_mask"].unsqueeze(-1).float()
 pooled = (hidden * mask).sum(1) / mask.sum(1)
 items = []
@@ -34,7 +41,13 @@ for i, s in enumerate(sentences):
         "ids": batch["input_ids"][i][:n].tolist(),
         "hidden": [[round(float(x), 7) for x in row] for row in hidden[i][:n]],
         "pooled": [round(float(x), 7) for x in pooled[i]],
+        "sequence_logits": [round(float(x), 7) for x in sequence_logits[i]],
+        "token_logits": [[round(float(x), 7) for x in row] for row in token_logits[i][:n]],
     })
 with open(out_path, "w") as f:
-    json.dump({"model": "all-MiniLM-L6-v2", "torch": torch.__version__, "sentences": items}, f)
+    heads = {
+        name: {"weight": [[round(float(x), 8) for x in row] for row in h.weight], "bias": [round(float(x), 8) for x in h.bias]}
+        for name, h in [("sequence", sequence_head), ("token", token_head)]
+    }
+    json.dump({"model": "all-MiniLM-L6-v2", "torch": torch.__version__, "heads": heads, "sentences": items}, f)
 print(f"{len(items)} sentences -> {out_path}", file=sys.stderr)

@@ -16,7 +16,20 @@ import Testing
             var ids: [Int32]
             var hidden: [[Float]]
             var pooled: [Float]
+            var sequence_logits: [Float]
+            var token_logits: [[Float]]
         }
+        struct Head: Decodable {
+            var weight: [[Float]]
+            var bias: [Float]
+
+            func linear() throws -> BertEncoder.Linear {
+                try BertEncoder.Linear(
+                    weight: Tensor(shape: [weight.count, weight[0].count], values: weight.flatMap { $0 }),
+                    bias: Tensor(shape: [bias.count], values: bias))
+            }
+        }
+        var heads: [String: Head]
         var sentences: [Sentence]
     }
 
@@ -54,6 +67,34 @@ import Testing
         }
         print("bert equivalence: max abs difference of the last hidden state \(worst)")
         #expect(worst < 1e-4, "max abs difference of the last hidden state \(worst)")
+    }
+
+    /// Classification heads given the peer's weights: the sequence head on the pooler ([CLS], dense,
+    /// tanh) and the token head on every token give the peer's logits and the same argmax.
+    @Test func classificationHeadsGiveThePeersLogitsAndArgmax() throws {
+        let golden = try Self.golden()
+        let encoder = try Self.encoder()
+        let inference = try BertInference(encoder, maxBatch: 8, maxLength: 128, blas: try BLAS.get())
+        let sequenceHead = try #require(golden.heads["sequence"]).linear()
+        let tokenHead = try #require(golden.heads["token"]).linear()
+        try inference.encode(golden.sentences.map(\.ids))
+        try inference.poolCLS()
+        let sequence = Tensor(shape: [8, 3]), token = Tensor(shape: [8 * 128, 5])
+        try inference.logits(sequenceHead, tokens: false, into: sequence)
+        try inference.logits(tokenHead, tokens: true, into: token)
+        func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] } ?? 0 }
+        var worst: Float = 0
+        for (b, s) in golden.sentences.enumerated() {
+            let mine = (0..<3).map { sequence[b, $0] }
+            worst = max(worst, zip(mine, s.sequence_logits).map { abs($0 - $1) }.max() ?? 0)
+            #expect(argmax(mine) == argmax(s.sequence_logits), "\(s.text)")
+            for (t, peer) in s.token_logits.enumerated() {
+                let row = (0..<5).map { token[b * inference.paddedLength + t, $0] }
+                worst = max(worst, zip(row, peer).map { abs($0 - $1) }.max() ?? 0)
+                #expect(argmax(row) == argmax(peer))
+            }
+        }
+        #expect(worst < 1e-4, "max abs difference of the logits \(worst)")
     }
 
     /// The same sentence alone and padded in a batch gives the same states (the mask holds).

@@ -5,9 +5,18 @@ import Foundation
 /// feed-forward block (intermediate dense with GELU, output dense, LayerNorm). Linear weights are stored
 /// as Hugging Face stores them, [out, in], and multiplied with a transpose flag.
 public final class BertEncoder: @unchecked Sendable {
+    /// A dense layer: weight [out, in] (Hugging Face's layout), bias [out]. Also a classification head.
     public struct Linear: Sendable {
         public let weight: Tensor
         public let bias: Tensor
+
+        public init(weight: Tensor, bias: Tensor) throws(ComputeError) {
+            guard weight.shape.count == 2, bias.shape == [weight.shape[0]] else {
+                throw .shapeMismatch("a dense layer of weight \(weight.shape) and bias \(bias.shape)")
+            }
+            self.weight = weight
+            self.bias = bias
+        }
     }
 
     public struct Norm: Sendable {
@@ -97,7 +106,7 @@ public final class BertEncoder: @unchecked Sendable {
         tokenTypeEmbeddings = try take("embeddings.token_type_embeddings.weight", [config.typeVocabularySize, h])
         embeddingNorm = Norm(gamma: try take("embeddings.LayerNorm.weight", [h]), beta: try take("embeddings.LayerNorm.bias", [h]))
         func linear(_ name: String, _ out: Int, _ input: Int) throws(ComputeError) -> Linear {
-            Linear(weight: try take(name + ".weight", [out, input]), bias: try take(name + ".bias", [out]))
+            try Linear(weight: try take(name + ".weight", [out, input]), bias: try take(name + ".bias", [out]))
         }
         func norm(_ name: String) throws(ComputeError) -> Norm {
             Norm(gamma: try take(name + ".weight", [h]), beta: try take(name + ".bias", [h]))

@@ -132,6 +132,36 @@ public final class BertInference: @unchecked Sendable {
         }
     }
 
+    /// Each sequence's [CLS] state through the checkpoint's pooler (dense, tanh), in `pooled`, after
+    /// `encode`: what BertForSequenceClassification classifies.
+    public func poolCLS() throws(ComputeError) {
+        guard let pooler = encoder.pooler else { throw .invalidArgument("this checkpoint has no pooler") }
+        let h = encoder.config.hiddenSize
+        try pooled.setRows(lengths.count)
+        // The [CLS] rows are paddedLength apart: one product with that row stride.
+        for r in 0..<lengths.count { (pooled.data + r * h).update(from: pooler.bias.data, count: h) }
+        blas.sgemm(
+            .none, .transpose, m: lengths.count, n: h, k: h, a: hidden.data, lda: paddedLength * h,
+            b: pooler.weight.data, ldb: h, beta: 1, c: pooled.data, ldc: h)
+        for i in 0..<(lengths.count * h) { pooled.data[i] = Foundation.tanh(pooled.data[i]) }
+    }
+
+    /// Logits of a classification head [labels, hidden]: per sequence from `pooled` (`tokens` false), or
+    /// per token from `hidden` (true; row b × paddedLength + t), into `output`, which must hold them.
+    public func logits(_ head: BertEncoder.Linear, tokens: Bool, into output: Tensor) throws(ComputeError) {
+        let h = encoder.config.hiddenSize, labels = head.weight.shape[0]
+        guard head.weight.shape[1] == h else {
+            throw .shapeMismatch("a head of \(head.weight.shape) on a hidden size of \(h)")
+        }
+        let input = tokens ? hidden : pooled
+        let rows = tokens ? lengths.count * paddedLength : lengths.count
+        guard rows * labels <= output.capacity else {
+            throw .shapeMismatch("\(rows) × \(labels) logits do not fit a tensor of \(output.capacity)")
+        }
+        if output.shape != [rows, labels] { try output.setRows(rows) }
+        linear(input.data, rows: rows, input: h, head, into: output.data)
+    }
+
     /// y[rows, out] = x[rows, input] · Wᵀ + b (W stored [out, input]).
     private func linear(
         _ x: UnsafeMutablePointer<Float>, rows: Int, input: Int, _ l: BertEncoder.Linear, into y: UnsafeMutablePointer<Float>
