@@ -3,8 +3,31 @@
 // ITEMS sentences each, after one warm-up pass. scripts/bench-bert runs it beside PyTorch and ONNX Runtime
 // on the same ids (written to IDS_JSON by the peer script).
 // Usage: kiln-bench-bert MODEL_FOLDER IDS_JSON THREADS [ROUNDS]
+//        kiln-bench-bert --dump MODEL_FOLDER IDS_JSON OUT   (scripts/bert-compare: every sequence's last
+//        hidden state at its own tokens, float32 little-endian, in order, for the peer to compare)
 import Foundation
 import KilnCompute
+
+if CommandLine.arguments.count == 5 && CommandLine.arguments[1] == "--dump" {
+    let a = CommandLine.arguments
+    let blas = try BLAS.get()
+    let encoder = try BertEncoder.load(folder: a[2])
+    let ids = try JSONDecoder().decode([[Int32]].self, from: Data(contentsOf: URL(fileURLWithPath: a[3])))
+    let inference = try BertInference(encoder, maxBatch: 16, maxLength: 128, blas: blas)
+    var out = Data()
+    let h = encoder.config.hiddenSize
+    var i = 0
+    while i < ids.count {
+        let batch = Array(ids[i..<min(ids.count, i + 16)])
+        try inference.encode(batch)
+        for (b, seq) in batch.enumerated() {
+            out.append(UnsafeBufferPointer(start: inference.hidden.data + b * inference.paddedLength * h, count: seq.count * h))
+        }
+        i += 16
+    }
+    try out.write(to: URL(fileURLWithPath: a[4]))
+    exit(0)
+}
 
 #if DEBUG
     FileHandle.standardError.write(Data("kiln-bench-bert: refusing to report from a debug build; use -c release\n".utf8))
