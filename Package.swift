@@ -136,7 +136,8 @@ var targets: [Target] = [
     .executableTarget(
         name: "kiln-bench-text", dependencies: ["KilnText"], path: "Benchmarks/TextBench", swiftSettings: swiftSettings),
     .executableTarget(
-        name: "kiln-bench-bert", dependencies: ["KilnCompute"], path: "Benchmarks/BertBench", swiftSettings: swiftSettings),
+        name: "kiln-bench-bert", dependencies: ["KilnCompute", "AllocationCounter"], path: "Benchmarks/BertBench",
+        swiftSettings: swiftSettings),
     .target(name: "AllocationCounter", path: "Benchmarks/AllocationCounter"),
     .executableTarget(
         name: "kiln-bench-compute", dependencies: ["KilnCompute", "AllocationCounter"], path: "Benchmarks/ComputeBench",

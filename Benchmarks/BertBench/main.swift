@@ -5,6 +5,7 @@
 // Usage: kiln-bench-bert MODEL_FOLDER IDS_JSON THREADS [ROUNDS]
 //        kiln-bench-bert --dump MODEL_FOLDER IDS_JSON OUT   (scripts/bert-compare: every sequence's last
 //        hidden state at its own tokens, float32 little-endian, in order, for the peer to compare)
+import AllocationCounter
 import Foundation
 import KilnCompute
 
@@ -47,15 +48,20 @@ let ids = try JSONDecoder().decode([[Int32]].self, from: Data(contentsOf: URL(fi
 for batch in [1, 32] {
     let inference = try BertInference(encoder, maxBatch: batch, maxLength: ids[0].count, blas: blas)
     let items = batch == 1 ? 32 : 128
+    // The batches made up front: what is counted and timed is the encoder's own work.
+    let batches = stride(from: 0, to: items, by: batch).map {
+        Array(ids[($0 % ids.count)..<min(ids.count, $0 % ids.count + batch)])
+    }
     func pass() throws {
-        var i = 0
-        while i < items {
-            try inference.encode(Array(ids[(i % ids.count)..<min(ids.count, i % ids.count + batch)]))
+        for b in batches {
+            try inference.encode(b)
             try inference.meanPool()
-            i += batch
         }
     }
     try pass()
+    kiln_allocations_start()
+    try pass()
+    let allocations = kiln_allocations_stop()
     var times: [Double] = []
     for _ in 0..<rounds {
         let start = DispatchTime.now().uptimeNanoseconds
@@ -63,5 +69,7 @@ for batch in [1, 32] {
         times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
     let median = times.sorted()[times.count / 2]
-    print("kiln  threads \(threads)  batch \(batch)  length \(ids[0].count)  \(String(format: "%.1f", Double(items) / median)) sentences/s")
+    print(
+        "kiln  threads \(threads)  batch \(batch)  length \(ids[0].count)  \(String(format: "%.1f", Double(items) / median)) sentences/s"
+            + "  (heap allocations in \(batches.count) calls after warm-up: \(allocations))")
 }

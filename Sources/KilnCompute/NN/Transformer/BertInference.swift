@@ -72,7 +72,13 @@ public final class BertInference: @unchecked Sendable {
         }
         paddedLength = longest
         let h = c.hiddenSize, rows = batch.count * longest
-        for t in [hidden, q, k, v, context, projected] { try t.setRows(rows) }
+        // One by one: an array of them would be an allocation per call.
+        try hidden.setRows(rows)
+        try q.setRows(rows)
+        try k.setRows(rows)
+        try v.setRows(rows)
+        try context.setRows(rows)
+        try projected.setRows(rows)
         try inner.setRows(rows)
 
         // Embeddings: word + position + token type 0, then LayerNorm. Padding rows get the [PAD] id's.
