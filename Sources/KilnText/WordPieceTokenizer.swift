@@ -87,12 +87,33 @@ public struct WordPieceTokenizer: Sendable {
             tokens[id] = token
         }
         let unkToken = model["unk_token"] as? String ?? "[UNK]"
-        let truncation = (root["truncation"] as? [String: Any])?["max_length"] as? Int
+        // Truncation from the right, without stride, and [CLS] … [SEP] around one sequence: what kiln
+        // does. Padding is the caller's (a batch pads to its longest).
+        let truncationObject = root["truncation"] as? [String: Any]
+        if let t = truncationObject {
+            guard (t["direction"] as? String ?? "Right") == "Right", (t["stride"] as? Int ?? 0) == 0 else {
+                throw refuse("its truncation is not from the right without stride")
+            }
+        }
+        let truncation = truncationObject?["max_length"] as? Int
+        if let post = root["post_processor"] as? [String: Any] {
+            let type = post["type"] as? String
+            let single = (post["single"] as? [[String: Any]])?.map { item -> String in
+                if let s = item["SpecialToken"] as? [String: Any] { return s["id"] as? String ?? "?" }
+                return item["Sequence"] != nil ? "$A" : "?"
+            }
+            guard type == "BertProcessing" || (type == "TemplateProcessing" && single == ["[CLS]", "$A", "[SEP]"]) else {
+                throw refuse("its post-processor is not [CLS] $A [SEP]")
+            }
+        }
         var added: [String] = []
         for token in root["added_tokens"] as? [[String: Any]] ?? [] {
             guard let content = token["content"] as? String, let id = (token["id"] as? NSNumber)?.intValue,
-                id < tokens.count, tokens[id] == content
-            else { throw TokenizerError("\(path): an added token is not the vocabulary's entry of its id") }
+                id >= 0, id < tokens.count, tokens[id] == content
+            else {
+                throw TokenizerError(
+                    "\(path): added token \(token["content"] ?? "?") (id \(token["id"] ?? "?")) is not the vocabulary's entry of its id")
+            }
             for option in ["single_word", "lstrip", "rstrip", "normalized"] where token[option] as? Bool == true {
                 throw refuse("added token '\(content)' sets '\(option)'")
             }
@@ -169,7 +190,8 @@ public struct WordPieceTokenizer: Sendable {
     }
 
     /// The ids of `text` with [CLS] and [SEP], at most `maxLength` of them (the tokenizer.json's
-    /// truncation when not given; nil there: all).
+    /// truncation when not given; nil there: all). Never fewer than the two specials: a `maxLength`
+    /// below 2 gives [CLS] [SEP].
     public func encode(_ text: String, maxLength: Int? = nil) -> Encoding {
         var out = Encoding(ids: [cls], words: [-1])
         let limit = (maxLength ?? defaultMaxLength).map { max(0, $0 - 2) } ?? Int.max
@@ -261,15 +283,7 @@ public struct WordPieceTokenizer: Sendable {
 }
 
 /// The UTF-8 bytes of one scalar.
-private struct UTF8View: Sequence {
-    let scalar: Unicode.Scalar
-    init(_ scalar: Unicode.Scalar) { self.scalar = scalar }
-    func makeIterator() -> IndexingIterator<[UInt8]> {
-        var bytes: [UInt8] = []
-        UTF8.encode(scalar) { bytes.append($0) }
-        return bytes.makeIterator()
-    }
-}
+@inline(__always) private func UTF8View(_ scalar: Unicode.Scalar) -> Unicode.Scalar.UTF8View { scalar.utf8 }
 
 /// The vocabulary as two byte tries, one for word starts and one for `##` continuations: the longest
 /// match at a place is one walk.

@@ -82,6 +82,8 @@ import Testing
         let sequence = Tensor(shape: [8, 3]), token = Tensor(shape: [8 * 128, 5])
         try inference.logits(sequenceHead, tokens: false, into: sequence)
         try inference.logits(tokenHead, tokens: true, into: token)
+        #expect(throws: ComputeError.self) { try inference.logits(sequenceHead, tokens: false, into: Tensor(shape: [8, 4])) }
+        #expect(throws: ComputeError.self) { _ = try BertInference(encoder, maxBatch: 1, maxLength: 1, blas: try BLAS.get()) }
         func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] } ?? 0 }
         var worst: Float = 0
         for (b, s) in golden.sentences.enumerated() {

@@ -94,6 +94,21 @@ import Testing
         } throws: { error in
             "\(error)".contains("normalizer") && "\(error)".contains("tokenizer.json")
         }
+        let base = #"{"model":{"type":"WordPiece","vocab":{"[UNK]":0,"[CLS]":1,"[SEP]":2,"[PAD]":3}},"normalizer":{"type":"BertNormalizer","lowercase":true},"pre_tokenizer":{"type":"BertPreTokenizer"}"#
+        for (extra, says) in [
+            (#","added_tokens":[{"id":-1,"content":"[PAD]"}]}"#, "added token"),
+            (#","truncation":{"max_length":8,"direction":"Left"}}"#, "truncation"),
+            (#","post_processor":{"type":"RobertaProcessing"}}"#, "post-processor"),
+        ] {
+            try (base + extra).write(toFile: dir + "/tokenizer.json", atomically: true, encoding: .utf8)
+            #expect {
+                _ = try WordPieceTokenizer(folder: dir)
+            } throws: { error in
+                "\(error)".contains(says)
+            }
+        }
+        try (base + "}").write(toFile: dir + "/tokenizer.json", atomically: true, encoding: .utf8)
+        #expect(try WordPieceTokenizer(folder: dir).encode("x", maxLength: 1).ids == [1, 0, 2].filter { $0 != 0 })
         let bpe = #"{"model":{"type":"BPE","vocab":{}}}"#
         try bpe.write(toFile: dir + "/tokenizer.json", atomically: true, encoding: .utf8)
         #expect(throws: TokenizerError.self) { try WordPieceTokenizer(folder: dir) }

@@ -46,9 +46,11 @@ final class ComputePool: @unchecked Sendable {
         guard acquired else { return false }
         defer { inUse.withLock { $0 = false } }
         shared.job = job
-        shared.chunks = chunks
         shared.finished.store(0, ordering: .relaxed)
-        shared.next.store(0, ordering: .releasing)
+        // The chunk count travels in the counter with the index: a helper's late, failing claim on the
+        // previous job reads that job's count from the same atomic value, never this one's (it would
+        // otherwise run a chunk of this job that the counter also hands to another thread).
+        shared.next.store(chunks << 32, ordering: .releasing)
         for _ in 1..<threads { shared.wake.signal() }
         while shared.claimAndRun() {}
         // Only chunks helpers are already in can still be running.
@@ -71,19 +73,20 @@ final class ComputePool: @unchecked Sendable {
     private final class Shared: @unchecked Sendable {
         let blas: BLAS
         let wake = DispatchSemaphore(value: 0)
-        let next = Atomic<Int>(Int.max)
+        /// The job's chunk count in the high 32 bits, the next chunk to claim in the low 32.
+        let next = Atomic<Int>(0)
         let finished = Atomic<Int>(0)
         let stopping = Atomic<Bool>(false)
         /// Written by the caller before `next` is reset (release), read after a claim (acquire).
         var job = Job.none
-        var chunks = 0
 
         init(blas: BLAS) { self.blas = blas }
 
         /// Claims one chunk and runs it; false when none is left.
         func claimAndRun() -> Bool {
-            let c = next.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue
-            guard c >= 0, c < chunks else { return false }
+            let claimed = next.wrappingAdd(1, ordering: .acquiringAndReleasing).oldValue
+            let c = claimed & 0xFFFF_FFFF, chunks = claimed >> 32
+            guard c < chunks else { return false }
             switch job {
             case .none: break
             case .gemm(let g): g.run(chunk: c, of: chunks, blas: blas)

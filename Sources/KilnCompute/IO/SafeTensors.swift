@@ -109,8 +109,9 @@ public enum SafeTensors {
                 let (p, o) = acc.0.multipliedReportingOverflow(by: d)
                 return (p, acc.1 || o)
             }
-            guard !overflow, offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= dataCount,
-                offsets[1] - offsets[0] == elements * width
+            let (bytesNeeded, tooMany) = elements.multipliedReportingOverflow(by: width)
+            guard !overflow, !tooMany, offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= dataCount,
+                offsets[1] - offsets[0] == bytesNeeded
             else {
                 throw bad(
                     "tensor '\(name)': offsets \(offsets) do not fit its shape \(shape) in \(dataCount) data bytes")

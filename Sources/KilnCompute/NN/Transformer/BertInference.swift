@@ -23,8 +23,10 @@ public final class BertInference: @unchecked Sendable {
 
     public init(_ encoder: BertEncoder, maxBatch: Int, maxLength: Int, blas: BLAS) throws(ComputeError) {
         let c = encoder.config
-        guard maxBatch > 0, maxLength > 0, maxLength <= c.maxPositions else {
-            throw .invalidArgument("a batch of \(maxBatch) × \(maxLength) tokens does not fit a model of \(c.maxPositions) positions")
+        guard maxBatch > 0, maxBatch <= 1 << 16, maxLength >= 2, maxLength <= c.maxPositions, maxLength <= 1 << 14
+        else {
+            throw .invalidArgument(
+                "a batch of \(maxBatch) × \(maxLength) tokens: inference takes 1 to 65,536 sequences of 2 to \(min(c.maxPositions, 1 << 14)) tokens")
         }
         self.encoder = encoder
         self.maxBatch = maxBatch
@@ -38,7 +40,8 @@ public final class BertInference: @unchecked Sendable {
         context = Tensor(shape: [rows, c.hiddenSize])
         projected = Tensor(shape: [rows, c.hiddenSize])
         inner = Tensor(shape: [rows, c.intermediateSize])
-        chunks = max(1, blas.threads * 2)
+        // More chunks than (sequence, head) pairs would only hold more scores buffers.
+        chunks = max(1, min(blas.threads * 2, maxBatch * c.heads))
         scores = .allocate(capacity: chunks * maxLength * maxLength)
         lengthBuffer = .allocate(capacity: maxBatch)
         pooled = Tensor(shape: [maxBatch, c.hiddenSize])
@@ -57,8 +60,7 @@ public final class BertInference: @unchecked Sendable {
         guard !batch.isEmpty, batch.count <= maxBatch else {
             throw .invalidArgument("a batch of \(batch.count) sequences; this inference takes 1 to \(maxBatch)")
         }
-        lengths.removeAll(keepingCapacity: true)
-        var longest = 0
+        // Everything checked before anything changes: a refused batch leaves no half-set state.
         for ids in batch {
             guard !ids.isEmpty, ids.count <= maxLength else {
                 throw .invalidArgument("a sequence of \(ids.count) tokens; this inference takes 1 to \(maxLength)")
@@ -66,6 +68,10 @@ public final class BertInference: @unchecked Sendable {
             if let bad = ids.first(where: { $0 < 0 || Int($0) >= c.vocabularySize }) {
                 throw .invalidArgument("token id \(bad) is outside the vocabulary of \(c.vocabularySize)")
             }
+        }
+        lengths.removeAll(keepingCapacity: true)
+        var longest = 0
+        for ids in batch {
             lengthBuffer[lengths.count] = ids.count
             lengths.append(ids.count)
             longest = max(longest, ids.count)
@@ -124,6 +130,7 @@ public final class BertInference: @unchecked Sendable {
     /// The mean of each sequence's hidden states over its own tokens (sentence-transformers' pooling), in
     /// `pooled` [batch, hidden], after `encode`.
     public func meanPool() throws(ComputeError) {
+        guard !lengths.isEmpty else { throw .invalidArgument("nothing encoded yet") }
         let h = encoder.config.hiddenSize
         try pooled.setRows(lengths.count)
         for (b, n) in lengths.enumerated() {
@@ -142,6 +149,7 @@ public final class BertInference: @unchecked Sendable {
     /// `encode`: what BertForSequenceClassification classifies.
     public func poolCLS() throws(ComputeError) {
         guard let pooler = encoder.pooler else { throw .invalidArgument("this checkpoint has no pooler") }
+        guard !lengths.isEmpty else { throw .invalidArgument("nothing encoded yet") }
         let h = encoder.config.hiddenSize
         try pooled.setRows(lengths.count)
         // The [CLS] rows are paddedLength apart: one product with that row stride.
@@ -159,12 +167,13 @@ public final class BertInference: @unchecked Sendable {
         guard head.weight.shape[1] == h else {
             throw .shapeMismatch("a head of \(head.weight.shape) on a hidden size of \(h)")
         }
+        guard !lengths.isEmpty else { throw .invalidArgument("nothing encoded yet") }
         let input = tokens ? hidden : pooled
         let rows = tokens ? lengths.count * paddedLength : lengths.count
-        guard rows * labels <= output.capacity else {
-            throw .shapeMismatch("\(rows) × \(labels) logits do not fit a tensor of \(output.capacity)")
+        guard output.shape.count == 2, output.shape[1] == labels, rows * labels <= output.capacity else {
+            throw .shapeMismatch("\(rows) × \(labels) logits do not fit a tensor of shape \(output.shape)")
         }
-        if output.shape != [rows, labels] { try output.setRows(rows) }
+        try output.setRows(rows)
         linear(input.data, rows: rows, input: h, head, into: output.data)
     }
 
