@@ -211,11 +211,11 @@ public struct WordPieceTokenizer: Sendable {
                 flush()
             } else if table.isPunctuation(s) {
                 flush()
-                word.append(contentsOf: UTF8View(s))
+                word.append(contentsOf: s.utf8)
                 scalars = 1
                 flush()
             } else {
-                word.append(contentsOf: UTF8View(s))
+                word.append(contentsOf: s.utf8)
                 scalars += 1
             }
         }
@@ -235,12 +235,13 @@ public struct WordPieceTokenizer: Sendable {
             }
             i = view.index(after: i)
             switch table.normalizerClass(s) {
-            case .plain: append(s.value >= 65 && s.value <= 90 ? Unicode.Scalar(s.value + 32)! : s)
+            // Upper case (ASCII included) is in the table's replacements.
+            case .plain: append(s)
             case .removed: continue
             case .whitespace: flush()
             case .alone:
                 flush()
-                word.append(contentsOf: UTF8View(s))
+                word.append(contentsOf: s.utf8)
                 scalars = 1
                 flush()
             case .replaced: for r in table.replacement(s) { append(r) }
@@ -282,8 +283,6 @@ public struct WordPieceTokenizer: Sendable {
     }
 }
 
-/// The UTF-8 bytes of one scalar.
-@inline(__always) private func UTF8View(_ scalar: Unicode.Scalar) -> Unicode.Scalar.UTF8View { scalar.utf8 }
 
 /// The vocabulary as two byte tries, one for word starts and one for `##` continuations: the longest
 /// match at a place is one walk.

@@ -113,9 +113,6 @@ public struct DatasetSpec: SpecView {
         public var raw: SpecValue
         public var span: SourceSpan { raw.span }
 
-        /// The check's name as the spec writes it (`not_null`).
-        public var name: String { raw["check"]?.string ?? "" }
-
         init?(_ v: SpecValue) {
             guard let kind = v["check"]?.string, let variant = SpecSchema.checkVariants.first(where: { $0.value == kind })
             else { return nil }

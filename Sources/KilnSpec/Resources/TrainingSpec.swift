@@ -64,14 +64,20 @@ public struct ScheduleSpec: Sendable {
     public enum Kind: String, Sendable, CaseIterable { case constant, step, cosine }
 
     public var shape: Shape
-    public var kind: Kind
     public var warmupEpochs: Int
+
+    public var kind: Kind {
+        switch shape {
+        case .constant: return .constant
+        case .step: return .step
+        case .cosine: return .cosine
+        }
+    }
 
     init(_ s: SpecValue?) {
         let f = FieldReader(s, SpecSchema.schedule)
         warmupEpochs = f.integer("warmup_epochs")
-        kind = f.choice("type")
-        switch kind {
+        switch f.choice("type", Kind.self) {
         case .constant: shape = .constant
         case .step: shape = .step(every: f.optionalInteger("step_epochs"), gamma: f.number("gamma"))
         case .cosine: shape = .cosine(minLearningRate: f.number("min_learning_rate"))
