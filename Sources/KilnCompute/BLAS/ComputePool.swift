@@ -68,6 +68,8 @@ final class ComputePool: @unchecked Sendable {
         case adam(AdamStep, AdamArrays, count: Int)
         case attention(AttentionJob)
         case gelu(UnsafeMutablePointer<Float>, count: Int)
+        /// Work an object made once describes (a reference: sharing it allocates nothing).
+        case work(any ChunkedWork)
     }
 
     private final class Shared: @unchecked Sendable {
@@ -100,6 +102,7 @@ final class ComputePool: @unchecked Sendable {
                 let lo = count * c / chunks & ~15
                 let hi = c == chunks - 1 ? count : count * (c + 1) / chunks & ~15
                 if hi > lo { VectorMath.gelu(x + lo, count: hi - lo) }
+            case .work(let w): w.run(chunk: c, of: chunks, blas: blas)
             }
             finished.add(1, ordering: .releasing)
             return true
@@ -111,6 +114,21 @@ final class ComputePool: @unchecked Sendable {
                 if stopping.load(ordering: .acquiring) { return }
                 while claimAndRun() {}
             }
+        }
+    }
+}
+
+/// Work cut into chunks, each writing its own outputs, so the result does not depend on which thread ran
+/// which chunk. A class, made once and reused: handing it to the pool allocates nothing.
+protocol ChunkedWork: AnyObject, Sendable {
+    func run(chunk: Int, of chunks: Int, blas: BLAS)
+}
+
+extension BLAS {
+    /// Runs `work` in `chunks` pieces on the compute threads, or on this thread alone in order.
+    func run(_ work: any ChunkedWork, chunks: Int) {
+        if !share(.work(work), chunks: chunks) {
+            for c in 0..<chunks { work.run(chunk: c, of: chunks, blas: self) }
         }
     }
 }

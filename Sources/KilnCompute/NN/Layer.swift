@@ -9,6 +9,14 @@ public final class Parameter: @unchecked Sendable {
         value = Tensor(shape: shape)
         gradient = Tensor(shape: shape)
     }
+
+    /// A parameter over an existing tensor (a loaded model's weight), updated in place; without
+    /// `trainable` its gradient is empty (a frozen weight costs no gradient memory).
+    public init(name: String, value: Tensor, trainable: Bool = true) {
+        self.name = name
+        self.value = value
+        gradient = Tensor(shape: trainable ? value.shape : [0])
+    }
 }
 
 /// A layer with forward and backward passes over batches (rows).

@@ -43,6 +43,9 @@ public final class Optimizer {
     let first: [Tensor]
     /// Second moment (Adam), per parameter.
     let second: [Tensor]
+    /// Whether weight decay applies, per parameter (Hugging Face's fine-tuning exempts biases and
+    /// LayerNorm weights).
+    public let decays: [Bool]
 
     /// The threads that share the update of large parameters (the Trainer passes its BLAS's pool);
     /// nil: the calling thread alone.
@@ -50,9 +53,12 @@ public final class Optimizer {
     /// Below this many elements a parameter is updated on the calling thread: waking another costs more.
     static let parallelThreshold = 1 << 16
 
-    public init(_ config: OptimizerConfig, parameters: [Parameter]) {
+    /// `decays` (one per parameter; default all) says which parameters weight decay applies to.
+    public init(_ config: OptimizerConfig, parameters: [Parameter], decays: [Bool]? = nil) {
+        precondition(decays == nil || decays?.count == parameters.count, "one decay flag per parameter")
         self.config = config
         self.parameters = parameters
+        self.decays = decays ?? parameters.map { _ in true }
         let needsFirst = config.kind != .sgd, needsSecond = config.kind == .adam || config.kind == .adamw
         first = parameters.map { needsFirst ? Tensor(shape: $0.value.shape) : Tensor(shape: [0]) }
         second = parameters.map { needsSecond ? Tensor(shape: $0.value.shape) : Tensor(shape: [0]) }
@@ -74,17 +80,17 @@ public final class Optimizer {
     /// One update with learning rate `lr` (the schedule's value for this step).
     public func update(learningRate lr: Float) {
         step += 1
-        let c = config, wd = c.weightDecay
+        let c = config
         switch c.kind {
         case .sgd:
-            for p in parameters {
-                let w = p.value.data, g = p.gradient.data
+            for (p, decays) in zip(parameters, decays) {
+                let w = p.value.data, g = p.gradient.data, wd = decays ? c.weightDecay : 0
                 for i in 0..<p.value.count { w[i] -= lr * (g[i] + wd * w[i]) }
             }
         case .momentum:
             let mu = c.momentum
-            for (p, buffer) in zip(parameters, first) {
-                let w = p.value.data, g = p.gradient.data, b = buffer.data
+            for ((p, buffer), decays) in zip(zip(parameters, first), decays) {
+                let w = p.value.data, g = p.gradient.data, b = buffer.data, wd = decays ? c.weightDecay : 0
                 for i in 0..<p.value.count {
                     let d = g[i] + wd * w[i]
                     b[i] = step == 1 ? d : mu * b[i] + d
@@ -95,11 +101,16 @@ public final class Optimizer {
             let b1 = c.beta1, b2 = c.beta2
             let correction1 = 1 - Float(pow(Double(b1), Double(step)))
             let correction2 = 1 - Float(pow(Double(b2), Double(step)))
-            let adam = AdamStep(
+            let wd = c.weightDecay
+            let decaying = AdamStep(
                 beta1: b1, beta2: b2, epsilon: c.epsilon, stepSize: lr / correction1,
                 invSqrtCorrection2: 1 / correction2.squareRoot(), decay: c.kind == .adamw ? lr * wd : 0,
                 l2: c.kind == .adam ? wd : 0)
-            for ((p, m), v) in zip(zip(parameters, first), second) {
+            let exempt = AdamStep(
+                beta1: b1, beta2: b2, epsilon: c.epsilon, stepSize: lr / correction1,
+                invSqrtCorrection2: 1 / correction2.squareRoot(), decay: 0, l2: 0)
+            for (i, p) in parameters.enumerated() {
+                let m = first[i], v = second[i], adam = decays[i] ? decaying : exempt
                 let count = p.value.count
                 let arrays = AdamArrays(w: p.value.data, g: p.gradient.data, m: m.data, v: v.data)
                 if count >= Self.parallelThreshold, let pool, pool.run(.adam(adam, arrays, count: count), chunks: 16) {

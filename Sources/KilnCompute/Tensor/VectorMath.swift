@@ -43,6 +43,15 @@ enum VectorMath {
         }
     }
 
+    /// dy ← dy · GELU′(u) over `count` floats: GELU′(u) = Φ(u) + u·φ(u) (erf form, as BERT's GELU).
+    static func geluBackward(_ u: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, count: Int) {
+        let invSqrt2 = Float(0.5.squareRoot()), invSqrt2Pi: Float = 0.398_942_28
+        for i in 0..<count {
+            let v = u[i]
+            dy[i] *= 0.5 * (1 + erf(v * invSqrt2)) + v * invSqrt2Pi * exp(-0.5 * v * v)
+        }
+    }
+
     /// Each row of `rows` × `cols` floats replaced by its softmax.
     static func softmaxRows(_ s: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
         for r in 0..<rows {

@@ -11,10 +11,16 @@ public struct BertConfig: Sendable, Equatable, Codable {
     public var maxPositions: Int
     public var typeVocabularySize: Int
     public var layerNormEpsilon: Float
+    /// Dropout after the embeddings and each residual branch, and on attention probabilities (training).
+    public var hiddenDropout: Float
+    public var attentionDropout: Float
+    /// Standard deviation of the normal that new weights (heads) start from.
+    public var initializerRange: Float
 
     public init(
         vocabularySize: Int, hiddenSize: Int, layers: Int, heads: Int, intermediateSize: Int, maxPositions: Int,
-        typeVocabularySize: Int = 2, layerNormEpsilon: Float = 1e-12
+        typeVocabularySize: Int = 2, layerNormEpsilon: Float = 1e-12, hiddenDropout: Float = 0.1,
+        attentionDropout: Float = 0.1, initializerRange: Float = 0.02
     ) {
         self.vocabularySize = vocabularySize
         self.hiddenSize = hiddenSize
@@ -24,6 +30,9 @@ public struct BertConfig: Sendable, Equatable, Codable {
         self.maxPositions = maxPositions
         self.typeVocabularySize = typeVocabularySize
         self.layerNormEpsilon = layerNormEpsilon
+        self.hiddenDropout = hiddenDropout
+        self.attentionDropout = attentionDropout
+        self.initializerRange = initializerRange
     }
 
     /// Width of one attention head.
@@ -37,6 +46,11 @@ public struct BertConfig: Sendable, Equatable, Codable {
         }
         guard hiddenSize % heads == 0 else { return "hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(heads)" }
         guard layerNormEpsilon > 0, layerNormEpsilon < 1 else { return "layer_norm_eps \(layerNormEpsilon) is not in (0, 1)" }
+        for (name, p) in [("hidden_dropout_prob", hiddenDropout), ("attention_probs_dropout_prob", attentionDropout)]
+        where !(p >= 0 && p < 1) {
+            return "\(name) \(p) is not in [0, 1)"
+        }
+        guard initializerRange > 0, initializerRange < 1 else { return "initializer_range \(initializerRange) is not in (0, 1)" }
         return nil
     }
 
@@ -69,7 +83,10 @@ public struct BertConfig: Sendable, Equatable, Codable {
             layers: try int("num_hidden_layers"), heads: try int("num_attention_heads"),
             intermediateSize: try int("intermediate_size"), maxPositions: try int("max_position_embeddings"),
             typeVocabularySize: (o["type_vocab_size"] as? NSNumber)?.intValue ?? 2,
-            layerNormEpsilon: (o["layer_norm_eps"] as? NSNumber)?.floatValue ?? 1e-12)
+            layerNormEpsilon: (o["layer_norm_eps"] as? NSNumber)?.floatValue ?? 1e-12,
+            hiddenDropout: (o["hidden_dropout_prob"] as? NSNumber)?.floatValue ?? 0.1,
+            attentionDropout: (o["attention_probs_dropout_prob"] as? NSNumber)?.floatValue ?? 0.1,
+            initializerRange: (o["initializer_range"] as? NSNumber)?.floatValue ?? 0.02)
         if let problem = config.problem { throw .invalidFile(path: path, reason: problem) }
         return config
     }

@@ -57,25 +57,8 @@ public final class BertInference: @unchecked Sendable {
     /// `hidden`: sequence b's token t is row b × paddedLength + t.
     public func encode(_ batch: [[Int32]]) throws(ComputeError) {
         let c = encoder.config
-        guard !batch.isEmpty, batch.count <= maxBatch else {
-            throw .invalidArgument("a batch of \(batch.count) sequences; this inference takes 1 to \(maxBatch)")
-        }
-        // Everything checked before anything changes: a refused batch leaves no half-set state.
-        for ids in batch {
-            guard !ids.isEmpty, ids.count <= maxLength else {
-                throw .invalidArgument("a sequence of \(ids.count) tokens; this inference takes 1 to \(maxLength)")
-            }
-            if let bad = ids.first(where: { $0 < 0 || Int($0) >= c.vocabularySize }) {
-                throw .invalidArgument("token id \(bad) is outside the vocabulary of \(c.vocabularySize)")
-            }
-        }
-        lengths.removeAll(keepingCapacity: true)
-        var longest = 0
-        for ids in batch {
-            lengthBuffer[lengths.count] = ids.count
-            lengths.append(ids.count)
-            longest = max(longest, ids.count)
-        }
+        _ = try BertBatch.check(batch, c, maxBatch: maxBatch, maxLength: maxLength, use: "inference")
+        let longest = BertBatch.record(batch, lengths: &lengths, buffer: lengthBuffer)
         paddedLength = longest
         let h = c.hiddenSize, rows = batch.count * longest
         // One by one: an array of them would be an allocation per call.
@@ -194,22 +177,9 @@ public final class BertInference: @unchecked Sendable {
     }
 
     private func layerNorm(_ x: UnsafeMutablePointer<Float>, rows: Int, _ norm: BertEncoder.Norm) {
-        let h = encoder.config.hiddenSize, eps = encoder.config.layerNormEpsilon
-        let g = norm.gamma.data, beta = norm.beta.data
-        for r in 0..<rows {
-            let row = x + r * h
-            var mean: Float = 0
-            for j in 0..<h { mean += row[j] }
-            mean /= Float(h)
-            var variance: Float = 0
-            for j in 0..<h {
-                let dv = row[j] - mean
-                variance += dv * dv
-            }
-            variance /= Float(h)
-            let inv = 1 / (variance + eps).squareRoot()
-            for j in 0..<h { row[j] = (row[j] - mean) * inv * g[j] + beta[j] }
-        }
+        let c = encoder.config
+        VectorMath.layerNorm(
+            x, rows: rows, width: c.hiddenSize, gamma: norm.gamma.data, beta: norm.beta.data, epsilon: c.layerNormEpsilon)
     }
 
 }

@@ -1,0 +1,188 @@
+import Foundation
+
+/// How a BERT encoder is fine-tuned: the task's head, AdamW (weight decay exempting biases and LayerNorm
+/// weights, as Hugging Face's examples do), linear warm-up then linear decay, clipping, accumulation,
+/// freezing and LoRA adapters.
+public struct BertFineTuning: Sendable, Equatable, Codable {
+    public enum Pooling: String, Sendable, Codable, CaseIterable {
+        /// The checkpoint's pooler (dense + tanh) over [CLS]: BertForSequenceClassification.
+        case pooler
+        /// The [CLS] state itself.
+        case cls
+        /// The mean over each sequence's own tokens (sentence-transformers).
+        case mean
+    }
+
+    public enum Task: Sendable, Equatable, Codable {
+        /// One label per sequence, from its pooled state.
+        case sequence(labels: Int, pooling: Pooling)
+        /// One label per token; label −100 is not scored (Hugging Face's convention for sub-tokens
+        /// after a word's first and for special tokens).
+        case token(labels: Int)
+
+        public var labels: Int {
+            switch self {
+            case .sequence(let n, _), .token(let n): n
+            }
+        }
+    }
+
+    /// Low-rank adapters (Hu et al. 2021, as peft builds them): y = x·Wᵀ + b + (alpha/rank)·dropout(x)·Aᵀ·Bᵀ
+    /// with A [rank, in] drawn like peft's (uniform ±1/√in) and B [out, rank] zero, so training starts
+    /// from the pretrained function. With adapters the base weights are frozen; the head trains.
+    public struct LoRA: Sendable, Equatable, Codable {
+        public enum Target: String, Sendable, Codable, CaseIterable {
+            case query, key, value
+            case attentionOutput = "attention_output"
+            case intermediate, output
+        }
+
+        public var rank: Int
+        public var alpha: Float
+        public var dropout: Float
+        public var targets: [Target]
+
+        public init(rank: Int = 8, alpha: Float = 16, dropout: Float = 0.1, targets: [Target] = [.query, .value]) {
+            self.rank = rank
+            self.alpha = alpha
+            self.dropout = dropout
+            self.targets = targets
+        }
+    }
+
+    public var task: Task
+    /// AdamW by default; `weightDecay` applies to every weight but biases and LayerNorm weights.
+    public var optimizer: OptimizerConfig
+    /// Optimiser steps of linear warm-up from 0, then linear decay to 0 at `totalSteps` (Hugging Face's
+    /// `get_linear_schedule_with_warmup`).
+    public var warmupSteps: Int
+    public var totalSteps: Int
+    /// Global gradient-norm clip (nil: none).
+    public var gradientClip: Float?
+    /// Micro-batches whose gradients add up before one optimiser step.
+    public var accumulation: Int
+    public var freezeEmbeddings: Bool
+    /// The first this many encoder layers are frozen.
+    public var frozenLayers: Int
+    public var lora: LoRA?
+    /// Dropout rates; nil: the checkpoint config's.
+    public var hiddenDropout: Float?
+    public var attentionDropout: Float?
+    public var seed: UInt64
+
+    public init(
+        task: Task, optimizer: OptimizerConfig = OptimizerConfig(.adamw, learningRate: 5e-5, weightDecay: 0.01),
+        warmupSteps: Int = 0, totalSteps: Int, gradientClip: Float? = 1, accumulation: Int = 1,
+        freezeEmbeddings: Bool = false, frozenLayers: Int = 0, lora: LoRA? = nil, hiddenDropout: Float? = nil,
+        attentionDropout: Float? = nil, seed: UInt64 = 0
+    ) {
+        self.task = task
+        self.optimizer = optimizer
+        self.warmupSteps = warmupSteps
+        self.totalSteps = totalSteps
+        self.gradientClip = gradientClip
+        self.accumulation = accumulation
+        self.freezeEmbeddings = freezeEmbeddings
+        self.frozenLayers = frozenLayers
+        self.lora = lora
+        self.hiddenDropout = hiddenDropout
+        self.attentionDropout = attentionDropout
+        self.seed = seed
+    }
+
+    /// The learning rate of optimiser step `step` (0-based): base·step/warm-up, then base·(total − step) /
+    /// (total − warm-up), never below 0. As in Hugging Face, the first step of a warm-up has rate 0.
+    public func learningRate(step: Int) -> Float {
+        let base = optimizer.learningRate
+        if step < warmupSteps { return base * Float(step) / Float(warmupSteps) }
+        let remaining = Float(max(totalSteps - step, 0)), span = Float(max(totalSteps - warmupSteps, 1))
+        return base * remaining / span
+    }
+
+    /// Why this cannot train `config`, nil when it can.
+    func problem(for config: BertConfig) -> String? {
+        guard task.labels >= 1, task.labels <= 1 << 16 else { return "a head of \(task.labels) labels" }
+        if case .sequence(let n, _) = task, n < 2 { return "a sequence head needs at least 2 labels, not \(n)" }
+        guard totalSteps >= 1, warmupSteps >= 0, warmupSteps <= totalSteps else {
+            return "warm-up of \(warmupSteps) steps in a run of \(totalSteps): warm-up must be 0 to the total"
+        }
+        guard accumulation >= 1, accumulation <= 1 << 16 else { return "accumulation of \(accumulation) micro-batches" }
+        guard frozenLayers >= 0, frozenLayers <= config.layers else {
+            return "\(frozenLayers) frozen layers of an encoder of \(config.layers)"
+        }
+        if let clip = gradientClip, !(clip > 0) { return "a gradient clip of \(clip): it must be positive" }
+        for (name, p) in [("hidden dropout", hiddenDropout), ("attention dropout", attentionDropout)] {
+            if let p, !(p >= 0 && p < 1) { return "\(name) \(p) is not in [0, 1)" }
+        }
+        let o = optimizer
+        guard o.learningRate >= 0, o.learningRate.isFinite, o.weightDecay >= 0, o.weightDecay.isFinite else {
+            return "learning rate \(o.learningRate) and weight decay \(o.weightDecay) must be finite and not negative"
+        }
+        if let lora {
+            guard lora.rank >= 1, lora.rank <= min(config.hiddenSize, 1024) else {
+                return "LoRA rank \(lora.rank): it must be 1 to \(min(config.hiddenSize, 1024))"
+            }
+            guard lora.alpha > 0, lora.alpha.isFinite, lora.dropout >= 0, lora.dropout < 1 else {
+                return "LoRA alpha \(lora.alpha) must be positive and its dropout \(lora.dropout) in [0, 1)"
+            }
+            guard !lora.targets.isEmpty, Set(lora.targets).count == lora.targets.count else {
+                return "LoRA targets \(lora.targets.map(\.rawValue)): name each projection once, at least one"
+            }
+        }
+        return nil
+    }
+}
+
+/// Dropout masks from a counter-based hash of (site key, element index) instead of a generator's stream:
+/// the backward pass recomputes the forward's mask instead of storing it, any thread can compute any
+/// element (the mask does not depend on how work is split), and a resumed run draws the same masks.
+struct DropoutNoise: Sendable {
+    let key: UInt32
+    let threshold: UInt32
+    let scale: Float
+    let active: Bool
+
+    static let off = DropoutNoise(key: 0, rate: 0)
+
+    init(key: UInt32, rate: Float) {
+        self.key = key
+        active = rate > 0
+        threshold = UInt32(min(Double(rate) * 4_294_967_296, 4_294_967_295))
+        scale = rate > 0 ? 1 / (1 - rate) : 1
+    }
+
+    /// The key of one dropout site in one micro-step of a seeded run (SplitMix64 of the three).
+    static func key(seed: UInt64, step: Int, site: Int) -> UInt32 {
+        var z = seed &+ UInt64(truncatingIfNeeded: step) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(site) &* 0xD1B5_4A32_D192_ED03
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return UInt32(truncatingIfNeeded: z ^ (z >> 31))
+    }
+
+    /// The element's factor: 0 (dropped) or 1/(1 − rate).
+    @inline(__always) func factor(_ index: Int) -> Float {
+        // lowbias32 (Wellons): a full-avalanche 32-bit mix, vectorisable.
+        var h = UInt32(truncatingIfNeeded: index) &+ key
+        h ^= h >> 16
+        h &*= 0x7FEB_352D
+        h ^= h >> 15
+        h &*= 0x846C_A68B
+        h ^= h >> 16
+        return h >= threshold ? scale : 0
+    }
+
+    /// x[i] ← x[i] · factor(base + i).
+    func apply(_ x: UnsafeMutablePointer<Float>, count: Int, base: Int = 0) {
+        guard active else { return }
+        for i in 0..<count { x[i] *= factor(base &+ i) }
+    }
+
+    /// y[i] ← x[i] · factor(base + i).
+    func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, base: Int = 0) {
+        if !active {
+            y.update(from: x, count: count)
+            return
+        }
+        for i in 0..<count { y[i] = x[i] * factor(base &+ i) }
+    }
+}
