@@ -43,12 +43,32 @@ enum VectorMath {
         }
     }
 
-    /// dy ← dy · GELU′(u) over `count` floats: GELU′(u) = Φ(u) + u·φ(u) (erf form, as BERT's GELU).
+    /// y = GELU(x) over `count` floats (x and y distinct).
+    static func gelu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        let invSqrt2 = Float(0.5.squareRoot())
+        for i in 0..<count {
+            let v = x[i]
+            y[i] = 0.5 * v * (1 + erf(v * invSqrt2))
+        }
+    }
+
+    /// dy ← dy · GELU′(u) over `count` floats: GELU′(u) = Φ(u) + u·φ(u) (erf form, as BERT's GELU). One
+    /// exponential serves both: erf's approximation of |u|/√2 multiplies by e^(−u²/2), φ's factor.
     static func geluBackward(_ u: UnsafePointer<Float>, _ dy: UnsafeMutablePointer<Float>, count: Int) {
         let invSqrt2 = Float(0.5.squareRoot()), invSqrt2Pi: Float = 0.398_942_28
         for i in 0..<count {
             let v = u[i]
-            dy[i] *= 0.5 * (1 + erf(v * invSqrt2)) + v * invSqrt2Pi * exp(-0.5 * v * v)
+            let a = Float(bitPattern: v.bitPattern & 0x7FFF_FFFF) * invSqrt2
+            let t = 1 / (1 + 0.327_591_1 * a)
+            var p: Float = 1.061_405_429
+            p = p * t - 1.453_152_027
+            p = p * t + 1.421_413_741
+            p = p * t - 0.284_496_736
+            p = p * t + 0.254_829_592
+            let e = exp(-a * a)
+            let erfAbs = 1 - p * t * e
+            let erfV = Float(bitPattern: erfAbs.bitPattern | (v.bitPattern & 0x8000_0000))
+            dy[i] *= 0.5 * (1 + erfV) + v * invSqrt2Pi * e
         }
     }
 

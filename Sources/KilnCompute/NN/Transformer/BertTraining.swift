@@ -49,6 +49,8 @@ public final class BertTraining: @unchecked Sendable {
     let chunks: Int
     let attentionForward: AttentionTrainingWork
     let attentionBackward: AttentionBackwardWork
+    let kernels = TrainingKernels()
+    let partials: UnsafeMutablePointer<Double>
     /// Word-embedding rows with gradient since the last update (zeroed at the next window's start).
     var dirtyRows: [Int32] = []
     var rowIsDirty: [Bool]
@@ -180,6 +182,8 @@ public final class BertTraining: @unchecked Sendable {
         loraMid = Tensor(shape: [adapted ? rows : 1, rank])
         chunks = max(1, min(blas.threads * 2, maxBatch * c.heads))
         attentionScratch = .allocate(capacity: 2 * chunks * maxLength * maxLength)
+        partials = .allocate(capacity: chunks)
+        partials.initialize(repeating: 0, count: chunks)
         attentionForward = AttentionTrainingWork()
         attentionBackward = AttentionBackwardWork()
         rowIsDirty = Array(repeating: false, count: c.vocabularySize)
@@ -191,6 +195,7 @@ public final class BertTraining: @unchecked Sendable {
         ids.deallocate()
         lengthBuffer.deallocate()
         attentionScratch.deallocate()
+        partials.deallocate()
     }
 
     // MARK: Steps
@@ -226,8 +231,29 @@ public final class BertTraining: @unchecked Sendable {
 
     /// Clipping and one AdamW step at the schedule's rate; called by `step` at each window's end.
     func update() {
-        if let clip = config.gradientClip { optimizer.clipGradients(maxNorm: clip) }
+        if let clip = config.gradientClip { clipGradients(maxNorm: clip) }
         optimizer.update(learningRate: config.learningRate(step: optimizer.step))
+    }
+
+    /// Scales the gradients so that their global L2 norm is at most `maxNorm` (PyTorch's
+    /// clip_grad_norm_: factor maxNorm / (norm + 1e-6)); returns the norm before.
+    @discardableResult
+    func clipGradients(maxNorm: Float) -> Float {
+        var total = 0.0
+        for p in trainable {
+            kernels.op = .squares(x: p.gradient.data, count: p.gradient.count, partials: partials)
+            let parts = p.gradient.count >= 1 << 16 ? chunks : 1
+            blas.run(kernels, chunks: parts)
+            for c in 0..<parts { total += partials[c] }
+        }
+        let norm = Float(total.squareRoot())
+        if norm > maxNorm {
+            for p in trainable {
+                kernels.op = .scale(x: p.gradient.data, count: p.gradient.count, by: maxNorm / (norm + 1e-6))
+                blas.run(kernels, chunks: p.gradient.count >= 1 << 16 ? chunks : 1)
+            }
+        }
+        return norm
     }
 
     private func check(_ batch: [[Int32]], labels: [Int32]?) throws(ComputeError) {
@@ -376,26 +402,19 @@ public final class BertTraining: @unchecked Sendable {
                 longest: T, scale: scale, scratch: attentionScratch, stride: maxLength * maxLength,
                 noise: noise(site: site, rate: attentionRate, training: training))
             blas.run(attentionForward, chunks: chunks)
-            // The attention block: y ← LayerNorm(x + dropout(context · Woᵀ + bo)).
-            linear(layer.context.data, rows: rows, layer.attentionOutput, into: y, site: site + 6, training: training)
-            noise(site: site + 1, rate: hiddenRate, training: training).apply(y, count: rows * h)
-            for i in 0..<(rows * h) { y[i] += x[i] }
-            layerNorm(
-                y, rows: rows, gamma: layer.gamma1.value.data, beta: layer.beta1.value.data,
-                normalized: layer.normalized1.data, inverse: layer.inverse1.data)
-            layer.attended.data.update(from: y, count: rows * h)
-            // The feed-forward block: y ← LayerNorm(a + dropout(GELU(a · Wiᵀ + bi) · Woᵀ + bo)).
-            linear(layer.attended.data, rows: rows, layer.intermediate, into: layer.inner.data, site: site + 7, training: training)
-            layer.activated.data.update(from: layer.inner.data, count: rows * inner)
-            if !blas.share(.gelu(layer.activated.data, count: rows * inner), chunks: chunks) {
-                VectorMath.gelu(layer.activated.data, count: rows * inner)
-            }
-            linear(layer.activated.data, rows: rows, layer.output, into: y, site: site + 8, training: training)
-            noise(site: site + 2, rate: hiddenRate, training: training).apply(y, count: rows * h)
+            // The attention block: a ← LayerNorm(x + dropout(context · Woᵀ + bo)).
             let a = layer.attended.data
-            for i in 0..<(rows * h) { y[i] += a[i] }
-            layerNorm(
-                y, rows: rows, gamma: layer.gamma2.value.data, beta: layer.beta2.value.data,
+            linear(layer.context.data, rows: rows, layer.attentionOutput, into: a, site: site + 6, training: training)
+            residualNorm(
+                a, x, noise(site: site + 1, rate: hiddenRate, training: training), rows: rows, layer.gamma1, layer.beta1,
+                normalized: layer.normalized1.data, inverse: layer.inverse1.data)
+            // The feed-forward block: y ← LayerNorm(a + dropout(GELU(a · Wiᵀ + bi) · Woᵀ + bo)).
+            linear(a, rows: rows, layer.intermediate, into: layer.inner.data, site: site + 7, training: training)
+            kernels.op = .gelu(x: layer.inner.data, y: layer.activated.data, count: rows * inner)
+            blas.run(kernels, chunks: chunks)
+            linear(layer.activated.data, rows: rows, layer.output, into: y, site: site + 8, training: training)
+            residualNorm(
+                y, a, noise(site: site + 2, rate: hiddenRate, training: training), rows: rows, layer.gamma2, layer.beta2,
                 normalized: layer.normalized2.data, inverse: layer.inverse2.data)
         }
 
@@ -534,12 +553,13 @@ public final class BertTraining: @unchecked Sendable {
             // Feed-forward block.
             layerNormBackward(
                 dh, rows: rows, normalized: layer.normalized2.data, inverse: layer.inverse2.data,
-                gamma: layer.gamma2, beta: layer.beta2, into: dSum.data, accumulate: accumulate)
-            noise(site: site + 2, rate: hiddenRate, training: true).apply(dSum.data, into: dBranch.data, count: rows * h)
+                gamma: layer.gamma2, beta: layer.beta2, into: dSum.data, accumulate: accumulate,
+                branch: dBranch.data, noise: noise(site: site + 2, rate: hiddenRate, training: true))
             linearBackward(
                 layer.output, input: layer.activated.data, dy: dBranch.data, rows: rows, dx: dInner.data, beta: beta,
                 site: site + 8)
-            VectorMath.geluBackward(layer.inner.data, dInner.data, count: rows * inner)
+            kernels.op = .geluBackward(u: layer.inner.data, dy: dInner.data, count: rows * inner)
+            blas.run(kernels, chunks: chunks)
             dAttended.data.update(from: dSum.data, count: rows * h)
             linearBackward(
                 layer.intermediate, input: layer.attended.data, dy: dInner.data, rows: rows, dx: dAttended.data,
@@ -547,8 +567,8 @@ public final class BertTraining: @unchecked Sendable {
             // Attention block.
             layerNormBackward(
                 dAttended.data, rows: rows, normalized: layer.normalized1.data, inverse: layer.inverse1.data,
-                gamma: layer.gamma1, beta: layer.beta1, into: dSum.data, accumulate: accumulate)
-            noise(site: site + 1, rate: hiddenRate, training: true).apply(dSum.data, into: dBranch.data, count: rows * h)
+                gamma: layer.gamma1, beta: layer.beta1, into: dSum.data, accumulate: accumulate,
+                branch: dBranch.data, noise: noise(site: site + 1, rate: hiddenRate, training: true))
             linearBackward(
                 layer.attentionOutput, input: layer.context.data, dy: dBranch.data, rows: rows, dx: dContext.data,
                 beta: beta, site: site + 6)
@@ -652,12 +672,9 @@ public final class BertTraining: @unchecked Sendable {
             blas.sgemm(
                 .transpose, .none, m: out, n: input, k: rows, a: dy, lda: out, b: x, ldb: input, beta: beta,
                 c: l.weight.gradient.data, ldc: input)
-            let db = l.bias.gradient.data
-            if beta == 0 { for j in 0..<out { db[j] = 0 } }
-            for r in 0..<rows {
-                let g = dy + r * out
-                for j in 0..<out { db[j] += g[j] }
-            }
+            kernels.op = .columnSums(
+                a: dy, b: nil, rows: rows, cols: out, out: l.bias.gradient.data, out2: nil, accumulate: beta != 0)
+            blas.run(kernels, chunks: chunks)
         }
         if let adapter = l.adapter, !adapter.merged {
             let r = adapter.rank, s = adapter.scale
@@ -708,38 +725,36 @@ public final class BertTraining: @unchecked Sendable {
             normalized: normalized, inverse: inverse)
     }
 
-    /// dx = (1/σ)·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ; dγ, dβ when they train.
+    /// dx = (1/σ)·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·γ; dγ, dβ when they train; with `branch`,
+    /// also dropout′(dx) into it (the residual branch's gradient).
     private func layerNormBackward(
         _ dy: UnsafePointer<Float>, rows: Int, normalized: UnsafePointer<Float>, inverse: UnsafePointer<Float>,
-        gamma: Parameter, beta: Parameter, into dx: UnsafeMutablePointer<Float>, accumulate: Bool
+        gamma: Parameter, beta: Parameter, into dx: UnsafeMutablePointer<Float>, accumulate: Bool,
+        branch: UnsafeMutablePointer<Float>? = nil, noise: DropoutNoise = .off
     ) {
-        let h = encoder.config.hiddenSize, g = gamma.value.data
-        let trains = gamma.gradient.count > 0
-        let dg = gamma.gradient.data, db = beta.gradient.data
-        if trains && !accumulate {
-            gamma.gradient.fill(0)
-            beta.gradient.fill(0)
+        let h = encoder.config.hiddenSize
+        if gamma.gradient.count > 0 {
+            kernels.op = .columnSums(
+                a: dy, b: normalized, rows: rows, cols: h, out: gamma.gradient.data, out2: beta.gradient.data,
+                accumulate: accumulate)
+            blas.run(kernels, chunks: chunks)
         }
-        let invH = 1 / Float(h)
-        for r in 0..<rows {
-            let gy = dy + r * h, xh = normalized + r * h, d = dx + r * h
-            var sum: Float = 0, dot: Float = 0
-            for j in 0..<h {
-                let dh = gy[j] * g[j]
-                sum += dh
-                dot += dh * xh[j]
-            }
-            if trains {
-                for j in 0..<h {
-                    dg[j] += gy[j] * xh[j]
-                    db[j] += gy[j]
-                }
-            }
-            let inv = inverse[r]
-            sum *= invH
-            dot *= invH
-            for j in 0..<h { d[j] = inv * (gy[j] * g[j] - sum - xh[j] * dot) }
-        }
+        kernels.op = .normBackward(
+            dy: dy, rows: rows, width: h, normalized: normalized, inverse: inverse, gamma: gamma.value.data, dx: dx,
+            branch: branch, noise: noise)
+        blas.run(kernels, chunks: chunks)
+    }
+
+    /// y ← LayerNorm(dropout(y) + x) in place, keeping x̂ and 1/σ.
+    private func residualNorm(
+        _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ noise: DropoutNoise, rows: Int, _ gamma: Parameter,
+        _ beta: Parameter, normalized: UnsafeMutablePointer<Float>, inverse: UnsafeMutablePointer<Float>
+    ) {
+        let c = encoder.config
+        kernels.op = .residualNorm(
+            y: y, x: x, noise: noise, rows: rows, width: c.hiddenSize, gamma: gamma.value.data, beta: beta.value.data,
+            epsilon: c.layerNormEpsilon, normalized: normalized, inverse: inverse)
+        blas.run(kernels, chunks: chunks)
     }
 }
 
@@ -941,6 +956,119 @@ final class AttentionBackwardWork: ChunkedWork, @unchecked Sendable {
                     rv[j] = 0
                 }
             }
+        }
+    }
+}
+
+/// The elementwise and row-wise parts of a training step, shared across the compute threads. Each chunk
+/// owns whole rows (or, for column sums, whole columns), so no sum changes order with the split; the one
+/// reduction (the gradients' squared norm) adds fixed chunks' partial sums in chunk order, so it depends
+/// on the thread count only.
+final class TrainingKernels: ChunkedWork, @unchecked Sendable {
+    enum Op {
+        case none
+        /// y ← GELU(x).
+        case gelu(x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, count: Int)
+        /// dy ← dy · GELU′(u).
+        case geluBackward(u: UnsafePointer<Float>, dy: UnsafeMutablePointer<Float>, count: Int)
+        /// y ← dropout(y) + x, then LayerNorm of each row in place, keeping x̂ and 1/σ.
+        case residualNorm(
+            y: UnsafeMutablePointer<Float>, x: UnsafePointer<Float>, noise: DropoutNoise, rows: Int, width: Int,
+            gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float,
+            normalized: UnsafeMutablePointer<Float>, inverse: UnsafeMutablePointer<Float>)
+        /// LayerNorm's input gradient per row; then `branch` ← dropout′(dx) when given.
+        case normBackward(
+            dy: UnsafePointer<Float>, rows: Int, width: Int, normalized: UnsafePointer<Float>,
+            inverse: UnsafePointer<Float>, gamma: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+            branch: UnsafeMutablePointer<Float>?, noise: DropoutNoise)
+        /// out[j] (+)= Σ_r a[r, j] (· b[r, j]); `out2` (+)= Σ_r a[r, j] beside it when given.
+        case columnSums(
+            a: UnsafePointer<Float>, b: UnsafePointer<Float>?, rows: Int, cols: Int, out: UnsafeMutablePointer<Float>,
+            out2: UnsafeMutablePointer<Float>?, accumulate: Bool)
+        /// partials[chunk] ← Σ x² over the chunk's range (eight running sums, then added in order).
+        case squares(x: UnsafePointer<Float>, count: Int, partials: UnsafeMutablePointer<Double>)
+        /// x ← x · s.
+        case scale(x: UnsafeMutablePointer<Float>, count: Int, by: Float)
+    }
+
+    var op = Op.none
+
+    func run(chunk: Int, of chunks: Int, blas: BLAS) {
+        switch op {
+        case .none: break
+        case .gelu(let x, let y, let count):
+            let lo = count * chunk / chunks & ~15, hi = chunk == chunks - 1 ? count : count * (chunk + 1) / chunks & ~15
+            if hi > lo { VectorMath.gelu(x + lo, into: y + lo, count: hi - lo) }
+        case .geluBackward(let u, let dy, let count):
+            let lo = count * chunk / chunks & ~15, hi = chunk == chunks - 1 ? count : count * (chunk + 1) / chunks & ~15
+            if hi > lo { VectorMath.geluBackward(u + lo, dy + lo, count: hi - lo) }
+        case .residualNorm(let y, let x, let noise, let rows, let h, let gamma, let beta, let eps, let xh, let inv):
+            let lo = rows * chunk / chunks, hi = rows * (chunk + 1) / chunks
+            guard hi > lo else { return }
+            let count = (hi - lo) * h, y0 = y + lo * h, x0 = x + lo * h
+            if noise.active {
+                for i in 0..<count { y0[i] = y0[i] * noise.factor(lo * h + i) + x0[i] }
+            } else {
+                for i in 0..<count { y0[i] += x0[i] }
+            }
+            VectorMath.layerNorm(
+                y0, rows: hi - lo, width: h, gamma: gamma, beta: beta, epsilon: eps, normalized: xh + lo * h,
+                inverse: inv + lo)
+        case .normBackward(let dy, let rows, let h, let xhat, let inverse, let g, let dx, let branch, let noise):
+            let lo = rows * chunk / chunks, hi = rows * (chunk + 1) / chunks
+            let invH = 1 / Float(h)
+            for r in lo..<hi {
+                let gy = dy + r * h, xh = xhat + r * h, d = dx + r * h
+                var sum: Float = 0, dot: Float = 0
+                for j in 0..<h {
+                    let dh = gy[j] * g[j]
+                    sum += dh
+                    dot += dh * xh[j]
+                }
+                let s = inverse[r]
+                sum *= invH
+                dot *= invH
+                for j in 0..<h { d[j] = s * (gy[j] * g[j] - sum - xh[j] * dot) }
+                if let branch {
+                    noise.apply(UnsafePointer(d), into: branch + r * h, count: h, base: r * h)
+                }
+            }
+        case .columnSums(let a, let b, let rows, let cols, let out, let out2, let accumulate):
+            // Columns in blocks of 16 per chunk; each column summed over all rows by one chunk.
+            let lo = cols * chunk / chunks & ~15, hi = chunk == chunks - 1 ? cols : cols * (chunk + 1) / chunks & ~15
+            guard hi > lo else { return }
+            if !accumulate {
+                for j in lo..<hi { out[j] = 0 }
+                if let out2 { for j in lo..<hi { out2[j] = 0 } }
+            }
+            for r in 0..<rows {
+                let ar = a + r * cols
+                if let b {
+                    let br = b + r * cols
+                    for j in lo..<hi { out[j] += ar[j] * br[j] }
+                    if let out2 { for j in lo..<hi { out2[j] += ar[j] } }
+                } else {
+                    for j in lo..<hi { out[j] += ar[j] }
+                }
+            }
+        case .squares(let x, let count, let partials):
+            let lo = count * chunk / chunks & ~7, hi = chunk == chunks - 1 ? count : count * (chunk + 1) / chunks & ~7
+            var parts = SIMD8<Float>()
+            var i = lo
+            while i + 8 <= hi {
+                let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+                parts += v * v
+                i += 8
+            }
+            var total = Double(parts.sum())
+            while i < hi {
+                total += Double(x[i] * x[i])
+                i += 1
+            }
+            partials[chunk] = total
+        case .scale(let x, let count, let s):
+            let lo = count * chunk / chunks, hi = count * (chunk + 1) / chunks
+            for i in lo..<hi { x[i] *= s }
         }
     }
 }
