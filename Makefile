@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve bench-scale bench-text bench-bert reference models
+.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve bench-scale bench-text bench-bert bench-bert-train reference models
 
 setup:
 	@scripts/setup
@@ -82,6 +82,9 @@ bench-text: setup
 # BERT inference (all-MiniLM-L6-v2) beside PyTorch and ONNX Runtime, at 1 and 2 threads.
 bench-bert: setup
 	scripts/bench-bert 5
+
+bench-bert-train: setup
+	scripts/bench-bert-train 5
 
 # The runner at 1,898 and 17,200 nodes: uncached and no-op run, status, check, peak memory.
 bench-scale: setup

@@ -8,17 +8,13 @@ import sys
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 import torch  # noqa: E402
+from bert_sentences import SENTENCES  # noqa: E402
 from transformers import AutoModel, AutoTokenizer  # noqa: E402
 
 folder, out_path = sys.argv[1:]
 torch.manual_seed(0)
 torch.set_num_threads(1)
-sentences = [
-    "The movie was surprisingly good.",
-    "Kiln compiles declarative pipeline specs, runs them with a cache, and versions every model in git.",
-    "Où est la bibliothèque ? 图书馆在哪里？",
-    "ok",
-]
+sentences = SENTENCES
 tokenizer = AutoTokenizer.from_pretrained(folder)
 model = AutoModel.from_pretrained(folder).eval()
 batch = tokenizer(sentences, padding=True, truncation=True, max_length=128, return_tensors="pt")

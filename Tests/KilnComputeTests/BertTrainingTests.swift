@@ -195,6 +195,42 @@ func checkGradients(
         #expect(stranger.head.weight.array == head)
     }
 
+    @Test func aTamperedCheckpointOrAnotherBaseIsRefusedAndChangesNothing() throws {
+        let lora = BertFineTuning.LoRA(rank: 2, alpha: 4, dropout: 0, targets: [.query, .value])
+        let config = BertFineTuning(task: .sequence(labels: 2, pooling: .cls), totalSteps: 4, lora: lora)
+        let path = NSTemporaryDirectory() + "kiln-bert-tamper-\(getpid()).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let first = try BertTraining(encoder: try randomBert(seed: 2), config: config, maxBatch: 4, maxLength: 8, blas: blas)
+        try first.step(sampleBatch, labels: [0, 1, 1])
+        try first.save(to: path)
+        let (entries, metadata) = try SafeTensors.read(path)
+        func write(_ entries: [SafeTensors.Entry], _ metadata: [String: String]) throws {
+            let tensors = try entries.map { ($0.name, try Tensor(shape: $0.shape, values: $0.values)) }
+            try SafeTensors.write(SafeTensors.encode(tensors, metadata: metadata), to: path)
+        }
+        func expectRefused(_ base: UInt64 = 2, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let t = try BertTraining(encoder: try randomBert(seed: base), config: config, maxBatch: 4, maxLength: 8, blas: blas)
+            let before = t.trainable.map { $0.value.array }
+            #expect(throws: ComputeError.self, sourceLocation: sourceLocation) { try t.restore(from: path) }
+            #expect(t.trainable.map { $0.value.array } == before && t.microStep == 0, sourceLocation: sourceLocation)
+        }
+        // The same checkpoint onto another base model of the same shape: the frozen weights differ.
+        try expectRefused(3)
+        var nan = entries
+        nan[nan.count - 1].values[0] = .nan
+        try write(nan, metadata)
+        try expectRefused()
+        var counters = metadata
+        counters["micro_step"] = "5"
+        try write(entries, counters)
+        try expectRefused()
+        // Untouched, it restores.
+        try write(entries, metadata)
+        let resumed = try BertTraining(encoder: try randomBert(seed: 2), config: config, maxBatch: 4, maxLength: 8, blas: blas)
+        try resumed.restore(from: path)
+        #expect(resumed.trainable.map { $0.value.array } == first.trainable.map { $0.value.array })
+    }
+
     @Test func mergedAdaptersGiveTheAdaptedOutputs() throws {
         let lora = BertFineTuning.LoRA(rank: 3, alpha: 6, dropout: 0.1, targets: BertFineTuning.LoRA.Target.allCases)
         let config = BertFineTuning(
@@ -209,6 +245,9 @@ func checkGradients(
         training.mergeAdapters()
         let merged = try training.predict(sampleBatch).array
         #expect(zip(adapted, merged).allSatisfy { abs($0 - $1) < 1e-5 }, "\(adapted) vs \(merged)")
+        // Merging is final: no more steps, checkpoints or restores.
+        #expect(throws: ComputeError.self) { try training.step(sampleBatch, labels: [0, 1, 1]) }
+        #expect(throws: ComputeError.self) { try training.save(to: NSTemporaryDirectory() + "kiln-merged.safetensors") }
         // The adapters did train: the merged weights differ from the base.
         #expect(training.encoder.layers[0].query.weight.array != base.encoder.layers[0].query.weight.array)
     }
@@ -225,6 +264,13 @@ func checkGradients(
                 encoder: encoder,
                 config: BertFineTuning(task: .token(labels: 2), warmupSteps: 5, totalSteps: 2), maxBatch: 2,
                 maxLength: 8, blas: blas)
+        }
+        #expect(throws: ComputeError.self) {
+            _ = try BertTraining(
+                encoder: encoder,
+                config: BertFineTuning(
+                    task: .token(labels: 2), optimizer: OptimizerConfig(.adamw, learningRate: 1e-3, epsilon: 0),
+                    totalSteps: 2), maxBatch: 2, maxLength: 8, blas: blas)
         }
         let training = try BertTraining(
             encoder: encoder, config: BertFineTuning(task: .token(labels: 2), totalSteps: 4), maxBatch: 2,

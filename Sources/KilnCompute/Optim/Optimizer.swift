@@ -53,12 +53,15 @@ public final class Optimizer {
     /// Below this many elements a parameter is updated on the calling thread: waking another costs more.
     static let parallelThreshold = 1 << 16
 
-    /// `decays` (one per parameter; default all) says which parameters weight decay applies to.
+    /// `decays` (one per parameter; default all) says which parameters weight decay applies to. Frozen
+    /// parameters (an empty gradient) are left out.
     public init(_ config: OptimizerConfig, parameters: [Parameter], decays: [Bool]? = nil) {
         precondition(decays == nil || decays?.count == parameters.count, "one decay flag per parameter")
         self.config = config
-        self.parameters = parameters
-        self.decays = decays ?? parameters.map { _ in true }
+        let kept = parameters.indices.filter { parameters[$0].gradient.count == parameters[$0].value.count }
+        self.parameters = kept.map { parameters[$0] }
+        self.decays = kept.map { decays?[$0] ?? true }
+        let parameters = self.parameters
         let needsFirst = config.kind != .sgd, needsSecond = config.kind == .adam || config.kind == .adamw
         first = parameters.map { needsFirst ? Tensor(shape: $0.value.shape) : Tensor(shape: [0]) }
         second = parameters.map { needsSecond ? Tensor(shape: $0.value.shape) : Tensor(shape: [0]) }

@@ -118,6 +118,10 @@ public struct BertFineTuning: Sendable, Equatable, Codable {
         guard o.learningRate >= 0, o.learningRate.isFinite, o.weightDecay >= 0, o.weightDecay.isFinite else {
             return "learning rate \(o.learningRate) and weight decay \(o.weightDecay) must be finite and not negative"
         }
+        guard o.kind == .adamw || o.kind == .adam else { return "fine-tuning uses adamw or adam, not \(o.kind.rawValue)" }
+        guard o.beta1 >= 0, o.beta1 < 1, o.beta2 >= 0, o.beta2 < 1, o.epsilon > 0, o.epsilon.isFinite else {
+            return "betas \(o.beta1), \(o.beta2) must be in [0, 1) and epsilon \(o.epsilon) positive"
+        }
         if let lora {
             guard lora.rank >= 1, lora.rank <= min(config.hiddenSize, 1024) else {
                 return "LoRA rank \(lora.rank): it must be 1 to \(min(config.hiddenSize, 1024))"
@@ -137,38 +141,45 @@ public struct BertFineTuning: Sendable, Equatable, Codable {
 /// the backward pass recomputes the forward's mask instead of storing it, any thread can compute any
 /// element (the mask does not depend on how work is split), and a resumed run draws the same masks.
 struct DropoutNoise: Sendable {
-    let key: UInt32
+    let key: UInt32, key2: UInt32
     let threshold: UInt32
     let scale: Float
     let active: Bool
 
     static let off = DropoutNoise(key: 0, rate: 0)
 
-    init(key: UInt32, rate: Float) {
-        self.key = key
+    init(key: UInt64, rate: Float) {
+        self.key = UInt32(truncatingIfNeeded: key)
+        key2 = UInt32(truncatingIfNeeded: key >> 32)
         active = rate > 0
         threshold = UInt32(min(Double(rate) * 4_294_967_296, 4_294_967_295))
         scale = rate > 0 ? 1 / (1 - rate) : 1
     }
 
     /// The key of one dropout site in one micro-step of a seeded run (SplitMix64 of the three).
-    static func key(seed: UInt64, step: Int, site: Int) -> UInt32 {
+    static func key(seed: UInt64, step: Int, site: Int) -> UInt64 {
         var z = seed &+ UInt64(truncatingIfNeeded: step) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(site) &* 0xD1B5_4A32_D192_ED03
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return UInt32(truncatingIfNeeded: z ^ (z >> 31))
+        return z ^ (z >> 31)
     }
 
     /// The element's factor: 0 (dropped) or 1/(1 − rate).
     @inline(__always) func factor(_ index: Int) -> Float {
-        // lowbias32 (Wellons): a full-avalanche 32-bit mix, vectorisable.
-        var h = UInt32(truncatingIfNeeded: index) &+ key
+        // Two rounds of lowbias32 (Wellons; full avalanche, 32-bit, vectorisable), each with its own half
+        // of the key: one round over index ^ key would make every site's mask a permutation of one
+        // sequence. Indices stay below 2^32 (training refuses larger attention buffers).
+        return Self.mix(Self.mix(UInt32(truncatingIfNeeded: index) ^ key) ^ key2) >= threshold ? scale : 0
+    }
+
+    @inline(__always) static func mix(_ x: UInt32) -> UInt32 {
+        var h = x
         h ^= h >> 16
         h &*= 0x7FEB_352D
         h ^= h >> 15
         h &*= 0x846C_A68B
         h ^= h >> 16
-        return h >= threshold ? scale : 0
+        return h
     }
 
     /// x[i] ← x[i] · factor(base + i).

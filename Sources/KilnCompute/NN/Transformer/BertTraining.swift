@@ -67,6 +67,16 @@ public final class BertTraining: @unchecked Sendable {
                 "a batch of \(maxBatch) × \(maxLength) tokens: training takes 1 to 4,096 sequences of 2 to \(min(c.maxPositions, 4096)) tokens"
             )
         }
+        // What the buffers take, refused before any is allocated when this machine cannot hold them.
+        let perLayer = Double(maxBatch * maxLength) * Double(7 * c.hiddenSize + 2 * c.intermediateSize + 2)
+            + Double(maxBatch * c.heads) * Double(maxLength * maxLength)
+        let bytes = 4 * (Double(c.layers) * perLayer + 12 * Double(maxBatch * maxLength) * Double(c.hiddenSize))
+        guard Double(maxBatch * c.heads) * Double(maxLength * maxLength) < 2_147_483_648,
+            bytes < Double(ProcessInfo.processInfo.physicalMemory)
+        else {
+            throw .invalidArgument(
+                "a batch of \(maxBatch) × \(maxLength) tokens needs \(Int(bytes / 1_048_576)) MiB of activations, more than this machine has: use a smaller batch (with accumulation) or shorter sequences")
+        }
         if case .sequence(_, .pooler) = config.task, encoder.pooler == nil {
             throw .invalidArgument("this checkpoint has no pooler: pool by cls or mean")
         }
@@ -187,7 +197,7 @@ public final class BertTraining: @unchecked Sendable {
         attentionForward = AttentionTrainingWork()
         attentionBackward = AttentionBackwardWork()
         rowIsDirty = Array(repeating: false, count: c.vocabularySize)
-        dirtyRows.reserveCapacity(rows)
+        dirtyRows.reserveCapacity(min(c.vocabularySize, rows * config.accumulation))
         lengths.reserveCapacity(maxBatch)
     }
 
@@ -205,6 +215,7 @@ public final class BertTraining: @unchecked Sendable {
     /// order (−100: not scored). Returns the micro-batch's mean loss.
     @discardableResult
     public func step(_ batch: [[Int32]], labels: [Int32]) throws(ComputeError) -> Double {
+        if merged { throw .invalidArgument("the adapters are merged into the weights: training has ended") }
         try check(batch, labels: labels)
         try forward(batch, training: true)
         let loss = try lossAndGradient(labels, scale: 1 / Float(config.accumulation))
@@ -289,12 +300,39 @@ public final class BertTraining: @unchecked Sendable {
         encoder.outputFormatting = .sortedKeys
         let model = (try? encoder.encode(self.encoder.config)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let tuning = (try? encoder.encode(config)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return model + "|" + tuning
+        return model + "|" + tuning + "|" + String(baseFingerprint, radix: 16)
     }
+
+    /// A hash of the frozen weights' bits (they are not in the checkpoint, so it must resume on the same
+    /// base), taken before training and before any merge.
+    private lazy var baseFingerprint: UInt64 = {
+        let trained = Set(trainable.map(\.name))
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for (name, t) in encoder.namedTensors where !trained.contains(name) {
+            for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+            let words = UnsafeRawPointer(t.data).assumingMemoryBound(to: UInt32.self)
+            // Eight lanes of FNV-1a-like mixing, folded at the end.
+            var lanes = SIMD8<UInt64>(repeating: h)
+            var i = 0
+            while i + 8 <= t.count {
+                var v = SIMD8<UInt64>()
+                for j in 0..<8 { v[j] = UInt64(words[i + j]) }
+                lanes = (lanes ^ v) &* 0x100_0000_01B3
+                i += 8
+            }
+            for j in 0..<8 { h = (h ^ lanes[j]) &* 0x100_0000_01B3 }
+            while i < t.count {
+                h = (h ^ UInt64(words[i])) &* 0x100_0000_01B3
+                i += 1
+            }
+        }
+        return h
+    }()
 
     /// Writes the trained parameters, the optimiser's moments and the counters (atomically). Frozen
     /// weights are the base checkpoint's and are not repeated. Call between optimiser steps.
     public func save(to path: String) throws(ComputeError) {
+        if merged { throw .invalidArgument("the adapters are merged into the weights: save the encoder instead") }
         guard microStep % config.accumulation == 0 else {
             throw .invalidArgument("a checkpoint inside an accumulation window would lose its partial gradients")
         }
@@ -309,6 +347,7 @@ public final class BertTraining: @unchecked Sendable {
     /// Continues from `path` (written by `save` for the same encoder shape and settings): every tensor is
     /// checked before any is copied, so a refused checkpoint changes nothing.
     public func restore(from path: String) throws(ComputeError) {
+        if merged { throw .invalidArgument("the adapters are merged into the weights: training has ended") }
         let (entries, metadata) = try SafeTensors.read(path)
         guard metadata["format"] == Self.checkpointFormat else {
             throw .invalidFile(path: path, reason: "not a kiln fine-tuning checkpoint")
@@ -324,7 +363,7 @@ public final class BertTraining: @unchecked Sendable {
                 reason: "the checkpoint was written for another encoder shape or fine-tuning settings; delete it to start over")
         }
         guard let step = metadata["optimizer_step"].flatMap(Int.init), let micro = metadata["micro_step"].flatMap(Int.init),
-            step >= 0, micro >= 0
+            step >= 0, step <= 1 << 40, micro == step * config.accumulation
         else { throw .invalidFile(path: path, reason: "the checkpoint's counters are missing or corrupt") }
         var byName: [String: SafeTensors.Entry] = [:]
         for e in entries { byName[e.name] = e }
@@ -334,6 +373,10 @@ public final class BertTraining: @unchecked Sendable {
                 throw .invalidFile(
                     path: path,
                     reason: "tensor '\(name)' is missing or has shape \(byName[name]?.shape ?? []), expected \(tensor.shape)")
+            }
+            let moment = name.hasPrefix("optimizer.second.")
+            if e.values.contains(where: { !$0.isFinite || (moment && $0 < 0) }) {
+                throw .invalidFile(path: path, reason: "tensor '\(name)' holds \(moment ? "negative or " : "")non-finite values")
             }
         }
         for (name, tensor) in targets {
@@ -345,9 +388,13 @@ public final class BertTraining: @unchecked Sendable {
         microStep = micro
     }
 
+    /// Whether `mergeAdapters` ran: training, saving and restoring are over.
+    public private(set) var merged = false
+
     /// Folds every adapter into its base weight (W ← W + (alpha/r)·B·A), so the encoder alone computes
-    /// the adapted model (for inference and export). Training stops using the adapters afterwards.
+    /// the adapted model (for inference and export). Final: afterwards this object only predicts.
     public func mergeAdapters() {
+        merged = true
         for layer in layers {
             for l in [layer.query, layer.key, layer.value, layer.attentionOutput, layer.intermediate, layer.output] {
                 guard let a = l.adapter, !a.merged else { continue }
@@ -392,7 +439,7 @@ public final class BertTraining: @unchecked Sendable {
         for (l, layer) in layers.enumerated() {
             let x = states[l].data, y = states[l + 1].data
             try layer.setRows(rows)
-            let site = 1 + 8 * l
+            let site = 1 + 16 * l
             linear(x, rows: rows, layer.query, into: layer.q.data, site: site + 3, training: training)
             linear(x, rows: rows, layer.key, into: layer.k.data, site: site + 4, training: training)
             linear(x, rows: rows, layer.value, into: layer.v.data, site: site + 5, training: training)
@@ -547,7 +594,7 @@ public final class BertTraining: @unchecked Sendable {
         let scale = 1 / Float(c.headSize).squareRoot()
         var l = layers.count - 1
         while l >= bottom {
-            let layer = layers[l], site = 1 + 8 * l, x = states[l].data
+            let layer = layers[l], site = 1 + 16 * l, x = states[l].data
             let needsInput = l > bottom || embeddingsTrain
             try setRows(rows)
             // Feed-forward block.
@@ -653,7 +700,9 @@ public final class BertTraining: @unchecked Sendable {
             noise(site: site, rate: adapter.rate, training: training).apply(x, into: dropped.data, count: rows * input)
             source = UnsafePointer(dropped.data)
         }
-        blas.sgemm(
+        // Products with rank-wide outputs stay on one thread: cut into row blocks they fall under OpenBLAS's
+        // small-matrix threshold, whose kernel allocates a buffer per call.
+        blas.sgemmOneThread(
             .none, .transpose, m: rows, n: r, k: input, a: source, lda: input, b: adapter.a.value.data, ldb: input,
             c: adapter.mid.data, ldc: r)
         blas.sgemm(
@@ -682,7 +731,7 @@ public final class BertTraining: @unchecked Sendable {
             blas.sgemm(
                 .transpose, .none, m: out, n: r, k: rows, alpha: s, a: dy, lda: out, b: adapter.mid.data, ldb: r,
                 beta: beta, c: adapter.b.gradient.data, ldc: r)
-            blas.sgemm(
+            blas.sgemmOneThread(
                 .none, .none, m: rows, n: r, k: out, alpha: s, a: dy, lda: out, b: adapter.b.value.data, ldb: r,
                 c: loraMid.data, ldc: r)
             blas.sgemm(
