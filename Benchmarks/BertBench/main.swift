@@ -108,7 +108,9 @@ func trainingBenchmark(_ a: [String]) throws {
         let ids = all.map { Array($0.prefix(length - 1)) + [$0.last ?? 102] }
         let config = BertFineTuning(
             task: .sequence(labels: 2, pooling: .pooler), warmupSteps: 2, totalSteps: 1000, gradientClip: 1,
-            lora: lora ? BertFineTuning.LoRA(rank: 8, alpha: 16, dropout: 0.1, targets: [.query, .value]) : nil, seed: 1)
+            lora: lora ? BertFineTuning.LoRA(rank: 8, alpha: 16, dropout: 0.1, targets: [.query, .value]) : nil,
+            hiddenDropout: ProcessInfo.processInfo.environment["KILN_BENCH_NO_DROPOUT"] == nil ? nil : 0,
+            attentionDropout: ProcessInfo.processInfo.environment["KILN_BENCH_NO_DROPOUT"] == nil ? nil : 0, seed: 1)
         let training = try BertTraining(encoder: encoder, config: config, maxBatch: batch, maxLength: length, blas: blas)
         let batches = (0..<8).map { i in Array(ids[(i * batch) % (ids.count - batch)..<((i * batch) % (ids.count - batch) + batch)]) }
         let labels = (0..<8).map { i in (0..<batch).map { Int32(($0 + i) % 2) } }

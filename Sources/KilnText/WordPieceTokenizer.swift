@@ -193,16 +193,28 @@ public struct WordPieceTokenizer: Sendable {
     /// truncation when not given; nil there: all). Never fewer than the two specials: a `maxLength`
     /// below 2 gives [CLS] [SEP].
     public func encode(_ text: String, maxLength: Int? = nil) -> Encoding {
+        encode(parts: CollectionOfOne(text), split: false, maxLength: maxLength)
+    }
+
+    /// The ids of a text already split into words (a CoNLL sentence), as Hugging Face's
+    /// `is_split_into_words`: each word is normalized and pre-tokenized on its own, and every piece's word
+    /// is the index of the input word it came from (a word that normalizes to nothing has no pieces).
+    public func encode(words: [String], maxLength: Int? = nil) -> Encoding {
+        encode(parts: words, split: true, maxLength: maxLength)
+    }
+
+    private func encode<Parts: Collection<String>>(parts: Parts, split: Bool, maxLength: Int?) -> Encoding {
         var out = Encoding(ids: [cls], words: [-1])
         let limit = (maxLength ?? defaultMaxLength).map { max(0, $0 - 2) } ?? Int.max
         var word: [UInt8] = []
         var scalars = 0
+        // The pre-tokenizer's word count, or (split) the input word's index.
         var wordIndex: Int32 = 0
         let table = BertCharacters.shared
         func flush() {
             guard !word.isEmpty else { return }
             if out.ids.count - 1 < limit { pieces(word, scalars: scalars, word: wordIndex, into: &out) }
-            wordIndex += 1
+            if !split { wordIndex += 1 }
             word.removeAll(keepingCapacity: true)
             scalars = 0
         }
@@ -219,34 +231,38 @@ public struct WordPieceTokenizer: Sendable {
                 scalars += 1
             }
         }
-        let view = text.unicodeScalars
-        var i = view.startIndex
-        while i < view.endIndex {
-            let s = view[i]
-            if addedStarts.contains(s), let (id, end) = addedToken(view, at: i) {
-                flush()
-                if out.ids.count - 1 < limit {
-                    out.ids.append(id)
-                    out.words.append(wordIndex)
+        parts: for text in parts {
+            let view = text.unicodeScalars
+            var i = view.startIndex
+            while i < view.endIndex {
+                let s = view[i]
+                if addedStarts.contains(s), let (id, end) = addedToken(view, at: i) {
+                    flush()
+                    if out.ids.count - 1 < limit {
+                        out.ids.append(id)
+                        out.words.append(wordIndex)
+                    }
+                    if !split { wordIndex += 1 }
+                    i = end
+                    continue
                 }
-                wordIndex += 1
-                i = end
-                continue
+                i = view.index(after: i)
+                switch table.normalizerClass(s) {
+                // Upper case (ASCII included) is in the table's replacements.
+                case .plain: append(s)
+                case .removed: continue
+                case .whitespace: flush()
+                case .alone:
+                    flush()
+                    word.append(contentsOf: s.utf8)
+                    scalars = 1
+                    flush()
+                case .replaced: for r in table.replacement(s) { append(r) }
+                }
+                if out.ids.count - 1 >= limit { break parts }
             }
-            i = view.index(after: i)
-            switch table.normalizerClass(s) {
-            // Upper case (ASCII included) is in the table's replacements.
-            case .plain: append(s)
-            case .removed: continue
-            case .whitespace: flush()
-            case .alone:
-                flush()
-                word.append(contentsOf: s.utf8)
-                scalars = 1
-                flush()
-            case .replaced: for r in table.replacement(s) { append(r) }
-            }
-            if out.ids.count - 1 >= limit { break }
+            flush()
+            if split { wordIndex += 1 }
         }
         flush()
         if out.ids.count - 1 > limit {

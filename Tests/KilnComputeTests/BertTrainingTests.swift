@@ -300,3 +300,29 @@ func checkGradients(
         #expect(training.optimizer.decays.contains(true) && training.optimizer.decays.contains(false))
     }
 }
+
+@Suite struct DropoutNoiseTests {
+    /// The vector path (aligned blocks of 16) and the scalar one give every element the same factor, the
+    /// rate holds, and two sites' masks are independent.
+    @Test func blocksAndElementsAgreeAndMasksAreIndependent() {
+        let a = DropoutNoise(key: DropoutNoise.key(seed: 3, step: 1, site: 1), rate: 0.1)
+        let b = DropoutNoise(key: DropoutNoise.key(seed: 3, step: 1, site: 2), rate: 0.1)
+        for base in [0, 5, 16, 1_000_003] {
+            let x = Tensor(shape: [1000])
+            x.fill(1)
+            a.apply(x.data, count: 1000, base: base)
+            #expect((0..<1000).allSatisfy { x.data[$0] == a.factor(base + $0) }, "base \(base)")
+        }
+        let n = 1 << 20
+        var dropped = 0, both = 0
+        for i in 0..<n {
+            let da = a.factor(i) == 0, db = b.factor(i) == 0
+            if da { dropped += 1 }
+            if da && db { both += 1 }
+        }
+        let rate = Double(dropped) / Double(n), joint = Double(both) / Double(n)
+        #expect(abs(rate - 0.1) < 0.002, "rate \(rate)")
+        #expect(abs(joint - 0.01) < 0.001, "both dropped \(joint)")
+        #expect(a.factor(7) == 0 || abs(a.factor(7) - 1 / 0.9) < 1e-6)
+    }
+}

@@ -152,7 +152,7 @@ struct DropoutNoise: Sendable {
         self.key = UInt32(truncatingIfNeeded: key)
         key2 = UInt32(truncatingIfNeeded: key >> 32)
         active = rate > 0
-        threshold = UInt32(min(Double(rate) * 4_294_967_296, 4_294_967_295))
+        threshold = UInt32(min((Double(rate) * 65_536).rounded(), 65_535))
         scale = rate > 0 ? 1 / (1 - rate) : 1
     }
 
@@ -164,13 +164,18 @@ struct DropoutNoise: Sendable {
         return z ^ (z >> 31)
     }
 
-    /// The element's factor: 0 (dropped) or 1/(1 − rate).
+    /// The element's factor: 0 (dropped) or 1/(1 − rate). One hash serves two elements, 8 apart within
+    /// blocks of 16 (the low 16 bits the first, the high the second; the rate is kept to 1/65,536), so a
+    /// block's factors are two 8-lane vectors of one 8-lane hash, with no shuffles.
     @inline(__always) func factor(_ index: Int) -> Float {
-        // Two rounds of lowbias32 (Wellons; full avalanche, 32-bit, vectorisable), each with its own half
-        // of the key: one round over index ^ key would make every site's mask a permutation of one
-        // sequence. Indices stay below 2^32 (training refuses larger attention buffers).
-        return Self.mix(Self.mix(UInt32(truncatingIfNeeded: index) ^ key) ^ key2) >= threshold ? scale : 0
+        let h = hash(UInt32(truncatingIfNeeded: (index >> 4) << 3 | (index & 7)))
+        return ((index >> 3) & 1 == 0 ? h & 0xFFFF : h >> 16) >= threshold ? scale : 0
     }
+
+    /// Two rounds of lowbias32 (Wellons; full avalanche), each with its own half of the key: one round
+    /// over index ^ key would make every site's mask a permutation of one sequence. Indices stay below
+    /// 2^35 (training refuses larger attention buffers).
+    @inline(__always) func hash(_ pair: UInt32) -> UInt32 { Self.mix(Self.mix(pair ^ key) ^ key2) }
 
     @inline(__always) static func mix(_ x: UInt32) -> UInt32 {
         var h = x
@@ -182,10 +187,48 @@ struct DropoutNoise: Sendable {
         return h
     }
 
+    @inline(__always) static func mix(_ x: SIMD8<UInt32>) -> SIMD8<UInt32> {
+        var h = x
+        h ^= h &>> 16
+        h &*= 0x7FEB_352D
+        h ^= h &>> 15
+        h &*= 0x846C_A68B
+        h ^= h &>> 16
+        return h
+    }
+
+    /// For i in 0..<count: `element(i, factor(base + i))` at the unaligned ends, and `block(i, f, g)` for
+    /// each aligned block of 16 (f the factors of i..<i+8, g of i+8..<i+16).
+    @inline(__always) func forEach(
+        count: Int, base: Int, element: (Int, Float) -> Void, block: (Int, SIMD8<Float>, SIMD8<Float>) -> Void
+    ) {
+        var i = 0
+        while i < count && (base + i) & 15 != 0 {
+            element(i, factor(base + i))
+            i += 1
+        }
+        let lanes = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7), zero = SIMD8<Float>(), kept = SIMD8<Float>(repeating: scale)
+        let t = SIMD8<UInt32>(repeating: threshold)
+        while i + 16 <= count {
+            let first = UInt32(truncatingIfNeeded: ((base + i) >> 4) << 3)
+            let h = Self.mix(Self.mix((SIMD8(repeating: first) &+ lanes) ^ key) ^ key2)
+            block(i, zero.replacing(with: kept, where: (h & 0xFFFF) .>= t), zero.replacing(with: kept, where: h &>> 16 .>= t))
+            i += 16
+        }
+        while i < count {
+            element(i, factor(base + i))
+            i += 1
+        }
+    }
+
     /// x[i] ← x[i] · factor(base + i).
     func apply(_ x: UnsafeMutablePointer<Float>, count: Int, base: Int = 0) {
         guard active else { return }
-        for i in 0..<count { x[i] *= factor(base &+ i) }
+        let r = UnsafeMutableRawPointer(x)
+        forEach(count: count, base: base) { i, f in x[i] *= f } block: { i, f, g in
+            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * f, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            r.storeBytes(of: r.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self) * g, toByteOffset: 4 * i + 32, as: SIMD8<Float>.self)
+        }
     }
 
     /// y[i] ← x[i] · factor(base + i).
@@ -194,6 +237,44 @@ struct DropoutNoise: Sendable {
             y.update(from: x, count: count)
             return
         }
-        for i in 0..<count { y[i] = x[i] * factor(base &+ i) }
+        let xr = UnsafeRawPointer(x), yr = UnsafeMutableRawPointer(y)
+        forEach(count: count, base: base) { i, f in y[i] = x[i] * f } block: { i, f, g in
+            yr.storeBytes(of: xr.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) * f, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+            yr.storeBytes(of: xr.loadUnaligned(fromByteOffset: 4 * i + 32, as: SIMD8<Float>.self) * g, toByteOffset: 4 * i + 32, as: SIMD8<Float>.self)
+        }
+    }
+
+    /// y[i] ← y[i] · factor(base + i) + x[i] (a residual branch's dropout and sum).
+    func applyAdding(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, base: Int) {
+        if !active {
+            for i in 0..<count { y[i] += x[i] }
+            return
+        }
+        let xr = UnsafeRawPointer(x), yr = UnsafeMutableRawPointer(y)
+        @inline(__always) func step(_ o: Int, _ m: SIMD8<Float>) {
+            let v = yr.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) * m
+            yr.storeBytes(of: v + xr.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self), toByteOffset: o, as: SIMD8<Float>.self)
+        }
+        forEach(count: count, base: base) { i, f in y[i] = y[i] * f + x[i] } block: { i, f, g in
+            step(4 * i, f)
+            step(4 * i + 32, g)
+        }
+    }
+
+    /// y[i] ← y[i] + x[i] · factor(base + i).
+    func addApplied(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, base: Int) {
+        guard active else {
+            for i in 0..<count { y[i] += x[i] }
+            return
+        }
+        let xr = UnsafeRawPointer(x), yr = UnsafeMutableRawPointer(y)
+        @inline(__always) func step(_ o: Int, _ m: SIMD8<Float>) {
+            let v = m * xr.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
+            yr.storeBytes(of: yr.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + v, toByteOffset: o, as: SIMD8<Float>.self)
+        }
+        forEach(count: count, base: base) { i, f in y[i] += x[i] * f } block: { i, f, g in
+            step(4 * i, f)
+            step(4 * i + 32, g)
+        }
     }
 }

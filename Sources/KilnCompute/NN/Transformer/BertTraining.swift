@@ -71,7 +71,7 @@ public final class BertTraining: @unchecked Sendable {
         let perLayer = Double(maxBatch * maxLength) * Double(7 * c.hiddenSize + 2 * c.intermediateSize + 2)
             + Double(maxBatch * c.heads) * Double(maxLength * maxLength)
         let bytes = 4 * (Double(c.layers) * perLayer + 12 * Double(maxBatch * maxLength) * Double(c.hiddenSize))
-        guard Double(maxBatch * c.heads) * Double(maxLength * maxLength) < 2_147_483_648,
+        guard Double(maxBatch * c.heads) * Double(maxLength * maxLength) < 8_589_934_592,
             bytes < Double(ProcessInfo.processInfo.physicalMemory)
         else {
             throw .invalidArgument(
@@ -746,8 +746,7 @@ public final class BertTraining: @unchecked Sendable {
                     blas.sgemm(
                         .none, .none, m: rows, n: input, k: r, a: loraMid.data, lda: r, b: adapter.a.value.data,
                         ldb: input, c: loraScratch.data, ldc: input)
-                    let t = loraScratch.data
-                    for i in 0..<(rows * input) { dx[i] += t[i] * drop.factor(i) }
+                    drop.addApplied(loraScratch.data, into: dx, count: rows * input, base: 0)
                 } else {
                     blas.sgemm(
                         .none, .none, m: rows, n: input, k: r, a: loraMid.data, lda: r, b: adapter.a.value.data,
@@ -1055,11 +1054,7 @@ final class TrainingKernels: ChunkedWork, @unchecked Sendable {
             let lo = rows * chunk / chunks, hi = rows * (chunk + 1) / chunks
             guard hi > lo else { return }
             let count = (hi - lo) * h, y0 = y + lo * h, x0 = x + lo * h
-            if noise.active {
-                for i in 0..<count { y0[i] = y0[i] * noise.factor(lo * h + i) + x0[i] }
-            } else {
-                for i in 0..<count { y0[i] += x0[i] }
-            }
+            noise.applyAdding(x0, into: y0, count: count, base: lo * h)
             VectorMath.layerNorm(
                 y0, rows: hi - lo, width: h, gamma: gamma, beta: beta, epsilon: eps, normalized: xh + lo * h,
                 inverse: inv + lo)
