@@ -12,7 +12,7 @@ import random
 
 from tokenizer_texts import ODD, EMOJI, CJK, ACCENTED, texts, tweet_tokens
 
-wheel_dir, tokenizer_json, out_path = sys.argv[1:]
+wheel_dir, tokenizer_json, out_path = sys.argv[1:4]
 tokenizer = Tokenizer.from_file(tokenizer_json)
 tokenizer.no_padding()
 items = texts(wheel_dir)

@@ -51,6 +51,36 @@ import Testing
         #expect(wrong == 0, "\(wrong) of \(lines.count) texts differ")
     }
 
+    struct SplitLine: Decodable {
+        var words: [String]
+        var ids: [Int32]
+        var word_ids: [Int32]
+    }
+
+    /// Texts already split into words (a CoNLL sentence; Hugging Face's `is_split_into_words`): WNUT-16's
+    /// token lists and generated lists with empty, spaced, special and odd words (scripts/tokenizer-golden).
+    @Test func everyGoldenWordListGetsThePeersIdsAndWordIndices() throws {
+        let tokenizer = try Self.tokenizer()
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Goldens/wordpiece-split-words.jsonl").path
+        let decoder = JSONDecoder()
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst().map {
+            try decoder.decode(SplitLine.self, from: Data($0.utf8))
+        }
+        #expect(lines.count >= 1200)
+        var wrong = 0
+        for line in lines {
+            let e = tokenizer.encode(words: line.words)
+            if e.ids != line.ids || e.words != line.word_ids {
+                wrong += 1
+                if wrong <= 5 {
+                    Issue.record("\(line.words.prefix(20)): kiln \(e.ids.prefix(30)) \(e.words.prefix(30)), peer \(line.ids.prefix(30)) \(line.word_ids.prefix(30))")
+                }
+            }
+        }
+        #expect(wrong == 0, "\(wrong) of \(lines.count) word lists differ")
+    }
+
     @Test func rulesThatMatterOnTheirOwn() throws {
         let t = try Self.tokenizer()
         #expect(t.encode("").ids == [101, 102])
