@@ -4,6 +4,7 @@ public import KilnDiagnostics
 
 /// `data.*`: data files, contracts, splits and transforms.
 public enum DataDiagnostic: String, CaseIterable, Sendable {
+    case bio = "data.bio"
     case cacheCorrupt = "data.cache-corrupt"
     case cardPreprocessing = "data.card-preprocessing"
     case category = "data.category"

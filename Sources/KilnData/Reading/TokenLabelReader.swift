@@ -1,0 +1,148 @@
+import Foundation
+public import KilnDiagnostics
+
+/// Sentences of tokens with one tag each: what token classification (named entities) trains on.
+public struct TokenSentences: Sendable, Equatable {
+    public var tokens: [[String]] = []
+    /// Tag ids into the declared tag list, one per token.
+    public var tags: [[Int]] = []
+    /// The line each sentence starts on (1-based), for messages.
+    public var lines: [Int] = []
+
+    public init() {}
+    public var count: Int { tokens.count }
+}
+
+/// Reads token-labelled files. CoNLL style: one `token<TAB>tag` per line (or whitespace between them when
+/// a line has no tab), the token in the first column and the tag in the last (columns between are
+/// ignored), a blank or whitespace-only line between sentences. Every tag must be one of `tags`; with
+/// `bio`, each I-X must continue a B-X or I-X (an error or, at `.warning`, a diagnostic that lets the
+/// data through). Invalid UTF-8, a line with one column, an empty token, an unknown tag: errors with
+/// file and line, at most `DataLimits.maxErrors` of them.
+public enum TokenLabelReader {
+    /// Files larger than this are refused (token files are small; a huge one is likely the wrong file).
+    public static let maxBytes = 1 << 30
+
+    public static func readCoNLL(
+        path: String, tags: [String], bio: Severity? = .error
+    ) throws(DataError) -> (sentences: TokenSentences, warnings: [Diagnostic]) {
+        let at = { (line: Int, column: Int) in SourceSpan.data(path, line: line, column: column) }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw DataError(.data(.missingFile), "cannot read '\(path)'", at: nil, help: "check the dataset's source path")
+        }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()).map { Int($0) } ?? 0
+        guard size <= maxBytes else {
+            throw DataError(.data(.recordTooLong), "'\(path)' is \(size >> 20) MiB; token files are read whole, up to 1 GiB", at: nil)
+        }
+        try? handle.seek(toOffset: 0)
+        let bytes = [UInt8]((try? handle.readToEnd()) ?? Data())
+        let index = Dictionary(tags.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let scheme = bio.map { _ in tags.map(BIOTag.init) }
+        var out = TokenSentences()
+        var errors: [Diagnostic] = [], warnings: [Diagnostic] = []
+        var tokens: [String] = [], ids: [Int] = [], start = 0
+        func fail(_ id: DataDiagnostic, _ message: String, _ line: Int, _ column: Int = 1, help: String? = nil) throws(DataError) {
+            errors.append(Diagnostic(id, message, at: at(line, column), help: help))
+            if errors.count >= DataLimits.maxErrors {
+                errors.append(Diagnostic(.data(.tooManyErrors), "stopped after \(errors.count) errors", at: nil))
+                throw DataError(errors)
+            }
+        }
+        func endSentence() {
+            guard !tokens.isEmpty else { return }
+            out.tokens.append(tokens)
+            out.tags.append(ids)
+            out.lines.append(start)
+            tokens.removeAll()
+            ids.removeAll()
+        }
+        var line = 0, offset = 0
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { offset = 3 }
+        while offset < bytes.count {
+            line += 1
+            var end = bytes[offset...].firstIndex(of: 0x0A) ?? bytes.count
+            let next = end + 1
+            if end > offset && bytes[end - 1] == 0x0D { end -= 1 }
+            defer { offset = next }
+            guard let text = String(validating: bytes[offset..<end], as: UTF8.self) else {
+                try fail(.encoding, "line \(line) is not valid UTF-8", line, help: "convert the file to UTF-8")
+                continue
+            }
+            let fields = text.contains("\t")
+                ? text.split(separator: "\t", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+                : text.split(whereSeparator: { $0 == " " }).map(String.init)
+            if fields.allSatisfy({ $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
+                endSentence()
+                continue
+            }
+            guard fields.count >= 2, let tag = fields.last else {
+                try fail(.ragged, "line \(line) has one column; expected a token and its tag", line, help: "write token<TAB>tag")
+                continue
+            }
+            let token = fields[0]
+            guard !token.isEmpty else {
+                try fail(.null, "line \(line) has an empty token", line)
+                continue
+            }
+            guard let id = index[tag] else {
+                let column = text.count - tag.count + 1
+                try fail(
+                    .category, "tag '\(tag)' on line \(line) is not one of the declared tags", line, column,
+                    help: "declare it in the schema's tags, or fix the file (tags: \(tags.prefix(12).joined(separator: ", ")))")
+                continue
+            }
+            if tokens.isEmpty { start = line }
+            if let scheme, let bio, case .inside(let type) = scheme[id] {
+                let previous = ids.last.map { scheme[$0] }
+                let continues: Bool
+                switch previous {
+                case .begin(let t), .inside(let t): continues = t == type
+                default: continues = false
+                }
+                if !continues {
+                    let after = ids.last.map { "after \(tags[$0])" } ?? "at the start of a sentence"
+                    let d = Diagnostic(
+                        .data(.bio), bio, "\(tag) on line \(line) \(after) does not continue a \(type) entity", at: at(line, text.count - tag.count + 1),
+                        help: "an entity starts with B-\(type)")
+                    if bio == .error {
+                        try fail(.bio, d.message, line, text.count - tag.count + 1, help: d.help)
+                    } else {
+                        warnings.append(d)
+                    }
+                }
+            }
+            tokens.append(token)
+            ids.append(id)
+        }
+        endSentence()
+        if !errors.isEmpty { throw DataError(errors) }
+        if out.count == 0 {
+            throw DataError(.data(.empty), "'\(path)' has no sentences", at: at(max(line, 1), 1), help: "write token<TAB>tag lines")
+        }
+        return (out, warnings)
+    }
+}
+
+/// A tag's place in the IOB2 scheme.
+enum BIOTag: Equatable {
+    case outside, begin(String), inside(String), other
+
+    init(_ tag: String) {
+        if tag == "O" {
+            self = .outside
+        } else if tag.hasPrefix("B-"), tag.count > 2 {
+            self = .begin(String(tag.dropFirst(2)))
+        } else if tag.hasPrefix("I-"), tag.count > 2 {
+            self = .inside(String(tag.dropFirst(2)))
+        } else {
+            self = .other
+        }
+    }
+}
+
+extension Diagnostic {
+    init(_ id: DataDiagnostic, _ message: String, at span: SourceSpan?, help: String? = nil) {
+        self.init(.data(id), .error, message, at: span, help: help)
+    }
+}
