@@ -83,3 +83,41 @@ import Testing
         }
     }
 }
+
+@Suite struct TokenJSONLinesTests {
+    static let tags = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+    func write(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "kiln-tokjsonl-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).jsonl"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func readsSentencesAndRefusesMismatchesAtTheirLine() throws {
+        let good = try write(#"{"tokens": ["Ada", "Lovelace"], "tags": ["B-PER", "I-PER"], "id": 3}"# + "\n\n" + #"{"tokens": ["in", "Paris"], "tags": ["O", "B-LOC"]}"# + "\n")
+        defer { try? FileManager.default.removeItem(atPath: good) }
+        let (s, _) = try TokenLabelReader.readJSONLines(path: good, tags: Self.tags)
+        #expect(s.tokens == [["Ada", "Lovelace"], ["in", "Paris"]] && s.tags == [[1, 2], [0, 3]] && s.lines == [1, 3])
+        for (text, id, line) in [
+            (#"{"tokens": ["a"], "tags": ["O"]}"# + "\n" + #"{"tokens": ["a", "b"], "tags": ["O"]}"#, DataDiagnostic.ragged, 2),
+            (#"{"tokens": ["a"], "tags": ["B-GPE"]}"#, .category, 1),
+            (#"{"tokens": ["a"]}"#, .json, 1),
+            (#"["a", "O"]"#, .json, 1),
+            (#"{"tokens": ["a", "b"], "tags": ["O", "I-PER"]}"#, .bio, 1),
+            (#"{"tokens": [""], "tags": ["O"]}"#, .null, 1),
+        ] {
+            let path = try write(text)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            #expect {
+                _ = try TokenLabelReader.readJSONLines(path: path, tags: Self.tags)
+            } throws: { error in
+                let d = (error as? DataError)?.diagnostics.first
+                return d?.id == .data(id) && d?.span?.start.line == line
+            }
+        }
+        let warn = try write(#"{"tokens": ["a", "b"], "tags": ["O", "I-PER"]}"#)
+        defer { try? FileManager.default.removeItem(atPath: warn) }
+        let (w, warnings) = try TokenLabelReader.readJSONLines(path: warn, tags: Self.tags, bio: .warning)
+        #expect(w.count == 1 && warnings.first?.message.contains("I-PER") == true)
+    }
+}

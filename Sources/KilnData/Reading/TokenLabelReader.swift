@@ -23,10 +23,8 @@ public enum TokenLabelReader {
     /// Files larger than this are refused (token files are small; a huge one is likely the wrong file).
     public static let maxBytes = 1 << 30
 
-    public static func readCoNLL(
-        path: String, tags: [String], bio: Severity? = .error
-    ) throws(DataError) -> (sentences: TokenSentences, warnings: [Diagnostic]) {
-        let at = { (line: Int, column: Int) in SourceSpan.data(path, line: line, column: column) }
+    /// The file's bytes, refused past `maxBytes`.
+    static func readWhole(_ path: String) throws(DataError) -> [UInt8] {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw DataError(.data(.missingFile), "cannot read '\(path)'", at: nil, help: "check the dataset's source path")
         }
@@ -36,7 +34,14 @@ public enum TokenLabelReader {
             throw DataError(.data(.recordTooLong), "'\(path)' is \(size >> 20) MiB; token files are read whole, up to 1 GiB", at: nil)
         }
         try? handle.seek(toOffset: 0)
-        let bytes = [UInt8]((try? handle.readToEnd()) ?? Data())
+        return [UInt8]((try? handle.readToEnd()) ?? Data())
+    }
+
+    public static func readCoNLL(
+        path: String, tags: [String], bio: Severity? = .error
+    ) throws(DataError) -> (sentences: TokenSentences, warnings: [Diagnostic]) {
+        let at = { (line: Int, column: Int) in SourceSpan.data(path, line: line, column: column) }
+        let bytes = try readWhole(path)
         let index = Dictionary(tags.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         let scheme = bio.map { _ in tags.map(BIOTag.init) }
         var out = TokenSentences()
@@ -121,6 +126,96 @@ public enum TokenLabelReader {
             throw DataError(.data(.empty), "'\(path)' has no sentences", at: at(max(line, 1), 1), help: "write token<TAB>tag lines")
         }
         return (out, warnings)
+    }
+}
+
+extension TokenLabelReader {
+    /// Reads jsonl with one sentence per line: `{"tokens": ["Ada", …], "tags": ["B-PER", …]}` (other keys
+    /// ignored), the same checks as CoNLL plus a tokens/tags length mismatch, at the line.
+    public static func readJSONLines(
+        path: String, tags: [String], bio: Severity? = .error
+    ) throws(DataError) -> (sentences: TokenSentences, warnings: [Diagnostic]) {
+        let at = { (line: Int) in SourceSpan.data(path, line: line) }
+        let bytes = try readWhole(path)
+        let index = Dictionary(tags.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        var out = TokenSentences()
+        var errors: [Diagnostic] = [], warnings: [Diagnostic] = []
+        func fail(_ id: DataDiagnostic, _ message: String, _ line: Int, help: String? = nil) throws(DataError) {
+            errors.append(Diagnostic(id, message, at: at(line), help: help))
+            if errors.count >= DataLimits.maxErrors {
+                errors.append(Diagnostic(.data(.tooManyErrors), "stopped after \(errors.count) errors", at: nil))
+                throw DataError(errors)
+            }
+        }
+        var line = 0, offset = 0
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { offset = 3 }
+        while offset < bytes.count {
+            line += 1
+            let end = bytes[offset...].firstIndex(of: 0x0A) ?? bytes.count
+            let slice = bytes[offset..<end]
+            offset = end + 1
+            if slice.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            guard String(validating: slice, as: UTF8.self) != nil else {
+                try fail(.encoding, "line \(line) is not valid UTF-8", line, help: "convert the file to UTF-8")
+                continue
+            }
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(slice))) as? [String: Any] else {
+                try fail(.json, "line \(line) is not a JSON object", line, help: #"write {"tokens": [...], "tags": [...]}"#)
+                continue
+            }
+            guard let tokens = object["tokens"] as? [String], let named = object["tags"] as? [String] else {
+                try fail(.json, "line \(line) needs \"tokens\" and \"tags\", arrays of strings", line)
+                continue
+            }
+            guard tokens.count == named.count, !tokens.isEmpty else {
+                try fail(
+                    .ragged, "line \(line) has \(tokens.count) tokens and \(named.count) tags; each token takes one tag", line)
+                continue
+            }
+            if tokens.contains(where: \.isEmpty) {
+                try fail(.null, "line \(line) has an empty token", line)
+                continue
+            }
+            var ids: [Int] = []
+            for tag in named {
+                guard let id = index[tag] else {
+                    try fail(
+                        .category, "tag '\(tag)' on line \(line) is not one of the declared tags", line,
+                        help: "declare it in the schema's tags, or fix the file (tags: \(tags.prefix(12).joined(separator: ", ")))")
+                    break
+                }
+                ids.append(id)
+            }
+            guard ids.count == named.count else { continue }
+            if let bio, let problem = bioProblem(ids, tags) {
+                let d = Diagnostic(.data(.bio), bio, "line \(line): \(problem)", at: at(line), help: "an entity starts with B-")
+                if bio == .error { try fail(.bio, d.message, line, help: d.help) } else { warnings.append(d) }
+            }
+            out.tokens.append(tokens)
+            out.tags.append(ids)
+            out.lines.append(line)
+        }
+        if !errors.isEmpty { throw DataError(errors) }
+        if out.count == 0 { throw DataError(.data(.empty), "'\(path)' has no sentences", at: at(max(line, 1))) }
+        return (out, warnings)
+    }
+
+    /// The first I-X of a sentence that does not continue a B-X or I-X, described; nil when none.
+    static func bioProblem(_ ids: [Int], _ tags: [String]) -> String? {
+        var previous = BIOTag.outside
+        for (i, id) in ids.enumerated() {
+            let tag = BIOTag(tags[id])
+            if case .inside(let type) = tag {
+                switch previous {
+                case .begin(let t) where t == type, .inside(let t) where t == type: break
+                default:
+                    let after = i == 0 ? "at the start" : "after \(tags[ids[i - 1]])"
+                    return "\(tags[id]) (token \(i + 1)) \(after) does not continue a \(type) entity"
+                }
+            }
+            previous = tag
+        }
+        return nil
     }
 }
 
