@@ -201,4 +201,19 @@ import Testing
         #expect(message.contains("worse than iris-linear@v1 (staging)"), "\(message)")
         #expect(message.contains("the most allowed is 0.05"))
     }
+
+    /// `max_drop: 0` allows an equal value (issue 21: the same metric against itself failed): the same
+    /// training run again from an empty cache gives the registered version's metrics exactly.
+    @Test func aGateWithNoAllowedDropPassesAnEqualValue() async throws {
+        let training = TestWorkspace.training().replacingOccurrences(
+            of: "min: 0.8}", with: "min: 0.8}\n    - {metric: accuracy, split: test, compare_to: staging, max_drop: 0}")
+        let ws = try TestWorkspace(training: training)
+        let (first, _) = try await ws.run()
+        #expect(first.outcome == .succeeded, "\(first.failures)")
+        try FileManager.default.removeItem(atPath: ws.paths.cache)
+        try? FileManager.default.removeItem(atPath: ws.paths.lockFile)
+        let (second, _) = try await ws.run()
+        #expect(second.ran.contains("training/iris-train:gate"), "\(second.nodes.map { ($0.id, $0.status) })")
+        #expect(second.outcome == .succeeded, "\(second.failures.flatMap(\.diagnostics).map(\.message))")
+    }
 }
