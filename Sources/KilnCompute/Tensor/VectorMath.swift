@@ -23,15 +23,20 @@ enum VectorMath {
     }
 
     @inline(__always) static func erf(_ x: Float) -> Float {
-        let a = Float(bitPattern: x.bitPattern & 0x7FFF_FFFF)
+        let y = erfOfMagnitude(Float(bitPattern: x.bitPattern & 0x7FFF_FFFF)).erf
+        return Float(bitPattern: y.bitPattern | (x.bitPattern & 0x8000_0000))
+    }
+
+    /// erf(a) for a ≥ 0, and the e^(−a²) it multiplies by (GELU′ needs that factor too).
+    @inline(__always) static func erfOfMagnitude(_ a: Float) -> (erf: Float, gaussian: Float) {
         let t = 1 / (1 + 0.327_591_1 * a)
         var y: Float = 1.061_405_429
         y = y * t - 1.453_152_027
         y = y * t + 1.421_413_741
         y = y * t - 0.284_496_736
         y = y * t + 0.254_829_592
-        y = 1 - y * t * exp(-a * a)
-        return Float(bitPattern: y.bitPattern | (x.bitPattern & 0x8000_0000))
+        let e = exp(-a * a)
+        return (1 - y * t * e, e)
     }
 
     /// GELU with erf, in place over `count` floats.
@@ -58,15 +63,7 @@ enum VectorMath {
         let invSqrt2 = Float(0.5.squareRoot()), invSqrt2Pi: Float = 0.398_942_28
         for i in 0..<count {
             let v = u[i]
-            let a = Float(bitPattern: v.bitPattern & 0x7FFF_FFFF) * invSqrt2
-            let t = 1 / (1 + 0.327_591_1 * a)
-            var p: Float = 1.061_405_429
-            p = p * t - 1.453_152_027
-            p = p * t + 1.421_413_741
-            p = p * t - 0.284_496_736
-            p = p * t + 0.254_829_592
-            let e = exp(-a * a)
-            let erfAbs = 1 - p * t * e
+            let (erfAbs, e) = erfOfMagnitude(Float(bitPattern: v.bitPattern & 0x7FFF_FFFF) * invSqrt2)
             let erfV = Float(bitPattern: erfAbs.bitPattern | (v.bitPattern & 0x8000_0000))
             dy[i] *= 0.5 * (1 + erfV) + v * invSqrt2Pi * e
         }

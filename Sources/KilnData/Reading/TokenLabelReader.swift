@@ -43,16 +43,12 @@ public enum TokenLabelReader {
         let at = { (line: Int, column: Int) in SourceSpan.data(path, line: line, column: column) }
         let bytes = try readWhole(path)
         let index = Dictionary(tags.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-        let scheme = bio.map { _ in tags.map(BIOTag.init) }
+        let scheme = tags.map(BIOTag.init)
         var out = TokenSentences()
-        var errors: [Diagnostic] = [], warnings: [Diagnostic] = []
+        var findings = Findings()
         var tokens: [String] = [], ids: [Int] = [], start = 0
         func fail(_ id: DataDiagnostic, _ message: String, _ line: Int, _ column: Int = 1, help: String? = nil) throws(DataError) {
-            errors.append(Diagnostic(id, message, at: at(line, column), help: help))
-            if errors.count >= DataLimits.maxErrors {
-                errors.append(Diagnostic(.data(.tooManyErrors), "stopped after \(errors.count) errors", at: nil))
-                throw DataError(errors)
-            }
+            try findings.report(id, .error, message, at: at(line, column), help: help)
         }
         func endSentence() {
             guard !tokens.isEmpty else { return }
@@ -98,34 +94,21 @@ public enum TokenLabelReader {
                 continue
             }
             if tokens.isEmpty { start = line }
-            if let scheme, let bio, case .inside(let type) = scheme[id] {
-                let previous = ids.last.map { scheme[$0] }
-                let continues: Bool
-                switch previous {
-                case .begin(let t), .inside(let t): continues = t == type
-                default: continues = false
-                }
-                if !continues {
-                    let after = ids.last.map { "after \(tags[$0])" } ?? "at the start of a sentence"
-                    let d = Diagnostic(
-                        .data(.bio), bio, "\(tag) on line \(line) \(after) does not continue a \(type) entity", at: at(line, text.count - tag.count + 1),
-                        help: "an entity starts with B-\(type)")
-                    if bio == .error {
-                        try fail(.bio, d.message, line, text.count - tag.count + 1, help: d.help)
-                    } else {
-                        warnings.append(d)
-                    }
-                }
+            if let bio, let type = scheme[id].breaks(after: ids.last.map { scheme[$0] }) {
+                let after = ids.last.map { "after \(tags[$0])" } ?? "at the start of a sentence"
+                try findings.report(
+                    .bio, bio, "\(tag) on line \(line) \(after) does not continue a \(type) entity",
+                    at: at(line, text.count - tag.count + 1), help: "an entity starts with B-\(type)")
             }
             tokens.append(token)
             ids.append(id)
         }
         endSentence()
-        if !errors.isEmpty { throw DataError(errors) }
+        if !findings.errors.isEmpty { throw DataError(findings.errors) }
         if out.count == 0 {
             throw DataError(.data(.empty), "'\(path)' has no sentences", at: at(max(line, 1), 1), help: "write token<TAB>tag lines")
         }
-        return (out, warnings)
+        return (out, findings.warnings)
     }
 }
 
@@ -138,14 +121,11 @@ extension TokenLabelReader {
         let at = { (line: Int) in SourceSpan.data(path, line: line) }
         let bytes = try readWhole(path)
         let index = Dictionary(tags.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let scheme = tags.map(BIOTag.init)
         var out = TokenSentences()
-        var errors: [Diagnostic] = [], warnings: [Diagnostic] = []
+        var findings = Findings()
         func fail(_ id: DataDiagnostic, _ message: String, _ line: Int, help: String? = nil) throws(DataError) {
-            errors.append(Diagnostic(id, message, at: at(line), help: help))
-            if errors.count >= DataLimits.maxErrors {
-                errors.append(Diagnostic(.data(.tooManyErrors), "stopped after \(errors.count) errors", at: nil))
-                throw DataError(errors)
-            }
+            try findings.report(id, .error, message, at: at(line), help: help)
         }
         var line = 0, offset = 0
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { offset = 3 }
@@ -187,35 +167,19 @@ extension TokenLabelReader {
                 ids.append(id)
             }
             guard ids.count == named.count else { continue }
-            if let bio, let problem = bioProblem(ids, tags) {
-                let d = Diagnostic(.data(.bio), bio, "line \(line): \(problem)", at: at(line), help: "an entity starts with B-")
-                if bio == .error { try fail(.bio, d.message, line, help: d.help) } else { warnings.append(d) }
+            if let bio, let i = ids.indices.first(where: { scheme[ids[$0]].breaks(after: $0 > 0 ? scheme[ids[$0 - 1]] : nil) != nil }) {
+                let after = i == 0 ? "at the start" : "after \(tags[ids[i - 1]])"
+                try findings.report(
+                    .bio, bio, "line \(line): \(tags[ids[i]]) (token \(i + 1)) \(after) does not continue its entity",
+                    at: at(line), help: "an entity starts with B-")
             }
             out.tokens.append(tokens)
             out.tags.append(ids)
             out.lines.append(line)
         }
-        if !errors.isEmpty { throw DataError(errors) }
+        if !findings.errors.isEmpty { throw DataError(findings.errors) }
         if out.count == 0 { throw DataError(.data(.empty), "'\(path)' has no sentences", at: at(max(line, 1))) }
-        return (out, warnings)
-    }
-
-    /// The first I-X of a sentence that does not continue a B-X or I-X, described; nil when none.
-    static func bioProblem(_ ids: [Int], _ tags: [String]) -> String? {
-        var previous = BIOTag.outside
-        for (i, id) in ids.enumerated() {
-            let tag = BIOTag(tags[id])
-            if case .inside(let type) = tag {
-                switch previous {
-                case .begin(let t) where t == type, .inside(let t) where t == type: break
-                default:
-                    let after = i == 0 ? "at the start" : "after \(tags[ids[i - 1]])"
-                    return "\(tags[id]) (token \(i + 1)) \(after) does not continue a \(type) entity"
-                }
-            }
-            previous = tag
-        }
-        return nil
+        return (out, findings.warnings)
     }
 }
 
@@ -234,10 +198,33 @@ enum BIOTag: Equatable {
             self = .other
         }
     }
+
+    /// The entity type of an I-X that does not continue a B-X or I-X (after `previous`, nil at a
+    /// sentence's start); nil when this tag breaks nothing.
+    func breaks(after previous: BIOTag?) -> String? {
+        guard case .inside(let type) = self else { return nil }
+        switch previous {
+        case .begin(let t) where t == type, .inside(let t) where t == type: return nil
+        default: return type
+        }
+    }
 }
 
-extension Diagnostic {
-    init(_ id: DataDiagnostic, _ message: String, at span: SourceSpan?, help: String? = nil) {
-        self.init(.data(id), .error, message, at: span, help: help)
+/// A reader's errors (it stops after `DataLimits.maxErrors`) and warnings.
+struct Findings {
+    var errors: [Diagnostic] = [], warnings: [Diagnostic] = []
+
+    mutating func report(
+        _ id: DataDiagnostic, _ severity: Severity, _ message: String, at span: SourceSpan, help: String? = nil
+    ) throws(DataError) {
+        guard severity == .error else {
+            warnings.append(Diagnostic(.data(id), severity, message, at: span, help: help))
+            return
+        }
+        errors.append(Diagnostic(.data(id), .error, message, at: span, help: help))
+        if errors.count >= DataLimits.maxErrors {
+            errors.append(Diagnostic(.data(.tooManyErrors), .error, "stopped after \(errors.count) errors", at: nil))
+            throw DataError(errors)
+        }
     }
 }

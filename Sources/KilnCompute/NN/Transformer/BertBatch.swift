@@ -35,6 +35,25 @@ enum BertBatch {
     }
 }
 
+extension BertBatch {
+    /// Each sequence's mean state over its own tokens (sentence-transformers' pooling): row b of `out`
+    /// from rows b × padded ..< b × padded + lengths[b] of `states` [rows, width].
+    static func meanPool(
+        _ states: UnsafePointer<Float>, lengths: [Int], padded: Int, width h: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        for (b, n) in lengths.enumerated() {
+            let row = out + b * h
+            for j in 0..<h { row[j] = 0 }
+            for t in 0..<n {
+                let state = states + (b * padded + t) * h
+                for j in 0..<h { row[j] += state[j] }
+            }
+            let inv = 1 / Float(n)
+            for j in 0..<h { row[j] *= inv }
+        }
+    }
+}
+
 extension VectorMath {
     /// LayerNorm of each row in place: (x − mean)/√(var + ε)·γ + β; with `normalized` and `inverse`, x̂ and
     /// 1/σ are kept for a backward pass.

@@ -116,16 +116,7 @@ public final class BertInference: @unchecked Sendable {
         guard !lengths.isEmpty else { throw .invalidArgument("nothing encoded yet") }
         let h = encoder.config.hiddenSize
         try pooled.setRows(lengths.count)
-        for (b, n) in lengths.enumerated() {
-            let out = pooled.data + b * h
-            for j in 0..<h { out[j] = 0 }
-            for t in 0..<n {
-                let row = hidden.data + (b * paddedLength + t) * h
-                for j in 0..<h { out[j] += row[j] }
-            }
-            let inv = 1 / Float(n)
-            for j in 0..<h { out[j] *= inv }
-        }
+        BertBatch.meanPool(hidden.data, lengths: lengths, padded: paddedLength, width: h, into: pooled.data)
     }
 
     /// Each sequence's [CLS] state through the checkpoint's pooler (dense, tanh), in `pooled`, after

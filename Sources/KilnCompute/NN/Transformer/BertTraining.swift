@@ -54,7 +54,6 @@ public final class BertTraining: @unchecked Sendable {
     /// Word-embedding rows with gradient since the last update (zeroed at the next window's start).
     var dirtyRows: [Int32] = []
     var rowIsDirty: [Bool]
-    var labelCount = 0
 
     public init(
         encoder: BertEncoder, config: BertFineTuning, maxBatch: Int, maxLength: Int, blas: BLAS
@@ -480,16 +479,7 @@ public final class BertTraining: @unchecked Sendable {
             case .pooler, .cls:
                 for b in 0..<B { (poolerInput.data + b * h).update(from: last.data + b * T * h, count: h) }
             case .mean:
-                for b in 0..<B {
-                    let out = poolerInput.data + b * h, n = lengths[b]
-                    for j in 0..<h { out[j] = 0 }
-                    for t in 0..<n {
-                        let row = last.data + (b * T + t) * h
-                        for j in 0..<h { out[j] += row[j] }
-                    }
-                    let inv = 1 / Float(n)
-                    for j in 0..<h { out[j] *= inv }
-                }
+                BertBatch.meanPool(last.data, lengths: lengths, padded: T, width: h, into: poolerInput.data)
             }
             if pooling == .pooler, let pooler {
                 try poolerOutput.setRows(B)
@@ -542,7 +532,6 @@ public final class BertTraining: @unchecked Sendable {
             total += Double(logSum - z[Int(y)])
             for j in 0..<k { g[j] = (Foundation.exp(z[j] - logSum) - (j == Int(y) ? 1 : 0)) * inv }
         }
-        labelCount = counted
         return counted > 0 ? total / Double(counted) : 0
     }
 
