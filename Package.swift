@@ -77,7 +77,7 @@ var targets: [Target] = [
     .target(
         name: "KilnRuntime",
         dependencies: [
-            "KilnCompiler", "KilnData", "KilnCompute", "KilnRegistry", "KilnSecurity",
+            "KilnCompiler", "KilnData", "KilnCompute", "KilnRegistry", "KilnSecurity", "KilnText",
             .product(name: "Crypto", package: "swift-crypto"),
         ],
         exclude: ["README.md"], swiftSettings: swiftSettings),
@@ -94,6 +94,7 @@ var targets: [Target] = [
         name: "KilnServe",
         dependencies: [
             "KilnProtocol", "KilnRegistry", "KilnCompute", "KilnData", "KilnSpec", "KilnDiagnostics", "KilnSecurity",
+            "KilnText",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),

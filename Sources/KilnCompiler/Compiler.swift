@@ -38,6 +38,8 @@ public struct Compiler {
 public struct CheckedWorkspace: Sendable {
     public var datasets: [String: CheckedDataset] = [:]
     public var models: [String: Resource] = [:]
+    /// Each transformer model's pretrained checkpoint, located and its config read.
+    public var pretrained: [String: PretrainedModel] = [:]
     public var trainings: [CheckedTraining] = []
     public var deployments: [CheckedDeployment] = []
     public var policies: [PolicySpec] = []
@@ -48,8 +50,10 @@ public struct CheckedDataset: Sendable {
     public var spec: DatasetSpec
     /// Features after transforms, by name, in model input order.
     public var featureColumns: [String]
-    /// Model input width after transforms (nil when it could not be inferred).
+    /// Model input width after transforms (nil when it could not be inferred); text features not counted.
     public var inputWidth: Int?
+    /// Text features (a transformer's input), in order.
+    public var textColumns: [String]
     /// Classes of the label, in index order (category values; false/true for bool).
     public var classes: [String]?
     /// Source files, resolved against the spec's directory.

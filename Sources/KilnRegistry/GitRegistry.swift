@@ -1,6 +1,7 @@
 import CGit2
 import Crypto
 public import Foundation
+import KilnCompute
 import KilnDiagnostics
 public import KilnSpec
 
@@ -94,6 +95,15 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
         let (_, weights) = try WeightStore.write(r.artifact + "/model.safetensors", into: repo)
         entries.append(GitTreeEntry(name: "weights", id: weights, kind: .tree))
         entries.append(GitTreeEntry(name: "specs", id: try writeDirectory(r.specs, repo), kind: .tree))
+        // A transformer's encoder config and tokenizer files (FineTunedBert's layout), by name.
+        var transformer: [String: Data] = [:]
+        for name in FineTunedBert.tokenizerFiles {
+            let path = r.artifact + "/" + FineTunedBert.folder + "/" + name
+            if let data = FileManager.default.contents(atPath: path) { transformer[name] = data }
+        }
+        if !transformer.isEmpty {
+            entries.append(GitTreeEntry(name: FineTunedBert.folder, id: try writeDirectory(transformer, repo), kind: .tree))
+        }
         let author = GitSignature(name: r.author, email: "", time: Int64(Date().timeIntervalSince1970))
 
         // Allocate the number by moving the model's ref with compare-and-swap; lose, re-read, retry.
@@ -400,6 +410,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     /// The top level of a version's tree: kiln's records, its index, the weights and the spec files.
     static let versionLayout: Set<String> = [
         "card.json", "params.json", "metrics.json", "lineage.json", "kiln.json", "weights", "specs",
+        FineTunedBert.folder,
     ]
 
     func contents(of commit: ObjectID, _ what: String, _ repo: GitRepository) throws -> VersionContents {

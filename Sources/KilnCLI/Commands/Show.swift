@@ -45,9 +45,22 @@ struct Show: ParsableCommand {
         out += "Author: \(Escaped(summary.author))\nDate:   \(date(summary.time))\n"
         out += "Source: \(Escaped(summary.source))\n\n" + Log.indented(summary.message) + "\n"
         let model = details.card.model
-        let widths = [model.inputs] + model.hidden + [model.outputs]
-        out += "model    \(model.task.rawValue) \(model.architecture.rawValue), "
-            + "\(widths.map(String.init).joined(separator: " → ")) (inputs → outputs)\n"
+        if let t = details.card.transformer {
+            out += "model    \(model.task.rawValue) transformer on text column '\(Escaped(details.card.inputColumns.first ?? ""))', \(model.outputs) labels, pooling \(Escaped(t.pooling)), max_length \(t.maxLength)\n"
+            out += "base     \(Escaped(t.base.name)) (\(t.layers) layers, hidden \(t.hiddenSize), \(t.heads) heads, vocabulary \(t.vocabularySize)) sha256 \(Escaped(String(t.base.sha256.prefix(16))))\n"
+            var adaptation: String
+            if let a = t.adapters {
+                adaptation = "LoRA rank \(a.rank), alpha \(String(format: "%g", a.alpha)) on \(a.targets.map { "\(Escaped($0))" }.joined(separator: ", ")); the base weights are frozen"
+            } else {
+                adaptation = "full fine-tuning"
+            }
+            if t.frozenLayers > 0 { adaptation += ", the first \(t.frozenLayers) layers frozen" }
+            out += "tuning   \(adaptation)\n"
+        } else {
+            let widths = [model.inputs] + model.hidden + [model.outputs]
+            out += "model    \(model.task.rawValue) \(model.architecture.rawValue), "
+                + "\(widths.map(String.init).joined(separator: " → ")) (inputs → outputs)\n"
+        }
         out += "labels   \(Escaped(details.card.labels.joined(separator: ", ")))\n"
         for split in ["train", "validation", "test"] {
             guard let values = version.metrics[split] else { continue }

@@ -38,7 +38,7 @@ public struct ExecutionGraph: Sendable {
 /// (17,200 nodes were copied four times over, config, payload and provenance each time).
 public final class GraphNode: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
-        case ingest, check, split, fit, gate, register, release
+        case ingest, check, split, tokenize, fit, gate, register, release
     }
 
     /// `dataset/iris:ingest`, `training/iris-train[batch_size=16]:fit`.

@@ -71,6 +71,38 @@ struct Lowering {
             let spec = t.spec, model = t.model, ds = dataset.spec
             // What changes the trained weights; gates, registration and execution policy do not.
             let training = spec.json(omitting: [.gates, .register, .matrix, .timeout, .retry, .checkpoint])
+            if case .transformer(let arch) = model.architecture, let pretrained = checked.pretrained[model.name] {
+                let data = DatasetPayload(dataset, sealing: sealing)
+                let text = dataset.textColumns.first ?? ""
+                unit.add(
+                    r, .tokenize(
+                        TokenizePayload(
+                            data: data, textColumn: text, vocabularyFile: pretrained.vocabularyFile,
+                            tokenizerConfigFile: pretrained.tokenizerFiles.count > 1 ? pretrained.tokenizerConfigFile : nil,
+                            maxLength: arch.maxLength)),
+                    config: .object([
+                        ("text", .string(text)), ("label", ds.json(.label)), ("max_length", .int(arch.maxLength)),
+                        ("tokenizer", .string("bert-wordpiece")),
+                    ]), inputs: [.dataset(t.dataset, .split)], files: pretrained.tokenizerFiles,
+                    provenance: [(["max_length"], model[.maxLength]), (["label"], ds[.label]), ([], model.raw)])
+                // The weights' hash is remembered by size and modification time: `kiln check` does not read them.
+                let weights = hashFiles ? pretrained.weightsHash() ?? "missing" : "unhashed"
+                let fine = FineTunePayload(t, dataset: dataset, data: data, pretrained: pretrained, weightsSHA256: weights)
+                unit.add(
+                    r, .fineTune(fine),
+                    config: .object([
+                        ("training", training), ("model", model.raw.json),
+                        ("pretrained", .object([("config", .string(hash(pretrained.configFile))), ("weights", .string(weights))])),
+                        ("classes", .array(fine.classes.map(JSON.string))), ("loss", .string(t.loss.rawValue)),
+                        ("metrics", .array(t.metrics.map(JSON.string))),
+                    ]), inputs: [NodeID(r, .tokenize)],
+                    provenance: [
+                        (["training"], spec.raw), (["model"], model.raw), (["pretrained"], model[.pretrained]),
+                        (["classes"], ds[.schema]), (["loss"], spec[.loss]), (["metrics"], spec[.metrics]), ([], spec.raw),
+                    ])
+                unit.addGateAndRegister(r, t, model: model, dataset: dataset, sources: sources, root: workspace.root)
+                return unit.nodes
+            }
             let fit = FitPayload(
                 training: TrainingConfig(t), model: ModelConfig(model, inputs: t.inputs, outputs: t.outputs),
                 data: DatasetPayload(dataset, sealing: sealing), metrics: t.metrics, retry: t.retry,
@@ -96,34 +128,14 @@ struct Lowering {
                     (["features", "columns"], ds[.schema]), (["loss"], spec[.loss]), (["metrics"], spec[.metrics]),
                     (["inputs"], model[.inputs]), (["outputs"], model[.outputs]), ([], spec.raw),
                 ])
-            let gates = spec.gates.map { g in
-                GateSpec(
-                    metric: g.metric, split: g.split.rawValue, min: g.min, max: g.max, compareTo: g.compareTo,
-                    maxDrop: g.maxDrop, span: g.span)
-            }
-            unit.add(
-                r, .gate(GatePayload(gates: gates, registers: t.registerName)),
-                config: .object([("gates", spec[.gates]?.json ?? .array([]))]),
-                inputs: [NodeID(r, .fit)], provenance: [(["gates"], spec[.gates]), ([], spec.raw)])
-            if let name = t.registerName {
-                var register = (spec[.register]?.fields ?? []).map { ($0.name, $0.value.json) }
-                if !register.contains(where: { $0.0 == "name" }) { register.insert(("name", .string(name)), at: 0) }
-                // The spec files of the training, its model and its dataset, as compiled.
-                var specs: [String: String] = [:]
-                for file in Set([t.resource.file, model.raw.span.file, dataset.resource.file]) {
-                    if let text = sources[file] { specs[DatasetConfig.relative(file, to: workspace.root)] = text }
-                }
-                let payload = RegisterPayload(
-                    model: name, message: spec.register?.message ?? "trained by \(r)", alias: spec.register?.alias,
-                    specs: specs)
-                unit.add(
-                    r, .register(payload), config: .object(register), inputs: [NodeID(r, .gate)],
-                    provenance: [([], spec[.register] ?? spec.raw)])
-            }
+            unit.addGateAndRegister(r, t, model: model, dataset: dataset, sources: sources, root: workspace.root)
             return unit.nodes
         }.flatMap { $0 }
         for node in nodes where fingerprints[node.id] == nil { fingerprints[node.id] = node.fingerprint }
+        return ExecutionGraph(nodes: nodes + deploymentNodes(fingerprints, hash))
+    }
 
+    private func deploymentNodes(_ fingerprints: [NodeID: String], _ hash: @escaping @Sendable (String) -> String) -> [GraphNode] {
         var deployments = Unit(known: fingerprints, hash: hash)
         for d in checked.deployments.sorted(by: { $0.resource.name < $1.resource.name }) {
             let r = ResourceID(.deployment, d.resource.name), spec = d.spec
@@ -142,7 +154,7 @@ struct Lowering {
                     ("environment", spec.json(.environment)), ("signing_required", .bool(d.signingRequired)),
                 ]), inputs: upstream, files: d.trustedKeyFiles, provenance: [([], spec.raw)])
         }
-        return ExecutionGraph(nodes: nodes + deployments.nodes)
+        return deployments.nodes
     }
 
     /// The nodes of one resource, in order; `known` has the keys of the resources lowered before it.
@@ -187,5 +199,39 @@ struct Lowering {
             done.withLock { $0[i] = part }
         }
         return done.withLock { $0 }.flatMap { $0 }
+    }
+}
+
+extension Lowering.Unit {
+    /// A training's gate and, when it registers, its register node (after its fit, whatever the kind).
+    mutating func addGateAndRegister(
+        _ r: ResourceID, _ t: CheckedTraining, model: ModelSpec, dataset: CheckedDataset, sources: [String: String],
+        root: String
+    ) {
+        let spec = t.spec
+        let gates = spec.gates.map { g in
+            GateSpec(
+                metric: g.metric, split: g.split.rawValue, min: g.min, max: g.max, compareTo: g.compareTo,
+                maxDrop: g.maxDrop, span: g.span)
+        }
+        add(
+            r, .gate(GatePayload(gates: gates, registers: t.registerName)),
+            config: .object([("gates", spec[.gates]?.json ?? .array([]))]),
+            inputs: [NodeID(r, .fit)], provenance: [(["gates"], spec[.gates]), ([], spec.raw)])
+        if let name = t.registerName {
+            var register = (spec[.register]?.fields ?? []).map { ($0.name, $0.value.json) }
+            if !register.contains(where: { $0.0 == "name" }) { register.insert(("name", .string(name)), at: 0) }
+            // The spec files of the training, its model and its dataset, as compiled.
+            var specs: [String: String] = [:]
+            for file in Set([t.resource.file, model.raw.span.file, dataset.resource.file]) {
+                if let text = sources[file] { specs[DatasetConfig.relative(file, to: root)] = text }
+            }
+            let payload = RegisterPayload(
+                model: name, message: spec.register?.message ?? "trained by \(r)", alias: spec.register?.alias,
+                specs: specs)
+            add(
+                r, .register(payload), config: .object(register), inputs: [NodeID(r, .gate)],
+                provenance: [([], spec[.register] ?? spec.raw)])
+        }
     }
 }

@@ -15,6 +15,9 @@ public enum NodePayload: Sendable, Codable {
     case check(DatasetPayload)
     case split(DatasetPayload)
     case fit(FitPayload)
+    /// A transformer's training: its data tokenized, then fine-tuned.
+    case tokenize(TokenizePayload)
+    case fineTune(FineTunePayload)
     case gate(GatePayload)
     case register(RegisterPayload)
     case release(ReleasePayload)
@@ -24,7 +27,8 @@ public enum NodePayload: Sendable, Codable {
         case .ingest: return .ingest
         case .check: return .check
         case .split: return .split
-        case .fit: return .fit
+        case .fit, .fineTune: return .fit
+        case .tokenize: return .tokenize
         case .gate: return .gate
         case .register: return .register
         case .release: return .release
@@ -105,6 +109,124 @@ public struct FitPayload: Sendable, Codable {
         self.retry = retry
         self.timeout = timeout
         self.timeoutSpan = timeoutSpan
+    }
+}
+
+extension NodePayload {
+    /// What the runner schedules a training by: its compute threads (nil: the runner's default), its retries
+    /// and its timeout; nil for nodes that are not trainings.
+    public var training: (threads: Int?, retry: RetryPolicy, timeout: Double?)? {
+        switch self {
+        case .fit(let f): return (f.training.threads, f.retry, f.timeout)
+        case .fineTune(let f): return (f.threads, f.retry, f.timeout)
+        case .ingest, .check, .split, .tokenize, .gate, .register, .release: return nil
+        }
+    }
+
+    /// The dataset a node reads the table of, nil for nodes that read none.
+    public var readsTable: DatasetPayload? {
+        switch self {
+        case .check(let d), .split(let d): return d
+        case .fit(let f): return f.data
+        case .tokenize(let t): return t.data
+        case .ingest, .fineTune, .gate, .register, .release: return nil
+        }
+    }
+}
+
+/// A transformer training's tokenization: the text column of every split through the pretrained model's
+/// WordPiece tokenizer, truncated to `maxLength`, with the labels as class indices. Its key is the split's
+/// (the text's hash), the tokenizer files' hashes and this config; cells of a sweep that change only the
+/// optimisation share it.
+public struct TokenizePayload: Sendable, Codable {
+    public var data: DatasetPayload
+    public var textColumn: String
+    /// Absolute paths: vocab.txt, and tokenizer_config.json when the checkpoint has one.
+    public var vocabularyFile: String
+    public var tokenizerConfigFile: String?
+    public var maxLength: Int
+
+    public init(data: DatasetPayload, textColumn: String, vocabularyFile: String, tokenizerConfigFile: String?, maxLength: Int) {
+        self.data = data
+        self.textColumn = textColumn
+        self.vocabularyFile = vocabularyFile
+        self.tokenizerConfigFile = tokenizerConfigFile
+        self.maxLength = maxLength
+    }
+}
+
+/// A transformer's fine-tuning from its tokenized data: the compute core's `BertFineTuning` settings but
+/// for the step counts, which the train split's size decides (`stepsPerEpoch`).
+public struct FineTunePayload: Sendable, Codable {
+    public enum Warmup: Sendable, Codable, Hashable {
+        case epochs(Int)
+        case ratio(Double)
+    }
+
+    /// The dataset (its name, and how its derived copies are sealed: the tokenized text is one).
+    public var data: DatasetPayload
+    public var pretrained: PretrainedModel
+    /// The weights' SHA-256 as the graph was built (a different file at run time fails the node).
+    public var weightsSHA256: String
+    /// `totalSteps` and `warmupSteps` are placeholders until the train split's size is known.
+    public var settings: BertFineTuning
+    public var maxLength: Int
+    public var epochs: Int
+    /// Sequences per optimiser step (`settings.accumulation` micro-batches of `batchSize / accumulation`).
+    public var batchSize: Int
+    public var warmup: Warmup
+    public var classes: [String]
+    public var textColumn: String
+    public var metrics: [String]
+    public var earlyStopping: TrainingConfig.EarlyStopping?
+    public var checkpointEvery: Int
+    public var threads: Int?
+    public var retry: RetryPolicy
+    public var timeout: Double?
+    public var timeoutSpan: SourceSpan?
+
+    public init(
+        data: DatasetPayload, pretrained: PretrainedModel, weightsSHA256: String, settings: BertFineTuning,
+        maxLength: Int, epochs: Int, batchSize: Int, warmup: Warmup, classes: [String], textColumn: String,
+        metrics: [String], earlyStopping: TrainingConfig.EarlyStopping?, checkpointEvery: Int, threads: Int?, retry: RetryPolicy,
+        timeout: Double?, timeoutSpan: SourceSpan?
+    ) {
+        self.data = data
+        self.pretrained = pretrained
+        self.weightsSHA256 = weightsSHA256
+        self.settings = settings
+        self.maxLength = maxLength
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.warmup = warmup
+        self.classes = classes
+        self.textColumn = textColumn
+        self.metrics = metrics
+        self.earlyStopping = earlyStopping
+        self.checkpointEvery = checkpointEvery
+        self.threads = threads
+        self.retry = retry
+        self.timeout = timeout
+        self.timeoutSpan = timeoutSpan
+    }
+
+    /// Optimiser steps per epoch over `trainRows` sequences: a last, partial batch counts when it has a row
+    /// for each of the step's micro-batches (fewer rows are left out of that epoch).
+    public func stepsPerEpoch(trainRows: Int) -> Int {
+        let remainder = trainRows % batchSize
+        return max(1, trainRows / batchSize + (remainder >= settings.accumulation ? 1 : 0))
+    }
+
+    /// The settings with the step counts of a train split of `trainRows` sequences.
+    public func settings(trainRows: Int) -> BertFineTuning {
+        var s = settings
+        let perEpoch = stepsPerEpoch(trainRows: trainRows)
+        s.totalSteps = perEpoch * epochs
+        switch warmup {
+        case .epochs(let n): s.warmupSteps = min(s.totalSteps, n * perEpoch)
+        case .ratio(let r): s.warmupSteps = min(s.totalSteps, Int((r * Double(s.totalSteps)).rounded(.up)))
+        }
+        return s
     }
 }
 

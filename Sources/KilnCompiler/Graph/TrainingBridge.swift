@@ -33,6 +33,8 @@ extension TrainingConfig {
             preconditionFailure("kiln check refuses a step schedule without step_epochs")
         case .cosine(let floor):
             schedule = LearningRateSchedule(.cosine, base: lr, warmupEpochs: warmup, minLearningRate: Float(floor))
+        case .linear:
+            preconditionFailure("kiln check refuses the linear schedule outside a transformer's training")
         }
         let loss: Loss.Kind =
             switch t.loss {
@@ -74,6 +76,8 @@ extension ModelConfig {
             self.init(
                 task: task, architecture: .linear, inputs: inputs, outputs: outputs, initialisation: initialisation,
                 seed: seed)
+        case .transformer:
+            preconditionFailure("a transformer is lowered to tokenize and fine-tune nodes, not to a network")
         case .mlp(let m):
             let activation: Activation.Kind =
                 switch m.activation {
@@ -87,6 +91,57 @@ extension ModelConfig {
                 activation: activation, dropout: Float(m.dropout), layerNorm: m.layerNorm,
                 initialisation: initialisation, seed: seed)
         }
+    }
+}
+
+extension FineTunePayload {
+    /// A checked transformer training: the spec's settings in the compute core's terms.
+    public init(
+        _ t: CheckedTraining, dataset: CheckedDataset, data: DatasetPayload, pretrained: PretrainedModel,
+        weightsSHA256: String
+    ) {
+        guard case .transformer(let arch) = t.model.architecture else {
+            preconditionFailure("only a transformer model is fine-tuned")
+        }
+        let typed = t.spec
+        let c = typed.optimizer.common
+        var adam = (beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+        switch typed.optimizer {
+        case .adam(_, let a), .adamw(_, let a): adam = (a.beta1, a.beta2, a.epsilon)
+        case .sgd, .momentum: preconditionFailure("kiln check refuses sgd and momentum for a transformer")
+        }
+        // Adam with weight decay 0 is AdamW with weight decay 0; Adam's L2 decay is not offered.
+        let optimizer = OptimizerConfig(
+            .adamw, learningRate: Float(c.learningRate), weightDecay: typed.optimizer.isAdamW ? Float(c.weightDecay) : 0,
+            beta1: Float(adam.beta1), beta2: Float(adam.beta2), epsilon: Float(adam.epsilon))
+        let pooling: BertFineTuning.Pooling =
+            switch arch.pooling {
+            case .pooler: .pooler
+            case .cls: .cls
+            case .mean: .mean
+            }
+        let tuning = t.model.fineTuning
+        var lora: BertFineTuning.LoRA?
+        if case .lora(let rank, let alpha, let dropout, let targets) = tuning.method {
+            lora = BertFineTuning.LoRA(
+                rank: rank, alpha: Float(alpha), dropout: Float(dropout),
+                targets: targets.compactMap(BertFineTuning.LoRA.Target.init(rawValue:)))
+        }
+        let settings = BertFineTuning(
+            task: .sequence(labels: t.outputs, pooling: pooling), optimizer: optimizer, warmupSteps: 0, totalSteps: 1,
+            decays: typed.schedule.kind == .linear, gradientClip: typed.gradientClip.map(Float.init),
+            accumulation: typed.gradientAccumulation, freezeEmbeddings: tuning.freezeEmbeddings,
+            frozenLayers: tuning.freezeLayers, lora: lora, hiddenDropout: arch.hiddenDropout.map(Float.init),
+            attentionDropout: arch.attentionDropout.map(Float.init), seed: UInt64(max(0, typed.seed)))
+        self.init(
+            data: data, pretrained: pretrained, weightsSHA256: weightsSHA256, settings: settings,
+            maxLength: arch.maxLength, epochs: typed.epochs, batchSize: typed.batchSize,
+            warmup: typed.schedule.warmupRatio.map(Warmup.ratio) ?? .epochs(typed.schedule.warmupEpochs),
+            classes: dataset.classes ?? [], textColumn: dataset.textColumns.first ?? "", metrics: t.metrics,
+            earlyStopping: typed.earlyStopping.map {
+                TrainingConfig.EarlyStopping(monitor: $0.monitor, patience: $0.patience, minDelta: $0.minDelta)
+            }, checkpointEvery: typed.checkpointEvery, threads: typed.threads, retry: t.retry, timeout: t.timeout,
+            timeoutSpan: typed.span(.timeout))
     }
 }
 

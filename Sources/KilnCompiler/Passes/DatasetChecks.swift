@@ -128,7 +128,8 @@ extension CompilerContext {
 
         checked.datasets[spec.name] = CheckedDataset(
             resource: resource, spec: spec,
-            featureColumns: plan.outputColumns, inputWidth: width, classes: classes, sourceFiles: files)
+            featureColumns: plan.outputColumns, inputWidth: width, textColumns: plan.texts, classes: classes,
+            sourceFiles: files)
     }
 
     /// A feature-plan problem as a diagnostic, at the transform (or its column) that causes it.

@@ -104,8 +104,12 @@ extension CompilerContext {
                 .compiler(.labelSmoothing), "'label_smoothing' applies to the cross_entropy loss, not '\(loss.rawValue)'",
                 at: spec.keySpan(.labelSmoothing))
         }
-        let taskMetrics = task == .regression ? SpecSchema.regressionMetrics : SpecSchema.classificationMetrics
-        let metrics = spec.metrics ?? (task == .regression ? ["rmse", "r2"] : ["accuracy", "f1_macro"])
+        let taskMetrics: [String], defaultMetrics: [String]
+        switch task {
+        case .regression: (taskMetrics, defaultMetrics) = (SpecSchema.regressionMetrics, ["rmse", "r2"])
+        case .classification, .binary: (taskMetrics, defaultMetrics) = (SpecSchema.classificationMetrics, ["accuracy", "f1_macro"])
+        }
+        let metrics = spec.metrics ?? defaultMetrics
         for (m, span) in spec.metricItems where !taskMetrics.contains(m) {
             diagnostics.error(
                 .compiler(.taskMetricMismatch),
@@ -202,6 +206,40 @@ extension CompilerContext {
             }
         }
 
+        if case .transformer = model.architecture {
+            guard checkTransformerTraining(spec, model, dataset, datasetValue: datasetValue), let outputs else { return }
+            checked.trainings.append(
+                CheckedTraining(
+                    resource: resource, nodeName: nodeName, spec: spec, model: model, dataset: dataset.spec.name,
+                    loss: loss, metrics: metrics, inputs: 1, outputs: outputs,
+                    registerName: spec.register.map { $0.name ?? model.name }))
+            return
+        }
+        // What only a transformer's training reads.
+        let transformerOnly: [TrainingSpec.Part] = [.warmupRatio, .gradientAccumulation]
+        for part in transformerOnly where spec.writes(part) {
+            diagnostics.error(
+                .compiler(.transformerTraining),
+                "'\(part.field)' applies to a transformer's training, and model '\(model.name)' is '\(model.architecture.name)'",
+                at: spec.keySpan(part), help: "remove '\(part.field)'")
+        }
+        if scheduleKind == .linear {
+            diagnostics.error(
+                .compiler(.scheduleField),
+                "the 'linear' schedule is for transformers; model '\(model.name)' is '\(model.architecture.name)'",
+                at: spec.span(.scheduleType), help: "use 'constant', 'step' or 'cosine'")
+        }
+        // A text feature is read by a transformer only.
+        for text in dataset.textColumns {
+            diagnostics.error(
+                .compiler(.unusableFeature),
+                "text column '\(text)' cannot be a feature of model '\(model.name)', which is '\(model.architecture.name)'",
+                at: dataset.spec.column(text)?.span ?? datasetValue?.span,
+                notes: [DiagnosticNote("used together here", at: datasetValue?.span)],
+                help: "mark it 'ignore: true', drop it with {op: drop, columns: [\(text)]}, or train a transformer on it")
+        }
+        if !dataset.textColumns.isEmpty { return }
+
         // Shapes: the dataset's features after transforms give the input width, the label the output width.
         var inputs = dataset.inputWidth
         if case .declared(let n) = model.inputs, let declared = model[.inputs], let inferred = dataset.inputWidth,
@@ -255,6 +293,69 @@ extension CompilerContext {
                 resource: resource, nodeName: nodeName, spec: spec, model: model, dataset: dataset.spec.name,
                 loss: loss, metrics: metrics, inputs: inputs, outputs: outputs,
                 registerName: spec.register.map { $0.name ?? model.name }))
+    }
+
+    /// What a transformer needs of its training and its data; true when it can be lowered.
+    private mutating func checkTransformerTraining(
+        _ spec: TrainingSpec, _ model: ModelSpec, _ dataset: CheckedDataset, datasetValue: SpecValue?
+    ) -> Bool {
+        var ok = true
+        func error(_ message: String, at span: SourceSpan?, help: String? = nil, notes: [DiagnosticNote] = []) {
+            diagnostics.error(.compiler(.transformerTraining), message, at: span, notes: notes, help: help)
+            ok = false
+        }
+        if model.task == .classification {
+            let numeric = dataset.featureColumns
+            if dataset.textColumns.count != 1 || !numeric.isEmpty {
+                let found =
+                    dataset.textColumns.isEmpty
+                    ? "none" : dataset.textColumns.map { "'\($0)'" }.joined(separator: ", ")
+                error(
+                    "a transformer classifies one text column; dataset '\(dataset.spec.name)' gives text columns \(found)"
+                        + (numeric.isEmpty ? "" : " and other features (\(numeric.joined(separator: ", ")))"),
+                    at: datasetValue?.span,
+                    help: "list the one text column in 'features', or mark the others 'ignore: true'",
+                    notes: [
+                        DiagnosticNote(
+                            "the features are chosen here",
+                            at: dataset.spec[.features].map { $0.isDefault ? dataset.spec[.columns]?.keySpan ?? $0.span : $0.span })
+                    ])
+            }
+        }
+        if spec.labelSmoothing > 0 {
+            error("'label_smoothing' is not supported for a transformer", at: spec.keySpan(.labelSmoothing), help: "remove it")
+        }
+        switch spec.optimizer.algorithm {
+        case .adam, .adamw: break
+        case .sgd, .momentum:
+            error(
+                "a transformer fine-tunes with 'adamw' (or 'adam'), not '\(spec.optimizer.algorithm.rawValue)'",
+                at: spec.span(.optimizer), help: "write 'optimizer: {type: adamw, learning_rate: 5e-5, weight_decay: 0.01}'")
+        }
+        switch spec.schedule.kind {
+        case .constant, .linear: break
+        case .step, .cosine:
+            error(
+                "a transformer's schedule is 'linear' (warm-up, then linear decay) or 'constant', not '\(spec.schedule.kind.rawValue)'",
+                at: spec.span(.scheduleType), help: "write 'schedule: {type: linear, warmup_ratio: 0.1}'")
+        }
+        if spec.writes(.warmupRatio), spec.writes(.warmupEpochs) {
+            error(
+                "'warmup_ratio' and 'warmup_epochs' both set the warm-up", at: spec.keySpan(.warmupRatio),
+                help: "keep one of them")
+        }
+        if spec.batchSize % spec.gradientAccumulation != 0 {
+            error(
+                "'batch_size' \(spec.batchSize) is not a multiple of 'gradient_accumulation' \(spec.gradientAccumulation)",
+                at: spec.span(.batchSize) ?? spec.keySpan(.gradientAccumulation),
+                help: "each micro-batch is batch_size / gradient_accumulation rows")
+        } else if spec.batchSize / spec.gradientAccumulation > 4096 {
+            error(
+                "micro-batches of \(spec.batchSize / spec.gradientAccumulation) sequences: a transformer takes at most 4,096 at once",
+                at: spec.span(.batchSize), help: "raise 'gradient_accumulation'")
+        }
+        if checked.pretrained[model.name] == nil, checkFiles { ok = false }
+        return ok
     }
 
     private mutating func labelMismatch(

@@ -51,6 +51,16 @@ public struct ModelCard: Sendable, Codable, Equatable {
     /// layers too large to build, labels that are not printable names. A card can come from a registry
     /// kiln did not write.
     public var problem: String? {
+        if model.architecture == .transformer || transformer != nil {
+            guard model.architecture == .transformer, let t = transformer else {
+                return "a transformer card needs both architecture 'transformer' and its 'transformer' section"
+            }
+            if let problem = t.problem { return problem }
+            guard model.task == .classification, model.inputs == 1, inputColumns.count == 1, model.outputs >= 2,
+                labels.count == model.outputs
+            else { return "a text classifier reads one text column into as many outputs as labels (\(labels.count))" }
+            return namesProblem
+        }
         let widths = [model.inputs] + model.hidden + [model.outputs]
         guard widths.allSatisfy({ $0 > 0 && $0 <= 1 << 24 }), model.hidden.count <= 64 else {
             return "impossible layer widths \(widths)"
@@ -75,6 +85,10 @@ public struct ModelCard: Sendable, Codable, Equatable {
                 return "a regression of \(model.outputs) outputs needs its target's name, not \(labels.count) labels"
             }
         }
+        return namesProblem
+    }
+
+    private var namesProblem: String? {
         for label in labels + inputColumns {
             guard !label.isEmpty, label.unicodeScalars.allSatisfy({ !Self.isUnsafe($0) }) else {
                 return "a label or column name is empty or holds control characters"
@@ -102,6 +116,8 @@ public struct ModelCard: Sendable, Codable, Equatable {
     /// What the outputs mean: "logits over classes; softmax gives probabilities", ...
     public var outputs: String
     public var metrics: [String: Double]
+    /// A transformer's encoder, head, adaptation and tokenizer (nil for feed-forward models).
+    public var transformer: TransformerCard?
 
     public init(
         model: ModelConfig, inputColumns: [String], preprocessing: JSONValue = .null, labels: [String],
@@ -136,6 +152,11 @@ public enum Artifact {
         guard card.model == network.config else { throw .invalidArgument("the card describes another model") }
         let bytes = SafeTensors.encode(network.namedTensors, metadata: ["format": "kiln-model", "card": cardFile])
         try SafeTensors.write(bytes, to: directory + "/" + weightsFile)
+        try writeCard(card, to: directory)
+    }
+
+    /// Writes card.json (snake_case keys, sorted, atomically).
+    static func writeCard(_ card: ModelCard, to directory: String) throws(ComputeError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -156,6 +177,27 @@ public enum Artifact {
 
     /// Loads an artifact for inference; every mismatch or corruption is an error naming the file.
     public static func load(_ directory: String, blas: BLAS) throws(ComputeError) -> (Network, ModelCard) {
+        let card = try readCard(directory)
+        if card.model.architecture == .transformer {
+            throw .invalidFile(path: directory + "/" + cardFile, reason: "a transformer's card: FineTunedBert loads it")
+        }
+        let network = try Network(card.model, blas: blas)
+        let weightsPath = directory + "/" + weightsFile
+        let (entries, _) = try SafeTensors.read(weightsPath)
+        // Every tensor of the artifact belongs to the card's architecture: a card that describes fewer layers
+        // than the weights hold would otherwise run a different model without a word.
+        let names = Set(network.parameters.map(\.name))
+        if let extra = entries.first(where: { !names.contains($0.name) }) {
+            throw .invalidFile(
+                path: weightsPath,
+                reason: "tensor '\(extra.name)' is not part of the card's architecture: the card does not describe these weights")
+        }
+        try network.load(entries, path: weightsPath)
+        return (network, card)
+    }
+
+    /// Reads and checks an artifact's card.json (format, version, consistency).
+    public static func readCard(_ directory: String) throws(ComputeError) -> ModelCard {
         let cardPath = directory + "/" + cardFile
         guard let data = FileManager.default.contents(atPath: cardPath) else {
             throw .io(path: cardPath, reason: "no model card (is this a kiln artifact directory?)")
@@ -174,18 +216,6 @@ public enum Artifact {
         if let problem = card.problem {
             throw .invalidFile(path: cardPath, reason: "the model card is damaged or crafted: \(problem)")
         }
-        let network = try Network(card.model, blas: blas)
-        let weightsPath = directory + "/" + weightsFile
-        let (entries, _) = try SafeTensors.read(weightsPath)
-        // Every tensor of the artifact belongs to the card's architecture: a card that describes fewer layers
-        // than the weights hold would otherwise run a different model without a word.
-        let names = Set(network.parameters.map(\.name))
-        if let extra = entries.first(where: { !names.contains($0.name) }) {
-            throw .invalidFile(
-                path: weightsPath,
-                reason: "tensor '\(extra.name)' is not part of the card's architecture: the card does not describe these weights")
-        }
-        try network.load(entries, path: weightsPath)
-        return (network, card)
+        return card
     }
 }

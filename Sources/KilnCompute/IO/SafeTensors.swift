@@ -134,6 +134,41 @@ public enum SafeTensors {
         return (entries.sorted { $0.begin < $1.begin }.map(\.1), others.sorted { $0.name < $1.name }, metadata)
     }
 
+    /// The tensors a file holds (name, dtype, shape), from its header alone: what a check needs of a
+    /// large checkpoint without reading its data. Offsets are checked against the file's size.
+    public static func header(_ path: String) throws(ComputeError) -> [(name: String, dtype: String, shape: [Int])] {
+        func bad(_ reason: String) -> ComputeError { .invalidFile(path: path, reason: "not a valid safetensors file: \(reason)") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw .io(path: path, reason: "cannot read the file") }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toFileOffset: 0)
+        guard let prefix = try? handle.read(upToCount: 8), prefix.count == 8 else {
+            throw bad("shorter than its 8-byte header length")
+        }
+        var length: UInt64 = 0
+        for (i, b) in prefix.enumerated() { length |= UInt64(b) << (8 * UInt64(i)) }
+        guard length <= UInt64(maxHeaderBytes), 8 + length <= size else {
+            throw bad("header length \(length) runs past the end of the file (\(size) bytes)")
+        }
+        guard let header = try? handle.read(upToCount: Int(length)), header.count == Int(length),
+            let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any]
+        else { throw bad("the header is not a JSON object") }
+        let dataCount = Int(size - 8 - length)
+        var out: [(name: String, dtype: String, shape: [Int])] = []
+        for (name, value) in object where name != "__metadata__" {
+            guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
+                let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2,
+                let width = elementBytes[dtype], shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 })
+            else { throw bad("tensor '\(name)' lacks a known dtype, a shape or data_offsets") }
+            let elements = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
+            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= dataCount,
+                offsets[1] - offsets[0] == elements * width
+            else { throw bad("tensor '\(name)': offsets \(offsets) do not fit its shape \(shape)") }
+            out.append((name, dtype, shape))
+        }
+        return out.sorted { $0.name < $1.name }
+    }
+
     public static func read(_ path: String) throws(ComputeError) -> (tensors: [Entry], metadata: [String: String]) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .io(path: path, reason: "cannot read the file")

@@ -3,7 +3,8 @@ import Foundation
 /// What a model is, in the spec language's words (Model spec after shape inference).
 public struct ModelConfig: Sendable, Codable, Equatable {
     public enum Task: String, Sendable, Codable { case classification, binary, regression }
-    public enum Architecture: String, Sendable, Codable { case linear, mlp }
+    /// `transformer`: a fine-tuned BERT encoder (`ModelCard.transformer` has the rest; `FineTunedBert` loads it).
+    public enum Architecture: String, Sendable, Codable { case linear, mlp, transformer }
     public enum Initialisation: String, Sendable, Codable { case he, xavier, zeros }
 
     public var task: Task
@@ -49,6 +50,9 @@ public final class Network {
         guard config.inputs > 0, config.outputs > 0, config.hidden.allSatisfy({ $0 > 0 }) else {
             throw .invalidArgument(
                 "a network needs positive widths: \(config.inputs) → \(config.hidden) → \(config.outputs)")
+        }
+        if config.architecture == .transformer {
+            throw .invalidArgument("a transformer is not a feed-forward network: FineTunedBert loads it")
         }
         if config.architecture == .mlp && config.hidden.isEmpty {
             throw .invalidArgument("an mlp needs at least one hidden layer")

@@ -119,6 +119,22 @@ public struct IngestedDataset: Sendable {
     }
 
     /// The preprocessing fitted on the train rows of a split made before (the runner's split stage).
+    /// What a model trained on `split` of this data records of it (no preprocessing: a caller that fits
+    /// one adds it).
+    public func lineage(split: SplitIndices) -> Lineage {
+        Lineage(
+            dataset: config.name, sources: sources, schemaSHA256: config.schemaSHA256, rows: table.rowCount,
+            checks: report.results.map {
+                .init(
+                    check: $0.check.kind.rawValue, columns: $0.check.columns, severity: $0.check.severity.rawValue,
+                    passed: $0.passed, failedRows: $0.failedRows)
+            },
+            split: .init(
+                spec: config.split, train: split.train.count, validation: split.validation.count,
+                test: split.test.count, indicesSHA256: split.sha256),
+            preprocessingSHA256: nil, preprocessing: nil)
+    }
+
     public func prepare(split: SplitIndices) throws(DataError) -> PreparedDataset {
         guard !split.train.isEmpty else {
             throw DataError(.data(.emptySplit), "the train split of '\(config.name)' has no rows", at: nil)
@@ -136,18 +152,9 @@ public struct PreparedDataset: Sendable {
     public var preprocessor: Preprocessor
 
     public var lineage: Lineage {
-        let config = ingested.config
-        return Lineage(
-            dataset: config.name, sources: ingested.sources, schemaSHA256: config.schemaSHA256,
-            rows: ingested.table.rowCount,
-            checks: ingested.report.results.map {
-                .init(
-                    check: $0.check.kind.rawValue, columns: $0.check.columns, severity: $0.check.severity.rawValue,
-                    passed: $0.passed, failedRows: $0.failedRows)
-            },
-            split: .init(
-                spec: config.split, train: split.train.count, validation: split.validation.count,
-                test: split.test.count, indicesSHA256: split.sha256),
-            preprocessingSHA256: ContentHash.canonical(preprocessor), preprocessing: preprocessor)
+        var lineage = ingested.lineage(split: split)
+        lineage.preprocessingSHA256 = ContentHash.canonical(preprocessor)
+        lineage.preprocessing = preprocessor
+        return lineage
     }
 }

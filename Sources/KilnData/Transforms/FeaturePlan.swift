@@ -46,7 +46,7 @@ public struct FeaturePlan: Sendable, Equatable {
         case imputeStrategyType(String, ColumnType, TransformSpec.ImputeStrategy, at: Place)
         /// A category feature that no transform encodes.
         case unencoded(String)
-        /// A string or text feature: a model cannot read it.
+        /// A string feature: no model reads it (a text feature is a transformer's input, `texts`).
         case unusable(String, ColumnType)
         /// No features are left.
         case noFeatures
@@ -58,6 +58,8 @@ public struct FeaturePlan: Sendable, Equatable {
 
     public var applications: [Application] = []
     public var features: [Feature] = []
+    /// Text features, in order: read by a transformer (tokenized), not by the numeric preprocessing.
+    public var texts: [String] = []
     public var problems: [Problem] = []
 
     /// The model's input columns, in order.
@@ -152,7 +154,9 @@ public struct FeaturePlan: Sendable, Equatable {
                         column: name, encoding: encoding,
                         outputColumns: encoding == .oneHot && width > 1 ? column.values.map { "\(name)=\($0)" } : [name]
                     ))
-            case .string, .text:
+            case .text:
+                texts.append(name)
+            case .string:
                 problems.append(.unusable(name, column.type))
             }
         }

@@ -120,12 +120,7 @@ public struct LocalExecutor: NodeExecuting {
     public func prepare(_ nodes: [GraphNode], in graph: ExecutionGraph) {
         var readers: [String: Int] = [:]
         for node in nodes {
-            let data: DatasetPayload
-            switch node.payload {
-            case .check(let d), .split(let d): data = d
-            case .fit(let f): data = f.data
-            case .ingest, .gate, .register, .release: continue
-            }
+            guard let data = node.payload.readsTable else { continue }
             if let ingest = graph.node(.dataset(data.dataset.name, .ingest)) { readers[ingest.fingerprint, default: 0] += 1 }
         }
         environment.tables.expect(readers)
@@ -138,6 +133,8 @@ public struct LocalExecutor: NodeExecuting {
         case .check(let p): return try CheckExecutor(environment: e).run(p, job, context)
         case .split(let p): return try SplitExecutor(environment: e).run(p, job, context)
         case .fit(let p): return try FitExecutor(environment: e).run(p, job, context)
+        case .tokenize(let p): return try TokenizeExecutor(environment: e).run(p, job, context)
+        case .fineTune(let p): return try FineTuneExecutor(environment: e).run(p, job, context)
         case .gate(let p): return try GateExecutor(environment: e).run(p, job, context)
         case .register(let p): return try RegisterExecutor(environment: e).run(p, job, context)
         case .release(let p): return try ReleaseExecutor(environment: e).run(p, job, context)

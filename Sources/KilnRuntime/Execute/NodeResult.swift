@@ -113,6 +113,9 @@ public struct TrainingMetrics: Sendable, Codable {
     public var history: [Epoch]
     public var epochsRun: Int
     public var stoppedEarly: Bool
+    /// Per split, confusion[true][predicted] over `labels` (classifiers that record it).
+    public var confusion: [String: [[Int]]]? = nil
+    public var labels: [String]? = nil
 }
 
 /// A set flag that running nodes poll (Ctrl-C, SIGTERM).

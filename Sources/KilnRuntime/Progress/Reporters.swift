@@ -76,6 +76,11 @@ public final class PlainReporter: RunReporter {
         case .nodeStarted(let node, let attempt):
             return quiet ? nil : "start    \(node)\(attempt > 1 ? " (attempt \(attempt))" : "")"
         case .epoch(let node, let p):
+            if let step = p.step, let steps = p.steps {
+                // Inside an epoch: a line at each quarter.
+                guard !quiet, step % max(1, steps / 4) == 0, step < steps else { return nil }
+                return "epoch    \(node)  \(Format.epoch(p))"
+            }
             let every = max(1, p.epochs / 10)
             guard !quiet, p.epoch % every == 0 || p.epoch == p.epochs || p.epoch == (p.resumedFrom ?? -1) + 1 else {
                 return nil
@@ -191,7 +196,7 @@ public final class LiveReporter: RunReporter {
         for node in s.order.prefix(8) {
             guard let r = s.running[node] else { continue }
             if let p = r.progress {
-                let fraction = Double(p.epoch) / Double(max(p.epochs, 1))
+                let fraction = p.fraction
                 let barWidth = 20
                 let filled = Int(fraction * Double(barWidth))
                 let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: barWidth - filled)
@@ -237,13 +242,15 @@ enum Format {
     }
 
     static func epoch(_ p: EpochProgress) -> String {
-        var out = "epoch \(p.epoch)/\(p.epochs)  loss \(String(format: "%.4f", p.trainLoss))"
+        var out = "epoch \(p.epoch)/\(p.epochs)"
+        if let step = p.step, let steps = p.steps { out += " step \(step)/\(steps)" }
+        out += "  loss \(String(format: "%.4f", p.trainLoss))"
         if let loss = p.validation["loss"] { out += "  val_loss \(String(format: "%.4f", loss))" }
         if let (name, value) = p.validation.filter({ $0.key != "loss" }).min(by: { $0.key < $1.key }) {
             out += "  val_\(name) \(String(format: "%.4f", value))"
         }
         out += "  \(Int(p.samplesPerSecond.rounded())) samples/s"
-        if p.epoch < p.epochs { out += "  ETA \(seconds(p.eta))" }
+        if p.epoch < p.epochs || p.step != nil { out += "  ETA \(seconds(p.eta))" }
         return out
     }
 

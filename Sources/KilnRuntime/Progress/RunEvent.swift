@@ -25,6 +25,16 @@ public struct EpochProgress: Sendable, Codable {
     /// Estimated seconds left at this pace.
     public var eta: Double
     public var resumedFrom: Int?
+    /// Inside an epoch (a long one: a transformer's), the optimiser steps done of the epoch's; nil when
+    /// the epoch is over (and `validation` holds its values).
+    public var step: Int? = nil
+    public var steps: Int? = nil
+
+    /// How far the training is, 0 to 1.
+    public var fraction: Double {
+        let within = step.flatMap { s in steps.map { Double(s) / Double(max($0, 1)) } }
+        return (Double(within == nil ? epoch : epoch - 1) + (within ?? 0)) / Double(max(epochs, 1))
+    }
 }
 
 public enum RunOutcome: String, Sendable, Codable {
@@ -60,6 +70,8 @@ struct EventRecord: Encodable {
     var learningRate: Double?
     var eta: Double?
     var resumedFrom: Int?
+    var step: Int?
+    var steps: Int?
 
     init(_ event: RunEvent, time: Date) {
         self.time = EventRecord.timestamp(time)
@@ -80,6 +92,7 @@ struct EventRecord: Encodable {
             (samplesPerSecond, learningRate, eta, resumedFrom) = (
                 p.samplesPerSecond, p.learningRate, p.eta, p.resumedFrom
             )
+            (step, steps) = (p.step, p.steps)
         case .nodeFinished(let node, let seconds, let summary, let metrics):
             self.event = "node_finished"
             (self.node, self.seconds, self.summary, self.metrics) = (node, seconds, summary, metrics)

@@ -19,10 +19,10 @@ public enum NodeRequirement: Sendable, Hashable {
         switch payload {
         case .ingest:
             return [.permission(action: "read", resources: [resource], environment: nil)]
-        case .check, .split, .gate:
+        case .check, .split, .tokenize, .gate:
             // They read what ingest already needed `read` for, and write only the cache.
             return []
-        case .fit:
+        case .fit, .fineTune:
             return [.permission(action: "run", resources: [resource], environment: nil)]
         case .register(let r):
             // Registering with an alias moves it: the same permission as any other alias move.

@@ -223,8 +223,8 @@ public final class Runner: Sendable {
     /// (trainings never share compute threads: results depend on the thread count, and must not depend on
     /// what else ran); other nodes take none.
     private func cost(_ node: GraphNode) -> Int {
-        guard case .fit(let fit) = node.payload else { return 0 }
-        let threads = fit.training.threads ?? options.computeThreads
+        guard let training = node.payload.training else { return 0 }
+        let threads = training.threads ?? options.computeThreads
         return threads <= 1 ? 1 : options.computeThreads
     }
 
@@ -235,13 +235,11 @@ public final class Runner: Sendable {
     }
 
     private func retryPolicy(_ node: GraphNode) -> RetryPolicy {
-        guard case .fit(let fit) = node.payload else { return .never }
-        return fit.retry
+        node.payload.training?.retry ?? .never
     }
 
     private func timeout(_ node: GraphNode) -> Double? {
-        guard case .fit(let fit) = node.payload else { return nil }
-        return fit.timeout
+        node.payload.training?.timeout ?? nil
     }
 
     /// Runs one node with its retries; commits its outputs on success.

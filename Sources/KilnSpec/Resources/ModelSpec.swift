@@ -14,6 +14,20 @@ public enum ArchitectureSpec: Sendable {
     /// Dense layers with an activation between them.
     case mlp(MLP)
 
+    /// A pretrained BERT-style encoder and a task head.
+    case transformer(Transformer)
+
+    public struct Transformer: Sendable {
+        public enum Pooling: String, Sendable, CaseIterable { case pooler, cls, mean }
+        /// As written: a folder (relative to the spec's directory) or a name in kiln's model cache.
+        public var pretrained: String
+        public var pooling: Pooling
+        public var maxLength: Int
+        /// nil: the checkpoint's.
+        public var hiddenDropout: Double?
+        public var attentionDropout: Double?
+    }
+
     public struct MLP: Sendable {
         public enum Activation: String, Sendable, CaseIterable { case relu, gelu, tanh, sigmoid }
         public var hidden: [Int]
@@ -27,6 +41,7 @@ public enum ArchitectureSpec: Sendable {
         switch self {
         case .linear: return "linear"
         case .mlp: return "mlp"
+        case .transformer: return "transformer"
         }
     }
 
@@ -38,9 +53,39 @@ public enum ArchitectureSpec: Sendable {
                 MLP(
                     hidden: v?["hidden"]?.list?.compactMap(\.int) ?? [], activation: f.choice("activation"),
                     dropout: f.number("dropout"), layerNorm: f.text("normalization") == "layernorm"))
+        case "transformer":
+            self = .transformer(
+                Transformer(
+                    pretrained: f.optionalText("pretrained") ?? "", pooling: f.choice("pooling"),
+                    maxLength: f.integer("max_length"), hiddenDropout: f.optionalNumber("hidden_dropout"),
+                    attentionDropout: f.optionalNumber("attention_dropout")))
         default:
             self = .linear
         }
+    }
+}
+
+/// How a transformer's weights train (the schema's defaults applied).
+public struct FineTuningSpec: Sendable {
+    public enum Method: Sendable {
+        case full
+        case lora(rank: Int, alpha: Double, dropout: Double, targets: [String])
+    }
+
+    public var method: Method
+    public var freezeEmbeddings: Bool
+    public var freezeLayers: Int
+
+    init(_ v: SpecValue?) {
+        let f = FieldReader(v, SpecSchema.fineTuning)
+        method =
+            f.text("method") == "lora"
+            ? .lora(
+                rank: f.integer("rank"), alpha: f.number("alpha"), dropout: f.number("dropout"),
+                targets: f.words("targets"))
+            : .full
+        freezeEmbeddings = f.flag("freeze_embeddings")
+        freezeLayers = f.integer("freeze_layers")
     }
 }
 
@@ -49,6 +94,12 @@ public struct ModelSpec: SpecView {
         case task, architecture, inputs, outputs, initScheme = "init.scheme"
         case hidden = "architecture.hidden", activation = "architecture.activation"
         case dropout = "architecture.dropout", normalization = "architecture.normalization"
+        case pretrained = "architecture.pretrained", pooling = "architecture.pooling"
+        case maxLength = "architecture.max_length", hiddenDropout = "architecture.hidden_dropout"
+        case attentionDropout = "architecture.attention_dropout"
+        case fineTuning = "fine_tuning", loraRank = "fine_tuning.rank", loraAlpha = "fine_tuning.alpha"
+        case loraDropout = "fine_tuning.dropout", loraTargets = "fine_tuning.targets"
+        case freezeEmbeddings = "fine_tuning.freeze_embeddings", freezeLayers = "fine_tuning.freeze_layers"
     }
 
     /// A width: inferred (`auto`) or declared.
@@ -66,6 +117,7 @@ public struct ModelSpec: SpecView {
     public var outputs: Width
     public var initialisation: Initialisation
     public var seed: Int
+    public var fineTuning: FineTuningSpec
     public var raw: SpecValue
 
     /// The hidden widths (an mlp's; none for other architectures).
@@ -86,6 +138,7 @@ public struct ModelSpec: SpecView {
         outputs = v["outputs"]?.int.map(Width.declared) ?? .auto
         self.initialisation = initialisation.choice("scheme")
         seed = initialisation.integer("seed")
+        fineTuning = FineTuningSpec(v["fine_tuning"])
         raw = v
     }
 }

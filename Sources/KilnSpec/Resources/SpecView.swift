@@ -80,6 +80,14 @@ struct FieldReader {
     func optionalNumber(_ name: String) -> Double? { value?[name]?.double }
     func optionalInteger(_ name: String) -> Int? { value?[name]?.int }
     func strings(_ name: String) -> [String]? { value?[name]?.list.map { $0.compactMap { $0.string ?? $0.text } } }
+
+    /// A list of words, or its default as the schema writes it (`[query, value]`).
+    func words(_ name: String) -> [String] {
+        strings(name)
+            ?? SchemaDefault.text(schema, name).trimmingCharacters(in: ["[", "]"]).split(separator: ",").map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+    }
 }
 
 /// A field's default as the schema writes it (the one place defaults live).

@@ -58,29 +58,36 @@ public struct ScheduleSpec: Sendable {
         /// every: nil when `step_epochs` is missing (`kiln check` refuses that).
         case step(every: Int?, gamma: Double)
         case cosine(minLearningRate: Double)
+        /// Linear decay to 0 at the last optimiser step (after the warm-up).
+        case linear
     }
 
     /// The shapes, as the spec names them.
-    public enum Kind: String, Sendable, CaseIterable { case constant, step, cosine }
+    public enum Kind: String, Sendable, CaseIterable { case constant, step, cosine, linear }
 
     public var shape: Shape
     public var warmupEpochs: Int
+    /// A fraction of the optimiser steps; nil: `warmupEpochs` counts.
+    public var warmupRatio: Double?
 
     public var kind: Kind {
         switch shape {
         case .constant: return .constant
         case .step: return .step
         case .cosine: return .cosine
+        case .linear: return .linear
         }
     }
 
     init(_ s: SpecValue?) {
         let f = FieldReader(s, SpecSchema.schedule)
         warmupEpochs = f.integer("warmup_epochs")
+        warmupRatio = f.optionalNumber("warmup_ratio")
         switch f.choice("type", Kind.self) {
         case .constant: shape = .constant
         case .step: shape = .step(every: f.optionalInteger("step_epochs"), gamma: f.number("gamma"))
         case .cosine: shape = .cosine(minLearningRate: f.number("min_learning_rate"))
+        case .linear: shape = .linear
         }
     }
 }
@@ -93,7 +100,10 @@ public struct TrainingSpec: SpecView {
         case momentum = "optimizer.momentum", nesterov = "optimizer.nesterov", beta1 = "optimizer.beta1"
         case beta2 = "optimizer.beta2", epsilon = "optimizer.epsilon"
         case stepEpochs = "schedule.step_epochs", gamma = "schedule.gamma"
-        case minLearningRate = "schedule.min_learning_rate"
+        case minLearningRate = "schedule.min_learning_rate", warmupRatio = "schedule.warmup_ratio"
+        case warmupEpochs = "schedule.warmup_epochs", scheduleType = "schedule.type"
+        case gradientAccumulation = "gradient_accumulation", gradientClip = "gradient_clip"
+        case epochs, batchSize = "batch_size", seed, threads
     }
 
     public enum Loss: String, Sendable, CaseIterable {
@@ -156,6 +166,7 @@ public struct TrainingSpec: SpecView {
     public var loss: Loss
     public var labelSmoothing: Double
     public var gradientClip: Double?
+    public var gradientAccumulation: Int
     /// nil: the task's default metrics.
     public var metrics: [String]?
     /// The metrics as listed, each where it is written.
@@ -184,6 +195,7 @@ public struct TrainingSpec: SpecView {
         loss = f.choice("loss")
         labelSmoothing = f.number("label_smoothing")
         gradientClip = f.optionalNumber("gradient_clip")
+        gradientAccumulation = f.integer("gradient_accumulation")
         metrics = v["metrics"].map(\.strings)
         metricItems = (v["metrics"]?.list ?? []).compactMap { item in item.string.map { ($0, item.span) } }
         earlyStopping = v["early_stopping"].map {

@@ -236,8 +236,8 @@ public enum SpecSchema {
         "Architecture", doc: "The network.",
         [
             Field(
-                "type", .enumeration(["linear", "mlp"]), required: true,
-                "`linear`: logistic (classification) or linear (regression) regression; `mlp`: a multilayer perceptron."
+                "type", .enumeration(["linear", "mlp", "transformer"]), required: true,
+                "`linear`: logistic (classification) or linear (regression) regression; `mlp`: a multilayer perceptron; `transformer`: a pretrained BERT-style encoder fine-tuned on a text column (classification)."
             ),
             Field("hidden", .list(.integer(min: 1), minItems: 1), "mlp only: widths of the hidden layers."),
             Field(
@@ -249,6 +249,39 @@ public enum SpecSchema {
             Field(
                 "normalization", .enumeration(["none", "layernorm"]), default: "none",
                 "mlp only: layer normalisation after each hidden layer."),
+            Field(
+                "pretrained", .string(),
+                "transformer only: a folder in the Hugging Face format (config.json, model.safetensors, vocab.txt), relative to the spec file's directory, or a model name in kiln's model cache (`$KILN_MODELS`, default `~/.cache/kiln/models`; `scripts/fetch-model NAME` fills it)."),
+            Field(
+                "pooling", .enumeration(["pooler", "cls", "mean"]), whenRead: "pooler",
+                "transformer, classification: how a sequence becomes one vector for the head: the checkpoint's pooler over [CLS] (BertForSequenceClassification), the [CLS] state, or the mean over the tokens."),
+            Field(
+                "max_length", .integer(min: 2, max: 4096), whenRead: "128",
+                "transformer only: tokens per sequence, [CLS] and [SEP] included; longer texts are truncated (at most the model's positions)."),
+            Field(
+                "hidden_dropout", .number(min: 0, max: 0.99),
+                "transformer only: dropout after attention and feed-forward blocks; default: the checkpoint's config."),
+            Field(
+                "attention_dropout", .number(min: 0, max: 0.99),
+                "transformer only: dropout on attention probabilities; default: the checkpoint's config."),
+        ])
+
+    static let loraTargets = ["query", "key", "value", "attention_output", "intermediate", "output"]
+
+    static let fineTuning = ObjectSchema(
+        "FineTuning", doc: "transformer only: which weights train.",
+        [
+            Field(
+                "method", .enumeration(["full", "lora"]), default: "full",
+                "`full`: every weight not frozen trains; `lora`: the pretrained weights stay frozen and low-rank adapters (and the head) train."),
+            Field("rank", .integer(min: 1, max: 1024), whenRead: "8", "lora: the adapters' rank."),
+            Field("alpha", .number(min: 0, exclusiveMinimum: true), whenRead: "16", "lora: the scale is alpha / rank."),
+            Field("dropout", .number(min: 0, max: 0.99), whenRead: "0.1", "lora: dropout on the adapters' input."),
+            Field(
+                "targets", .list(.enumeration(loraTargets), minItems: 1), whenRead: "[query, value]",
+                "lora: the projections that get adapters."),
+            Field("freeze_embeddings", .boolean, default: "false", "full: the embeddings do not train."),
+            Field("freeze_layers", .integer(min: 0), default: "0", "The first this many encoder layers do not train."),
         ])
 
     static let width: SchemaType = .oneOf([.enumeration(["auto"]), .integer(min: 1)])
@@ -274,6 +307,7 @@ public enum SpecSchema {
                 "outputs", width, default: "auto",
                 "Output width; `auto`: the label's classes, or 1 for regression/binary."),
             Field("init", .object(initialisation), default: "{}", "Initialisation."),
+            Field("fine_tuning", .object(fineTuning), "transformer only: full fine-tuning or LoRA, and freezing."),
         ])
 
     // MARK: Training
@@ -295,8 +329,13 @@ public enum SpecSchema {
     static let schedule = ObjectSchema(
         "Schedule", doc: "The learning-rate schedule.",
         [
-            Field("type", .enumeration(["constant", "step", "cosine"]), default: "constant", "The schedule's shape."),
+            Field(
+                "type", .enumeration(["constant", "step", "cosine", "linear"]), default: "constant",
+                "The schedule's shape; `linear` (transformers): warm-up, then a linear decay to 0 at the last step."),
             Field("warmup_epochs", .integer(min: 0), default: "0", "Linear warm-up from 0 over these epochs."),
+            Field(
+                "warmup_ratio", .number(min: 0, max: 1),
+                "transformers: warm-up over this fraction of the optimiser steps (instead of `warmup_epochs`)."),
             Field("step_epochs", .integer(min: 1), "step: epochs between decays."),
             Field("gamma", .number(min: 0, max: 1), whenRead: "0.1", "step: the decay factor."),
             Field("min_learning_rate", .number(min: 0), whenRead: "0", "cosine: the floor."),
@@ -359,6 +398,9 @@ public enum SpecSchema {
                 "`auto`: cross_entropy (classification), binary_cross_entropy (binary), mse (regression)."),
             Field("label_smoothing", .number(min: 0, max: 0.99), default: "0.0", "cross_entropy only."),
             Field("gradient_clip", .number(min: 0, exclusiveMinimum: true), "Clip gradients to this global norm."),
+            Field(
+                "gradient_accumulation", .integer(min: 1, max: 1 << 16), default: "1",
+                "transformers: micro-batches per optimiser step; `batch_size` is the step's, each micro-batch `batch_size / gradient_accumulation` rows."),
             Field(
                 "metrics", .list(.enumeration(metrics), minItems: 1),
                 "Default: accuracy and f1_macro (classification, binary), rmse and r2 (regression)."),

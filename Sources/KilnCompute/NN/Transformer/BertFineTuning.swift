@@ -57,6 +57,8 @@ public struct BertFineTuning: Sendable, Equatable, Codable {
     /// `get_linear_schedule_with_warmup`).
     public var warmupSteps: Int
     public var totalSteps: Int
+    /// After the warm-up: a linear decay to 0 at `totalSteps` (true), or the base rate (false).
+    public var decays: Bool
     /// Global gradient-norm clip (nil: none).
     public var gradientClip: Float?
     /// Micro-batches whose gradients add up before one optimiser step.
@@ -72,7 +74,7 @@ public struct BertFineTuning: Sendable, Equatable, Codable {
 
     public init(
         task: Task, optimizer: OptimizerConfig = OptimizerConfig(.adamw, learningRate: 5e-5, weightDecay: 0.01),
-        warmupSteps: Int = 0, totalSteps: Int, gradientClip: Float? = 1, accumulation: Int = 1,
+        warmupSteps: Int = 0, totalSteps: Int, decays: Bool = true, gradientClip: Float? = 1, accumulation: Int = 1,
         freezeEmbeddings: Bool = false, frozenLayers: Int = 0, lora: LoRA? = nil, hiddenDropout: Float? = nil,
         attentionDropout: Float? = nil, seed: UInt64 = 0
     ) {
@@ -80,6 +82,7 @@ public struct BertFineTuning: Sendable, Equatable, Codable {
         self.optimizer = optimizer
         self.warmupSteps = warmupSteps
         self.totalSteps = totalSteps
+        self.decays = decays
         self.gradientClip = gradientClip
         self.accumulation = accumulation
         self.freezeEmbeddings = freezeEmbeddings
@@ -95,6 +98,7 @@ public struct BertFineTuning: Sendable, Equatable, Codable {
     public func learningRate(step: Int) -> Float {
         let base = optimizer.learningRate
         if step < warmupSteps { return base * Float(step) / Float(warmupSteps) }
+        if !decays { return base }
         let remaining = Float(max(totalSteps - step, 0)), span = Float(max(totalSteps - warmupSteps, 1))
         return base * remaining / span
     }

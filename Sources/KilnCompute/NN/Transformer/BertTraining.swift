@@ -387,6 +387,13 @@ public final class BertTraining: @unchecked Sendable {
         microStep = micro
     }
 
+    /// What a fine-tuned model's artifact holds, by Hugging Face (and peft) names: the encoder's tensors
+    /// (for LoRA the base's, unchanged), the adapters unmerged, and the head.
+    public var namedTensors: [(String, Tensor)] {
+        encoder.namedTensors + trainable.filter { $0.name.contains(".lora_") }.map { ($0.name, $0.value) }
+            + [("classifier.weight", head.weight), ("classifier.bias", head.bias)]
+    }
+
     /// Whether `mergeAdapters` ran: training, saving and restoring are over.
     public private(set) var merged = false
 
