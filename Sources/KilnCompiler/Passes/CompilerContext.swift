@@ -71,6 +71,7 @@ struct CompilerContext {
             if part.checked.models.count > start.checked.models.count {
                 checked.models.merge(part.checked.models) { a, _ in a }
             }
+            checked.pretrained.merge(part.checked.pretrained) { a, _ in a }
             checked.trainings += part.checked.trainings.dropFirst(before.trainings)
             checked.deployments += part.checked.deployments.dropFirst(before.deployments)
             used.formUnion(part.used)

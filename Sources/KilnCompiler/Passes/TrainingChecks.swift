@@ -354,6 +354,11 @@ extension CompilerContext {
                 "micro-batches of \(spec.batchSize / spec.gradientAccumulation) sequences: a transformer takes at most 4,096 at once",
                 at: spec.span(.batchSize), help: "raise 'gradient_accumulation'")
         }
+        for gate in spec.gates where gate.split == .train && gate.metric != "loss" {
+            error(
+                "a transformer's training is evaluated on its validation and test splits; the train split reports its loss only",
+                at: gate.span(.split) ?? gate.span, help: "gate on 'validation' or 'test', or on the train 'loss'")
+        }
         if checked.pretrained[model.name] == nil, checkFiles { ok = false }
         return ok
     }

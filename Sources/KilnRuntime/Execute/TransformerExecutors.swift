@@ -329,7 +329,7 @@ struct FineTuneExecutor: KindExecutor {
                 }
                 if let deadline, Date() > deadline { throw timeout(p, epoch: state.epochsDone) }
                 let done = step + 1
-                if done % reportEvery == 0 || done % max(1, perEpoch / 4) == 0, done < perEpoch {
+                if perEpoch >= 8, done % reportEvery == 0 || done % max(1, perEpoch / 4) == 0, done < perEpoch {
                     let rate = Double(samplesDone) / max(Date().timeIntervalSince(clock), 1e-9)
                     let left = Double((p.epochs - epoch) * n + (n - (step + 1) * p.batchSize))
                     context.report(
