@@ -88,12 +88,14 @@ public enum InferenceProtocol {
     public enum OutputData: Sendable, Encodable {
         case floats([Float])
         case strings([String])
+        case bools([Bool])
 
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.singleValueContainer()
             switch self {
             case .floats(let v): try c.encode(v)
             case .strings(let v): try c.encode(v)
+            case .bools(let v): try c.encode(v)
             }
         }
     }

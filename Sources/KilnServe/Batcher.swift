@@ -29,15 +29,15 @@ final class Batcher: @unchecked Sendable {
     private let onBatch: @Sendable (Int) -> Void
     /// Requests admitted to the deployment and not yet answered.
     private let inFlight: @Sendable () -> Int
-    private let predictor: Predictor
+    private let engine: InferenceEngine
     private let condition = NSCondition()
     private var queue: [Job] = []
     private var head = 0
     private var retired = false
 
     private struct Job {
-        var rows: Int
-        var features: [Float]
+        var input: PreparedInput
+        var rows: Int { input.rows }
         var arrived: UInt64
         var continuation: CheckedContinuation<[Float], any Error>
     }
@@ -50,7 +50,7 @@ final class Batcher: @unchecked Sendable {
         self.settings = settings
         self.inFlight = inFlight
         self.onBatch = onBatch
-        predictor = try served.makePredictor(maxBatch: settings.maxBatchSize)
+        engine = try served.makeEngine(maxBatch: settings.maxBatchSize)
         let thread = Thread { [self] in work() }
         thread.name = "kiln-batcher \(served.reference)"
         thread.stackSize = 1 << 21
@@ -59,6 +59,11 @@ final class Batcher: @unchecked Sendable {
 
     /// The result rows (rows × the predictor's output width) of `rows` rows of features.
     func submit(rows: Int, features: [Float]) async throws -> [Float] {
+        try await submit(PreparedInput(rows: rows, features: features))
+    }
+
+    /// The result rows (rows × the engine's output width) of a prepared request.
+    func submit(_ input: PreparedInput) async throws -> [Float] {
         try await withCheckedThrowingContinuation { continuation in
             condition.lock()
             defer { condition.unlock() }
@@ -67,9 +72,7 @@ final class Batcher: @unchecked Sendable {
                 return
             }
             queue.append(
-                Job(
-                    rows: rows, features: features, arrived: DispatchTime.now().uptimeNanoseconds,
-                    continuation: continuation))
+                Job(input: input, arrived: DispatchTime.now().uptimeNanoseconds, continuation: continuation))
             condition.signal()
         }
     }
@@ -90,10 +93,9 @@ final class Batcher: @unchecked Sendable {
     }
 
     private func work() {
-        var features: [Float] = []
         var results: [Float] = []
-        let width = predictor.outputWidth
-        let inputs = served.card.model.inputs
+        let width = engine.outputWidth
+        let inputsPerRow = served.card.model.inputs
         condition.lock()
         while true {
             while queue.count == head && !retired { condition.wait() }
@@ -124,17 +126,11 @@ final class Batcher: @unchecked Sendable {
             }
             condition.unlock()
 
-            features.removeAll(keepingCapacity: true)
-            for job in batch { features.append(contentsOf: job.features) }
             results = [Float](repeating: 0, count: rows * width)
             do {
-                guard features.count == rows * inputs else {
-                    throw ServeError("a batch of \(rows) rows holds \(features.count) values, not \(rows * inputs)")
-                }
-                try features.withUnsafeBufferPointer { f in
-                    try results.withUnsafeMutableBufferPointer { r in
-                        try predictor.predict(f, rows: rows, into: r)
-                    }
+                let inputs = batch.map(\.input)
+                try results.withUnsafeMutableBufferPointer { r in
+                    try engine.predict(inputs, into: r, inputsPerRow: inputsPerRow)
                 }
                 onBatch(rows)
                 var offset = 0

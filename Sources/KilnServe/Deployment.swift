@@ -24,6 +24,9 @@ public struct DeploymentConfig: Sendable {
     /// When the environment requires signed versions: the trusted public keys' files. A version that is
     /// unsigned, signed by another key, or changed since signing is refused (at start and at a switch).
     public var trustedKeyFiles: [String]?
+    /// A transformer's text longer than its max_length: refused (400) instead of truncated (and flagged in
+    /// the `truncated` output).
+    public var refuseLongText = false
 
     /// What the server serves: the environment's alias (`iris-mlp@production`), which only a release,
     /// promote, rollback or alias set moves, each needing `promote` in that environment. `model` is what a
@@ -59,6 +62,7 @@ public struct DeploymentConfig: Sendable {
             maxDelay: spec.batching.maxDelay, maxRequestBytes: spec.limits.maxRequestBytes,
             maxConcurrency: spec.limits.maxConcurrency, authRequired: spec.auth == .required,
             host: spec.server.host, port: spec.server.port)
+        refuseLongText = spec.refuseLongText
     }
 }
 

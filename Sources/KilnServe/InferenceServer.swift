@@ -410,17 +410,18 @@ public final class InferenceServer: Sendable {
         for _ in 0..<3 {
             let batcher = try host.route(requestID: requestID, version: version)
             let model = batcher.served
-            let (rows, features) = try model.features(decoded)
+            let input = try model.prepare(decoded, refuseLongText: host.config.refuseLongText)
+            let rows = input.rows
             guard rows > 0 else { throw InferenceProtocol.Failure(400, "the request has no rows") }
             let result: [Float]
             do {
-                result = try await batcher.submit(rows: rows, features: features)
+                result = try await batcher.submit(input)
             } catch is Batcher.Retired {
                 continue
             }
             served = model
             let outputs = try result.withUnsafeBufferPointer { r throws(InferenceProtocol.Failure) in
-                try model.outputs(r, rows: rows, requested: decoded.outputs?.map(\.name))
+                try model.outputs(r, rows: rows, requested: decoded.outputs?.map(\.name), truncated: input.truncated)
             }
             let response = InferenceProtocol.InferenceResponse(
                 modelName: host.config.name, modelVersion: "\(model.version)", id: decoded.id,

@@ -12,7 +12,10 @@ public final class ServedModel: Sendable {
     public let model: String
     public let version: Int
     public let card: ModelCard
-    public let preprocessor: Preprocessor
+    /// A feed-forward model's fitted preprocessing; nil for a transformer (which tokenizes: `text`).
+    public let preprocessor: Preprocessor?
+    /// A transformer's encoder, head and tokenizer; nil for feed-forward models.
+    public let text: TextModel?
     /// The artifact's weights, kept to make a network per worker.
     private let weights: [SafeTensors.Entry]
 
@@ -38,6 +41,14 @@ public final class ServedModel: Sendable {
         do { blas = try BLAS.get() } catch { throw ServeError("the compute core cannot start: \(error)") }
         let card: ModelCard
         let weights: [SafeTensors.Entry]
+        if let card = try? Artifact.readCard(directory), card.transformer != nil {
+            do {
+                let text = try TextModel(directory: directory, blas: blas)
+                return ServedModel(model: model, version: version, card: card, text: text)
+            } catch {
+                throw ServeError("\(model)@v\(version): \(error)")
+            }
+        }
         do {
             // Artifact.load checks the card against the weights; the entries are kept for the workers.
             card = try Artifact.load(directory, blas: blas).1
@@ -64,13 +75,25 @@ public final class ServedModel: Sendable {
         self.card = card
         self.preprocessor = preprocessor
         self.weights = weights
+        text = nil
         let inputs = Dictionary(preprocessor.inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         featureColumns = preprocessor.features.compactMap { inputs[$0.column] }
+    }
+
+    private init(model: String, version: Int, card: ModelCard, text: TextModel) {
+        self.model = model
+        self.version = version
+        self.card = card
+        preprocessor = nil
+        weights = []
+        self.text = text
+        featureColumns = [ColumnSchema(text.column, .text)]
     }
 
     /// A predictor of its own (a network with its own buffers) for one worker.
     public func makePredictor(maxBatch: Int) throws -> Predictor {
         let blas = try BLAS.get()
+        guard text == nil else { throw ServeError("\(reference) is a transformer: use makeEngine") }
         let network = try Network(card.model, blas: blas)
         try network.load(weights, path: reference)
         return Predictor(network: network, maxBatch: max(1, maxBatch))
@@ -93,6 +116,13 @@ public final class ServedModel: Sendable {
 
     public var outputMetadata: [InferenceProtocol.TensorMetadata] {
         let k = Predictor.outputWidth(card.model)
+        if text != nil {
+            return [
+                .init(name: "label", datatype: "BYTES", shape: [-1]),
+                .init(name: "probabilities", datatype: "FP32", shape: [-1, k]),
+                .init(name: "truncated", datatype: "BOOL", shape: [-1]),
+            ]
+        }
         switch card.model.task {
         case .classification:
             return [
@@ -111,7 +141,18 @@ public final class ServedModel: Sendable {
 
     /// Model metadata: one input per raw feature column (named inputs), and the outputs.
     public func metadata(name: String, versions: [String]) -> InferenceProtocol.ModelMetadata {
-        InferenceProtocol.ModelMetadata(
+        if let text {
+            return InferenceProtocol.ModelMetadata(
+                name: name, versions: versions, platform: "kiln",
+                inputs: [.init(name: text.column, datatype: "BYTES", shape: [-1])], outputs: outputMetadata,
+                parameters: [
+                    "model": reference, "task": card.model.task.rawValue, "labels": card.labels.joined(separator: ","),
+                    "architecture": "transformer", "base": text.bert.transformer.base.name,
+                    "max_length": "\(text.maxLength)",
+                    "text_input": "one BYTES tensor [N] named '\(text.column)': a text per row",
+                ])
+        }
+        return InferenceProtocol.ModelMetadata(
             name: name, versions: versions, platform: "kiln",
             inputs: featureColumns.map { .init(name: $0.name, datatype: Self.datatype(of: $0).rawValue, shape: [-1]) },
             outputs: outputMetadata,
@@ -132,6 +173,7 @@ public final class ServedModel: Sendable {
         rows: Int, values: [Float]
     ) {
         let columns = featureColumns
+        guard let preprocessor else { throw .badRequest("\(reference) reads text: send its column as BYTES") }
         do {
             // One input not named like a column: the single-tensor form, straight through the steps.
             if request.inputs.count == 1, !columns.contains(where: { $0.name == request.inputs[0].name }) {
@@ -287,9 +329,9 @@ public final class ServedModel: Sendable {
 
     /// The protocol's outputs of `rows` rows of predictor results (probabilities or values), filtered to
     /// `requested` when the request names outputs.
-    public func outputs(_ result: UnsafeBufferPointer<Float>, rows: Int, requested: [String]?) throws(InferenceProtocol
-        .Failure) -> [InferenceProtocol.OutputTensor]
-    {
+    public func outputs(
+        _ result: UnsafeBufferPointer<Float>, rows: Int, requested: [String]?, truncated: [Bool] = []
+    ) throws(InferenceProtocol.Failure) -> [InferenceProtocol.OutputTensor] {
         let k = Predictor.outputWidth(card.model)
         let values = Array(result.prefix(rows * k))
         // Never an answer that cannot be encoded (or a silent null): the row is named.
@@ -310,6 +352,12 @@ public final class ServedModel: Sendable {
             }
             all.append(.init(name: "label", datatype: .bytes, shape: [rows], data: .strings(labels)))
             all.append(.init(name: "probabilities", datatype: .fp32, shape: [rows, k], data: .floats(values)))
+            if text != nil {
+                all.append(
+                    .init(
+                        name: "truncated", datatype: .bool, shape: [rows],
+                        data: .bools(truncated.count == rows ? truncated : Array(repeating: false, count: rows))))
+            }
         case .binary:
             let labels = values.map { p in
                 let i = p >= 0.5 ? 1 : 0

@@ -196,6 +196,13 @@ public struct WordPieceTokenizer: Sendable {
         encode(parts: CollectionOfOne(text), split: false, maxLength: maxLength)
     }
 
+    /// The ids of `text` cut to `maxLength` ([CLS] … [SEP] included), and whether it had to be cut.
+    public func encode(_ text: String, truncatingTo maxLength: Int) -> (ids: [Int32], truncated: Bool) {
+        let ids = encode(text, maxLength: maxLength + 1).ids
+        guard ids.count > maxLength, maxLength >= 2 else { return (ids, false) }
+        return (Array(ids[0..<(maxLength - 1)]) + [sep], true)
+    }
+
     /// The ids of a text already split into words (a CoNLL sentence), as Hugging Face's
     /// `is_split_into_words`: each word is normalized and pre-tokenized on its own, and every piece's word
     /// is the index of the input word it came from (a word that normalizes to nothing has no pieces).

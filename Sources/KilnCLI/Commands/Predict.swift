@@ -13,7 +13,9 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Predict over a csv, tsv or jsonl file with a registered version.",
         discussion: """
-            The file holds the model's raw feature columns (other columns are ignored; the label may be absent).
+            The file holds the model's raw feature columns, or a transformer's text column (other columns are
+            ignored; the label may be absent). A text longer than the model's max_length is cut, and the output's
+            `truncated` column says so.
             Output: csv (default, or an --output ending in .csv) with `label` and one `p_CLASS` column per class for
             a classifier, or `prediction` for a regressor; jsonl (an --output ending in .jsonl, or --format jsonl)
             with the same fields.
@@ -44,7 +46,8 @@ struct Predict: ParsableCommand {
         do { model = try ServedModel.load(ref, registry: registry.open()) } catch {
             throw fail("\(error)")
         }
-        let predictor = try model.makePredictor(maxBatch: min(batchRows, 4096))
+        // A transformer's buffers grow with batch × max_length: it takes the file's rows 32 at a time.
+        let engine = try model.makeEngine(maxBatch: model.text == nil ? min(batchRows, 4096) : 32)
         let sink: PredictionSink
         do { sink = try PredictionSink(path: output, format: outputFormat, model: model) } catch {
             throw fail("cannot write '\(output ?? "-")': \(error.localizedDescription)")
@@ -53,18 +56,18 @@ struct Predict: ParsableCommand {
         let schema = DataSchema(columns: model.featureColumns)
         var reader = TableReader(source: SourceConfig(path: input), schema: schema)
         reader.allowUnknownCategories = true
-        let width = predictor.outputWidth
+        let width = engine.outputWidth
         var results: [Float] = []
         do {
-            let rows = try reader.stream(batchRows: batchRows) { table in
-                let features = try model.preprocessor.features(table)
+            let rows = try reader.stream(batchRows: model.text == nil ? batchRows : 1024) { table in
+                let input = try Self.prepare(table, model)
                 results = [Float](repeating: 0, count: table.rowCount * width)
-                try features.withUnsafeBufferPointer { f in
-                    try results.withUnsafeMutableBufferPointer { r in
-                        try predictor.predict(f, rows: table.rowCount, into: r)
-                    }
+                try results.withUnsafeMutableBufferPointer { r in
+                    try engine.predict([input], into: r, inputsPerRow: model.card.model.inputs)
                 }
-                try results.withUnsafeBufferPointer { try sink.write($0, rows: table.rowCount) }
+                try results.withUnsafeBufferPointer {
+                    try sink.write($0, rows: table.rowCount, truncated: input.truncated)
+                }
             }
             try sink.close()
             if let output {
@@ -78,6 +81,36 @@ struct Predict: ParsableCommand {
         } catch {
             sink.abandon()
             throw fail("\(error)")
+        }
+    }
+}
+
+extension Predict {
+    /// A batch of the file as the model takes it: features through the card's preprocessing, or a
+    /// transformer's texts tokenized (an empty text is an error at its file and line; a long one is cut,
+    /// and the output's `truncated` says so).
+    static func prepare(_ table: Table, _ model: ServedModel) throws -> PreparedInput {
+        guard let text = model.text else {
+            guard let preprocessor = model.preprocessor else { throw PredictionFailure(description: "no preprocessing") }
+            return PreparedInput(rows: table.rowCount, features: try preprocessor.features(table))
+        }
+        guard let column = table.column(text.column) else {
+            throw PredictionFailure(description: "the file has no column '\(text.column)', the text the model reads")
+        }
+        var texts: [String] = []
+        texts.reserveCapacity(table.rowCount)
+        for r in 0..<table.rowCount {
+            guard let t = column.text(r) else {
+                throw PredictionFailure(description: "\(table.origins.describe(r)): the text ('\(text.column)') is empty")
+            }
+            texts.append(t)
+        }
+        do {
+            let (ids, truncated) = try text.tokenize(texts, refuseLong: false)
+            return PreparedInput(rows: ids.count, tokens: ids, truncated: truncated)
+        } catch {
+            throw PredictionFailure(
+                description: "\(table.origins.describe(error.row)): the text ('\(text.column)') \(error.message)")
         }
     }
 }
@@ -114,7 +147,7 @@ final class PredictionSink {
         if !jsonl {
             let header =
                 switch model.card.model.task {
-                case .classification, .binary: ["label"] + classColumns
+                case .classification, .binary: ["label"] + classColumns + (model.text == nil ? [] : ["truncated"])
                 case .regression: model.card.labels.count > 1 ? model.card.labels : ["prediction"]
                 }
             buffer.append(contentsOf: (header.map(Self.csvField).joined(separator: ",") + "\n").utf8)
@@ -129,7 +162,7 @@ final class PredictionSink {
     /// Rows written so far (to name a bad one).
     private var written = 0
 
-    func write(_ result: UnsafeBufferPointer<Float>, rows: Int) throws {
+    func write(_ result: UnsafeBufferPointer<Float>, rows: Int, truncated: [Bool] = []) throws {
         let k = result.count / max(rows, 1)
         let labels = model.card.labels
         for r in 0..<rows {
@@ -155,9 +188,10 @@ final class PredictionSink {
                         "{\"label\":\(Self.jsonString(label)),\"\(model.card.model.task == .binary ? "probability" : "probabilities")\":"
                         + (model.card.model.task == .binary
                             ? Self.number(row[0]) : "{\(probabilities.joined(separator: ","))}")
-                        + "}"
+                        + (r < truncated.count ? ",\"truncated\":\(truncated[r])" : "") + "}"
                 } else {
                     line = ([Self.csvField(label)] + row.map(Self.number)).joined(separator: ",")
+                    if r < truncated.count { line += truncated[r] ? ",true" : ",false" }
                 }
             case .regression:
                 if jsonl {

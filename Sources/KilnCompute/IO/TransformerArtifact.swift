@@ -210,3 +210,52 @@ public final class FineTunedBert: @unchecked Sendable {
         return FileManager.default.fileExists(atPath: path) ? path : nil
     }
 }
+
+/// One worker's text classifier over a shared `FineTunedBert`: batches of token ids (padded per batch to
+/// their longest) to class probabilities, with buffers sized once.
+public final class TextClassifier: @unchecked Sendable {
+    public let model: FineTunedBert
+    public let maxBatch: Int
+    let inference: BertInference
+    let logits: Tensor
+
+    public init(_ model: FineTunedBert, maxBatch: Int, blas: BLAS) throws(ComputeError) {
+        self.model = model
+        self.maxBatch = max(1, maxBatch)
+        inference = try BertInference(
+            model.encoder, maxBatch: self.maxBatch, maxLength: model.transformer.maxLength, blas: blas)
+        logits = Tensor(shape: [self.maxBatch, model.card.labels.count])
+    }
+
+    public var labels: Int { model.card.labels.count }
+
+    /// Softmax probabilities, `batch.count × labels` into `output` (any number of rows: cut into batches).
+    public func probabilities(_ batch: [[Int32]], into output: UnsafeMutableBufferPointer<Float>) throws(ComputeError) {
+        let k = labels
+        guard output.count >= batch.count * k else { throw .shapeMismatch("\(batch.count) × \(k) probabilities") }
+        var start = 0
+        while start < batch.count {
+            let end = min(start + maxBatch, batch.count)
+            try inference.encode(Array(batch[start..<end]))
+            switch model.pooling {
+            case .pooler: try inference.poolCLS()
+            case .cls: try inference.firstToken()
+            case .mean: try inference.meanPool()
+            }
+            try inference.logits(model.head, tokens: false, into: logits)
+            for r in 0..<(end - start) {
+                let row = logits.data + r * k
+                var top = row[0]
+                for j in 1..<k where row[j] > top { top = row[j] }
+                var sum: Float = 0
+                for j in 0..<k {
+                    let e = exp(row[j] - top)
+                    output[(start + r) * k + j] = e
+                    sum += e
+                }
+                for j in 0..<k { output[(start + r) * k + j] /= sum }
+            }
+            start = end
+        }
+    }
+}

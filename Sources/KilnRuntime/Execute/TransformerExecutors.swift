@@ -135,11 +135,8 @@ struct TokenizeExecutor: KindExecutor {
                     if problems.count < 5 { problems.append((r, "the text is empty")) }
                     continue
                 }
-                var ids = tokenizer.encode(cell, maxLength: p.maxLength + 1).ids
-                if ids.count > p.maxLength {
-                    ids = Array(ids[0..<(p.maxLength - 1)]) + [tokenizer.sep]
-                    out.truncated += 1
-                }
+                let (ids, truncated) = tokenizer.encode(cell, truncatingTo: p.maxLength)
+                if truncated { out.truncated += 1 }
                 if ids.dropFirst().dropLast().allSatisfy({ $0 == tokenizer.unk }) {
                     problemCount += 1
                     if problems.count < 5 {

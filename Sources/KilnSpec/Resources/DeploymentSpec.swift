@@ -45,6 +45,8 @@ public struct DeploymentSpec: SpecView {
     public var server: Server
     public var batching: Batching
     public var limits: Limits
+    /// A transformer's text longer than its max_length is refused instead of cut.
+    public var refuseLongText: Bool
     public var raw: SpecValue
 
     public init(_ resource: Resource) {
@@ -70,6 +72,7 @@ public struct DeploymentSpec: SpecView {
         self.batching = Batching(maxBatchSize: batching.integer("max_batch_size"), maxDelay: batching.number("max_delay"))
         self.limits = Limits(
             maxRequestBytes: Int(limits.number("max_request_bytes")), maxConcurrency: limits.integer("max_concurrency"))
+        refuseLongText = FieldReader(v["text"], SpecSchema.textInput).text("truncation") == "refuse"
         raw = v
     }
 }

@@ -458,6 +458,14 @@ public enum SpecSchema {
             Field("max_concurrency", .integer(min: 1, max: 1 << 20), default: "256", "More queued requests get 503."),
         ])
 
+    static let textInput = ObjectSchema(
+        "TextInput", doc: "How a transformer's text inputs are taken.",
+        [
+            Field(
+                "truncation", .enumeration(["truncate", "refuse"]), default: "truncate",
+                "A text longer than the model's `max_length`: cut (the `truncated` output says which rows were), or refused with 400."),
+        ])
+
     public static let deployment = ObjectSchema(
         "DeploymentSpec", doc: "A registered model version served over HTTP (Open Inference Protocol v2).",
         [
@@ -467,6 +475,7 @@ public enum SpecSchema {
             Field("batching", .object(batching), default: "{}", "Dynamic batching."),
             Field("canary", .object(canary), "Traffic split with a second version."),
             Field("limits", .object(limits), default: "{}", "Backpressure."),
+            Field("text", .object(textInput), default: "{}", "A transformer's text inputs."),
             Field(
                 "auth", .enumeration(["required", "none"]), default: "required",
                 "`none` is an error in an environment a Policy protects."),

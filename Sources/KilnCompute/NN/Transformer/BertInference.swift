@@ -119,6 +119,14 @@ public final class BertInference: @unchecked Sendable {
         BertBatch.meanPool(hidden.data, lengths: lengths, padded: paddedLength, width: h, into: pooled.data)
     }
 
+    /// Each sequence's [CLS] state itself, in `pooled`, after `encode`.
+    public func firstToken() throws(ComputeError) {
+        guard !lengths.isEmpty else { throw .invalidArgument("nothing encoded yet") }
+        let h = encoder.config.hiddenSize
+        try pooled.setRows(lengths.count)
+        for r in 0..<lengths.count { (pooled.data + r * h).update(from: hidden.data + r * paddedLength * h, count: h) }
+    }
+
     /// Each sequence's [CLS] state through the checkpoint's pooler (dense, tanh), in `pooled`, after
     /// `encode`: what BertForSequenceClassification classifies.
     public func poolCLS() throws(ComputeError) {
