@@ -154,7 +154,7 @@ var targets: [Target] = [
         name: "KilnDataTests", dependencies: ["KilnData", "KilnTestSupport"], exclude: ["Fixtures", "Goldens"],
         swiftSettings: swiftSettings),
     .testTarget(
-        name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "KilnRegistry", "KilnTestSupport"],
+        name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "KilnRegistry", "KilnServe", "KilnTestSupport"],
         swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnRegistryTests", dependencies: ["KilnRegistry", "KilnCompute", "KilnTestSupport"],

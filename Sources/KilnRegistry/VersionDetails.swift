@@ -80,3 +80,38 @@ extension GitRegistry {
         return VersionDetails(version: version, summary: summary, card: card, lineage: lineage, documents: documents)
     }
 }
+
+extension GitRegistry {
+    /// What a version's weights take in the registry: their bytes, and the bytes of their chunks that no
+    /// other version holds (what registering it added). A LoRA version shares every chunk of its frozen
+    /// base with the versions before it, so it adds about its adapters and head.
+    public func weightStorage(_ reference: ModelReference) throws -> (bytes: Int, unshared: Int) {
+        guard let version = try resolve(reference) else { throw RegistryError.notRegistered(reference.description) }
+        func chunks(_ model: String, _ number: Int) throws -> [String: Int] {
+            guard let ref = ModelReference("\(model)@v\(number)"),
+                let data = try blob(ref, path: "weights/manifest.json")
+            else { return [:] }
+            let manifest: WeightStore.Manifest
+            do { manifest = try JSONDecoder().decode(WeightStore.Manifest.self, from: data) } catch {
+                throw RegistryError.damaged("\(model)@v\(number): its weights manifest cannot be read")
+            }
+            var sizes: [String: Int] = [:]
+            for t in manifest.tensors {
+                for (i, chunk) in t.chunks.enumerated() {
+                    sizes[chunk] = min(manifest.chunkBytes, t.end - t.begin - i * manifest.chunkBytes)
+                }
+            }
+            return sizes
+        }
+        let own = try chunks(version.model, version.version)
+        var elsewhere = Set<String>()
+        for model in try models() {
+            for other in try log(model) where !(model == version.model && other.version == version.version) {
+                elsewhere.formUnion(try chunks(model, other.version).keys)
+            }
+        }
+        let bytes = own.values.reduce(0, +)
+        let unshared = own.filter { !elsewhere.contains($0.key) }.values.reduce(0, +)
+        return (bytes, unshared)
+    }
+}

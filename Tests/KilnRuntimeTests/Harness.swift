@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import KilnCompiler
 import KilnRegistry
@@ -70,6 +71,17 @@ final class TestWorkspace {
             atPath: Repository.path("examples/iris/data/iris.csv"), toPath: path + "/data/iris.csv")
     }
 
+    /// A workspace of `files` (path → text) and copies of repository files or folders (path → repository path).
+    init(files: [String: String], copies: [String: String]) throws {
+        directory = try TemporaryDirectory(files: files)
+        for (target, source) in copies {
+            let destination = path + "/" + target
+            try FileManager.default.createDirectory(
+                atPath: (destination as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: Repository.path(source), toPath: destination)
+        }
+    }
+
     func write(_ name: String, _ text: String) throws { try directory.write(name, text) }
 
     func compile() throws -> (Compiler.Result, ExecutionGraph) {
@@ -91,19 +103,24 @@ final class TestWorkspace {
     }
 
     /// Runs like `kiln run`, in-process.
-    func run(_ targets: [String] = [], jobs: Int = 2, keepGoing: Bool = false) async throws -> (RunResult, [RunEvent]) {
+    /// `watch` sees every event with the runner (to cancel it at a chosen point).
+    func run(
+        _ targets: [String] = [], jobs: Int = 2, keepGoing: Bool = false,
+        watch: (@Sendable (RunEvent, Runner) -> Void)? = nil
+    ) async throws -> (RunResult, [RunEvent]) {
         let (_, graph) = try compile()
         let lock = try LockFile.load(paths.lockFile)
         let planner = Planner(graph: graph, cache: Cache(directory: paths.cache), lock: lock, root: path)
         let plan = planner.plan(try planner.select(targets))
-        let recorder = RecordingReporter()
+        let recorder = WatchingReporter(watch)
         let runner = Runner(
             graph: graph, paths: paths,
             executor: LocalExecutor(paths: paths, registry: GitRegistry(path: paths.registry), computeThreads: 2),
             reporter: recorder, options: Runner.Options(jobs: jobs, keepGoing: keepGoing, computeThreads: 2, lock: lock)
         )
+        recorder.runner.withLock { $0 = runner }
         let result = await runner.run(plan)
-        return (result, recorder.all)
+        return (result, recorder.recording.all)
     }
 }
 
@@ -115,4 +132,18 @@ struct TestFailure: Error, CustomStringConvertible {
 extension RunResult {
     func status(_ id: String) -> String? { nodes.first { $0.id == id }?.status }
     var ran: [String] { nodes.filter { $0.status == "done" }.map(\.id) }
+}
+
+/// Records events, and hands each to a watcher with the runner.
+final class WatchingReporter: RunReporter, Sendable {
+    let recording = RecordingReporter()
+    let runner = Mutex<Runner?>(nil)
+    let watch: (@Sendable (RunEvent, Runner) -> Void)?
+
+    init(_ watch: (@Sendable (RunEvent, Runner) -> Void)?) { self.watch = watch }
+
+    func report(_ event: RunEvent) {
+        recording.report(event)
+        if let watch, let runner = runner.withLock({ $0 }) { watch(event, runner) }
+    }
 }

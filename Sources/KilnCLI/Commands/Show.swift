@@ -56,6 +56,9 @@ struct Show: ParsableCommand {
             }
             if t.frozenLayers > 0 { adaptation += ", the first \(t.frozenLayers) layers frozen" }
             out += "tuning   \(adaptation)\n"
+            if let storage = try? registry.open().weightStorage(ref) {
+                out += "weights  \(Self.megabytes(storage.bytes)), \(Self.megabytes(storage.unshared)) of it in no other version (the registry stores a chunk once)\n"
+            }
         } else {
             let widths = [model.inputs] + model.hidden + [model.outputs]
             out += "model    \(model.task.rawValue) \(model.architecture.rawValue), "
@@ -80,4 +83,6 @@ struct Show: ParsableCommand {
         }
         Terminal.standardOutput(out)
     }
+
+    static func megabytes(_ bytes: Int) -> String { String(format: "%.2f MB", Double(bytes) / 1_000_000) }
 }
