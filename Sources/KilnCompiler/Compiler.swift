@@ -54,6 +54,8 @@ public struct CheckedDataset: Sendable {
     public var inputWidth: Int?
     /// Text features (a transformer's input), in order.
     public var textColumns: [String]
+    /// Token-sequence features (a token source's tokens column).
+    public var tokenColumns: [String] = []
     /// Classes of the label, in index order (category values; false/true for bool).
     public var classes: [String]?
     /// Source files, resolved against the spec's directory.

@@ -46,6 +46,7 @@ public enum CompilerDiagnostic: String, CaseIterable, Sendable {
     case taskLabelMismatch = "compiler.task-label-mismatch"
     case taskLossMismatch = "compiler.task-loss-mismatch"
     case taskMetricMismatch = "compiler.task-metric-mismatch"
+    case tokenSource = "compiler.token-source"
     case transformLabel = "compiler.transform-label"
     case transformNotFeature = "compiler.transform-not-feature"
     case transformTwice = "compiler.transform-twice"

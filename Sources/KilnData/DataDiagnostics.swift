@@ -10,6 +10,7 @@ public enum DataDiagnostic: String, CaseIterable, Sendable {
     case category = "data.category"
     case checkColumn = "data.check-column"
     case checkAllowedValues = "data.check.allowed_values"
+    case checkBIO = "data.check.bio"
     case checkClassBalance = "data.check.class_balance"
     case checkNotNull = "data.check.not_null"
     case checkPattern = "data.check.pattern"
@@ -63,6 +64,7 @@ extension DataDiagnostic {
         case .classBalance: return .checkClassBalance
         case .allowedValues: return .checkAllowedValues
         case .pattern: return .checkPattern
+        case .bio: return .checkBIO
         }
     }
 }

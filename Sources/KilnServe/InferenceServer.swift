@@ -421,7 +421,8 @@ public final class InferenceServer: Sendable {
             }
             served = model
             let outputs = try result.withUnsafeBufferPointer { r throws(InferenceProtocol.Failure) in
-                try model.outputs(r, rows: rows, requested: decoded.outputs?.map(\.name), truncated: input.truncated)
+                try model.outputs(
+                    r, rows: rows, requested: decoded.outputs?.map(\.name), truncated: input.truncated, input: input)
             }
             let response = InferenceProtocol.InferenceResponse(
                 modelName: host.config.name, modelVersion: "\(model.version)", id: decoded.id,

@@ -116,6 +116,13 @@ public final class ServedModel: Sendable {
 
     public var outputMetadata: [InferenceProtocol.TensorMetadata] {
         let k = Predictor.outputWidth(card.model)
+        if let text, text.tagsTokens {
+            return [
+                .init(name: "entities", datatype: "BYTES", shape: [-1]),
+                .init(name: "tags", datatype: "BYTES", shape: [-1]),
+                .init(name: "truncated", datatype: "BOOL", shape: [-1]),
+            ]
+        }
         if text != nil {
             return [
                 .init(name: "label", datatype: "BYTES", shape: [-1]),
@@ -330,8 +337,26 @@ public final class ServedModel: Sendable {
     /// The protocol's outputs of `rows` rows of predictor results (probabilities or values), filtered to
     /// `requested` when the request names outputs.
     public func outputs(
-        _ result: UnsafeBufferPointer<Float>, rows: Int, requested: [String]?, truncated: [Bool] = []
+        _ result: UnsafeBufferPointer<Float>, rows: Int, requested: [String]?, truncated: [Bool] = [],
+        input: PreparedInput? = nil
     ) throws(InferenceProtocol.Failure) -> [InferenceProtocol.OutputTensor] {
+        if let text, text.tagsTokens, let input {
+            if result.contains(where: { !$0.isFinite }) {
+                throw .badRequest("the model gave a value that is not finite: the text is far outside what it was trained on")
+            }
+            let (entities, tags) = text.entities(result, input)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            func json(_ value: some Encodable) -> String {
+                (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "[]"
+            }
+            let all: [InferenceProtocol.OutputTensor] = [
+                .init(name: "entities", datatype: .bytes, shape: [rows], data: .strings(entities.map(json))),
+                .init(name: "tags", datatype: .bytes, shape: [rows], data: .strings(tags.map(json))),
+                .init(name: "truncated", datatype: .bool, shape: [rows], data: .bools(input.truncated)),
+            ]
+            return try Self.select(all, requested)
+        }
         let k = Predictor.outputWidth(card.model)
         let values = Array(result.prefix(rows * k))
         // Never an answer that cannot be encoded (or a silent null): the row is named.
@@ -369,6 +394,13 @@ public final class ServedModel: Sendable {
             all.append(
                 .init(name: "prediction", datatype: .fp32, shape: k == 1 ? [rows] : [rows, k], data: .floats(values)))
         }
+        return try Self.select(all, requested)
+    }
+
+    /// The outputs a request names (all when it names none).
+    static func select(_ all: [InferenceProtocol.OutputTensor], _ requested: [String]?) throws(InferenceProtocol.Failure)
+        -> [InferenceProtocol.OutputTensor]
+    {
         guard let requested else { return all }
         var out: [InferenceProtocol.OutputTensor] = []
         for name in requested {

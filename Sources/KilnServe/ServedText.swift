@@ -9,8 +9,10 @@ import KilnDiagnostics
 public struct TextModel: Sendable {
     public let bert: FineTunedBert
     public let tokenizer: WordPieceTokenizer
-    /// The text column the model was trained on (the request's input name).
-    public var column: String { bert.card.inputColumns.first ?? "text" }
+    /// The text column the model was trained on (the request's input name); a token classifier, trained on
+    /// a tokens column, takes raw text as `text`.
+    public var column: String { bert.tagsTokens ? "text" : bert.card.inputColumns.first ?? "text" }
+    public var tagsTokens: Bool { bert.tagsTokens }
     public var maxLength: Int { bert.transformer.maxLength }
 
     public init(directory: String, blas: BLAS) throws {
@@ -22,6 +24,41 @@ public struct TextModel: Sendable {
             throw ServeError(
                 "the vocabulary has \(tokenizer.vocabularySize) tokens, the encoder's embeddings \(bert.transformer.vocabularySize)")
         }
+    }
+
+    /// A token classifier's input: each text's whitespace words through WordPiece (cut to max_length), with
+    /// each piece's word and each word's scalar offsets.
+    public func tokenizeWords(_ texts: [String], refuseLong: Bool) throws(TextProblem) -> PreparedInput {
+        var input = PreparedInput(rows: texts.count)
+        for (row, text) in texts.enumerated() {
+            let words = WordPieceTokenizer.words(in: text)
+            guard !words.isEmpty else { throw TextProblem(row: row, message: "is empty (or only whitespace)") }
+            let (encoding, cut) = tokenizer.encode(words: words.map(\.word), truncatingTo: maxLength)
+            if cut && refuseLong {
+                throw TextProblem(
+                    row: row, message: "is longer than the model's \(maxLength) tokens, and this deployment refuses to truncate")
+            }
+            input.tokens.append(encoding.ids)
+            input.words.append(encoding.words)
+            input.spans.append(words.map { [$0.start, $0.end] })
+            input.texts.append(text)
+            input.truncated.append(cut)
+        }
+        return input
+    }
+
+    /// A token classifier's input from sentences already split into tokens (a CoNLL file's).
+    public func tokenizeTokens(_ sentences: [[String]]) -> PreparedInput {
+        var input = PreparedInput(rows: sentences.count)
+        for tokens in sentences {
+            let (encoding, cut) = tokenizer.encode(words: tokens, truncatingTo: maxLength)
+            input.tokens.append(encoding.ids)
+            input.words.append(encoding.words)
+            input.spans.append(tokens.map { _ in [0, 0] })
+            input.texts.append("")
+            input.truncated.append(cut)
+        }
+        return input
     }
 
     /// Token ids of each text (truncated to max_length) and which were cut; an empty text is refused, and
@@ -58,6 +95,11 @@ public struct PreparedInput: Sendable {
     public var features: [Float] = []
     public var tokens: [[Int32]] = []
     public var truncated: [Bool] = []
+    /// A token classifier's: each piece's word (−1 for [CLS]/[SEP]), each word's [start, end) in Unicode
+    /// scalars, and the texts.
+    public var words: [[Int32]] = []
+    public var spans: [[[Int]]] = []
+    public var texts: [String] = []
 
     public init(rows: Int, features: [Float] = [], tokens: [[Int32]] = [], truncated: [Bool] = []) {
         self.rows = rows
@@ -99,6 +141,7 @@ extension ServedModel {
             texts.append(value)
         }
         do {
+            if text.tagsTokens { return try text.tokenizeWords(texts, refuseLong: refuseLongText) }
             let (ids, truncated) = try text.tokenize(texts, refuseLong: refuseLongText)
             return PreparedInput(rows: ids.count, tokens: ids, truncated: truncated)
         } catch {
@@ -108,6 +151,9 @@ extension ServedModel {
 
     /// A worker's engine: a network of its own (feed-forward), or a text classifier over the shared encoder.
     public func makeEngine(maxBatch: Int) throws -> InferenceEngine {
+        if let text, text.tagsTokens {
+            return .tagger(try TokenTagger(text.bert, maxBatch: max(1, maxBatch), blas: try BLAS.get()))
+        }
         if let text { return .text(try TextClassifier(text.bert, maxBatch: max(1, maxBatch), blas: try BLAS.get())) }
         return .network(try makePredictor(maxBatch: maxBatch))
     }
@@ -117,11 +163,13 @@ extension ServedModel {
 public enum InferenceEngine: @unchecked Sendable {
     case network(Predictor)
     case text(TextClassifier)
+    case tagger(TokenTagger)
 
     public var outputWidth: Int {
         switch self {
         case .network(let p): p.outputWidth
         case .text(let t): t.labels
+        case .tagger(let t): t.width
         }
     }
 
@@ -141,6 +189,61 @@ public enum InferenceEngine: @unchecked Sendable {
             try features.withUnsafeBufferPointer { try p.predict($0, rows: rows, into: output) }
         case .text(let t):
             try t.probabilities(inputs.flatMap(\.tokens), into: output)
+        case .tagger(let t):
+            try t.probabilities(inputs.flatMap(\.tokens), into: output)
         }
+    }
+}
+
+/// An entity a token classifier found: its type, its [start, end) offsets in Unicode scalars of the text
+/// (whole words), the text, and the mean of its words' tag probabilities.
+public struct FoundEntity: Sendable, Codable, Equatable {
+    public var type: String
+    public var start: Int
+    public var end: Int
+    public var text: String
+    public var score: Float
+}
+
+extension TextModel {
+    /// Each row's entities from the tagger's probabilities (rows × max_length × tags): a word's tag is its
+    /// first piece's most probable, entities are strict IOB2 runs of words; and each word's tag.
+    public func entities(_ result: UnsafeBufferPointer<Float>, _ input: PreparedInput) -> (
+        entities: [[FoundEntity]], tags: [[String]]
+    ) {
+        let labels = bert.card.labels, k = labels.count, length = maxLength
+        let scheme = try? EntityTags(labels)
+        var all: [[FoundEntity]] = [], allTags: [[String]] = []
+        for row in 0..<input.rows {
+            let words = input.words[row], spans = input.spans[row]
+            var tagIDs: [Int] = [], scores: [Float] = [], wordOf: [Int] = []
+            // Each word's tag, O for a word without pieces (cut off by max_length, or normalized away).
+            var wordTags = [String](repeating: labels.contains("O") ? "O" : labels[0], count: spans.count)
+            var last: Int32 = -1
+            for (t, w) in words.enumerated() where w >= 0 && w != last {
+                last = w
+                let base = (row * length + t) * k
+                var best = 0
+                for j in 1..<k where result[base + j] > result[base + best] { best = j }
+                tagIDs.append(best)
+                scores.append(result[base + best])
+                wordOf.append(Int(w))
+                if Int(w) < wordTags.count { wordTags[Int(w)] = labels[best] }
+            }
+            let scalars = Array(input.texts[row].unicodeScalars)
+            var found: [FoundEntity] = []
+            for span in scheme?.spans(tagIDs) ?? [] {
+                let first = spans[wordOf[span.start]], final = spans[wordOf[span.end - 1]]
+                let (start, end) = (first[0], final[1])
+                var text = String.UnicodeScalarView()
+                text.append(contentsOf: scalars[start..<end])
+                let score = scores[span.start..<span.end].reduce(0, +) / Float(span.end - span.start)
+                found.append(
+                    FoundEntity(type: scheme?.types[span.type] ?? "?", start: start, end: end, text: String(text), score: score))
+            }
+            all.append(found)
+            allTags.append(wordTags)
+        }
+        return (all, allTags)
     }
 }

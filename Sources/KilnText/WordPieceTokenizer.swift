@@ -203,6 +203,34 @@ public struct WordPieceTokenizer: Sendable {
         return (Array(ids[0..<(maxLength - 1)]) + [sep], true)
     }
 
+    /// A text's whitespace-separated words with their offsets in Unicode scalars (Python's string indices):
+    /// how a raw text is split into the words a token classifier tags, each entity a run of words.
+    public static func words(in text: String) -> [(word: String, start: Int, end: Int)] {
+        var out: [(word: String, start: Int, end: Int)] = []
+        var current = String.UnicodeScalarView(), start = 0, offset = 0
+        for s in text.unicodeScalars {
+            if s.properties.isWhitespace {
+                if !current.isEmpty { out.append((String(current), start, offset)) }
+                current = String.UnicodeScalarView()
+            } else {
+                if current.isEmpty { start = offset }
+                current.append(s)
+            }
+            offset += 1
+        }
+        if !current.isEmpty { out.append((String(current), start, offset)) }
+        return out
+    }
+
+    /// A sentence's words cut to `maxLength` tokens ([CLS] … [SEP] included), and whether it had to be cut.
+    public func encode(words: [String], truncatingTo maxLength: Int) -> (encoding: Encoding, truncated: Bool) {
+        var e = encode(words: words, maxLength: maxLength + 1)
+        guard e.ids.count > maxLength, maxLength >= 2 else { return (e, false) }
+        e.ids = Array(e.ids[0..<(maxLength - 1)]) + [sep]
+        e.words = Array(e.words[0..<(maxLength - 1)]) + [-1]
+        return (e, true)
+    }
+
     /// The ids of a text already split into words (a CoNLL sentence), as Hugging Face's
     /// `is_split_into_words`: each word is normalized and pre-tokenized on its own, and every piece's word
     /// is the index of the input word it came from (a word that normalizes to nothing has no pieces).

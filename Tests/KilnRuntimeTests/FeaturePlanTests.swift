@@ -25,7 +25,9 @@ import Testing
         for path in Self.workspaces {
             let (result, _) = Compiler().lower(WorkspaceLoader().load(path: Repository.path(path)))
             for (name, checked) in result.checked.datasets.sorted(by: { $0.key < $1.key }) {
-                guard let width = checked.inputWidth, checked.spec.label != nil, checked.textColumns.isEmpty else { continue }
+                guard let width = checked.inputWidth, checked.spec.label != nil, checked.textColumns.isEmpty,
+                    checked.tokenColumns.isEmpty
+                else { continue }
                 let config = try DatasetConfig(checked)
                 // Some valid cases check the spec language only: their files do not fit the schema.
                 guard let data = try? IngestedDataset.read(config) else { continue }

@@ -191,4 +191,109 @@ import Testing
         #expect(diagnostic.message.contains("reviews.csv:\(lines): the text is empty"), "\(diagnostic.message)")
         #expect(try ws.plan().toRun.map(\.node.id).contains("training/critic-train:tokenize"))
     }
+
+    static let tweets = """
+        apiVersion: kiln/v1
+        kind: Dataset
+        metadata: {name: tweets}
+        spec:
+          source: {path: ../data/tweets.conll, format: conll}
+          schema:
+            columns:
+              tokens: {type: tokens}
+              tags:
+                type: tags
+                values: [O, B-company, I-company, B-facility, I-facility, B-geo-loc, I-geo-loc, B-movie, I-movie,
+                         B-musicartist, I-musicartist, B-other, I-other, B-person, I-person, B-product, I-product,
+                         B-sportsteam, I-sportsteam, B-tvshow, I-tvshow]
+            label: tags
+          checks:
+            - {check: bio, severity: SEVERITY}
+          split: {strategy: random, train: 0.6, validation: 0.2, test: 0.2, seed: 2}
+        ---
+        apiVersion: kiln/v1
+        kind: Model
+        metadata: {name: tagger}
+        spec:
+          task: token_classification
+          architecture: {type: transformer, pretrained: ../models/tiny-bert, max_length: 32}
+        ---
+        apiVersion: kiln/v1
+        kind: Training
+        metadata: {name: tagger-train}
+        spec:
+          model: tagger
+          dataset: tweets
+          epochs: 2
+          batch_size: 8
+          optimizer: {type: adamw, learning_rate: 3.0e-3}
+          metrics: [entity_f1, entity_precision, entity_recall, token_accuracy]
+          threads: 1
+          gates:
+            - {metric: token_accuracy, split: test, min: 0.0}
+          register: {alias: staging}
+        """
+
+    static func tagging(_ data: String, severity: String = "error") throws -> TestWorkspace {
+        try TestWorkspace(
+            files: ["specs/ner.yaml": tweets.replacingOccurrences(of: "SEVERITY", with: severity)],
+            copies: ["data/tweets.conll": data, "models/tiny-bert": "specs/valid/_data/tiny-bert"])
+    }
+
+    /// A CoNLL source through tokenize (tags on first pieces) and the token head: entity metrics by
+    /// strict spans, per type in metrics.json, and a registered token-classification version.
+    @Test func aTokenClassifierTrainsOnACoNLLSource() async throws {
+        let ws = try Self.tagging("specs/valid/_data/tweets.conll")
+        let (result, _) = try await ws.run()
+        #expect(result.outcome == .succeeded, "\(result.failures.flatMap(\.diagnostics).map(\.message))")
+        let registry = GitRegistry(path: ws.paths.registry)
+        let reference = try #require(ModelReference("tagger@staging"))
+        let version = try #require(try registry.resolve(reference))
+        let test = try #require(version.metrics["test"])
+        for metric in ["entity_f1", "entity_precision", "entity_recall", "token_accuracy"] {
+            let value = try #require(test[metric], "\(metric)")
+            #expect(value >= 0 && value <= 1)
+        }
+        #expect((test["token_accuracy"] ?? 0) > 0.5, "most tokens are O")
+        let details = try registry.details(reference)
+        #expect(details.card.transformer?.task == "token")
+        #expect(details.card.labels.count == 21 && details.card.inputColumns == ["tokens"])
+        let metrics = try #require(try registry.blob(reference, path: "metrics.json"))
+        let object = try #require(try JSONSerialization.jsonObject(with: metrics) as? [String: Any])
+        #expect((object["confusion"] as? [String: [[Int]]])?["test"]?.count == 21)
+        #expect(object["entities"] is [String: Any])
+        // Served: raw text split into words, a tag per word, entities with their offsets in the text.
+        let served = try ServedModel.load(reference, registry: registry)
+        let text = try #require(served.text)
+        #expect(text.tagsTokens && text.column == "text")
+        let sentence = "  Empire State Building  at  night "
+        let input = try text.tokenizeWords([sentence], refuseLong: false)
+        let engine = try served.makeEngine(maxBatch: 2)
+        var scores = [Float](repeating: 0, count: engine.outputWidth)
+        try scores.withUnsafeMutableBufferPointer { try engine.predict([input], into: $0, inputsPerRow: 1) }
+        let (entities, tags) = scores.withUnsafeBufferPointer { text.entities($0, input) }
+        #expect(tags.first?.count == 5)
+        let scalars = Array(sentence.unicodeScalars)
+        for e in entities.first ?? [] {
+            var piece = String.UnicodeScalarView()
+            piece.append(contentsOf: scalars[e.start..<e.end])
+            #expect(String(piece) == e.text && e.score > 0 && e.score <= 1)
+        }
+    }
+
+    @Test func anIInsideTagAfterOFailsTheBIOCheckAtItsLineOrWarns() async throws {
+        let strict = try Self.tagging("specs/invalid/_data/tweets-bio.conll")
+        let (failed, _) = try await strict.run()
+        #expect(failed.outcome == .failed)
+        let diagnostic = try #require(failed.failures.first?.diagnostics.first)
+        #expect(diagnostic.id == "data.check.bio")
+        let note = try #require(diagnostic.notes.first)
+        #expect(note.message.contains("token 2, line 2: I-person after O"), "\(note.message)")
+        #expect(note.span?.start.line == 1)
+
+        let lenient = try Self.tagging("specs/invalid/_data/tweets-bio.conll", severity: "warn")
+        let (passed, _) = try await lenient.run()
+        #expect(passed.outcome == .succeeded, "\(passed.failures.flatMap(\.diagnostics).map(\.message))")
+    }
+
 }

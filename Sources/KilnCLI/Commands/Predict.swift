@@ -35,8 +35,8 @@ struct Predict: ParsableCommand {
     func run() throws {
         let ref = try RegistryOptions.reference(reference)
         let outputFormat = format ?? (output.map { $0.hasSuffix(".jsonl") ? "jsonl" : "csv" } ?? "csv")
-        guard ["csv", "jsonl"].contains(outputFormat) else {
-            throw ValidationError("--format is csv or jsonl, not '\(outputFormat)'")
+        guard ["csv", "jsonl", "conll"].contains(outputFormat) else {
+            throw ValidationError("--format is csv or jsonl (conll for a token classifier), not '\(outputFormat)'")
         }
         guard FileManager.default.fileExists(atPath: input) else {
             throw fail("no file '\(input)'")
@@ -48,6 +48,10 @@ struct Predict: ParsableCommand {
         }
         // A transformer's buffers grow with batch × max_length: it takes the file's rows 32 at a time.
         let engine = try model.makeEngine(maxBatch: model.text == nil ? min(batchRows, 4096) : 32)
+        if let text = model.text, text.tagsTokens {
+            try tag(text, engine, model)
+            return
+        }
         let sink: PredictionSink
         do { sink = try PredictionSink(path: output, format: outputFormat, model: model) } catch {
             throw fail("cannot write '\(output ?? "-")': \(error.localizedDescription)")
@@ -86,6 +90,82 @@ struct Predict: ParsableCommand {
 }
 
 extension Predict {
+    /// A token classifier over a CoNLL file (a token per line, in the first field; a blank line between
+    /// sentences; any other fields ignored), written back as `token<TAB>tag`; or over a csv/jsonl file's
+    /// `text` column, written as jsonl (or csv) with each row's entities as JSON.
+    func tag(_ text: TextModel, _ engine: InferenceEngine, _ model: ServedModel) throws {
+        let conll = input.hasSuffix(".conll") || input.hasSuffix(".txt")
+        if let format, format != (conll ? "conll" : "jsonl") {
+            throw ValidationError("a token classifier writes \(conll ? "CoNLL (token<TAB>tag)" : "jsonl (entities per row)") for this input, not \(format)")
+        }
+        var out = ""
+        var cut = 0
+        func run(_ prepared: PreparedInput) throws -> (entities: [[FoundEntity]], tags: [[String]]) {
+            var result = [Float](repeating: 0, count: prepared.rows * engine.outputWidth)
+            try result.withUnsafeMutableBufferPointer { try engine.predict([prepared], into: $0, inputsPerRow: 1) }
+            cut += prepared.truncated.filter { $0 }.count
+            return result.withUnsafeBufferPointer { text.entities($0, prepared) }
+        }
+        if conll {
+            guard let data = FileManager.default.contents(atPath: input),
+                let content = String(data: data, encoding: .utf8)
+            else { throw fail("cannot read '\(input)' as UTF-8 text") }
+            var sentences: [[String]] = [[]]
+            for line in content.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+                let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " || $0 == "\r" })
+                if let token = fields.first { sentences[sentences.count - 1].append(String(token)) } else if !(sentences.last?.isEmpty ?? true) {
+                    sentences.append([])
+                }
+            }
+            sentences.removeAll { $0.isEmpty }
+            for start in stride(from: 0, to: sentences.count, by: 256) {
+                let part = Array(sentences[start..<min(start + 256, sentences.count)])
+                let prepared = text.tokenizeTokens(part)
+                let (_, tags) = try run(prepared)
+                for (sentence, tagged) in zip(part, tags) {
+                    for (i, token) in sentence.enumerated() { out += "\(token)\t\(i < tagged.count ? tagged[i] : "O")\n" }
+                    out += "\n"
+                }
+            }
+        } else {
+            let schema = DataSchema(columns: [ColumnSchema(text.column, .text)])
+            let reader = TableReader(source: SourceConfig(path: input), schema: schema)
+            _ = try reader.stream(batchRows: 1024) { table in
+                guard let column = table.column(text.column) else { return }
+                var texts: [String] = []
+                for r in 0..<table.rowCount {
+                    guard let t = column.text(r) else {
+                        throw PredictionFailure(description: "\(table.origins.describe(r)): the text ('\(text.column)') is empty")
+                    }
+                    texts.append(t)
+                }
+                let prepared: PreparedInput
+                do throws(TextProblem) { prepared = try text.tokenizeWords(texts, refuseLong: false) } catch {
+                    throw PredictionFailure(
+                        description: "\(table.origins.describe(error.row)): the text ('\(text.column)') \(error.message)")
+                }
+                let (entities, _) = try run(prepared)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                for (i, found) in entities.enumerated() {
+                    let json = String(decoding: try encoder.encode(found), as: UTF8.self)
+                    out += "{\"entities\":\(json),\"truncated\":\(prepared.truncated[i])}\n"
+                }
+            }
+        }
+        if let output {
+            do { try Data(out.utf8).write(to: URL(fileURLWithPath: output), options: .atomic) } catch {
+                throw fail("cannot write '\(output)': \(error.localizedDescription)")
+            }
+            Terminal.standardError("kiln: tagged by \(model.reference) in \(output)\n")
+        } else {
+            Terminal.standardOutput(out)
+        }
+        if cut > 0 {
+            Terminal.standardError("kiln: \(cut) texts were cut at the model's \(text.maxLength) tokens; their last words are tagged O\n")
+        }
+    }
+
     /// A batch of the file as the model takes it: features through the card's preprocessing, or a
     /// transformer's texts tokenized (an empty text is an error at its file and line; a long one is cut,
     /// and the output's `truncated` says so).

@@ -46,7 +46,10 @@ struct Show: ParsableCommand {
         out += "Source: \(Escaped(summary.source))\n\n" + Log.indented(summary.message) + "\n"
         let model = details.card.model
         if let t = details.card.transformer {
-            out += "model    \(model.task.rawValue) transformer on text column '\(Escaped(details.card.inputColumns.first ?? ""))', \(model.outputs) labels, pooling \(Escaped(t.pooling)), max_length \(t.maxLength)\n"
+            out +=
+                t.task == "token"
+                ? "model    token classification transformer on tokens column '\(Escaped(details.card.inputColumns.first ?? ""))', \(model.outputs) tags, max_length \(t.maxLength)\n"
+                : "model    \(model.task.rawValue) transformer on text column '\(Escaped(details.card.inputColumns.first ?? ""))', \(model.outputs) labels, pooling \(Escaped(t.pooling)), max_length \(t.maxLength)\n"
             out += "base     \(Escaped(t.base.name)) (\(t.layers) layers, hidden \(t.hiddenSize), \(t.heads) heads, vocabulary \(t.vocabularySize)) sha256 \(Escaped(String(t.base.sha256.prefix(16))))\n"
             var adaptation: String
             if let a = t.adapters {

@@ -73,6 +73,8 @@ extension DatasetSpec.Check {
             return CheckSpec(.allowedValues, columns: columns, values: values, severity: severity, span: span)
         case .pattern(_, let pattern):
             return CheckSpec(.pattern, columns: columns, pattern: pattern, severity: severity, span: span)
+        case .bio:
+            return CheckSpec(.bio, columns: columns, severity: severity, span: span)
         }
     }
 }
@@ -133,6 +135,7 @@ extension SourceFormat {
         case .csv: self = .csv
         case .tsv: self = .tsv
         case .jsonl: self = .jsonl
+        case .conll: self = .conll
         }
     }
 }

@@ -71,18 +71,21 @@ struct Lowering {
             let spec = t.spec, model = t.model, ds = dataset.spec
             // What changes the trained weights; gates, registration and execution policy do not.
             let training = spec.json(omitting: [.gates, .register, .matrix, .timeout, .retry, .checkpoint])
-            if case .transformer(let arch) = model.architecture, let pretrained = checked.pretrained[model.name] {
+            if case .transformer(let arch) = model.architecture {
+                // Without its checkpoint read (a compile that does not look at files) there is nothing to lower.
+                guard let pretrained = checked.pretrained[model.name] else { return [] }
                 let data = DatasetPayload(dataset, sealing: sealing)
-                let text = dataset.textColumns.first ?? ""
+                let tagsTokens = model.task == .tokenClassification
+                let text = (tagsTokens ? dataset.tokenColumns.first : dataset.textColumns.first) ?? ""
                 unit.add(
                     r, .tokenize(
                         TokenizePayload(
                             data: data, textColumn: text, vocabularyFile: pretrained.vocabularyFile,
                             tokenizerConfigFile: pretrained.tokenizerFiles.count > 1 ? pretrained.tokenizerConfigFile : nil,
-                            maxLength: arch.maxLength)),
+                            maxLength: arch.maxLength, tagsTokens: tagsTokens)),
                     config: .object([
                         ("text", .string(text)), ("label", ds.json(.label)), ("max_length", .int(arch.maxLength)),
-                        ("tokenizer", .string("bert-wordpiece")),
+                        ("tokenizer", .string("bert-wordpiece")), ("task", .string(model.task.rawValue)),
                     ]), inputs: [.dataset(t.dataset, .split)], files: pretrained.tokenizerFiles,
                     provenance: [(["max_length"], model[.maxLength]), (["label"], ds[.label]), ([], model.raw)])
                 // The weights' hash is remembered by size and modification time: `kiln check` does not read them.

@@ -145,8 +145,15 @@ public struct TokenizePayload: Sendable, Codable {
     public var vocabularyFile: String
     public var tokenizerConfigFile: String?
     public var maxLength: Int
+    /// Token classification: `textColumn` is a tokens column, and the label a tags column whose tag goes on
+    /// each word's first piece (the other pieces and [CLS]/[SEP] are not scored, −100).
+    public var tagsTokens: Bool
 
-    public init(data: DatasetPayload, textColumn: String, vocabularyFile: String, tokenizerConfigFile: String?, maxLength: Int) {
+    public init(
+        data: DatasetPayload, textColumn: String, vocabularyFile: String, tokenizerConfigFile: String?, maxLength: Int,
+        tagsTokens: Bool = false
+    ) {
+        self.tagsTokens = tagsTokens
         self.data = data
         self.textColumn = textColumn
         self.vocabularyFile = vocabularyFile

@@ -27,6 +27,9 @@ public struct PretrainedModel: Sendable, Codable {
     public var hasPooler: Bool
     public var vocabularySize: Int
 
+    /// The files kiln reads from a pretrained folder.
+    public static let files = ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"]
+
     public var weightsFile: String { location.folder + "/model.safetensors" }
     public var configFile: String { location.folder + "/config.json" }
     public var vocabularyFile: String { location.folder + "/vocab.txt" }

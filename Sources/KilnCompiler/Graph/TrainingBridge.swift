@@ -63,6 +63,7 @@ extension ModelConfig {
             case .classification: .classification
             case .binary: .binary
             case .regression: .regression
+            case .tokenClassification: preconditionFailure("token classification is a transformer's")
             }
         let initialisation: Initialisation =
             switch spec.initialisation {
@@ -127,8 +128,10 @@ extension FineTunePayload {
                 rank: rank, alpha: Float(alpha), dropout: Float(dropout),
                 targets: targets.compactMap(BertFineTuning.LoRA.Target.init(rawValue:)))
         }
+        let task: BertFineTuning.Task =
+            t.model.task == .tokenClassification ? .token(labels: t.outputs) : .sequence(labels: t.outputs, pooling: pooling)
         let settings = BertFineTuning(
-            task: .sequence(labels: t.outputs, pooling: pooling), optimizer: optimizer, warmupSteps: 0, totalSteps: 1,
+            task: task, optimizer: optimizer, warmupSteps: 0, totalSteps: 1,
             decays: typed.schedule.kind == .linear, gradientClip: typed.gradientClip.map(Float.init),
             accumulation: typed.gradientAccumulation, freezeEmbeddings: tuning.freezeEmbeddings,
             frozenLayers: tuning.freezeLayers, lora: lora, hiddenDropout: arch.hiddenDropout.map(Float.init),
@@ -137,7 +140,8 @@ extension FineTunePayload {
             data: data, pretrained: pretrained, weightsSHA256: weightsSHA256, settings: settings,
             maxLength: arch.maxLength, epochs: typed.epochs, batchSize: typed.batchSize,
             warmup: typed.schedule.warmupRatio.map(Warmup.ratio) ?? .epochs(typed.schedule.warmupEpochs),
-            classes: dataset.classes ?? [], textColumn: dataset.textColumns.first ?? "", metrics: t.metrics,
+            classes: dataset.classes ?? dataset.spec.label.flatMap(dataset.spec.column)?.values ?? [],
+            textColumn: dataset.textColumns.first ?? dataset.tokenColumns.first ?? "", metrics: t.metrics,
             earlyStopping: typed.earlyStopping.map {
                 TrainingConfig.EarlyStopping(monitor: $0.monitor, patience: $0.patience, minDelta: $0.minDelta)
             }, checkpointEvery: typed.checkpointEvery, threads: typed.threads, retry: t.retry, timeout: t.timeout,

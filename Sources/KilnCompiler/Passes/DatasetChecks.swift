@@ -92,7 +92,7 @@ extension CompilerContext {
                     "'min' (\(min.diagnosticText)) is greater than 'max' (\(max.diagnosticText)) for '\(column.name)'",
                     at: column.span(.min) ?? column.span)
             }
-            if !column.values.isEmpty && column.type != .category {
+            if !column.values.isEmpty && column.type != .category && column.type != .tags {
                 diagnostics.error(
                     .compiler(.columnValues),
                     "'values' applies to category columns, and '\(column.name)' is \(column.type.rawValue)",
@@ -115,6 +115,7 @@ extension CompilerContext {
             }
         }
 
+        checkTokenSource(spec, resource: resource)
         checkDataChecks(spec)
         checkSplit(spec, resource: resource)
         if spec.encrypt && !checked.policies.contains(where: { $0.encryptionKey != nil }) {
@@ -128,8 +129,58 @@ extension CompilerContext {
 
         checked.datasets[spec.name] = CheckedDataset(
             resource: resource, spec: spec,
-            featureColumns: plan.outputColumns, inputWidth: width, textColumns: plan.texts, classes: classes,
-            sourceFiles: files)
+            featureColumns: plan.outputColumns, inputWidth: width, textColumns: plan.texts, tokenColumns: plan.sequences,
+            classes: classes, sourceFiles: files)
+    }
+
+    /// A token source (CoNLL or tokens/tags jsonl): one tokens and one tags column and nothing else, the
+    /// tag set declared as IOB2 tags, the tags the label.
+    private mutating func checkTokenSource(_ spec: DatasetSpec, resource: Resource) {
+        let tokens = spec.columns.filter { $0.type == .tokens }, tags = spec.columns.filter { $0.type == .tags }
+        let format = spec.format.map(SourceFormat.init) ?? SourceFormat(extensionOf: spec.path)
+        guard format == .conll || !tokens.isEmpty || !tags.isEmpty else { return }
+        func error(_ message: String, at span: SourceSpan?, help: String? = nil) {
+            diagnostics.error(.compiler(.tokenSource), message, at: span ?? resource.nameSpan, help: help)
+        }
+        if tokens.count != 1 || tags.count != 1 || spec.columns.count != 2 {
+            error(
+                "a token source has two columns, one 'tokens' and one 'tags'; this schema has \(spec.columns.map { "\($0.name) (\($0.type.rawValue))" }.joined(separator: ", "))",
+                at: spec[.columns]?.keySpan,
+                help: "columns: {tokens: {type: tokens}, tags: {type: tags, values: [O, B-PER, I-PER]}}")
+            return
+        }
+        if let format, format != .conll && format != .jsonl {
+            error(
+                "tokens and tags are read from a 'conll' or a 'jsonl' source, not '\(format.rawValue)'",
+                at: spec.span(.format) ?? spec.span(.path), help: "write 'format: conll'")
+        }
+        let tagColumn = tags[0]
+        if tagColumn.values.isEmpty {
+            error(
+                "tags column '\(tagColumn.name)' needs its tag set in 'values'", at: tagColumn.span,
+                help: "values: [O, B-PER, I-PER, B-LOC, I-LOC]")
+        }
+        if !tagColumn.values.isEmpty, tagColumn.values.count < 2 || !tagColumn.values.contains(where: { $0.hasPrefix("B-") }) {
+            error(
+                "tags column '\(tagColumn.name)' needs 'O' and at least one entity's B- tag", at: tagColumn.span(.values),
+                help: "values: [O, B-PER, I-PER]")
+        }
+        for value in tagColumn.values where !(value == "O" || ((value.hasPrefix("B-") || value.hasPrefix("I-")) && value.count > 2)) {
+            error(
+                "tag '\(value)' of '\(tagColumn.name)' is not O, B-TYPE or I-TYPE (IOB2)",
+                at: tagColumn.span(.values) ?? tagColumn.span)
+            break
+        }
+        if let label = spec.label, label != tagColumn.name {
+            error(
+                "a token source's label is its tags column '\(tagColumn.name)', not '\(label)'", at: spec.span(.label),
+                help: "write 'label: \(tagColumn.name)'")
+        }
+        if spec.split.strategy == .stratified || spec.split.strategy == .group {
+            error(
+                "a token source's sentences are split 'random' or 'ordered', not '\(spec.split.strategy.rawValue)'",
+                at: spec.split.span, help: "write 'strategy: random'")
+        }
     }
 
     /// A feature-plan problem as a diagnostic, at the transform (or its column) that causes it.
@@ -203,6 +254,15 @@ extension CompilerContext {
                         at: span, help: "drop 'ignore: true' (and keep it out of 'features'), or check another column")
                     continue
                 }
+                if column.type == .tokens || column.type == .tags {
+                    if case .bio = check.rule {} else if case .notNull = check.rule {} else {
+                        diagnostics.error(
+                            .compiler(.checkType),
+                            "'\(check.raw["check"]?.string ?? "")' compares whole cells, and '\(name)' holds a sentence's \(column.type.rawValue)",
+                            at: span, help: "check a token source's tags with {check: bio}; its tag set is the column's 'values'")
+                        continue
+                    }
+                }
                 switch check.rule {
                 case .range where !column.isNumeric:
                     diagnostics.error(
@@ -216,7 +276,11 @@ extension CompilerContext {
                     diagnostics.error(
                         .compiler(.checkType),
                         "'pattern' needs a string column, and '\(name)' is \(column.type.rawValue)", at: span)
-                case .notNull, .range, .unique, .rowCount, .classBalance, .allowedValues, .pattern: break
+                case .bio where column.type != .tags:
+                    diagnostics.error(
+                        .compiler(.checkType), "'bio' needs a tags column, and '\(name)' is \(column.type.rawValue)",
+                        at: span)
+                case .notNull, .range, .unique, .rowCount, .classBalance, .allowedValues, .pattern, .bio: break
                 }
             }
             switch check.rule {
@@ -228,7 +292,15 @@ extension CompilerContext {
                 diagnostics.error(
                     .compiler(.checkColumn), "'class_balance' needs a 'column' when the dataset has no label",
                     at: check.span)
-            case .notNull, .range, .unique, .rowCount, .classBalance, .allowedValues, .pattern: break
+            case .classBalance(nil, _) where spec.label.flatMap(spec.column)?.type == .tags:
+                diagnostics.error(
+                    .compiler(.checkType), "'class_balance' counts a label's classes, and this label is a sentence's tags",
+                    at: check.span, help: "remove it: a token source's balance is its tags' counts, which kiln does not check")
+            case .bio(nil) where spec.label.flatMap(spec.column)?.type != .tags:
+                diagnostics.error(
+                    .compiler(.checkColumn), "'bio' needs a 'column' when the label is not a tags column",
+                    at: check.span)
+            case .notNull, .range, .unique, .rowCount, .classBalance, .allowedValues, .pattern, .bio: break
             }
         }
     }

@@ -40,19 +40,30 @@ extension CompilerContext {
             refuse(mlpOnly, owner: "mlp", id: .mlpOnlyField)
             checkTransformer(spec, t, resource)
         }
+        if spec.task == .tokenClassification, spec.architecture.name != "transformer" {
+            diagnostics.error(
+                .compiler(.transformerTask),
+                "the 'token_classification' task needs a transformer, and this model is '\(spec.architecture.name)'",
+                at: spec.span(.task), help: "use 'architecture: {type: transformer, pretrained: …}'")
+        }
         checked.models[spec.name] = resource
     }
 
     private mutating func checkTransformer(_ spec: ModelSpec, _ t: ArchitectureSpec.Transformer, _ resource: Resource) {
         switch spec.task {
-        case .classification: break
+        case .classification, .tokenClassification: break
         case .binary, .regression:
             diagnostics.error(
                 .compiler(.transformerTask),
-                "a transformer does 'classification' (a label per text), not '\(spec.task.rawValue)'",
+                "a transformer does 'classification' (a label per text) or 'token_classification' (a tag per token), not '\(spec.task.rawValue)'",
                 at: spec.span(.task),
                 help: spec.task == .binary
                     ? "write 'task: classification': two classes are a softmax over two labels" : nil)
+        }
+        if spec.task == .tokenClassification, spec.writes(.pooling) {
+            diagnostics.error(
+                .compiler(.transformerOnlyField), "'pooling' applies to 'classification'; a token task tags every token",
+                at: spec.keySpan(.pooling), help: "remove 'pooling'")
         }
         let tuning = spec.fineTuning
         if case .full = tuning.method {
@@ -79,10 +90,20 @@ extension CompilerContext {
             return
         }
         let location = PretrainedModel.locate(t.pretrained, directory: resource.directory)
-        if location.isPath, let problem = confinement.problem(location.folder + "/config.json") {
-            diagnostics.error(
-                .compiler(.readRefused), "pretrained folder '\(Escaped(t.pretrained))' is not read: \(problem)", at: at)
-            return
+        // Every file kiln reads from the folder: inside the workspace when the spec names a path (a cache
+        // name is the user's own directory), and a regular file wherever it is.
+        for name in PretrainedModel.files {
+            let file = location.folder + "/" + name
+            guard FileManager.default.fileExists(atPath: file) else { continue }
+            if let problem = location.isPath ? confinement.problem(file) : ReadConfinement.special(file) {
+                diagnostics.error(
+                    .compiler(.readRefused), "pretrained '\(Escaped(t.pretrained))': \(name) is not read: \(problem)",
+                    at: at,
+                    help: location.isPath
+                        ? "keep the model inside the workspace, name its directory in \(ReadConfinement.allowVariable), or put it in kiln's model cache"
+                        : nil)
+                return
+            }
         }
         let model: PretrainedModel
         do {

@@ -80,12 +80,20 @@ extension CompilerContext {
                 labelMismatch(
                     label, task: task, expected: "a float or int column", at: datasetValue?.span, taskSpan: taskSpan)
             }
+        case .tokenClassification:
+            if label.type == .tags {
+                outputs = label.values.count
+            } else {
+                labelMismatch(
+                    label, task: task, expected: "a tags column (a tag per token, from a conll or tokens/tags source)",
+                    at: datasetValue?.span, taskSpan: taskSpan)
+            }
         }
 
         // Loss and metrics by task.
         let allowedLosses: [TrainingSpec.Loss] =
             switch task {
-            case .classification: [.crossEntropy]
+            case .classification, .tokenClassification: [.crossEntropy]
             case .binary: [.binaryCrossEntropy]
             case .regression: [.mse, .huber]
             }
@@ -108,6 +116,8 @@ extension CompilerContext {
         switch task {
         case .regression: (taskMetrics, defaultMetrics) = (SpecSchema.regressionMetrics, ["rmse", "r2"])
         case .classification, .binary: (taskMetrics, defaultMetrics) = (SpecSchema.classificationMetrics, ["accuracy", "f1_macro"])
+        case .tokenClassification:
+            (taskMetrics, defaultMetrics) = (SpecSchema.entityMetrics, ["entity_f1", "entity_precision", "entity_recall"])
         }
         let metrics = spec.metrics ?? defaultMetrics
         for (m, span) in spec.metricItems where !taskMetrics.contains(m) {
@@ -115,7 +125,7 @@ extension CompilerContext {
                 .compiler(.taskMetricMismatch),
                 "metric '\(m)' does not fit the '\(task.rawValue)' task of model '\(model.name)'",
                 at: span, notes: [DiagnosticNote("the task is set here", at: taskSpan)],
-                help: "metrics for \(task): " + taskMetrics.joined(separator: ", "))
+                help: "metrics for \(task.rawValue): " + taskMetrics.joined(separator: ", "))
         }
 
         // Gates name computed metrics, on splits that have rows.
@@ -229,16 +239,16 @@ extension CompilerContext {
                 "the 'linear' schedule is for transformers; model '\(model.name)' is '\(model.architecture.name)'",
                 at: spec.span(.scheduleType), help: "use 'constant', 'step' or 'cosine'")
         }
-        // A text feature is read by a transformer only.
-        for text in dataset.textColumns {
+        // A text or tokens feature is read by a transformer only.
+        for text in dataset.textColumns + dataset.tokenColumns {
             diagnostics.error(
                 .compiler(.unusableFeature),
-                "text column '\(text)' cannot be a feature of model '\(model.name)', which is '\(model.architecture.name)'",
+                "\(dataset.tokenColumns.contains(text) ? "tokens" : "text") column '\(text)' cannot be a feature of model '\(model.name)', which is '\(model.architecture.name)'",
                 at: dataset.spec.column(text)?.span ?? datasetValue?.span,
                 notes: [DiagnosticNote("used together here", at: datasetValue?.span)],
                 help: "mark it 'ignore: true', drop it with {op: drop, columns: [\(text)]}, or train a transformer on it")
         }
-        if !dataset.textColumns.isEmpty { return }
+        if !dataset.textColumns.isEmpty || !dataset.tokenColumns.isEmpty { return }
 
         // Shapes: the dataset's features after transforms give the input width, the label the output width.
         var inputs = dataset.inputWidth
@@ -263,7 +273,7 @@ extension CompilerContext {
         if case .declared(let n) = model.outputs, let declared = model[.outputs], let inferred = outputs, n != inferred {
             diagnostics.error(
                 .compiler(.shapeMismatch),
-                "model '\(model.name)' declares \(n) outputs, but the '\(task)' task on label '\(labelName)' needs \(inferred)",
+                "model '\(model.name)' declares \(n) outputs, but the '\(task.rawValue)' task on label '\(labelName)' needs \(inferred)",
                 at: declared.span,
                 notes: [
                     DiagnosticNote("the label is declared here", at: label.span),
@@ -304,7 +314,19 @@ extension CompilerContext {
             diagnostics.error(.compiler(.transformerTraining), message, at: span, notes: notes, help: help)
             ok = false
         }
-        if model.task == .classification {
+        if model.task == .tokenClassification, dataset.tokenColumns.count != 1 || !dataset.featureColumns.isEmpty
+            || !dataset.textColumns.isEmpty
+        {
+            error(
+                "token classification reads a token source's tokens column; dataset '\(dataset.spec.name)' gives \(dataset.tokenColumns.isEmpty ? "none" : "other features too")",
+                at: datasetValue?.span, help: "train on a dataset with 'format: conll' (or tokens/tags jsonl)")
+        }
+        if model.task == .classification, !dataset.tokenColumns.isEmpty {
+            error(
+                "dataset '\(dataset.spec.name)' is a token source: its model's task is 'token_classification'",
+                at: datasetValue?.span, help: "write 'task: token_classification' in model '\(model.name)'")
+        }
+        if model.task == .classification, dataset.tokenColumns.isEmpty {
             let numeric = dataset.featureColumns
             if dataset.textColumns.count != 1 || !numeric.isEmpty {
                 let found =
@@ -354,6 +376,9 @@ extension CompilerContext {
                 "micro-batches of \(spec.batchSize / spec.gradientAccumulation) sequences: a transformer takes at most 4,096 at once",
                 at: spec.span(.batchSize), help: "raise 'gradient_accumulation'")
         }
+        if let (_, span) = spec.metricItems.first(where: { $0.name == "roc_auc" }), dataset.classes?.count != 2 {
+            error("'roc_auc' is computed for two classes; this label has \(dataset.classes?.count ?? 0)", at: span)
+        }
         for gate in spec.gates where gate.split == .train && gate.metric != "loss" {
             error(
                 "a transformer's training is evaluated on its validation and test splits; the train split reports its loss only",
@@ -368,7 +393,7 @@ extension CompilerContext {
     ) {
         diagnostics.error(
             .compiler(.taskLabelMismatch),
-            "the '\(task)' task needs \(expected) as its label, and '\(label.name)' is \(label.type.rawValue)",
+            "the '\(task.rawValue)' task needs \(expected) as its label, and '\(label.name)' is \(label.type.rawValue)",
             at: span,
             notes: [
                 DiagnosticNote("the task is set here", at: taskSpan),

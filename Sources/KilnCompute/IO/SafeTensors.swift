@@ -160,9 +160,14 @@ public enum SafeTensors {
                 let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2,
                 let width = elementBytes[dtype], shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 })
             else { throw bad("tensor '\(name)' lacks a known dtype, a shape or data_offsets") }
-            let elements = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }
-            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= dataCount,
-                offsets[1] - offsets[0] == elements * width
+            var elements = 1, overflow = false
+            for d in shape {
+                let (p, o) = elements.multipliedReportingOverflow(by: d)
+                (elements, overflow) = (p, overflow || o)
+            }
+            let (bytes, tooMany) = elements.multipliedReportingOverflow(by: width)
+            guard !overflow, !tooMany, offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= dataCount,
+                offsets[1] - offsets[0] == bytes
             else { throw bad("tensor '\(name)': offsets \(offsets) do not fit its shape \(shape)") }
             out.append((name, dtype, shape))
         }

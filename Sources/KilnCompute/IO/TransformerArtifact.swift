@@ -32,7 +32,7 @@ public struct TransformerCard: Sendable, Codable, Equatable {
         }
     }
 
-    /// `sequence` (a label per text).
+    /// `sequence` (a label per text) or `token` (a tag per token: the head is applied to every position).
     public var task: String
     public var pooling: String
     public var maxLength: Int
@@ -47,10 +47,10 @@ public struct TransformerCard: Sendable, Codable, Equatable {
     public var vocabularySize: Int
 
     public init(
-        pooling: String, maxLength: Int, method: String, adapters: Adapters?, frozenLayers: Int, base: Base,
+        task: String = "sequence", pooling: String, maxLength: Int, method: String, adapters: Adapters?, frozenLayers: Int, base: Base,
         config: BertConfig
     ) {
-        task = "sequence"
+        self.task = task
         self.pooling = pooling
         self.maxLength = maxLength
         self.method = method
@@ -64,8 +64,8 @@ public struct TransformerCard: Sendable, Codable, Equatable {
     }
 
     var problem: String? {
-        guard task == "sequence" else { return "transformer task '\(task)' is not one this kiln serves" }
-        guard BertFineTuning.Pooling(rawValue: pooling) != nil else { return "unknown pooling '\(pooling)'" }
+        guard task == "sequence" || task == "token" else { return "transformer task '\(task)' is not one this kiln knows" }
+        guard task == "token" || BertFineTuning.Pooling(rawValue: pooling) != nil else { return "unknown pooling '\(pooling)'" }
         guard maxLength >= 2, maxLength <= 4096 else { return "a max_length of \(maxLength)" }
         switch (method, adapters) {
         case ("full", nil): break
@@ -89,7 +89,9 @@ public final class FineTunedBert: @unchecked Sendable {
     public let transformer: TransformerCard
     public let encoder: BertEncoder
     public let head: BertEncoder.Linear
-    public let pooling: BertFineTuning.Pooling
+    /// How a sequence is pooled (a text classifier); nil for a token classifier, whose head reads every position.
+    public let pooling: BertFineTuning.Pooling?
+    public var tagsTokens: Bool { transformer.task == "token" }
 
     /// Writes the artifact of a finished training: card.json, model.safetensors and the tokenizer files
     /// copied from the pretrained folder.
@@ -109,8 +111,16 @@ public final class FineTunedBert: @unchecked Sendable {
                 if name == "tokenizer_config.json" { continue }
                 throw .io(path: source, reason: "the pretrained folder has no \(name)")
             }
-            guard let data = FileManager.default.contents(atPath: source) else {
-                throw .io(path: source, reason: "cannot read the file")
+            // Only the checkpoint's own small files travel with the version: regular files, of a bounded size,
+            // the JSON ones objects.
+            let attributes = try? FileManager.default.attributesOfItem(
+                atPath: URL(fileURLWithPath: source).resolvingSymlinksInPath().path)
+            guard attributes?[.type] as? FileAttributeType == .typeRegular,
+                let size = attributes?[.size] as? Int, size <= 16 << 20,
+                let data = FileManager.default.contents(atPath: source)
+            else { throw .io(path: source, reason: "not a regular file of at most 16 MiB") }
+            if name.hasSuffix(".json"), (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] == nil {
+                throw .invalidFile(path: source, reason: "not a JSON object")
             }
             try AtomicFile.write([UInt8](data), to: files + "/" + name)
         }
@@ -153,7 +163,8 @@ public final class FineTunedBert: @unchecked Sendable {
                 path: weights, reason: "the head must be classifier.weight [\(labels), \(config.hiddenSize)] and classifier.bias [\(labels)]")
         }
         head = try BertEncoder.Linear(weight: try Tensor(shape: w.shape, values: w.values), bias: try Tensor(shape: b.shape, values: b.values))
-        guard let pooling = BertFineTuning.Pooling(rawValue: t.pooling) else {
+        let pooling = t.task == "token" ? nil : BertFineTuning.Pooling(rawValue: t.pooling)
+        if t.task != "token", pooling == nil {
             throw .invalidFile(path: directory, reason: "unknown pooling '\(t.pooling)'")
         }
         if pooling == .pooler, encoder.pooler == nil {
@@ -238,9 +249,10 @@ public final class TextClassifier: @unchecked Sendable {
             let end = min(start + maxBatch, batch.count)
             try inference.encode(Array(batch[start..<end]))
             switch model.pooling {
-            case .pooler: try inference.poolCLS()
-            case .cls: try inference.firstToken()
-            case .mean: try inference.meanPool()
+            case .pooler?: try inference.poolCLS()
+            case .cls?: try inference.firstToken()
+            case .mean?: try inference.meanPool()
+            case nil: throw .invalidArgument("a token classifier tags tokens: use TokenTagger")
             }
             try inference.logits(model.head, tokens: false, into: logits)
             for r in 0..<(end - start) {
@@ -254,6 +266,59 @@ public final class TextClassifier: @unchecked Sendable {
                     sum += e
                 }
                 for j in 0..<k { output[(start + r) * k + j] /= sum }
+            }
+            start = end
+        }
+    }
+}
+
+/// One worker's token tagger over a shared `FineTunedBert` (token classification): batches of token ids
+/// to each position's tag probabilities.
+public final class TokenTagger: @unchecked Sendable {
+    public let model: FineTunedBert
+    public let maxBatch: Int
+    let inference: BertInference
+    let logits: Tensor
+
+    public init(_ model: FineTunedBert, maxBatch: Int, blas: BLAS) throws(ComputeError) {
+        self.model = model
+        self.maxBatch = max(1, maxBatch)
+        let length = model.transformer.maxLength
+        inference = try BertInference(model.encoder, maxBatch: self.maxBatch, maxLength: length, blas: blas)
+        logits = Tensor(shape: [self.maxBatch * length, model.card.labels.count])
+    }
+
+    public var tags: Int { model.card.labels.count }
+    /// Values per sequence in `probabilities`' output: max_length positions × tags.
+    public var width: Int { model.transformer.maxLength * tags }
+
+    /// Softmax over the tags at every position: sequence i's position t at `(i · maxLength + t) · tags`
+    /// (positions past a sequence's end are zero).
+    public func probabilities(_ batch: [[Int32]], into output: UnsafeMutableBufferPointer<Float>) throws(ComputeError) {
+        let k = tags, length = model.transformer.maxLength
+        guard output.count >= batch.count * width else { throw .shapeMismatch("\(batch.count) × \(width) probabilities") }
+        for i in 0..<(batch.count * width) { output[i] = 0 }
+        var start = 0
+        while start < batch.count {
+            let end = min(start + maxBatch, batch.count)
+            let part = Array(batch[start..<end])
+            try inference.encode(part)
+            try inference.logits(model.head, tokens: true, into: logits)
+            let padded = inference.paddedLength
+            for (b, sequence) in part.enumerated() {
+                for t in 0..<sequence.count {
+                    let row = logits.data + (b * padded + t) * k
+                    var top = row[0]
+                    for j in 1..<k where row[j] > top { top = row[j] }
+                    var sum: Float = 0
+                    let out = ((start + b) * length + t) * k
+                    for j in 0..<k {
+                        let e = exp(row[j] - top)
+                        output[out + j] = e
+                        sum += e
+                    }
+                    for j in 0..<k { output[out + j] /= sum }
+                }
             }
             start = end
         }

@@ -10,6 +10,8 @@ public struct CheckSpec: Sendable, Codable, Hashable {
         case classBalance = "class_balance"
         case allowedValues = "allowed_values"
         case pattern
+        /// A tags column's BIO consistency: every I-X continues a B-X or I-X.
+        case bio
     }
 
     public enum Level: String, Sendable, Codable { case error, warn }
@@ -118,6 +120,12 @@ public struct ContractChecker: Sendable {
 
     /// A cell for an example: pii masked, null shown as empty.
     private func shown(_ c: Column, _ r: Int) -> String {
+        if c.schema.type == .tokens || c.schema.type == .tags {
+            var items = c.sequence(r).joined(separator: " ")
+            if items.count > 80 { items = String(items.prefix(80)) + "…" }
+            guard c.schema.pii else { return items }
+            return masker?.mask(items) ?? "<pii>"
+        }
         guard let text = c.text(r) else { return "(empty)" }
         guard c.schema.pii else { return text }
         return masker?.mask(text) ?? "<pii>"
@@ -127,7 +135,7 @@ public struct ContractChecker: Sendable {
         let n = table.rowCount
         var columns: [Column] = []
         var names = check.columns
-        if check.kind == .classBalance && names.isEmpty, let label = schema.label { names = [label] }
+        if (check.kind == .classBalance || check.kind == .bio) && names.isEmpty, let label = schema.label { names = [label] }
         for name in names { columns.append(try column(name, table, check)) }
         var failing: [Int] = []
         var notes: [Int: String] = [:]
@@ -221,6 +229,27 @@ public struct ContractChecker: Sendable {
                 if let t = c.text(r), (try? regex.wholeMatch(in: t)) == nil { failing.append(r) }
             }
             summary = "\(failing.count) of \(n) rows have \(list) not matching '\(check.pattern ?? "")'"
+        case .bio:
+            guard let c = columns.first else {
+                throw DataError(.data(.checkColumn), "'bio' needs a tags column or a label", at: check.span)
+            }
+            let scheme = Dictionary(c.schema.values.map { ($0, BIOTag($0)) }, uniquingKeysWith: { a, _ in a })
+            for r in 0..<n {
+                var previous: BIOTag?
+                for (i, tag) in c.sequence(r).enumerated() {
+                    let current = scheme[tag] ?? BIOTag(tag)
+                    if let type = current.breaks(after: previous) {
+                        failing.append(r)
+                        let (file, start) = table.origins.origin(of: r)
+                        // CoNLL: a token per line from the sentence's first; jsonl: the sentence's line.
+                        let line = file.hasSuffix(".jsonl") ? start : start + i
+                        notes[r] = "token \(i + 1), line \(line): \(tag) after \(i == 0 ? "the start" : c.sequence(r)[i - 1]) does not continue a \(type) entity"
+                        break
+                    }
+                    previous = current
+                }
+            }
+            summary = "\(failing.count) of \(n) sentences have an I- tag that does not continue its entity (BIO)"
         }
         let examples = failing.prefix(exampleLimit).map { r in
             let (file, line) = table.origins.origin(of: r)

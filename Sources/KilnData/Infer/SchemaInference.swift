@@ -93,6 +93,10 @@ public struct SchemaInference: Sendable {
         let format = source.format ?? SourceFormat(extensionOf: files[0]) ?? .csv
         for file in files {
             switch format {
+            case .conll:
+                throw DataError(
+                    .data(.header), "'\(file)' is a CoNLL file: its schema is a tokens and a tags column", at: nil,
+                    help: "write it: columns: {tokens: {type: tokens}, tags: {type: tags, values: [O, B-PER, I-PER, …]}}, format: conll")
             case .csv, .tsv:
                 let delimiter = source.delimiter ?? (format == .tsv ? 0x09 : 0x2C)
                 var header: [String]?

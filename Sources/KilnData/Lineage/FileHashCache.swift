@@ -7,8 +7,8 @@ public import Foundation
 
 /// SHA-256 of large files that rarely change (a pretrained model's weights), remembered by what `stat`
 /// says of the file, so that `kiln check` and `kiln plan` do not read 90 MB each time. As DVC's state
-/// database does, a file counts as unchanged while its device, inode, size and modification time (to the
-/// nanosecond) are; any of them changing, the file is hashed again. One small JSON record per file, under
+/// database does, a file counts as unchanged while its device, inode, size and modification and change
+/// times (to the nanosecond) are; any of them changing, the file is hashed again. One small JSON record per file, under
 /// `$KILN_CACHE/hashes` (default `~/.cache/kiln/hashes`), named by the SHA-256 of the file's real path;
 /// written atomically, so concurrent kilns at worst hash twice. A record that cannot be read or written
 /// only costs a rehash.
@@ -20,6 +20,9 @@ public enum FileHashCache {
         var bytes: Int64
         var modified: Int64
         var modifiedNanoseconds: Int64
+        /// The inode's change time: `touch -r` can restore a modification time, not this.
+        var changed: Int64
+        var changedNanoseconds: Int64
         var sha256: String
     }
 
@@ -39,7 +42,8 @@ public enum FileHashCache {
         }
         let current = Record(
             path: real, device: UInt64(info.st_dev), inode: UInt64(info.st_ino), bytes: Int64(info.st_size),
-            modified: Int64(info.st_mtim.tv_sec), modifiedNanoseconds: Int64(info.st_mtim.tv_nsec), sha256: "")
+            modified: Int64(info.st_mtim.tv_sec), modifiedNanoseconds: Int64(info.st_mtim.tv_nsec),
+            changed: Int64(info.st_ctim.tv_sec), changedNanoseconds: Int64(info.st_ctim.tv_nsec), sha256: "")
         let recordPath = directory + "/" + ContentHash.bytes(Data(real.utf8)) + ".json"
         if let data = FileManager.default.contents(atPath: recordPath),
             var stored = try? JSONDecoder().decode(Record.self, from: data), stored.sha256.count == 64

@@ -81,10 +81,38 @@ public struct IngestedDataset: Sendable {
 
     /// Reads and hashes the files (the runner's ingest stage); the contract is not run yet.
     public static func read(_ config: DatasetConfig, keep: Set<String>? = nil) throws(DataError) -> IngestedDataset {
+        if let tokens = config.schema.columns.first(where: { $0.type == .tokens }) {
+            let table = try readTokens(config, tokens: tokens)
+            return IngestedDataset(config: config, table: table, sources: try sources(of: table))
+        }
         var reader = TableReader(source: config.source, schema: config.schema, keep: keep)
         reader.hashSources = true
         let table = try reader.read()
         return IngestedDataset(config: config, table: table, sources: try sources(of: table))
+    }
+
+    /// A token source (CoNLL, or jsonl with the tokens and tags columns' names as keys): a row per
+    /// sentence, its tokens and tags as sequences; BIO consistency is the contract's `bio` check.
+    static func readTokens(_ config: DatasetConfig, tokens: ColumnSchema) throws(DataError) -> Table {
+        guard let tags = config.schema.columns.first(where: { $0.type == .tags }) else {
+            throw DataError(.data(.header), "a tokens column needs a tags column beside it", at: nil)
+        }
+        var out: Table?
+        for file in try TableReader.files(config.source) {
+            let format = config.source.format ?? SourceFormat(extensionOf: file) ?? .conll
+            let sentences: TokenSentences
+            switch format {
+            case .jsonl:
+                sentences = try TokenLabelReader.readJSONLines(
+                    path: file, tags: tags.values, bio: nil, keys: (tokens.name, tags.name)).sentences
+            case .conll, .csv, .tsv:
+                sentences = try TokenLabelReader.readCoNLL(path: file, tags: tags.values, bio: nil).sentences
+            }
+            let table = try sentences.table(tokens: tokens, tags: tags, file: file, digest: try ContentHash.file(file))
+            if out == nil { out = table } else { out?.append(table) }
+        }
+        guard let out else { throw DataError(.data(.globEmpty), "no files match '\(config.source.path)'", at: nil) }
+        return out
     }
 
     /// A table read before (the runner's cache), with its sources as recorded then.

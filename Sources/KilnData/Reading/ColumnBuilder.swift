@@ -62,7 +62,7 @@ struct ColumnBuilder {
         case .int: ints.reserveCapacity(n)
         case .bool: bools.reserveCapacity(n)
         case .category: codes.reserveCapacity(n)
-        case .string, .text: strings.reserveCapacity(n)
+        case .string, .text, .tokens, .tags: strings.reserveCapacity(n)
         }
     }
 
@@ -80,7 +80,7 @@ struct ColumnBuilder {
         case .int: ints.append(0)
         case .bool: bools.append(false)
         case .category: codes.append(-1)
-        case .string, .text: strings.append("")
+        case .string, .text, .tokens, .tags: strings.append("")
         }
         nulls.append(null: true)
     }
@@ -138,7 +138,7 @@ struct ColumnBuilder {
                 let valid = String(validating: UnsafeBufferPointer(start: p, count: n), as: UTF8.self) != nil
                 return (-1, valid ? nil : .invalidUTF8)
             }
-        case .string, .text:
+        case .string, .text, .tokens, .tags:
             var k = old
             for r in rows {
                 let f = block.field(r, i)
@@ -232,7 +232,7 @@ struct ColumnBuilder {
                 } else {
                     throw .notA("a boolean")
                 }
-            case .string, .text:
+            case .string, .text, .tokens, .tags:
                 throw .notA("a string (a JSON string in quotes)")
             }
         case .bool(let b):
@@ -242,12 +242,12 @@ struct ColumnBuilder {
                 nulls.append(null: false)
             case .category: try appendCategory(b ? "true" : "false")
             default:
-                throw .notA(schema.type == .string || schema.type == .text ? "a string" : "a \(schema.type.rawValue)")
+                throw .notA(schema.type.isTextual ? "a string" : "a \(schema.type.rawValue)")
             }
         case .string(let s):
             switch schema.type {
             case .category: try appendCategory(s)
-            case .string, .text:
+            case .string, .text, .tokens, .tags:
                 if let pattern, (try? pattern.wholeMatch(in: s)) == nil { throw .patternMismatch }
                 strings.append(s)
                 nulls.append(null: false)
@@ -274,7 +274,7 @@ struct ColumnBuilder {
             case .int: .int(ints)
             case .bool: .bool(bools)
             case .category: .category(codes)
-            case .string, .text: .string(strings)
+            case .string, .text, .tokens, .tags: .string(strings)
             }
         return Column(schema: schema, values: values, nulls: nulls)
     }

@@ -127,6 +127,10 @@ public struct TableReader: Sendable {
                         firstHeader: &firstHeader, state: &state)
                 case .jsonl:
                     try readJSONLines(file, kept: kept, state: &state)
+                case .conll:
+                    throw DataError(
+                        .data(.header), "'\(file)' is a CoNLL file: its schema needs a tokens and a tags column", at: nil,
+                        help: "columns: {tokens: {type: tokens}, tags: {type: tags, values: [O, B-PER, I-PER]}}")
                 }
             } catch {
                 if state.bodyError != nil { throw error }

@@ -116,7 +116,7 @@ extension TokenLabelReader {
     /// Reads jsonl with one sentence per line: `{"tokens": ["Ada", …], "tags": ["B-PER", …]}` (other keys
     /// ignored), the same checks as CoNLL plus a tokens/tags length mismatch, at the line.
     public static func readJSONLines(
-        path: String, tags: [String], bio: Severity? = .error
+        path: String, tags: [String], bio: Severity? = .error, keys: (tokens: String, tags: String) = ("tokens", "tags")
     ) throws(DataError) -> (sentences: TokenSentences, warnings: [Diagnostic]) {
         let at = { (line: Int) in SourceSpan.data(path, line: line) }
         let bytes = try readWhole(path)
@@ -143,8 +143,8 @@ extension TokenLabelReader {
                 try fail(.json, "line \(line) is not a JSON object", line, help: #"write {"tokens": [...], "tags": [...]}"#)
                 continue
             }
-            guard let tokens = object["tokens"] as? [String], let named = object["tags"] as? [String] else {
-                try fail(.json, "line \(line) needs \"tokens\" and \"tags\", arrays of strings", line)
+            guard let tokens = object[keys.tokens] as? [String], let named = object[keys.tags] as? [String] else {
+                try fail(.json, "line \(line) needs \"\(keys.tokens)\" and \"\(keys.tags)\", arrays of strings", line)
                 continue
             }
             guard tokens.count == named.count, !tokens.isEmpty else {
@@ -226,5 +226,37 @@ struct Findings {
             errors.append(Diagnostic(.data(.tooManyErrors), .error, "stopped after \(errors.count) errors", at: nil))
             throw DataError(errors)
         }
+    }
+}
+
+extension TokenSentences {
+    /// The sentences as a table of two columns, the tokens and the tags (each cell a sequence joined by
+    /// `Column.separator`), a row per sentence; `origins` gives each sentence's file and first line.
+    public func table(tokens: ColumnSchema, tags: ColumnSchema, file: String, digest: ContentHash.FileDigest?)
+        throws(DataError) -> Table
+    {
+        var tokenCells: [String] = [], tagCells: [String] = []
+        tokenCells.reserveCapacity(count)
+        tagCells.reserveCapacity(count)
+        let separator = String(Column.separator)
+        for (i, sentence) in self.tokens.enumerated() {
+            if let bad = sentence.firstIndex(where: { $0.contains(Column.separator) }) {
+                throw DataError(
+                    .data(.encoding), "token \(bad + 1) of the sentence on line \(lines[i]) holds the control character U+001F",
+                    at: .data(file, line: lines[i]))
+            }
+            tokenCells.append(sentence.joined(separator: separator))
+            tagCells.append(self.tags[i].map { tags.values[$0] }.joined(separator: separator))
+        }
+        var origins = RowOrigins()
+        origins.files = [.init(path: file, firstRow: 0, digest: digest)]
+        origins.lines = lines
+        var mask = NullMask()
+        mask.extend(by: count)
+        return Table(
+            columns: [
+                Column(schema: tokens, values: .string(tokenCells), nulls: mask),
+                Column(schema: tags, values: .string(tagCells), nulls: mask),
+            ], rowCount: count, origins: origins)
     }
 }

@@ -4,8 +4,13 @@
 /// How a column's cells are parsed.
 public enum ColumnType: String, Sendable, Codable, CaseIterable {
     case float, int, bool, category, string, text
+    /// A sentence's tokens and their tags (token classification): each cell a sequence, read from a CoNLL
+    /// or tokens/tags jsonl source (`Column.sequence`).
+    case tokens, tags
 
     public var isNumeric: Bool { self == .float || self == .int }
+    /// Cells held as text (string, text, and the sequences, joined by `Column.separator`).
+    public var isTextual: Bool { self == .string || self == .text || self == .tokens || self == .tags }
 }
 
 /// One column of the schema, with the constraints a cell must meet to be read at all.
@@ -64,6 +69,8 @@ public struct DataSchema: Sendable, Codable, Hashable {
 /// File formats the readers know.
 public enum SourceFormat: String, Sendable, Codable, CaseIterable {
     case csv, tsv, jsonl
+    /// `token<TAB>tag` lines, a blank line between sentences (a schema with a tokens column).
+    case conll
 
     /// The format a path's extension implies (`.csv`, `.tsv`/`.tab`, `.jsonl`/`.ndjson`), nil otherwise.
     public init?(extensionOf path: String) {
@@ -73,6 +80,7 @@ public enum SourceFormat: String, Sendable, Codable, CaseIterable {
         case "csv": self = .csv
         case "tsv", "tab": self = .tsv
         case "jsonl", "ndjson": self = .jsonl
+        case "conll": self = .conll
         default: return nil
         }
     }

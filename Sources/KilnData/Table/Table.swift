@@ -99,6 +99,15 @@ public struct Column: Sendable, Equatable {
         }
     }
 
+    /// What joins a tokens or tags cell's items (a control character the token readers refuse in a token).
+    public static let separator: Character = "\u{1F}"
+
+    /// A tokens or tags cell's items, in order (empty when null).
+    public func sequence(_ r: Int) -> [String] {
+        guard !nulls.isNull(r), case .string(let v) = values else { return [] }
+        return v[r].split(separator: Self.separator, omittingEmptySubsequences: false).map(String.init)
+    }
+
     /// Row `r` as text, the way the file wrote it (numbers in their shortest round-trip form); nil when null.
     public func text(_ r: Int) -> String? {
         if nulls.isNull(r) { return nil }
@@ -175,4 +184,22 @@ public struct Table: Sendable, Equatable {
     }
 
     public func column(_ name: String) -> Column? { columns.first { $0.name == name } }
+
+    /// Appends the rows of a table of the same string columns (a second token file), origins included.
+    mutating func append(_ other: Table) {
+        for i in columns.indices {
+            guard case .string(var mine) = columns[i].values, case .string(let theirs) = other.columns[i].values else {
+                continue
+            }
+            mine += theirs
+            columns[i].values = .string(mine)
+            columns[i].nulls.extend(by: other.rowCount)
+        }
+        for var file in other.origins.files {
+            file.firstRow += rowCount
+            origins.files.append(file)
+        }
+        origins.lines += other.origins.lines
+        rowCount += other.rowCount
+    }
 }

@@ -70,7 +70,7 @@ public enum TableCodec {
             case .int: values = .int(try reader.array(count: rows))
             case .bool: values = .bool((try reader.array(count: rows) as [UInt8]).map { $0 != 0 })
             case .category: values = .category(try reader.array(count: rows))
-            case .string, .text:
+            case .string, .text, .tokens, .tags:
                 var strings: [String] = []
                 strings.reserveCapacity(rows)
                 for _ in 0..<rows {

@@ -60,6 +60,8 @@ public struct FeaturePlan: Sendable, Equatable {
     public var features: [Feature] = []
     /// Text features, in order: read by a transformer (tokenized), not by the numeric preprocessing.
     public var texts: [String] = []
+    /// Token-sequence features (a token source's tokens column): a transformer's token classification.
+    public var sequences: [String] = []
     public var problems: [Problem] = []
 
     /// The model's input columns, in order.
@@ -156,7 +158,9 @@ public struct FeaturePlan: Sendable, Equatable {
                     ))
             case .text:
                 texts.append(name)
-            case .string:
+            case .tokens:
+                sequences.append(name)
+            case .string, .tags:
                 problems.append(.unusable(name, column.type))
             }
         }

@@ -98,6 +98,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         let plan = FeaturePlan(schema: schema, transforms: transforms)
         if let problem = plan.problems.first { throw Self.error(problem, transforms) }
         if let text = plan.texts.first { throw Self.error(.unusable(text, .text), transforms) }
+        if let tokens = plan.sequences.first { throw Self.error(.unusable(tokens, .tokens), transforms) }
         var steps: [String: [Step]] = [:]
         // Each feature's train values as they stand after the steps so far (nil: empty cell).
         var values: [String: [Double?]] = [:]

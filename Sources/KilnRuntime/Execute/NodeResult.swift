@@ -116,6 +116,8 @@ public struct TrainingMetrics: Sendable, Codable {
     /// Per split, confusion[true][predicted] over `labels` (classifiers that record it).
     public var confusion: [String: [[Int]]]? = nil
     public var labels: [String]? = nil
+    /// Token classification: per split, per entity type, its precision, recall, f1 and support.
+    public var entities: [String: [String: [String: Double]]]? = nil
 }
 
 /// A set flag that running nodes poll (Ctrl-C, SIGTERM).

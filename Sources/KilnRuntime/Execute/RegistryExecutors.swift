@@ -53,7 +53,7 @@ struct GateExecutor: KindExecutor {
                         cause: .infrastructure)
                 }
                 if let baseline, let old = baseline.metrics[split]?[metric] {
-                    let higher = Metric(rawValue: metric)?.higherIsBetter ?? false
+                    let higher = Metric(rawValue: metric)?.higherIsBetter ?? (metric != "loss")
                     let drop = higher ? old - value : value - old
                     if drop > g.maxDrop {
                         failures.append(

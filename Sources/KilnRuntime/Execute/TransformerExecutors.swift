@@ -15,29 +15,47 @@ struct TokenizedSplits: Equatable {
         var ids: [Int32] = []
         var labels: [Int32] = []
         var rows: [Int32] = []
+        /// Token classification: a label per id (−100: not scored), beside `ids`; the word each id's label
+        /// belongs to (−1: none); and every word's tag, kept or cut (what the entity scores count).
+        var tokenLabels: [Int32] = []
+        var tokenWords: [Int32] = []
+        var wordOffsets: [Int32] = [0]
+        var wordTags: [Int32] = []
+        func wordTags(_ i: Int) -> ArraySlice<Int32> { wordTags[Int(wordOffsets[i])..<Int(wordOffsets[i + 1])] }
+        func tokenWords(_ i: Int) -> ArraySlice<Int32> { tokenWords[Int(offsets[i])..<Int(offsets[i + 1])] }
 
         var count: Int { labels.count }
         func sequence(_ i: Int) -> ArraySlice<Int32> { ids[Int(offsets[i])..<Int(offsets[i + 1])] }
+        func tokenLabels(_ i: Int) -> ArraySlice<Int32> { tokenLabels[Int(offsets[i])..<Int(offsets[i + 1])] }
         var tokens: Int { ids.count }
     }
 
-    static let magic = Array("KILNTOK1".utf8)
+    static let magic = Array("KILNTOK2".utf8)
     var train = Split(), validation = Split(), test = Split()
     var truncated = 0
     var maxLength = 0
+    var tagsTokens = false
 
     func encoded() -> Data {
         var out = Data(Self.magic)
         func put(_ v: Int32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         put(Int32(maxLength))
         put(Int32(truncated))
+        put(tagsTokens ? 1 : 0)
         for split in [train, validation, test] {
             put(Int32(split.count))
             put(Int32(split.ids.count))
-            for array in [split.offsets, split.ids, split.labels, split.rows] {
-                array.withUnsafeBufferPointer { b in
-                    for v in b { put(v) }
+            func write(_ arrays: [[Int32]]) {
+                for array in arrays {
+                    array.withUnsafeBufferPointer { b in
+                        for v in b { put(v) }
+                    }
                 }
+            }
+            write([split.offsets, split.ids, split.labels, split.rows])
+            if tagsTokens {
+                put(Int32(split.wordTags.count))
+                write([split.tokenLabels, split.tokenWords, split.wordOffsets, split.wordTags])
             }
         }
         return out
@@ -66,6 +84,9 @@ struct TokenizedSplits: Equatable {
         }
         maxLength = Int(try next())
         truncated = Int(try next())
+        let kind = try next()
+        guard kind == 0 || kind == 1, maxLength >= 2, maxLength <= 4096 else { throw bad("its header is not kiln's") }
+        tagsTokens = kind == 1
         var splits: [Split] = []
         for _ in 0..<3 {
             let rows = Int(try next()), tokens = Int(try next())
@@ -74,10 +95,33 @@ struct TokenizedSplits: Equatable {
             s.ids = try array(tokens)
             s.labels = try array(rows)
             s.rows = try array(rows)
-            guard s.offsets.first == 0, s.offsets.last.map(Int.init) == tokens,
-                zip(s.offsets, s.offsets.dropFirst()).allSatisfy({ $1 - $0 >= 2 && Int($1 - $0) <= maxLength }),
-                s.ids.allSatisfy({ $0 >= 0 && Int($0) < vocabulary }), s.labels.allSatisfy({ $0 >= 0 && Int($0) < classes })
-            else { throw bad("its sequences, ids or labels are out of range") }
+            if tagsTokens {
+                let words = Int(try next())
+                s.tokenLabels = try array(tokens)
+                s.tokenWords = try array(tokens)
+                s.wordOffsets = try array(rows + 1)
+                s.wordTags = try array(words)
+                guard s.tokenLabels.allSatisfy({ $0 == -100 || ($0 >= 0 && Int($0) < classes) }),
+                    s.wordTags.allSatisfy({ $0 >= 0 && Int($0) < classes }), s.wordOffsets.first == 0,
+                    s.wordOffsets.last.map(Int.init) == words,
+                    zip(s.wordOffsets, s.wordOffsets.dropFirst()).allSatisfy({ $1 >= $0 })
+                else { throw bad("its token labels are out of range") }
+                for r in 0..<rows {
+                    let count = Int(s.wordOffsets[r + 1]) - Int(s.wordOffsets[r])
+                    let lo = Int(s.offsets[r]), hi = Int(s.offsets[r + 1])
+                    guard lo >= 0, lo <= hi, hi <= tokens,
+                        s.tokenWords[lo..<hi].allSatisfy({ $0 >= -1 && Int($0) < count })
+                    else { throw bad("its words are out of range") }
+                }
+            }
+            var sequencesFit = s.offsets.first == 0 && s.offsets.last.map(Int.init) == tokens
+            for i in 0..<rows where sequencesFit {
+                let length: Int = Int(s.offsets[i + 1]) - Int(s.offsets[i])
+                sequencesFit = length >= 2 && length <= maxLength
+            }
+            let idsFit = s.ids.allSatisfy { (id: Int32) -> Bool in id >= 0 && Int(id) < vocabulary }
+            let labelsFit = s.labels.allSatisfy { (y: Int32) -> Bool in y >= 0 && Int(y) < classes }
+            guard sequencesFit, idsFit, labelsFit else { throw bad("its sequences, ids or labels are out of range") }
             splits.append(s)
         }
         guard at == bytes.count else { throw bad("it has trailing bytes") }
@@ -124,12 +168,41 @@ struct TokenizeExecutor: KindExecutor {
         }
         var out = TokenizedSplits()
         out.maxLength = p.maxLength
+        out.tagsTokens = p.tagsTokens
+        let tagIndex = Dictionary(label.schema.values.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
         var problems: [(row: Int, why: String)] = []
         var problemCount = 0
         func tokenize(_ rows: [Int]) -> TokenizedSplits.Split {
             var s = TokenizedSplits.Split()
             s.ids.reserveCapacity(rows.count * 32)
-            for r in rows {
+            for r in rows where p.tagsTokens {
+                // A sentence: its words through WordPiece, each word's tag on its first piece.
+                let words = text.sequence(r), tags = label.sequence(r)
+                let (encoding, truncated) = tokenizer.encode(words: words, truncatingTo: p.maxLength)
+                if truncated { out.truncated += 1 }
+                guard words.count == tags.count, encoding.ids.count > 2 else {
+                    problemCount += 1
+                    if problems.count < 5 { problems.append((r, "the sentence has no tokens the tokenizer keeps")) }
+                    continue
+                }
+                var scored = [Int32](repeating: -100, count: encoding.ids.count)
+                var owner = [Int32](repeating: -1, count: encoding.ids.count)
+                for i in encoding.firstPieces {
+                    let w = Int(encoding.words[i])
+                    guard w < tags.count, let id = tagIndex[tags[w]] else { continue }
+                    scored[i] = id
+                    owner[i] = Int32(w)
+                }
+                s.ids += encoding.ids
+                s.tokenLabels += scored
+                s.tokenWords += owner
+                s.wordTags += tags.map { tagIndex[$0] ?? 0 }
+                s.wordOffsets.append(Int32(s.wordTags.count))
+                s.offsets.append(Int32(s.ids.count))
+                s.labels.append(0)
+                s.rows.append(Int32(r))
+            }
+            for r in rows where !p.tagsTokens {
                 guard let cell = text.text(r), !cell.unicodeScalars.allSatisfy({ $0.properties.isWhitespace }) else {
                     problemCount += 1
                     if problems.count < 5 { problems.append((r, "the text is empty")) }
@@ -186,7 +259,7 @@ struct TokenizeExecutor: KindExecutor {
         try write(ContentHash.canonicalJSON(lineage), context.outputs, "lineage.json")
         let total = out.train.tokens + out.validation.tokens + out.test.tokens
         let rows = out.train.count + out.validation.count + out.test.count
-        var summary = "\(rows) texts, \(total) tokens (mean \(rows > 0 ? total / rows : 0))"
+        var summary = "\(rows) \(p.tagsTokens ? "sentences" : "texts"), \(total) tokens (mean \(rows > 0 ? total / rows : 0))"
         if out.truncated > 0 { summary += ", \(out.truncated) truncated to \(p.maxLength)" }
         return NodeOutput(summary: summary)
     }
@@ -232,6 +305,9 @@ struct FineTuneExecutor: KindExecutor {
             tokens = try TokenizedSplits(
                 decoding: try store.read(name: "tokens.bin"), vocabulary: p.pretrained.config.vocabularySize,
                 classes: p.classes.count)
+            guard tokens.maxLength == p.maxLength, tokens.tagsTokens == (p.settings.task.isToken) else {
+                throw NodeFailure(.run(.cache), "the tokenized data was made for another model", cause: .infrastructure)
+            }
             dataLineage = try JSONDecoder().decode(Lineage.self, from: e.cache.read(tokenizeKey, "lineage.json"))
         } catch let failure as NodeFailure {
             throw failure
@@ -261,6 +337,12 @@ struct FineTuneExecutor: KindExecutor {
         }
         let settings = p.settings(trainRows: tokens.train.count)
         let micro = p.batchSize / settings.accumulation
+        guard tokens.train.count >= settings.accumulation else {
+            throw NodeFailure(
+                .run(.data),
+                "the train split has \(tokens.train.count) rows, fewer than the \(settings.accumulation) micro-batches of a step",
+                help: "lower 'gradient_accumulation', or give the train split more rows")
+        }
         let training: BertTraining
         do {
             training = try BertTraining(
@@ -281,6 +363,10 @@ struct FineTuneExecutor: KindExecutor {
         {
             do {
                 try training.restore(from: checkpoint)
+                // The checkpoint and the state are two files: they must tell of the same epoch.
+                guard training.optimizer.step == saved.epochsDone * p.stepsPerEpoch(trainRows: tokens.train.count) else {
+                    throw ComputeError.invalidFile(path: checkpoint, reason: "the checkpoint and state.json disagree")
+                }
                 state = saved
                 resumedFrom = saved.epochsDone
             } catch {
@@ -313,7 +399,9 @@ struct FineTuneExecutor: KindExecutor {
                     let chunk = rows[at..<(at + count)]
                     at += count
                     let batch = chunk.map { Array(tokens.train.sequence($0)) }
-                    let labels = chunk.map { tokens.train.labels[$0] }
+                    let labels =
+                        tokens.tagsTokens
+                        ? chunk.flatMap { tokens.train.tokenLabels($0) } : chunk.map { tokens.train.labels[$0] }
                     do {
                         let loss = try training.step(batch, labels: labels)
                         lossSum += loss * Double(chunk.count)
@@ -353,7 +441,8 @@ struct FineTuneExecutor: KindExecutor {
                     learningRate: Double(settings.learningRate(step: max(0, training.optimizer.step - 1)))))
             state.epochsDone = epoch
             if let early = p.earlyStopping, let value = validation[String(early.monitor.dropFirst(4))] {
-                let higher = Metric(rawValue: String(early.monitor.dropFirst(4)))?.higherIsBetter ?? false
+                let name = String(early.monitor.dropFirst(4))
+                let higher = Metric(rawValue: name)?.higherIsBetter ?? (name != "loss")
                 let improved = state.best.map { higher ? value > $0 + early.minDelta : value < $0 - early.minDelta } ?? true
                 if improved {
                     state.best = value
@@ -381,12 +470,14 @@ struct FineTuneExecutor: KindExecutor {
         // Evaluation: validation and test (a transformer's train split reports its last epoch's loss).
         var final: [String: [String: Double]] = [:]
         var confusion: [String: [[Int]]] = [:]
+        var entities: [String: [String: [String: Double]]] = [:]
         if let last = state.history.last { final["train"] = ["loss": last.trainLoss] }
         do {
             for (name, split) in [("validation", tokens.validation), ("test", tokens.test)] where split.count > 0 {
                 let result = try evaluate(training, split, p, micro: micro)
                 final[name] = result.values
                 confusion[name] = result.confusion
+                if !result.perType.isEmpty { entities[name] = result.perType }
             }
         } catch { throw .infrastructure(.run(.training), "evaluation failed", error) }
 
@@ -396,9 +487,9 @@ struct FineTuneExecutor: KindExecutor {
             model: ModelConfig(task: .classification, architecture: .transformer, inputs: 1, outputs: p.classes.count),
             inputColumns: [p.textColumn], labels: p.classes, metrics: headline)
         let pooling: String
-        if case .sequence(_, let pool) = tuning.task { pooling = pool.rawValue } else { pooling = "cls" }
+        if case .sequence(_, let pool) = tuning.task { pooling = pool.rawValue } else { pooling = "none" }
         card.transformer = TransformerCard(
-            pooling: pooling, maxLength: p.maxLength, method: tuning.lora == nil ? "full" : "lora",
+            task: tokens.tagsTokens ? "token" : "sequence", pooling: pooling, maxLength: p.maxLength, method: tuning.lora == nil ? "full" : "lora",
             adapters: tuning.lora.map { .init(rank: $0.rank, alpha: $0.alpha, targets: $0.targets.map(\.rawValue)) },
             frozenLayers: tuning.frozenLayers,
             base: .init(
@@ -411,7 +502,7 @@ struct FineTuneExecutor: KindExecutor {
         } catch { throw .infrastructure(.run(.io), "the model cannot be saved", error) }
         let metrics = TrainingMetrics(
             final: final, history: state.history, epochsRun: state.epochsDone, stoppedEarly: state.stoppedEarly,
-            confusion: confusion, labels: p.classes)
+            confusion: confusion, labels: p.classes, entities: entities.isEmpty ? nil : entities)
         let params: JSON
         do { params = try JSON.parse(job.config) } catch {
             throw .infrastructure(.run(.internal), "the node's config is not JSON", error)
@@ -445,11 +536,13 @@ struct FineTuneExecutor: KindExecutor {
             ], cause: .timeout, retriable: true)
     }
 
-    /// Loss and metrics of a split with dropout off, and its confusion matrix.
+    /// Loss and metrics of a split with dropout off, its confusion matrix and (token classification) the
+    /// entity scores per type.
     func evaluate(_ training: BertTraining, _ split: TokenizedSplits.Split, _ p: FineTunePayload, micro: Int)
-        throws(ComputeError) -> (values: [String: Double], confusion: [[Int]])
+        throws(ComputeError) -> (values: [String: Double], confusion: [[Int]], perType: [String: [String: Double]])
     {
         let classes = p.classes.count
+        if !split.tokenLabels.isEmpty { return try evaluateTokens(training, split, p, micro: micro) }
         var truth: [Int] = [], predicted: [Int] = [], positive: [Float] = []
         var lossSum = 0.0
         var start = 0
@@ -488,6 +581,57 @@ struct FineTuneExecutor: KindExecutor {
             case .rmse?, .mae?, .r2?, nil: break
             }
         }
-        return (values, Metrics.confusion(truth: truth, predicted: predicted, classes: classes))
+        return (values, Metrics.confusion(truth: truth, predicted: predicted, classes: classes), [:])
+    }
+
+    /// Token classification: each word's tag is its first piece's argmax; entities are strict IOB2 spans
+    /// (seqeval's `mode="strict"`), micro-averaged, and per type.
+    func evaluateTokens(_ training: BertTraining, _ split: TokenizedSplits.Split, _ p: FineTunePayload, micro: Int)
+        throws(ComputeError) -> (values: [String: Double], confusion: [[Int]], perType: [String: [String: Double]])
+    {
+        let classes = p.classes.count
+        let outside = p.classes.firstIndex(of: "O") ?? 0
+        var truth: [[Int]] = [], predicted: [[Int]] = []
+        var lossSum = 0.0
+        var start = 0
+        while start < split.count {
+            let end = min(start + micro, split.count)
+            let batch = (start..<end).map { Array(split.sequence($0)) }
+            let labels = (start..<end).flatMap { split.tokenLabels($0) }
+            lossSum += try training.evaluate(batch, labels: labels) * Double(end - start)
+            let logits = training.logits, padded = training.paddedLength
+            for (b, s) in (start..<end).enumerated() {
+                // Every word of the sentence counts: one cut off by max_length (or with no pieces) is O.
+                let gold = split.wordTags(s).map(Int.init)
+                var guess = [Int](repeating: outside, count: gold.count)
+                for (t, w) in split.tokenWords(s).enumerated() where w >= 0 {
+                    let row = logits.data + (b * padded + t) * classes
+                    var best = 0
+                    for c in 1..<classes where row[c] > row[best] { best = c }
+                    guess[Int(w)] = best
+                }
+                truth.append(gold)
+                predicted.append(guess)
+            }
+            start = end
+        }
+        let scheme = try EntityTags(p.classes)
+        let (overall, perType) = try scheme.evaluate(truth: truth, predicted: predicted)
+        let flatTruth = truth.flatMap { $0 }, flatGuess = predicted.flatMap { $0 }
+        var values = ["loss": lossSum / Double(max(split.count, 1))]
+        for name in p.metrics {
+            switch name {
+            case "entity_f1": values[name] = overall.f1
+            case "entity_precision": values[name] = overall.precision
+            case "entity_recall": values[name] = overall.recall
+            case "token_accuracy": values[name] = Metrics.accuracy(truth: flatTruth, predicted: flatGuess)
+            default: break
+            }
+        }
+        var types: [String: [String: Double]] = [:]
+        for (type, s) in perType {
+            types[type] = ["precision": s.precision, "recall": s.recall, "f1": s.f1, "support": Double(s.support)]
+        }
+        return (values, Metrics.confusion(truth: flatTruth, predicted: flatGuess, classes: classes), types)
     }
 }

@@ -2,7 +2,7 @@ public import KilnDiagnostics
 
 /// A column of a Dataset's schema.
 public struct ColumnSpec: SpecView {
-    public enum ColumnType: String, Sendable { case float, int, bool, category, string, text }
+    public enum ColumnType: String, Sendable { case float, int, bool, category, string, text, tokens, tags }
     public enum Part: String, SpecPart { case type, min, max, values, pattern, pii }
 
     public var name: String
@@ -37,12 +37,12 @@ public struct ColumnSpec: SpecView {
 
 public struct DatasetSpec: SpecView {
     public enum Part: String, SpecPart {
-        case source, path = "source.path", delimiter = "source.delimiter"
+        case source, path = "source.path", delimiter = "source.delimiter", format = "source.format"
         case schema, columns = "schema.columns", label = "schema.label", features = "schema.features"
         case checks, transforms, split, governance, encrypt = "governance.encrypt"
     }
 
-    public enum Format: String, Sendable { case csv, tsv, jsonl }
+    public enum Format: String, Sendable { case csv, tsv, jsonl, conll }
     public enum Classification: String, Sendable { case `public`, `internal`, confidential, restricted }
 
     public var name: String
@@ -101,6 +101,8 @@ public struct DatasetSpec: SpecView {
             /// nil values: the column's schema `values`.
             case allowedValues(column: String, values: [String]?)
             case pattern(column: String, pattern: String)
+            /// nil column: the label.
+            case bio(column: String?)
         }
 
         public enum Severity: String, Sendable { case error, warn }
@@ -129,6 +131,7 @@ public struct DatasetSpec: SpecView {
                 rule = .classBalance(column: f.optionalText("column"), maxRatio: f.optionalNumber("max_ratio") ?? 1)
             case "allowed_values": rule = .allowedValues(column: column, values: f.strings("values"))
             case "pattern": rule = .pattern(column: column, pattern: f.optionalText("pattern") ?? "")
+            case "bio": rule = .bio(column: f.optionalText("column"))
             default: return nil
             }
             severity = f.choice("severity")

@@ -3,6 +3,7 @@ import KilnDiagnostics
 /// What a Model predicts.
 public enum ModelTask: String, Sendable, CaseIterable {
     case classification, binary, regression
+    case tokenClassification = "token_classification"
 }
 
 /// A Model's architecture with its configuration: a case per architecture, so that every switch over it

@@ -18,7 +18,10 @@ public enum SpecSchema {
     public static let actions = ["read", "run", "register", "promote", "deploy", "infer", "sign", "admin"]
     public static let classificationMetrics = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc"]
     public static let regressionMetrics = ["rmse", "mae", "r2"]
-    public static var metrics: [String] { classificationMetrics + regressionMetrics }
+    /// token_classification: entity-level scores over strict BIO spans (micro-averaged, as seqeval), and
+    /// the share of tokens tagged right.
+    public static let entityMetrics = ["entity_f1", "entity_precision", "entity_recall", "token_accuracy"]
+    public static var metrics: [String] { classificationMetrics + regressionMetrics + entityMetrics }
 
     // MARK: Envelope
 
@@ -48,14 +51,15 @@ public enum SpecSchema {
         "Column", doc: "A column of the data: its type and constraints.",
         [
             Field(
-                "type", .enumeration(["float", "int", "bool", "category", "string", "text"]), required: true,
-                "How cells are parsed; a cell that does not parse is an error, never a silent NaN."),
+                "type", .enumeration(["float", "int", "bool", "category", "string", "text", "tokens", "tags"]),
+                required: true,
+                "How cells are parsed; a cell that does not parse is an error, never a silent NaN. `tokens` and `tags`: a sentence's tokens and their tags, from a `conll` or tokens/tags jsonl source."),
             Field("nullable", .boolean, default: "false", "Whether empty cells are allowed."),
             Field("min", .number(), "Smallest allowed value (float and int columns)."),
             Field("max", .number(), "Largest allowed value (float and int columns)."),
             Field(
                 "values", .list(.scalarText, minItems: 1),
-                "The categories, in order; a category label's class indices follow this order."),
+                "The categories, in order; a category label's class indices follow this order. For `tags`: the tag set (`O`, `B-X`, `I-X`, …)."),
             Field("pattern", .string(.regex), "A regular expression every value of a string column matches."),
             Field(
                 "pii", .boolean, default: "false",
@@ -70,7 +74,9 @@ public enum SpecSchema {
             Field(
                 "path", .string(), required: true,
                 "A file or a glob of files, relative to the spec file's directory."),
-            Field("format", .enumeration(["csv", "tsv", "jsonl"]), "Default: from the file extension."),
+            Field(
+                "format", .enumeration(["csv", "tsv", "jsonl", "conll"]),
+                "Default: from the file extension. `conll`: a token and its tag per line (the first and the last column; those between are ignored), a blank line between sentences."),
             Field("header", .boolean, default: "true", "csv/tsv: the first row names the columns."),
             Field("delimiter", .string(), "csv default `,`, tsv default a tab."),
         ])
@@ -123,6 +129,11 @@ public enum SpecSchema {
                     Field("min", .integer(min: 0), "Fewest rows."), Field("max", .integer(min: 0), "Most rows."),
                     severity,
                 ])),
+        TaggedVariant(
+            "bio",
+            ObjectSchema(
+                "BIOCheck", doc: "Every I-X tag continues a B-X or I-X entity (IOB2).",
+                [Field("column", .string(), "A tags column; default: the label."), severity])),
         TaggedVariant(
             "class_balance",
             ObjectSchema(
@@ -297,8 +308,8 @@ public enum SpecSchema {
         "ModelSpec", doc: "A model: task, architecture and shapes.",
         [
             Field(
-                "task", .enumeration(["classification", "binary", "regression"]), required: true,
-                "What is predicted; decides the default loss, metrics and output width."),
+                "task", .enumeration(["classification", "binary", "regression", "token_classification"]), required: true,
+                "What is predicted; decides the default loss, metrics and output width. `token_classification`: a tag per token (a transformer on a token source)."),
             Field("architecture", .object(architecture), required: true, "The network."),
             Field(
                 "inputs", width, default: "auto",

@@ -25,6 +25,11 @@ public struct BertFineTuning: Sendable, Equatable, Codable {
             case .sequence(let n, _), .token(let n): n
             }
         }
+
+        /// A label per token (not per sequence).
+        public var isToken: Bool {
+            if case .token = self { true } else { false }
+        }
     }
 
     /// Low-rank adapters (Hu et al. 2021, as peft builds them): y = x·Wᵀ + b + (alpha/rank)·dropout(x)·Aᵀ·Bᵀ
