@@ -141,3 +141,65 @@ extension CLI {
         #expect(r.text.contains("row 2 is longer than the model's 16 tokens"), Comment(rawValue: r.text))
     }
 }
+
+/// A token classifier through the real binary: trained on a CoNLL file, predicted over CoNLL (tags back
+/// per token) and served with raw text (entities with offsets into the text, a tag per word).
+extension CLI {
+    @Test func aTokenClassifierTagsFilesAndServesEntities() throws {
+        let spec = try String(contentsOfFile: Repository.path("specs/valid/token-classification.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "_data/tweets.conll", with: "../data/tweets.conll")
+            .replacingOccurrences(of: "_data/tiny-bert", with: "../models/tiny-bert")
+            .replacingOccurrences(of: "    - {metric: entity_f1, split: test, min: 0.0}", with: "    - {metric: entity_f1, split: test, min: 0.0}\n  register: {alias: staging}")
+        let directory = try TemporaryDirectory(files: [
+            "specs/ner.yaml": spec,
+            "specs/deploy.yaml": """
+                apiVersion: kiln/v1
+                kind: Deployment
+                metadata: {name: ner-api}
+                spec: {model: tagger@staging, environment: staging, auth: none}
+                """,
+        ])
+        for (target, source) in [("data/tweets.conll", "specs/valid/_data/tweets.conll"), ("models/tiny-bert", "specs/valid/_data/tiny-bert")] {
+            try FileManager.default.createDirectory(
+                atPath: (directory.path + "/" + target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: Repository.path(source), toPath: directory.path + "/" + target)
+        }
+        let run = try kiln("run", directory.path, "--quiet")
+        #expect(run.status == 0, Comment(rawValue: run.stderr))
+
+        try directory.write("new.conll", "Empire\tO\nState\tO\nBuilding\tO\n\r\nNew\nYork\n")
+        let tagged = try kiln("predict", "tagger@staging", "--input", directory.path + "/new.conll", "-C", directory.path)
+        #expect(tagged.status == 0, Comment(rawValue: tagged.stderr))
+        let lines = tagged.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.filter { !$0.isEmpty }.map { $0.split(separator: "\t").first.map(String.init) ?? "" } == [
+            "Empire", "State", "Building", "New", "York",
+        ])
+        #expect(lines.filter { $0.isEmpty }.count >= 2, "a blank line after each sentence")
+
+        let (server, port) = try serve(directory.path)
+        defer { server.process.terminate() }
+        let client = try HTTPConnection(port: port)
+        let text = "the Empire State Building in New York"
+        let r = try client.post(
+            "/v2/models/ner-api/infer",
+            json: "{\"inputs\":[{\"name\":\"text\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"\(text)\"]}]}")
+        #expect(r.status == 200, Comment(rawValue: r.text))
+        let outputs = try #require(r.json?["outputs"] as? [[String: Any]])
+        let entities = try #require((outputs.first { $0["name"] as? String == "entities" }?["data"] as? [String])?.first)
+        let tags = try #require((outputs.first { $0["name"] as? String == "tags" }?["data"] as? [String])?.first)
+        let found = try #require(try JSONSerialization.jsonObject(with: Data(entities.utf8)) as? [[String: Any]])
+        let perWord = try #require(try JSONSerialization.jsonObject(with: Data(tags.utf8)) as? [String])
+        #expect(perWord.count == 7)
+        let scalars = Array(text.unicodeScalars)
+        for e in found {
+            let (start, end) = (e["start"] as? Int ?? -1, e["end"] as? Int ?? -1)
+            #expect(start >= 0 && start < end && end <= scalars.count)
+            var piece = String.UnicodeScalarView()
+            piece.append(contentsOf: scalars[start..<end])
+            #expect(String(piece) == e["text"] as? String)
+        }
+        let wrong = try client.post(
+            "/v2/models/ner-api/infer", json: "{\"inputs\":[{\"name\":\"txt\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"x\"]}]}")
+        #expect(wrong.status == 400 && wrong.text.contains("did you mean 'text'?"), Comment(rawValue: wrong.text))
+    }
+}

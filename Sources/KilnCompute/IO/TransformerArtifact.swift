@@ -256,16 +256,7 @@ public final class TextClassifier: @unchecked Sendable {
             }
             try inference.logits(model.head, tokens: false, into: logits)
             for r in 0..<(end - start) {
-                let row = logits.data + r * k
-                var top = row[0]
-                for j in 1..<k where row[j] > top { top = row[j] }
-                var sum: Float = 0
-                for j in 0..<k {
-                    let e = exp(row[j] - top)
-                    output[(start + r) * k + j] = e
-                    sum += e
-                }
-                for j in 0..<k { output[(start + r) * k + j] /= sum }
+                softmax(logits.data + r * k, count: k, into: output, at: (start + r) * k)
             }
             start = end
         }
@@ -307,20 +298,23 @@ public final class TokenTagger: @unchecked Sendable {
             let padded = inference.paddedLength
             for (b, sequence) in part.enumerated() {
                 for t in 0..<sequence.count {
-                    let row = logits.data + (b * padded + t) * k
-                    var top = row[0]
-                    for j in 1..<k where row[j] > top { top = row[j] }
-                    var sum: Float = 0
-                    let out = ((start + b) * length + t) * k
-                    for j in 0..<k {
-                        let e = exp(row[j] - top)
-                        output[out + j] = e
-                        sum += e
-                    }
-                    for j in 0..<k { output[out + j] /= sum }
+                    softmax(logits.data + (b * padded + t) * k, count: k, into: output, at: ((start + b) * length + t) * k)
                 }
             }
             start = end
         }
     }
+}
+
+/// The softmax of `count` logits into `output[at..<at + count]` (the largest subtracted first).
+func softmax(_ row: UnsafeMutablePointer<Float>, count k: Int, into output: UnsafeMutableBufferPointer<Float>, at offset: Int) {
+    var top = row[0]
+    for j in 1..<k where row[j] > top { top = row[j] }
+    var sum: Float = 0
+    for j in 0..<k {
+        let e = exp(row[j] - top)
+        output[offset + j] = e
+        sum += e
+    }
+    for j in 0..<k { output[offset + j] /= sum }
 }
