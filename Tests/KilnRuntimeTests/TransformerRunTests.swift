@@ -181,14 +181,16 @@ import Testing
     @Test func anEmptyTextFailsTheTokenizationAtItsLineAndNothingIsCached() async throws {
         let ws = try Self.workspace()
         var csv = try String(contentsOfFile: ws.path + "/data/reviews.csv", encoding: .utf8)
-        csv += "\"   \",fresh,somewhere\n"
+        csv += "\"   \",fresh,somewhere\n\"🙂🙂 😀\",rotten,elsewhere\n"
         try ws.write("data/reviews.csv", csv)
         let lines = csv.split(separator: "\n", omittingEmptySubsequences: false).count - 1
         let (result, _) = try await ws.run()
         #expect(result.outcome == .failed)
-        let diagnostic = try #require(result.failures.first?.diagnostics.first)
-        #expect(diagnostic.id == "run.text")
-        #expect(diagnostic.message.contains("reviews.csv:\(lines): the text is empty"), "\(diagnostic.message)")
+        let diagnostics = try #require(result.failures.first?.diagnostics)
+        #expect(diagnostics.allSatisfy { $0.id == "run.text" })
+        let messages = diagnostics.map(\.message).joined(separator: "\n")
+        #expect(messages.contains("reviews.csv:\(lines - 1): the text is empty"), "\(messages)")
+        #expect(messages.contains("reviews.csv:\(lines): every token of the text is unknown"), "\(messages)")
         #expect(try ws.plan().toRun.map(\.node.id).contains("training/critic-train:tokenize"))
     }
 
