@@ -151,10 +151,9 @@ extension ServedModel {
 
     /// A worker's engine: a network of its own (feed-forward), or a text classifier over the shared encoder.
     public func makeEngine(maxBatch: Int) throws -> InferenceEngine {
-        if let text, text.tagsTokens {
-            return .tagger(try TokenTagger(text.bert, maxBatch: max(1, maxBatch), blas: try BLAS.get()))
+        if let text {
+            return .transformer(try TransformerPredictor(text.bert, maxBatch: max(1, maxBatch), blas: try BLAS.get()))
         }
-        if let text { return .text(try TextClassifier(text.bert, maxBatch: max(1, maxBatch), blas: try BLAS.get())) }
         return .network(try makePredictor(maxBatch: maxBatch))
     }
 }
@@ -162,14 +161,12 @@ extension ServedModel {
 /// One worker's predictor, of whichever kind the model is.
 public enum InferenceEngine: @unchecked Sendable {
     case network(Predictor)
-    case text(TextClassifier)
-    case tagger(TokenTagger)
+    case transformer(TransformerPredictor)
 
     public var outputWidth: Int {
         switch self {
         case .network(let p): p.outputWidth
-        case .text(let t): t.labels
-        case .tagger(let t): t.width
+        case .transformer(let t): t.width
         }
     }
 
@@ -187,9 +184,7 @@ public enum InferenceEngine: @unchecked Sendable {
                 throw ServeError("a batch of \(rows) rows holds \(features.count) values, not \(rows * inputsPerRow)")
             }
             try features.withUnsafeBufferPointer { try p.predict($0, rows: rows, into: output) }
-        case .text(let t):
-            try t.probabilities(inputs.flatMap(\.tokens), into: output)
-        case .tagger(let t):
+        case .transformer(let t):
             try t.probabilities(inputs.flatMap(\.tokens), into: output)
         }
     }

@@ -222,50 +222,10 @@ public final class FineTunedBert: @unchecked Sendable {
     }
 }
 
-/// One worker's text classifier over a shared `FineTunedBert`: batches of token ids (padded per batch to
-/// their longest) to class probabilities, with buffers sized once.
-public final class TextClassifier: @unchecked Sendable {
-    public let model: FineTunedBert
-    public let maxBatch: Int
-    let inference: BertInference
-    let logits: Tensor
-
-    public init(_ model: FineTunedBert, maxBatch: Int, blas: BLAS) throws(ComputeError) {
-        self.model = model
-        self.maxBatch = max(1, maxBatch)
-        inference = try BertInference(
-            model.encoder, maxBatch: self.maxBatch, maxLength: model.transformer.maxLength, blas: blas)
-        logits = Tensor(shape: [self.maxBatch, model.card.labels.count])
-    }
-
-    public var labels: Int { model.card.labels.count }
-
-    /// Softmax probabilities, `batch.count × labels` into `output` (any number of rows: cut into batches).
-    public func probabilities(_ batch: [[Int32]], into output: UnsafeMutableBufferPointer<Float>) throws(ComputeError) {
-        let k = labels
-        guard output.count >= batch.count * k else { throw .shapeMismatch("\(batch.count) × \(k) probabilities") }
-        var start = 0
-        while start < batch.count {
-            let end = min(start + maxBatch, batch.count)
-            try inference.encode(Array(batch[start..<end]))
-            switch model.pooling {
-            case .pooler?: try inference.poolCLS()
-            case .cls?: try inference.firstToken()
-            case .mean?: try inference.meanPool()
-            case nil: throw .invalidArgument("a token classifier tags tokens: use TokenTagger")
-            }
-            try inference.logits(model.head, tokens: false, into: logits)
-            for r in 0..<(end - start) {
-                softmax(logits.data + r * k, count: k, into: output, at: (start + r) * k)
-            }
-            start = end
-        }
-    }
-}
-
-/// One worker's token tagger over a shared `FineTunedBert` (token classification): batches of token ids
-/// to each position's tag probabilities.
-public final class TokenTagger: @unchecked Sendable {
+/// One worker's predictor over a shared `FineTunedBert`, with buffers sized once: batches of token ids
+/// (padded per batch to their longest) to a text classifier's class probabilities, or to a token
+/// classifier's tag probabilities at every position.
+public final class TransformerPredictor: @unchecked Sendable {
     public let model: FineTunedBert
     public let maxBatch: Int
     let inference: BertInference
@@ -276,30 +236,42 @@ public final class TokenTagger: @unchecked Sendable {
         self.maxBatch = max(1, maxBatch)
         let length = model.transformer.maxLength
         inference = try BertInference(model.encoder, maxBatch: self.maxBatch, maxLength: length, blas: blas)
-        logits = Tensor(shape: [self.maxBatch * length, model.card.labels.count])
+        logits = Tensor(shape: [self.maxBatch * (model.tagsTokens ? length : 1), model.card.labels.count])
     }
 
-    public var tags: Int { model.card.labels.count }
-    /// Values per sequence in `probabilities`' output: max_length positions × tags.
-    public var width: Int { model.transformer.maxLength * tags }
+    /// Classes (or tags).
+    public var labels: Int { model.card.labels.count }
+    /// Values per sequence in the output: `labels`, or for a token classifier max_length positions × tags.
+    public var width: Int { model.tagsTokens ? model.transformer.maxLength * labels : labels }
 
-    /// Softmax over the tags at every position: sequence i's position t at `(i · maxLength + t) · tags`
-    /// (positions past a sequence's end are zero).
+    /// Softmax probabilities, `batch.count × width` into `output` (any number of rows: cut into batches).
+    /// A token classifier's sequence i, position t is at `(i · maxLength + t) · tags`; positions past a
+    /// sequence's end are zero.
     public func probabilities(_ batch: [[Int32]], into output: UnsafeMutableBufferPointer<Float>) throws(ComputeError) {
-        let k = tags, length = model.transformer.maxLength
+        let k = labels, length = model.transformer.maxLength
         guard output.count >= batch.count * width else { throw .shapeMismatch("\(batch.count) × \(width) probabilities") }
-        for i in 0..<(batch.count * width) { output[i] = 0 }
         var start = 0
         while start < batch.count {
             let end = min(start + maxBatch, batch.count)
             let part = Array(batch[start..<end])
             try inference.encode(part)
-            try inference.logits(model.head, tokens: true, into: logits)
-            let padded = inference.paddedLength
-            for (b, sequence) in part.enumerated() {
-                for t in 0..<sequence.count {
-                    softmax(logits.data + (b * padded + t) * k, count: k, into: output, at: ((start + b) * length + t) * k)
+            switch model.pooling {
+            case .pooler?: try inference.poolCLS()
+            case .cls?: try inference.firstToken()
+            case .mean?: try inference.meanPool()
+            case nil: break
+            }
+            try inference.logits(model.head, tokens: model.tagsTokens, into: logits)
+            if model.tagsTokens {
+                let padded = inference.paddedLength
+                for i in ((start * width)..<(end * width)) { output[i] = 0 }
+                for (b, sequence) in part.enumerated() {
+                    for t in 0..<sequence.count {
+                        softmax(logits.data + (b * padded + t) * k, count: k, into: output, at: ((start + b) * length + t) * k)
+                    }
                 }
+            } else {
+                for r in 0..<part.count { softmax(logits.data + r * k, count: k, into: output, at: (start + r) * k) }
             }
             start = end
         }

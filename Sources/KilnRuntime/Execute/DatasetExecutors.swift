@@ -41,6 +41,30 @@ extension ExecutorEnvironment {
     func ingested(_ data: DatasetPayload, for job: NodeJob) throws(NodeFailure) -> IngestedDataset {
         try ingested(data, key: job.key(of: .dataset(data.dataset.name, .ingest)))
     }
+
+    /// The ingested dataset with its contract's report, as its check node left it (the report verified by
+    /// its hash, then opened: sealed when the dataset is encrypted).
+    func checked(_ data: DatasetPayload, for job: NodeJob) throws(NodeFailure) -> IngestedDataset {
+        var ingested = try ingested(data, for: job)
+        let dataset = data.dataset
+        let key = try job.key(of: .dataset(dataset.name, .check))
+        let store = DerivedDataStore(directory: cache.outputs(key), encrypt: dataset.encrypt, sealer: try sealer(data))
+        do {
+            _ = try cache.read(key, "report.json")
+            ingested.report = try JSONDecoder().decode(ContractReport.self, from: store.read(name: "report.json"))
+        } catch {
+            throw .infrastructure(.run(.cache), "the contract report of dataset '\(dataset.name)' cannot be read", error)
+        }
+        return ingested
+    }
+
+    /// The row indices the dataset's split node wrote.
+    func split(_ data: DatasetPayload, for job: NodeJob) throws(NodeFailure) -> SplitIndices {
+        let key = try job.key(of: .dataset(data.dataset.name, .split))
+        do {
+            return try JSONDecoder().decode(SplitRecord.self, from: try cache.read(key, "split.json")).indices
+        } catch { throw .infrastructure(.run(.cache), "the split of dataset '\(data.dataset.name)' cannot be read", error) }
+    }
 }
 
 /// ingest: the files read by the schema → `table.bin` (TableCodec), `sources.json` (hashes, rows).

@@ -19,21 +19,12 @@ struct FitExecutor: KindExecutor {
     func run(_ fit: FitPayload, _ job: NodeJob, _ context: ExecutionContext) throws(NodeFailure) -> NodeOutput {
         let e = environment
         let dataset = fit.data.dataset
-        var data = try e.ingested(fit.data, for: job)
-        // The contract's report: verified by its hash, then opened (sealed when the dataset is encrypted).
-        let checkKey = try job.key(of: .dataset(dataset.name, .check))
-        let store = DerivedDataStore(
-            directory: e.cache.outputs(checkKey), encrypt: dataset.encrypt, sealer: try e.sealer(fit.data))
-        do {
-            _ = try e.cache.read(checkKey, "report.json")
-            data.report = try JSONDecoder().decode(ContractReport.self, from: store.read(name: "report.json"))
-        } catch {
-            throw .infrastructure(.run(.cache), "the contract report of dataset '\(dataset.name)' cannot be read", error)
-        }
+        let data = try e.checked(fit.data, for: job)
+        let indices = try e.split(fit.data, for: job)
         let prepared: PreparedDataset
         let train: Examples, validation: Examples, test: Examples
         do {
-            prepared = try data.prepare(split: try splitIndices(job.key(of: .dataset(dataset.name, .split))))
+            prepared = try data.prepare(split: indices)
             let table = data.table
             train = try prepared.preprocessor.examples(table, rows: prepared.split.train)
             validation = try prepared.preprocessor.examples(table, rows: prepared.split.validation)
@@ -151,13 +142,6 @@ struct FitExecutor: KindExecutor {
         var flat: [String: Double] = [:]
         for (s, values) in final { for (m, v) in values { flat["\(s)_\(m)"] = v } }
         return NodeOutput(summary: summary, metrics: flat)
-    }
-
-    private func splitIndices(_ key: String) throws(NodeFailure) -> SplitIndices {
-        do {
-            return try JSONDecoder().decode(SplitRecord.self, from: try environment.cache.read(key, "split.json"))
-                .indices
-        } catch { throw .infrastructure(.run(.cache), "the split cannot be read", error) }
     }
 
     /// Trains, resuming from `checkpoint` when there is one; a checkpoint this configuration cannot

@@ -137,19 +137,9 @@ struct TokenizeExecutor: KindExecutor {
     func run(_ p: TokenizePayload, _ job: NodeJob, _ context: ExecutionContext) throws(NodeFailure) -> NodeOutput {
         let e = environment
         let dataset = p.data.dataset
-        var data = try e.ingested(p.data, for: job)
-        let checkKey = try job.key(of: .dataset(dataset.name, .check))
-        let splitKey = try job.key(of: .dataset(dataset.name, .split))
+        let data = try e.checked(p.data, for: job)
+        let indices = try e.split(p.data, for: job)
         let sealer = try e.sealer(p.data)
-        let indices: SplitIndices
-        do {
-            _ = try e.cache.read(checkKey, "report.json")
-            let checks = DerivedDataStore(directory: e.cache.outputs(checkKey), encrypt: dataset.encrypt, sealer: sealer)
-            data.report = try JSONDecoder().decode(ContractReport.self, from: checks.read(name: "report.json"))
-            indices = try JSONDecoder().decode(SplitRecord.self, from: e.cache.read(splitKey, "split.json")).indices
-        } catch {
-            throw .infrastructure(.run(.cache), "the checks and split of dataset '\(dataset.name)' cannot be read", error)
-        }
         // The files the graph hashed are the files read now.
         for file in job.files where (try? ContentHash.file(file.path).sha256) != file.sha256 {
             throw NodeFailure(
