@@ -27,6 +27,10 @@ var targets: [Target] = [
     .systemLibrary(
         name: "CGit2", pkgConfig: "libgit2",
         providers: [.apt(["libgit2-dev"])]),
+    /// XGBoost's C API (libxgboost.so); gradient-boosted trees.
+    .systemLibrary(
+        name: "CXGBoost", pkgConfig: "xgboost",
+        providers: [.apt(["libxgboost-dev"])]),
 
     // MARK: Front end
     /// Diagnostics: positioned messages, the engine that sorts them, text/json/github renderers.
@@ -48,6 +52,10 @@ var targets: [Target] = [
     /// The compute core: tensors, OpenBLAS kernels (loaded at run time with the right core type), layers,
     /// losses, optimisers, training, safetensors artifacts. Imports nothing of YAML.
     .target(name: "KilnCompute", exclude: ["README.md"], swiftSettings: swiftSettings),
+
+    /// Gradient-boosted trees through XGBoost's C API: training with early stopping, prediction, the
+    /// model in XGBoost's own JSON, feature importance. Its configs and cards live in KilnCompute.
+    .target(name: "KilnBoost", dependencies: ["CXGBoost", "KilnCompute"], exclude: ["README.md"], swiftSettings: swiftSettings),
 
     // MARK: Data
     /// The data layer: readers (csv/tsv/jsonl) into typed columns, contract checks, deterministic splits,
@@ -77,7 +85,7 @@ var targets: [Target] = [
     .target(
         name: "KilnRuntime",
         dependencies: [
-            "KilnCompiler", "KilnData", "KilnCompute", "KilnRegistry", "KilnSecurity", "KilnText",
+            "KilnCompiler", "KilnData", "KilnCompute", "KilnBoost", "KilnRegistry", "KilnSecurity", "KilnText",
             .product(name: "Crypto", package: "swift-crypto"),
         ],
         exclude: ["README.md"], swiftSettings: swiftSettings),
@@ -93,8 +101,8 @@ var targets: [Target] = [
     .target(
         name: "KilnServe",
         dependencies: [
-            "KilnProtocol", "KilnRegistry", "KilnCompute", "KilnData", "KilnSpec", "KilnDiagnostics", "KilnSecurity",
-            "KilnText",
+            "KilnProtocol", "KilnRegistry", "KilnCompute", "KilnBoost", "KilnData", "KilnSpec", "KilnDiagnostics",
+            "KilnSecurity", "KilnText",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -148,6 +156,7 @@ var targets: [Target] = [
     .target(
         name: "KilnTestSupport", dependencies: ["KilnCompiler"], path: "Tests/KilnTestSupport",
         swiftSettings: swiftSettings),
+    .testTarget(name: "KilnBoostTests", dependencies: ["KilnBoost", "KilnCompute"], swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnComputeTests", dependencies: ["KilnCompute"], exclude: ["Goldens"], swiftSettings: swiftSettings),
     .testTarget(
@@ -171,7 +180,7 @@ var targets: [Target] = [
         swiftSettings: swiftSettings),
     /// The libgit2 and libyaml shims link and answer. OpenBLAS is never linked into a process: KilnCompute
     /// loads it at run time after choosing its kernel (a linked copy would load first, with the wrong one).
-    .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CYAML"], swiftSettings: swiftSettings),
+    .testTarget(name: "SystemLibraryTests", dependencies: ["CGit2", "CYAML", "CXGBoost"], swiftSettings: swiftSettings),
     .testTarget(
         name: "KilnSecurityTests", dependencies: ["KilnSecurity", "KilnTestSupport", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
     .testTarget(

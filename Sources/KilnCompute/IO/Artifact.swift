@@ -51,7 +51,15 @@ public struct ModelCard: Sendable, Codable, Equatable {
     /// layers too large to build, labels that are not printable names. A card can come from a registry
     /// kiln did not write.
     public var problem: String? {
-        if model.architecture == .transformer || transformer != nil {
+        if model.architecture == .gradientBoosting || booster != nil {
+            guard model.architecture == .gradientBoosting, let b = booster, transformer == nil else {
+                return "a booster's card needs both architecture 'gradient_boosting' and its 'booster' section"
+            }
+            guard model.inputs > 0, model.inputs <= 1 << 24, model.hidden.isEmpty else {
+                return "a booster of \(model.inputs) inputs"
+            }
+            if let problem = b.problem(inputs: model.inputs) { return problem }
+        } else if model.architecture == .transformer || transformer != nil {
             guard model.architecture == .transformer, let t = transformer else {
                 return "a transformer card needs both architecture 'transformer' and its 'transformer' section"
             }
@@ -61,12 +69,15 @@ public struct ModelCard: Sendable, Codable, Equatable {
             else { return "a text classifier reads one text column into as many outputs as labels (\(labels.count))" }
             return namesProblem
         }
-        let widths = [model.inputs] + model.hidden + [model.outputs]
-        guard widths.allSatisfy({ $0 > 0 && $0 <= 1 << 24 }), model.hidden.count <= 64 else {
-            return "impossible layer widths \(widths)"
-        }
-        for (a, b) in zip(widths, widths.dropFirst()) where Shape.elementCount([a, b]).map({ $0 > Self.maxLayerParameters }) ?? true {
-            return "a layer of \(a) × \(b) weights is larger than kiln builds"
+        if model.architecture != .gradientBoosting {
+            let widths = [model.inputs] + model.hidden + [model.outputs]
+            guard widths.allSatisfy({ $0 > 0 && $0 <= 1 << 24 }), model.hidden.count <= 64 else {
+                return "impossible layer widths \(widths)"
+            }
+            for (a, b) in zip(widths, widths.dropFirst())
+            where Shape.elementCount([a, b]).map({ $0 > Self.maxLayerParameters }) ?? true {
+                return "a layer of \(a) × \(b) weights is larger than kiln builds"
+            }
         }
         guard inputColumns.count == model.inputs else {
             return "it names \(inputColumns.count) input columns for a model of \(model.inputs) inputs"
@@ -118,6 +129,8 @@ public struct ModelCard: Sendable, Codable, Equatable {
     public var metrics: [String: Double]
     /// A transformer's encoder, head, adaptation and tokenizer (nil for feed-forward models).
     public var transformer: TransformerCard?
+    /// Gradient-boosted trees: rounds, parameters, feature importance (nil for networks).
+    public var booster: BoosterCard?
 
     public init(
         model: ModelConfig, inputColumns: [String], preprocessing: JSONValue = .null, labels: [String],
@@ -130,6 +143,8 @@ public struct ModelCard: Sendable, Codable, Equatable {
         self.metrics = metrics
         outputs =
             switch model.task {
+            case _ where model.architecture == .gradientBoosting:
+                "booster.json's predictions: \(model.task == .classification ? "the probabilities of the classes of 'labels' (multi:softprob)" : model.task == .binary ? "the probability of labels[1] (binary:logistic)" : "the predicted value")"
             case .classification: "logits over the classes of 'labels'; softmax gives their probabilities"
             case .binary: "one logit; sigmoid gives the probability of labels[1]"
             case .regression: "the predicted value\(model.outputs > 1 ? "s" : "") of \(labels.joined(separator: ", "))"
@@ -156,7 +171,7 @@ public enum Artifact {
     }
 
     /// Writes card.json (snake_case keys, sorted, atomically).
-    static func writeCard(_ card: ModelCard, to directory: String) throws(ComputeError) {
+    public static func writeCard(_ card: ModelCard, to directory: String) throws(ComputeError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -180,6 +195,9 @@ public enum Artifact {
         let card = try readCard(directory)
         if card.model.architecture == .transformer {
             throw .invalidFile(path: directory + "/" + cardFile, reason: "a transformer's card: FineTunedBert loads it")
+        }
+        if card.model.architecture == .gradientBoosting {
+            throw .invalidFile(path: directory + "/" + cardFile, reason: "a booster's card: KilnBoost's BoosterModel loads it")
         }
         let network = try Network(card.model, blas: blas)
         let weightsPath = directory + "/" + weightsFile

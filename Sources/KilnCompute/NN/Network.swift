@@ -4,7 +4,11 @@ import Foundation
 public struct ModelConfig: Sendable, Codable, Equatable {
     public enum Task: String, Sendable, Codable { case classification, binary, regression }
     /// `transformer`: a fine-tuned BERT encoder (`ModelCard.transformer` has the rest; `FineTunedBert` loads it).
-    public enum Architecture: String, Sendable, Codable { case linear, mlp, transformer }
+    /// `gradientBoosting`: XGBoost's trees (`ModelCard.booster` has the rest; KilnBoost loads it).
+    public enum Architecture: String, Sendable, Codable {
+        case linear, mlp, transformer
+        case gradientBoosting = "gradient_boosting"
+    }
     public enum Initialisation: String, Sendable, Codable { case he, xavier, zeros }
 
     public var task: Task
@@ -53,6 +57,9 @@ public final class Network {
         }
         if config.architecture == .transformer {
             throw .invalidArgument("a transformer is not a feed-forward network: FineTunedBert loads it")
+        }
+        if config.architecture == .gradientBoosting {
+            throw .invalidArgument("gradient-boosted trees are not a network: KilnBoost's BoosterModel loads them")
         }
         if config.architecture == .mlp && config.hidden.isEmpty {
             throw .invalidArgument("an mlp needs at least one hidden layer")

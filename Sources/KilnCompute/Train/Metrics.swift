@@ -1,3 +1,5 @@
+import Foundation
+
 /// Evaluation metrics over predictions, as scikit-learn defines them.
 public enum Metric: String, Sendable, Codable, CaseIterable {
     case accuracy
@@ -12,6 +14,60 @@ public enum Metric: String, Sendable, Codable, CaseIterable {
 }
 
 public enum Metrics {
+    /// One metric of predictions against the targets (class indices, or values for regression).
+    public static func value(of metric: Metric, _ p: Predictions, truth truthValues: [Float], classes: Int) -> Double {
+        let truth = truthValues.map { Int($0) }
+        switch metric {
+        case .accuracy: return accuracy(truth: truth, predicted: p.classes)
+        case .precisionMacro: return macro(truth: truth, predicted: p.classes, classes: classes).precision
+        case .recallMacro: return macro(truth: truth, predicted: p.classes, classes: classes).recall
+        case .f1Macro: return macro(truth: truth, predicted: p.classes, classes: classes).f1
+        case .rocAUC: return rocAUC(truth: truth, scores: p.scores)
+        case .rmse: return rmse(truth: truthValues, predicted: p.values)
+        case .mae: return mae(truth: truthValues, predicted: p.values)
+        case .r2: return r2(truth: truthValues, predicted: p.values)
+        }
+    }
+
+    /// Predictions in the metrics' forms from a model's outputs, `rows` × `width` values: class
+    /// probabilities (classification), the positive class's probability (binary, width 1) or the values
+    /// (regression); `loss` is the mean cross-entropy, log loss, or squared error (huber: Huber's, δ = 1)
+    /// against `truth`, with probabilities clamped to [1e-7, 1 - 1e-7].
+    public static func predictions(
+        _ outputs: [Float], rows: Int, task: ModelConfig.Task, truth: [Float], huber: Bool = false
+    ) -> Predictions {
+        var p = Predictions(loss: 0, classes: [], scores: [], values: [])
+        guard rows > 0 else { return p }
+        let width = outputs.count / rows
+        var total = 0.0
+        for r in 0..<rows {
+            let row = outputs[(r * width)..<((r + 1) * width)]
+            switch task {
+            case .classification:
+                var best = row.startIndex
+                for j in row.indices where row[j] > row[best] { best = j }
+                p.classes.append(best - row.startIndex)
+                let y = Int(truth[r])
+                let q = y >= 0 && y < width ? Double(row[row.startIndex + y]) : 0
+                total -= Foundation.log(Swift.min(Swift.max(q, 1e-7), 1 - 1e-7))
+            case .binary:
+                let s = row[row.startIndex]
+                p.scores.append(s)
+                p.classes.append(s >= 0.5 ? 1 : 0)
+                let q = Swift.min(Swift.max(Double(s), 1e-7), 1 - 1e-7)
+                total -= truth[r] >= 0.5 ? Foundation.log(q) : Foundation.log(1 - q)
+            case .regression:
+                for (j, v) in row.enumerated() {
+                    p.values.append(v)
+                    let d = Double(v) - Double(truth[r * width + j])
+                    total += huber ? (Swift.abs(d) <= 1 ? 0.5 * d * d : Swift.abs(d) - 0.5) : d * d
+                }
+            }
+        }
+        p.loss = total / Double(task == .regression ? rows * width : rows)
+        return p
+    }
+
     /// confusion[t][p]: rows of true classes, columns of predicted classes.
     public static func confusion(truth: [Int], predicted: [Int], classes: Int) -> [[Int]] {
         var m = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)

@@ -238,19 +238,8 @@ public final class Trainer {
     }
 
     private func value(of metric: Metric, _ p: Predictions, _ examples: Examples) -> Double {
-        let truthValues = Array(examples.targets.buffer)
-        let truth = truthValues.map { Int($0) }
         let classes = network.config.task == .binary ? 2 : network.config.outputs
-        switch metric {
-        case .accuracy: return Metrics.accuracy(truth: truth, predicted: p.classes)
-        case .precisionMacro: return Metrics.macro(truth: truth, predicted: p.classes, classes: classes).precision
-        case .recallMacro: return Metrics.macro(truth: truth, predicted: p.classes, classes: classes).recall
-        case .f1Macro: return Metrics.macro(truth: truth, predicted: p.classes, classes: classes).f1
-        case .rocAUC: return Metrics.rocAUC(truth: truth, scores: p.scores)
-        case .rmse: return Metrics.rmse(truth: truthValues, predicted: p.values)
-        case .mae: return Metrics.mae(truth: truthValues, predicted: p.values)
-        case .r2: return Metrics.r2(truth: truthValues, predicted: p.values)
-        }
+        return Metrics.value(of: metric, p, truth: Array(examples.targets.buffer), classes: classes)
     }
 
     // MARK: Early stopping and checkpoints
