@@ -4,6 +4,8 @@ public import KilnDiagnostics
 
 /// `compiler.*`: names, references, shapes and semantics checked by `kiln check`.
 public enum CompilerDiagnostic: String, CaseIterable, Sendable {
+    case boosterOnlyField = "compiler.booster-only-field"
+    case boosterTraining = "compiler.booster-training"
     case canarySameVersion = "compiler.canary-same-version"
     case checkBounds = "compiler.check-bounds"
     case checkColumn = "compiler.check-column"

@@ -92,6 +92,10 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
             throw RegistryError.incompleteArtifact(directory: r.artifact, missing: "card.json")
         }
         entries.append(GitTreeEntry(name: "card.json", id: try repo.writeBlob(card), kind: .blob))
+        // A booster's trees, in XGBoost's JSON (a text blob: git's deltas store a retrained one cheaply).
+        if let trees = FileManager.default.contents(atPath: r.artifact + "/" + BoosterCard.file) {
+            entries.append(GitTreeEntry(name: BoosterCard.file, id: try repo.writeBlob(trees), kind: .blob))
+        }
         let (_, weights) = try WeightStore.write(r.artifact + "/model.safetensors", into: repo)
         entries.append(GitTreeEntry(name: "weights", id: weights, kind: .tree))
         entries.append(GitTreeEntry(name: "specs", id: try writeDirectory(r.specs, repo), kind: .tree))
@@ -410,7 +414,7 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     /// The top level of a version's tree: kiln's records, its index, the weights and the spec files.
     static let versionLayout: Set<String> = [
         "card.json", "params.json", "metrics.json", "lineage.json", "kiln.json", "weights", "specs",
-        FineTunedBert.folder,
+        FineTunedBert.folder, BoosterCard.file,
     ]
 
     func contents(of commit: ObjectID, _ what: String, _ repo: GitRepository) throws -> VersionContents {

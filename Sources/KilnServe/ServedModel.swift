@@ -1,6 +1,7 @@
 import Foundation
 public import KilnProtocol
 public import KilnCompute
+import KilnBoost
 public import KilnData
 public import KilnRegistry
 public import KilnSpec
@@ -18,6 +19,8 @@ public final class ServedModel: Sendable {
     public let text: TextModel?
     /// The artifact's weights, kept to make a network per worker.
     private let weights: [SafeTensors.Entry]
+    /// A booster's booster.json (checked), kept to make a booster per worker; nil for networks.
+    let boosterModel: [UInt8]?
 
     public var reference: String { "\(model)@v\(version)" }
 
@@ -49,10 +52,18 @@ public final class ServedModel: Sendable {
                 throw ServeError("\(model)@v\(version): \(error)")
             }
         }
+        var boosterModel: [UInt8]?
         do {
-            // Artifact.load checks the card against the weights; the entries are kept for the workers.
-            card = try Artifact.load(directory, blas: blas).1
-            weights = try SafeTensors.read(directory + "/" + Artifact.weightsFile).tensors
+            if let read = try? Artifact.readCard(directory), read.booster != nil {
+                // The card and booster.json, checked tree by tree, and read by XGBoost once here.
+                let booster = try BoosterModel.read(directory)
+                _ = try Booster(model: booster.model, threads: 1)
+                (card, weights, boosterModel) = (booster.card, [], booster.model)
+            } else {
+                // Artifact.load checks the card against the weights; the entries are kept for the workers.
+                card = try Artifact.load(directory, blas: blas).1
+                weights = try SafeTensors.read(directory + "/" + Artifact.weightsFile).tensors
+            }
         } catch {
             throw ServeError("\(model)@v\(version): \(error)")
         }
@@ -65,16 +76,21 @@ public final class ServedModel: Sendable {
                 "\(model)@v\(version): the card's preprocessing gives \(preprocessor.width) inputs, the model takes \(card.model.inputs)"
             )
         }
-        return ServedModel(model: model, version: version, card: card, preprocessor: preprocessor, weights: weights)
+        return ServedModel(
+            model: model, version: version, card: card, preprocessor: preprocessor, weights: weights,
+            boosterModel: boosterModel)
     }
 
-    private init(model: String, version: Int, card: ModelCard, preprocessor: Preprocessor, weights: [SafeTensors.Entry])
-    {
+    private init(
+        model: String, version: Int, card: ModelCard, preprocessor: Preprocessor, weights: [SafeTensors.Entry],
+        boosterModel: [UInt8]?
+    ) {
         self.model = model
         self.version = version
         self.card = card
         self.preprocessor = preprocessor
         self.weights = weights
+        self.boosterModel = boosterModel
         text = nil
         let inputs = Dictionary(preprocessor.inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         featureColumns = preprocessor.features.compactMap { inputs[$0.column] }
@@ -86,6 +102,7 @@ public final class ServedModel: Sendable {
         self.card = card
         preprocessor = nil
         weights = []
+        boosterModel = nil
         self.text = text
         featureColumns = [ColumnSchema(text.column, .text)]
     }
@@ -93,7 +110,7 @@ public final class ServedModel: Sendable {
     /// A predictor of its own (a network with its own buffers) for one worker.
     public func makePredictor(maxBatch: Int) throws -> Predictor {
         let blas = try BLAS.get()
-        guard text == nil else { throw ServeError("\(reference) is a transformer: use makeEngine") }
+        guard text == nil, boosterModel == nil else { throw ServeError("\(reference) is not a network: use makeEngine") }
         let network = try Network(card.model, blas: blas)
         try network.load(weights, path: reference)
         return Predictor(network: network, maxBatch: max(1, maxBatch))

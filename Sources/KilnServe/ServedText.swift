@@ -1,4 +1,5 @@
 import Foundation
+public import KilnBoost
 public import KilnCompute
 public import KilnProtocol
 public import KilnText
@@ -150,7 +151,11 @@ extension ServedModel {
     }
 
     /// A worker's engine: a network of its own (feed-forward), or a text classifier over the shared encoder.
-    public func makeEngine(maxBatch: Int) throws -> InferenceEngine {
+    public func makeEngine(maxBatch: Int, threads: Int = 1) throws -> InferenceEngine {
+        if let boosterModel {
+            let booster = try Booster(model: boosterModel, threads: threads)
+            return .booster(try BoosterPredictor(booster, task: card.model.task, classes: card.model.outputs))
+        }
         if let text {
             return .transformer(try TransformerPredictor(text.bert, maxBatch: max(1, maxBatch), blas: try BLAS.get()))
         }
@@ -162,11 +167,13 @@ extension ServedModel {
 public enum InferenceEngine: @unchecked Sendable {
     case network(Predictor)
     case transformer(TransformerPredictor)
+    case booster(BoosterPredictor)
 
     public var outputWidth: Int {
         switch self {
         case .network(let p): p.outputWidth
         case .transformer(let t): t.width
+        case .booster(let b): b.outputWidth
         }
     }
 
@@ -175,15 +182,20 @@ public enum InferenceEngine: @unchecked Sendable {
         throws
     {
         let rows = inputs.reduce(0) { $0 + $1.rows }
-        switch self {
-        case .network(let p):
+        func joined() throws -> [Float] {
             var features: [Float] = []
             features.reserveCapacity(rows * inputsPerRow)
             for i in inputs { features += i.features }
             guard features.count == rows * inputsPerRow else {
                 throw ServeError("a batch of \(rows) rows holds \(features.count) values, not \(rows * inputsPerRow)")
             }
-            try features.withUnsafeBufferPointer { try p.predict($0, rows: rows, into: output) }
+            return features
+        }
+        switch self {
+        case .network(let p):
+            try joined().withUnsafeBufferPointer { try p.predict($0, rows: rows, into: output) }
+        case .booster(let b):
+            try joined().withUnsafeBufferPointer { try b.predict($0, rows: rows, into: output) }
         case .transformer(let t):
             try t.probabilities(inputs.flatMap(\.tokens), into: output)
         }

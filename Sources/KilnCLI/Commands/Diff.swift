@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnCompute
 import KilnDiagnostics
 import KilnRegistry
 import KilnRuntime
@@ -86,6 +87,10 @@ struct Diff: ParsableCommand {
         for p in d.params {
             out += "  \(p.path.padding(toLength: width, withPad: " ", startingAt: 0))  \(p.old) → \(p.new)\n"
         }
+        let cards = (try? r.details(a).card.booster, try? r.details(b).card.booster, try? r.details(b).card.inputColumns)
+        if let old = cards.0 ?? nil, let new = cards.1 ?? nil, let columns = cards.2 ?? nil {
+            out += "\n" + paint("Trees", 1, c) + "\n" + Self.boosterChange(old, new, columns: columns)
+        }
         out += "\n" + paint("Metrics", 1, c) + "\n"
         for m in d.metrics {
             let o = m.old.map { String(format: "%.4f", $0) } ?? "-", n = m.new.map { String(format: "%.4f", $0) } ?? "-"
@@ -125,5 +130,25 @@ struct Diff: ParsableCommand {
                 + "\(shape.padding(toLength: shapeWidth, withPad: " ", startingAt: 0))  \(detail)\n"
         }
         Terminal.standardOutput(out)
+    }
+
+    /// Two boosters' rounds and their inputs' shares of the total gain (the newer's ten largest, with the
+    /// older's share beside).
+    static func boosterChange(_ old: BoosterCard, _ new: BoosterCard, columns: [String]) -> String {
+        var out = "  rounds  \(old.rounds) → \(new.rounds)\(old.rounds == new.rounds ? "" : String(format: "  %+d", new.rounds - old.rounds))\n"
+        let (ot, nt) = (old.gain.reduce(0, +), new.gain.reduce(0, +))
+        guard nt > 0, old.gain.count == new.gain.count, new.gain.count == columns.count else {
+            return out + "  (the inputs differ: no importance comparison)\n"
+        }
+        let ranked = new.gain.indices.sorted { new.gain[$0] > new.gain[$1] }.prefix(10)
+        let width = min(32, ranked.map { columns[$0].count }.max() ?? 0)
+        out += "  share of total gain (old → new):\n"
+        for i in ranked where new.gain[i] > 0 || old.gain[i] > 0 {
+            let o = ot > 0 ? 100 * old.gain[i] / ot : 0, n = 100 * new.gain[i] / nt
+            out +=
+                "    \("\(Escaped(columns[i]))".padding(toLength: max(width, 1), withPad: " ", startingAt: 0))  "
+                + String(format: "%5.1f %% → %5.1f %%  %+5.1f", o, n, n - o) + "\n"
+        }
+        return out
     }
 }

@@ -47,7 +47,8 @@ struct Predict: ParsableCommand {
             throw fail("\(error)")
         }
         // A transformer's buffers grow with batch × max_length: it takes the file's rows 32 at a time.
-        let engine = try model.makeEngine(maxBatch: model.text == nil ? min(batchRows, 4096) : 32)
+        let engine = try model.makeEngine(
+            maxBatch: model.text == nil ? min(batchRows, 4096) : 32, threads: ProcessInfo.processInfo.activeProcessorCount)
         if let text = model.text, text.tagsTokens {
             try tag(text, engine, model)
             return

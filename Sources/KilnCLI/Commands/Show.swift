@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KilnCompute
 import KilnDiagnostics
 import KilnRegistry
 import KilnRuntime
@@ -62,6 +63,13 @@ struct Show: ParsableCommand {
             if let storage = try? registry.open().weightStorage(ref) {
                 out += "weights  \(Self.megabytes(storage.bytes)), \(Self.megabytes(storage.unshared)) of it in no other version (the registry stores a chunk once)\n"
             }
+        } else if let b = details.card.booster {
+            let p = b.parameters
+            var rounds = "\(b.rounds) rounds"
+            if b.rounds < b.roundsTrained { rounds += " (the best of \(b.roundsTrained))" }
+            out +=
+                "model    \(model.task.rawValue) gradient_boosting (\(Escaped(b.library))), \(rounds), max_depth \(Escaped(p["max_depth"] ?? "?")), learning_rate \(Escaped(p["eta"] ?? "?")), \(model.inputs) inputs → \(model.outputs) output\(model.outputs == 1 ? "" : "s")\n"
+            out += Self.importance(b, columns: details.card.inputColumns)
         } else {
             let widths = [model.inputs] + model.hidden + [model.outputs]
             out += "model    \(model.task.rawValue) \(model.architecture.rawValue), "
@@ -85,6 +93,21 @@ struct Show: ParsableCommand {
             }
         }
         Terminal.standardOutput(out)
+    }
+
+    /// The booster's most important inputs by total gain, with their share of it and their splits.
+    static func importance(_ b: BoosterCard, columns: [String], top: Int = 10) -> String {
+        let total = b.gain.reduce(0, +)
+        guard total > 0 else { return "features no split was made (every tree is a single leaf)\n" }
+        let ranked = b.gain.indices.filter { b.gain[$0] > 0 }.sorted { b.gain[$0] > b.gain[$1] }
+        var out = "features by total gain (\(ranked.count) of \(columns.count) inputs used):\n"
+        let width = min(32, ranked.prefix(top).map { columns[$0].count }.max() ?? 0)
+        for i in ranked.prefix(top) {
+            let name = "\(Escaped(columns[i]))".padding(toLength: max(width, 1), withPad: " ", startingAt: 0)
+            out += "  \(name)  \(String(format: "%5.1f", 100 * b.gain[i] / total)) %  \(b.splits[i]) splits\n"
+        }
+        if ranked.count > top { out += "  … \(ranked.count - top) more (kiln show --json has them all)\n" }
+        return out
     }
 
     static func megabytes(_ bytes: Int) -> String { String(format: "%.2f MB", Double(bytes) / 1_000_000) }

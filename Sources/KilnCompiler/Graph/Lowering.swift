@@ -109,7 +109,7 @@ struct Lowering {
             let fit = FitPayload(
                 training: TrainingConfig(t), model: ModelConfig(model, inputs: t.inputs, outputs: t.outputs),
                 data: DatasetPayload(dataset, sealing: sealing), metrics: t.metrics, retry: t.retry,
-                timeout: t.timeout, timeoutSpan: spec.span(.timeout))
+                timeout: t.timeout, timeoutSpan: spec.span(.timeout), booster: BoosterConfig(t))
             unit.add(
                 r, .fit(fit),
                 config: .object([

@@ -97,11 +97,15 @@ public struct FitPayload: Sendable, Codable {
     /// Seconds; nil: none.
     public var timeout: Double?
     public var timeoutSpan: SourceSpan?
+    /// Set for a gradient_boosting model: XGBoost trains it instead of a network (`training` then gives
+    /// only the threads; the rest of it does not apply).
+    public var booster: BoosterConfig?
 
     public init(
         training: TrainingConfig, model: ModelConfig, data: DatasetPayload, metrics: [String], retry: RetryPolicy,
-        timeout: Double?, timeoutSpan: SourceSpan?
+        timeout: Double?, timeoutSpan: SourceSpan?, booster: BoosterConfig? = nil
     ) {
+        self.booster = booster
         self.training = training
         self.model = model
         self.data = data

@@ -79,6 +79,8 @@ extension ModelConfig {
                 seed: seed)
         case .transformer:
             preconditionFailure("a transformer is lowered to tokenize and fine-tune nodes, not to a network")
+        case .gradientBoosting:
+            self.init(task: task, architecture: .gradientBoosting, inputs: inputs, outputs: outputs)
         case .mlp(let m):
             let activation: Activation.Kind =
                 switch m.activation {
@@ -92,6 +94,24 @@ extension ModelConfig {
                 activation: activation, dropout: Float(m.dropout), layerNorm: m.layerNorm,
                 initialisation: initialisation, seed: seed)
         }
+    }
+}
+
+extension BoosterConfig {
+    /// A checked training of a gradient_boosting model: its architecture's settings with the Training's
+    /// metrics, early stopping, seed and threads.
+    public init?(_ t: CheckedTraining) {
+        guard case .gradientBoosting(let g) = t.model.architecture else { return nil }
+        let config = ModelConfig(t.model, inputs: t.inputs, outputs: t.outputs)
+        let typed = t.spec
+        self.init(
+            task: config.task, classes: t.outputs, trees: g.trees, maxDepth: g.maxDepth, learningRate: g.learningRate,
+            subsample: g.subsample, columnSample: g.columnSample, minChildWeight: g.minChildWeight, l1: g.l1, l2: g.l2,
+            minSplitLoss: g.minSplitLoss, maxBins: g.maxBins, huber: t.loss == .huber,
+            metrics: t.metrics.compactMap(Metric.init),
+            earlyStopping: typed.earlyStopping.map {
+                TrainingConfig.EarlyStopping(monitor: $0.monitor, patience: $0.patience, minDelta: $0.minDelta)
+            }, seed: UInt64(max(0, typed.seed)), threads: typed.threads)
     }
 }
 

@@ -11,6 +11,10 @@ extension CompilerContext {
         let transformerOnly: [ModelSpec.Part] = [
             .pretrained, .pooling, .maxLength, .hiddenDropout, .attentionDropout, .fineTuning,
         ]
+        let boosterOnly: [ModelSpec.Part] = [
+            .trees, .maxDepth, .learningRate, .subsample, .columnSample, .minChildWeight, .l1, .l2, .minSplitLoss,
+            .maxBins,
+        ]
         func refuse(_ parts: [ModelSpec.Part], owner: String, id: CompilerDiagnostic) {
             for part in parts where spec.writes(part) {
                 let field = part.field
@@ -23,8 +27,19 @@ extension CompilerContext {
         case .linear:
             refuse(mlpOnly, owner: "mlp", id: .mlpOnlyField)
             refuse(transformerOnly, owner: "transformer", id: .transformerOnlyField)
+            refuse(boosterOnly, owner: "gradient_boosting", id: .boosterOnlyField)
+        case .gradientBoosting:
+            refuse(mlpOnly, owner: "mlp", id: .mlpOnlyField)
+            refuse(transformerOnly, owner: "transformer", id: .transformerOnlyField)
+            for part in [ModelSpec.Part.initScheme, .initSeed] where spec.writes(part) {
+                diagnostics.error(
+                    .compiler(.boosterOnlyField), "a gradient_boosting model has no weights to initialise",
+                    at: spec.keySpan(part),
+                    help: "remove 'init': the Training's 'seed' draws the booster's row and column samples")
+            }
         case .mlp(let mlp):
             refuse(transformerOnly, owner: "transformer", id: .transformerOnlyField)
+            refuse(boosterOnly, owner: "gradient_boosting", id: .boosterOnlyField)
             if mlp.hidden.isEmpty {
                 diagnostics.error(
                     .compiler(.missingHidden), "an 'mlp' needs 'hidden': the widths of its hidden layers",
@@ -38,6 +53,7 @@ extension CompilerContext {
             }
         case .transformer(let t):
             refuse(mlpOnly, owner: "mlp", id: .mlpOnlyField)
+            refuse(boosterOnly, owner: "gradient_boosting", id: .boosterOnlyField)
             checkTransformer(spec, t, resource)
         }
         if spec.task == .tokenClassification, spec.architecture.name != "transformer" {

@@ -233,6 +233,7 @@ extension CompilerContext {
                 "'\(part.field)' applies to a transformer's training, and model '\(model.name)' is '\(model.architecture.name)'",
                 at: spec.keySpan(part), help: "remove '\(part.field)'")
         }
+        if case .gradientBoosting = model.architecture { checkBoosterTraining(spec, model) }
         if scheduleKind == .linear {
             diagnostics.error(
                 .compiler(.scheduleField),
@@ -303,6 +304,30 @@ extension CompilerContext {
                 resource: resource, nodeName: nodeName, spec: spec, model: model, dataset: dataset.spec.name,
                 loss: loss, metrics: metrics, inputs: inputs, outputs: outputs,
                 registerName: spec.register.map { $0.name ?? model.name }))
+    }
+
+    /// A booster trains by its architecture's settings: the Training's optimisation fields do not apply.
+    /// Written anyway they are an error, or a warning in a sweep over `model` (they apply to its networks).
+    private mutating func checkBoosterTraining(_ spec: TrainingSpec, _ model: ModelSpec) {
+        let sweepsModels = spec.matrix.contains { $0.name == "model" }
+        let unread: [(TrainingSpec.Part, String)] = [
+            (.optimizer, "the booster's 'learning_rate' is in the Model's architecture"),
+            (.schedule, "a booster's learning rate is constant"),
+            (.epochs, "a booster's rounds are the Model's 'architecture.trees'"),
+            (.batchSize, "a booster sees the whole train split each round"),
+            (.gradientClip, "a booster has no gradients to clip"),
+            (.labelSmoothing, "a booster's objective has no label smoothing"),
+            (.checkpoint, "a booster trains in one go; a cancelled one starts over"),
+        ]
+        for (part, why) in unread where spec.writes(part) {
+            let message = "'\(part.field)' does not apply to model '\(model.name)', which is 'gradient_boosting': \(why)"
+            if sweepsModels {
+                diagnostics.warning(
+                    .compiler(.boosterTraining), message + " (the sweep's other models read it)", at: spec.keySpan(part))
+            } else {
+                diagnostics.error(.compiler(.boosterTraining), message, at: spec.keySpan(part), help: "remove '\(part.field)'")
+            }
+        }
     }
 
     /// What a transformer needs of its training and its data; true when it can be lowered.

@@ -84,6 +84,10 @@ public struct Preprocessor: Sendable, Codable, Equatable {
     public var label: Label?
     /// The model's input columns, in order (`colour=red` for a one-hot column).
     public var outputColumns: [String]
+    /// A missing value that nothing imputes becomes NaN (every column of its one-hot block) instead of an
+    /// error: set for gradient-boosted trees, which learn a direction for it at each split. Absent in the
+    /// card (nil) for networks, so their preprocessing reads as before.
+    public var missingAsNaN: Bool?
 
     public var width: Int { outputColumns.count }
 
@@ -258,6 +262,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
     /// The input matrix of `rows` (all rows when nil): row-major, `width` columns.
     public func features(_ table: Table, rows: [Int]? = nil) throws(DataError) -> [Float] {
         let rows = rows ?? Array(0..<table.rowCount)
+        let nan = missingAsNaN == true
         var out = [Float](repeating: 0, count: rows.count * width)
         var offset = 0
         // Columns by name, once: a model of 784 pixel columns would otherwise search 784 × 784 names.
@@ -272,7 +277,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
             let column = table.columns[index]
             for (k, r) in rows.enumerated() {
                 let raw = column.number(r)
-                let outcome = Self.encode(feature, raw, into: &out, at: k * width + offset)
+                let outcome = Self.encode(feature, raw, into: &out, at: k * width + offset, nan: nan)
                 guard outcome == .encoded else {
                     let (file, line) = table.origins.origin(of: r)
                     throw Self.failure(outcome, feature, raw, at: .data(file, line: line))
@@ -292,11 +297,12 @@ public struct Preprocessor: Sendable, Codable, Equatable {
             throw DataError(.data(.examples), "\(values.count) values are not \(rows) rows of \(n) features", at: nil)
         }
         var out = [Float](repeating: 0, count: rows * width)
+        let nan = missingAsNaN == true
         for r in 0..<rows {
             var offset = 0
             for (j, feature) in features.enumerated() {
                 let raw = values[r * n + j]
-                let outcome = Self.encode(feature, raw, into: &out, at: r * width + offset)
+                let outcome = Self.encode(feature, raw, into: &out, at: r * width + offset, nan: nan)
                 guard outcome == .encoded else { throw Self.failure(outcome, feature, raw, at: nil) }
                 offset += feature.width
             }
@@ -321,10 +327,13 @@ public struct Preprocessor: Sendable, Codable, Equatable {
     }
 
     /// One raw value through its feature's steps (impute, then center and scale) and encoding, written at
-    /// `at`: `missing` when it is missing and nothing imputes it, `outOfRange` when the result is not a
-    /// finite 32-bit value (a model never sees infinity or NaN).
+    /// `at`: `missing` when it is missing and nothing imputes it (NaN in each of its columns when `nan`),
+    /// `outOfRange` when the result is not a finite 32-bit value (a model never sees infinity, nor NaN but
+    /// a booster's missing value).
     @inline(__always)
-    private static func encode(_ feature: Feature, _ raw: Double?, into out: inout [Float], at: Int) -> Encoded {
+    private static func encode(_ feature: Feature, _ raw: Double?, into out: inout [Float], at: Int, nan: Bool)
+        -> Encoded
+    {
         var v = raw
         for step in feature.steps {
             if step.op == "impute" {
@@ -333,7 +342,11 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                 v = (x - center) / scale
             }
         }
-        guard let x = v else { return .missing }
+        guard let x = v else {
+            guard nan else { return .missing }
+            for j in 0..<feature.width { out[at + j] = .nan }
+            return .encoded
+        }
         switch feature.encoding {
         case .number, .ordinal:
             let f = Float(x)

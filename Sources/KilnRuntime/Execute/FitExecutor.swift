@@ -5,8 +5,9 @@ import KilnData
 import KilnDiagnostics
 import KilnSpec
 
-/// fit: transforms fitted on the train split, the network trained (resuming from its checkpoint) and
-/// evaluated → `model/` (safetensors + card), `metrics.json`, `params.json`, `lineage.json`.
+/// fit: transforms fitted on the train split, the network trained (resuming from its checkpoint) or the
+/// booster boosted, and evaluated → `model/` (safetensors + card, and XGBoost's booster.json for trees),
+/// `metrics.json`, `params.json`, `lineage.json`.
 struct FitExecutor: KindExecutor {
     let environment: ExecutorEnvironment
 
@@ -21,10 +22,12 @@ struct FitExecutor: KindExecutor {
         let dataset = fit.data.dataset
         let data = try e.checked(fit.data, for: job)
         let indices = try e.split(fit.data, for: job)
-        let prepared: PreparedDataset
+        var prepared: PreparedDataset
         let train: Examples, validation: Examples, test: Examples
         do {
             prepared = try data.prepare(split: indices)
+            // Trees take a missing value as it is (NaN): each split learns which way it goes.
+            if fit.booster != nil { prepared.preprocessor.missingAsNaN = true }
             let table = data.table
             train = try prepared.preprocessor.examples(table, rows: prepared.split.train)
             validation = try prepared.preprocessor.examples(table, rows: prepared.split.validation)
@@ -43,6 +46,63 @@ struct FitExecutor: KindExecutor {
                 "the data has \(prepared.preprocessor.width) features after transforms; the model was compiled for \(modelConfig.inputs)",
                 help: "run `kiln check`: the dataset's spec and its files disagree")
         }
+        let classes = prepared.preprocessor.label?.classes ?? []
+        let labels = modelConfig.task == .regression ? [dataset.schema.label ?? "value"] : classes
+        let card = { (headline: [String: Double]) in
+            ModelCard(
+                model: modelConfig, inputColumns: prepared.preprocessor.outputColumns,
+                preprocessing: prepared.preprocessor.cardValue, labels: labels, metrics: headline)
+        }
+        let trained: Trained
+        if let booster = fit.booster {
+            trained = try boost(
+                booster, fit, job, context, threads: fit.training.threads ?? e.computeThreads,
+                splits: [("train", train), ("validation", validation), ("test", test)], card: card)
+        } else {
+            trained = try trainNetwork(
+                fit, job, context, train: train, validation: validation, test: test, card: card)
+        }
+        let metrics = TrainingMetrics(
+            final: trained.final, history: trained.history, epochsRun: trained.history.last?.epoch ?? 0,
+            stoppedEarly: trained.stoppedEarly)
+        var lineage = prepared.lineage
+        for i in lineage.sources.indices { lineage.sources[i].path = e.relative(lineage.sources[i].path) }
+        let params: JSON
+        do { params = try JSON.parse(job.config) } catch {
+            throw .infrastructure(.run(.internal), "the node's config is not JSON", error)
+        }
+        try write(ContentHash.canonicalJSON(metrics), context.outputs, "metrics.json")
+        try write(Data(params.serialized(pretty: true).utf8), context.outputs, "params.json")
+        try write(
+            ContentHash.canonicalJSON(FitLineage(data: lineage, training: job.id.description, key: job.key)),
+            context.outputs, "lineage.json")
+
+        var summary = trained.summary
+        let final = trained.final
+        let split = final["test"] != nil ? "test" : (final["validation"] != nil ? "validation" : "train")
+        for metric in fit.metrics.prefix(2) {
+            if let v = final[split]?[metric] { summary += ", \(split) \(metric) \(String(format: "%.4f", v))" }
+        }
+        var flat: [String: Double] = [:]
+        for (s, values) in final { for (m, v) in values { flat["\(s)_\(m)"] = v } }
+        return NodeOutput(summary: summary, metrics: flat)
+    }
+
+    /// What a training gave the rest of the fit: each split's loss and metrics, the history, and the summary's start.
+    struct Trained {
+        var final: [String: [String: Double]]
+        var history: [TrainingMetrics.Epoch]
+        var stoppedEarly: Bool
+        var summary: String
+    }
+
+    /// The network trained (resuming from its checkpoint), evaluated and saved to `outputs/model`.
+    private func trainNetwork(
+        _ fit: FitPayload, _ job: NodeJob, _ context: ExecutionContext, train: Examples, validation: Examples,
+        test: Examples, card: ([String: Double]) -> ModelCard
+    ) throws(NodeFailure) -> Trained {
+        let e = environment
+        let modelConfig = fit.model
         var config = fit.training
         config.threads = config.threads ?? e.computeThreads
         let work = e.paths.work + "/" + job.key
@@ -104,44 +164,20 @@ struct FitExecutor: KindExecutor {
             }
         } catch { throw .infrastructure(.run(.training), "evaluation failed", error) }
 
-        let classes = prepared.preprocessor.label?.classes ?? []
-        let labels = modelConfig.task == .regression ? [dataset.schema.label ?? "value"] : classes
         let headline = final["test"] ?? final["validation"] ?? final["train"] ?? [:]
-        let card = ModelCard(
-            model: modelConfig, inputColumns: prepared.preprocessor.outputColumns,
-            preprocessing: prepared.preprocessor.cardValue, labels: labels, metrics: headline)
         do {
-            try Artifact.save(trainer.network, card: card, to: context.outputs + "/model")
+            try Artifact.save(trainer.network, card: card(headline), to: context.outputs + "/model")
         } catch { throw .infrastructure(.run(.io), "the model cannot be saved", error) }
-        let metrics = TrainingMetrics(
+        var summary = "\(result.history.last?.epoch ?? 0) epochs"
+        if result.stoppedEarly { summary += " (stopped early)" }
+        if let resumed = result.resumedFromEpoch { summary += ", resumed at epoch \(resumed)" }
+        return Trained(
             final: final,
             history: result.history.map {
                 .init(
                     epoch: $0.epoch, trainLoss: $0.trainLoss, validation: $0.validation,
                     learningRate: Double($0.learningRate))
-            }, epochsRun: result.history.last?.epoch ?? 0, stoppedEarly: result.stoppedEarly)
-        var lineage = prepared.lineage
-        for i in lineage.sources.indices { lineage.sources[i].path = e.relative(lineage.sources[i].path) }
-        let params: JSON
-        do { params = try JSON.parse(job.config) } catch {
-            throw .infrastructure(.run(.internal), "the node's config is not JSON", error)
-        }
-        try write(ContentHash.canonicalJSON(metrics), context.outputs, "metrics.json")
-        try write(Data(params.serialized(pretty: true).utf8), context.outputs, "params.json")
-        try write(
-            ContentHash.canonicalJSON(FitLineage(data: lineage, training: job.id.description, key: job.key)),
-            context.outputs, "lineage.json")
-
-        var summary = "\(metrics.epochsRun) epochs"
-        if result.stoppedEarly { summary += " (stopped early)" }
-        if let resumed = result.resumedFromEpoch { summary += ", resumed at epoch \(resumed)" }
-        let split = final["test"] != nil ? "test" : (final["validation"] != nil ? "validation" : "train")
-        for metric in fit.metrics.prefix(2) {
-            if let v = final[split]?[metric] { summary += ", \(split) \(metric) \(String(format: "%.4f", v))" }
-        }
-        var flat: [String: Double] = [:]
-        for (s, values) in final { for (m, v) in values { flat["\(s)_\(m)"] = v } }
-        return NodeOutput(summary: summary, metrics: flat)
+            }, stoppedEarly: result.stoppedEarly, summary: summary)
     }
 
     /// Trains, resuming from `checkpoint` when there is one; a checkpoint this configuration cannot

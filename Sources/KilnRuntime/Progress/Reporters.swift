@@ -242,7 +242,7 @@ enum Format {
     }
 
     static func epoch(_ p: EpochProgress) -> String {
-        var out = "epoch \(p.epoch)/\(p.epochs)"
+        var out = "\(p.unit ?? "epoch") \(p.epoch)/\(p.epochs)"
         if let step = p.step, let steps = p.steps { out += " step \(step)/\(steps)" }
         out += "  loss \(String(format: "%.4f", p.trainLoss))"
         if let loss = p.validation["loss"] { out += "  val_loss \(String(format: "%.4f", loss))" }

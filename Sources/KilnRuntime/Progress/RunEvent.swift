@@ -29,6 +29,8 @@ public struct EpochProgress: Sendable, Codable {
     /// the epoch is over (and `validation` holds its values).
     public var step: Int? = nil
     public var steps: Int? = nil
+    /// What `epoch` counts: nil for epochs, `round` for a booster's boosting rounds.
+    public var unit: String? = nil
 
     /// How far the training is, 0 to 1.
     public var fraction: Double {

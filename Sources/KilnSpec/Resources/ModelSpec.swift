@@ -18,6 +18,22 @@ public enum ArchitectureSpec: Sendable {
     /// A pretrained BERT-style encoder and a task head.
     case transformer(Transformer)
 
+    /// Gradient-boosted trees (XGBoost).
+    case gradientBoosting(GradientBoosting)
+
+    public struct GradientBoosting: Sendable {
+        public var trees: Int
+        public var maxDepth: Int
+        public var learningRate: Double
+        public var subsample: Double
+        public var columnSample: Double
+        public var minChildWeight: Double
+        public var l1: Double
+        public var l2: Double
+        public var minSplitLoss: Double
+        public var maxBins: Int
+    }
+
     public struct Transformer: Sendable {
         public enum Pooling: String, Sendable, CaseIterable { case pooler, cls, mean }
         /// As written: a folder (relative to the spec's directory) or a name in kiln's model cache.
@@ -43,6 +59,7 @@ public enum ArchitectureSpec: Sendable {
         case .linear: return "linear"
         case .mlp: return "mlp"
         case .transformer: return "transformer"
+        case .gradientBoosting: return "gradient_boosting"
         }
     }
 
@@ -60,6 +77,13 @@ public enum ArchitectureSpec: Sendable {
                     pretrained: f.optionalText("pretrained") ?? "", pooling: f.choice("pooling"),
                     maxLength: f.integer("max_length"), hiddenDropout: f.optionalNumber("hidden_dropout"),
                     attentionDropout: f.optionalNumber("attention_dropout")))
+        case "gradient_boosting":
+            self = .gradientBoosting(
+                GradientBoosting(
+                    trees: f.integer("trees"), maxDepth: f.integer("max_depth"), learningRate: f.number("learning_rate"),
+                    subsample: f.number("subsample"), columnSample: f.number("column_sample"),
+                    minChildWeight: f.number("min_child_weight"), l1: f.number("l1"), l2: f.number("l2"),
+                    minSplitLoss: f.number("min_split_loss"), maxBins: f.integer("max_bins")))
         default:
             self = .linear
         }
@@ -92,7 +116,7 @@ public struct FineTuningSpec: Sendable {
 
 public struct ModelSpec: SpecView {
     public enum Part: String, SpecPart {
-        case task, architecture, inputs, outputs, initScheme = "init.scheme"
+        case task, architecture, inputs, outputs, initScheme = "init.scheme", initSeed = "init.seed"
         case hidden = "architecture.hidden", activation = "architecture.activation"
         case dropout = "architecture.dropout", normalization = "architecture.normalization"
         case pretrained = "architecture.pretrained", pooling = "architecture.pooling"
@@ -101,6 +125,11 @@ public struct ModelSpec: SpecView {
         case fineTuning = "fine_tuning", loraRank = "fine_tuning.rank", loraAlpha = "fine_tuning.alpha"
         case loraDropout = "fine_tuning.dropout", loraTargets = "fine_tuning.targets"
         case freezeEmbeddings = "fine_tuning.freeze_embeddings", freezeLayers = "fine_tuning.freeze_layers"
+        case trees = "architecture.trees", maxDepth = "architecture.max_depth"
+        case learningRate = "architecture.learning_rate", subsample = "architecture.subsample"
+        case columnSample = "architecture.column_sample", minChildWeight = "architecture.min_child_weight"
+        case l1 = "architecture.l1", l2 = "architecture.l2", minSplitLoss = "architecture.min_split_loss"
+        case maxBins = "architecture.max_bins"
     }
 
     /// A width: inferred (`auto`) or declared.

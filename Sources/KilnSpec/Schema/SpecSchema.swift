@@ -247,8 +247,8 @@ public enum SpecSchema {
         "Architecture", doc: "The network.",
         [
             Field(
-                "type", .enumeration(["linear", "mlp", "transformer"]), required: true,
-                "`linear`: logistic (classification) or linear (regression) regression; `mlp`: a multilayer perceptron; `transformer`: a pretrained BERT-style encoder fine-tuned on a text column (classification)."
+                "type", .enumeration(["linear", "mlp", "transformer", "gradient_boosting"]), required: true,
+                "`linear`: logistic (classification) or linear (regression) regression; `mlp`: a multilayer perceptron; `transformer`: a pretrained BERT-style encoder fine-tuned on a text column (classification); `gradient_boosting`: gradient-boosted trees (XGBoost, `tree_method: hist`; a missing value takes each split's learned direction)."
             ),
             Field("hidden", .list(.integer(min: 1), minItems: 1), "mlp only: widths of the hidden layers."),
             Field(
@@ -275,6 +275,28 @@ public enum SpecSchema {
             Field(
                 "attention_dropout", .number(min: 0, max: 0.99),
                 "transformer only: dropout on attention probabilities; default: the checkpoint's config."),
+            Field("trees", .integer(min: 1, max: 100_000), whenRead: "100", "gradient_boosting: boosting rounds (a tree per round, per class for a classification)."),
+            Field("max_depth", .integer(min: 1, max: 32), whenRead: "6", "gradient_boosting: the deepest a tree grows."),
+            Field(
+                "learning_rate", .number(min: 0, max: 1, exclusiveMinimum: true), whenRead: "0.3",
+                "gradient_boosting: shrinkage of each tree's contribution (XGBoost's eta)."),
+            Field(
+                "subsample", .number(min: 0, max: 1, exclusiveMinimum: true), whenRead: "1",
+                "gradient_boosting: the share of the train rows each tree sees (drawn by the Training's seed)."),
+            Field(
+                "column_sample", .number(min: 0, max: 1, exclusiveMinimum: true), whenRead: "1",
+                "gradient_boosting: the share of the features each tree may split on (colsample_bytree)."),
+            Field(
+                "min_child_weight", .number(min: 0), whenRead: "1",
+                "gradient_boosting: the least Hessian weight a leaf holds (larger: more conservative)."),
+            Field("l1", .number(min: 0), whenRead: "0", "gradient_boosting: L1 penalty on leaf weights (alpha)."),
+            Field("l2", .number(min: 0), whenRead: "1", "gradient_boosting: L2 penalty on leaf weights (lambda)."),
+            Field(
+                "min_split_loss", .number(min: 0), whenRead: "0",
+                "gradient_boosting: the least loss reduction a split must make (gamma)."),
+            Field(
+                "max_bins", .integer(min: 2, max: 65_536), whenRead: "256",
+                "gradient_boosting: histogram bins per feature."),
         ])
 
     static let loraTargets = ["query", "key", "value", "attention_output", "intermediate", "output"]
