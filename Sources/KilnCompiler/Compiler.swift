@@ -76,6 +76,8 @@ public struct CheckedTraining: Sendable {
     public var inputs: Int
     public var outputs: Int
     public var registerName: String?
+    /// The cell's place in the Training's matrix, in the order written (0 without a matrix).
+    public var cellIndex = 0
 }
 
 public struct CheckedDeployment: Sendable {

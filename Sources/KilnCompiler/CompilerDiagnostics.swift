@@ -41,6 +41,7 @@ public enum CompilerDiagnostic: String, CaseIterable, Sendable {
     case readRefused = "compiler.read-refused"
     case registerMessage = "compiler.register-message"
     case scheduleField = "compiler.schedule-field"
+    case selectField = "compiler.select"
     case shapeMismatch = "compiler.shape-mismatch"
     case splitByUnused = "compiler.split-by-unused"
     case splitColumn = "compiler.split-column"

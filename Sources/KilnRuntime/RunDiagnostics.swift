@@ -18,6 +18,7 @@ public enum RunDiagnostic: String, CaseIterable, Sendable {
     case permissionDenied = "run.permission-denied"
     case pretrained = "run.pretrained"
     case registry = "run.registry"
+    case selection = "run.selection"
     case signatureRequired = "run.signature-required"
     case text = "run.text"
     case timeout = "run.timeout"

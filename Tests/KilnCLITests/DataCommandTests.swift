@@ -101,7 +101,7 @@ extension CLI {
         let r = try kiln("data", "infer", file.path, "--label", "active")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("clicks: {type: int}   # 1 to 5"))
-        #expect(r.stdout.contains("ratio: {type: float, nullable: true}   # 0.5 to 1.5; 1 empty"))
+        #expect(r.stdout.contains("ratio: {type: float, nullable: true}   # 0.5 to 1.5; 1 missing"))
         #expect(r.stdout.contains("active: {type: bool}"))
         #expect(r.stdout.contains("plan: {type: category, values: [free, pro]}"))
         #expect(r.stdout.contains("user: {type: string, ignore: true}"))

@@ -186,7 +186,13 @@ func readError(_ name: String, schema: DataSchema = peopleSchema, header: Bool =
         #expect(int("-9223372036854775808") == .min)
         #expect(int("9223372036854775807") == .max)
         #expect(int("9223372036854775808") == nil)
-        #expect(int("3.0") == nil)
+        // A whole number written with a decimal point is that integer (issue 21: `129.0`); nothing else is.
+        #expect(int("3.0") == 3)
+        #expect(int("-129.00") == -129)
+        #expect(int("3.5") == nil)
+        #expect(int("3.01") == nil)
+        #expect(int(".0") == nil)
+        #expect(int("3.0e2") == nil)
         #expect(int("-") == nil)
         #expect(int(" 7 ") == 7)
     }

@@ -19,12 +19,19 @@ extension DataCommand {
             abstract: "Print a Dataset spec inferred from a data file (csv, tsv or jsonl), ready to paste.",
             discussion: """
                 Reads the whole file: each column's type (bool, int, float, category when a
-                text column takes at most --max-categories values, string or text), whether it
-                has empty cells, and its observed range. The last column becomes the label
-                when it is a category (or name one with --label). Text columns are marked
-                'ignore: true'; numbers are standardized and categories one-hot encoded.
+                text column takes at most --max-categories values, each about five times on
+                average, string or text), whether it has missing cells, and its observed range.
+                Cells written NA, N/A, NaN, null, None or ? (and --null-values) are read as
+                missing, and the spec lists those the file holds in 'source.null_values'. The
+                last column becomes the label when it is a category (or name one with --label).
+                Text and identifier columns are marked 'ignore: true', each with the reason, on
+                standard error and in the spec; numbers are imputed and standardized, categories
+                one-hot encoded. With --output the source path is written relative to the spec
+                file's directory (as kiln reads it); on standard output, relative to the current
+                directory.
 
                 Examples:
+                  kiln data infer data/iris.csv -o specs/iris.yaml
                   kiln data infer data/iris.csv > iris.yaml
                   kiln data infer events.jsonl --name events --label outcome
                   kiln data infer export.txt --format csv --delimiter ';'
@@ -49,7 +56,13 @@ extension DataCommand {
         var noHeader = false
 
         @Option(help: "A text column with at most this many distinct values is a category.")
-        var maxCategories = 20
+        var maxCategories = 200
+
+        @Option(parsing: .singleValue, help: "A cell that means a missing value, besides the usual ones (repeatable).")
+        var nullValues: [String] = []
+
+        @Option(name: .shortAndLong, help: "Write the spec to this file (not over an existing one) instead of standard output.")
+        var output: String?
 
         func validate() throws {
             if let delimiter, delimiter.utf8.count != 1 {
@@ -60,17 +73,60 @@ extension DataCommand {
 
         func run() throws {
             let source = SourceConfig(
-                path: file, format: format, header: !noHeader, delimiter: delimiter?.utf8.first)
+                path: file, format: format, header: !noHeader, delimiter: delimiter?.utf8.first,
+                nullValues: nullValues)
             var inference = SchemaInference()
             inference.maxCategories = maxCategories
+            if let output, FileManager.default.fileExists(atPath: output) {
+                throw fail("'\(output)' exists; kiln data infer does not write over a spec", help: "remove it, or name another file")
+            }
             do {
                 let result = try inference.infer(source, label: label)
-                Terminal.standardOutput(result.yaml(name: name ?? Self.name(for: file), path: file, source: source))
-            } catch {
+                // The path as kiln will resolve it: from the spec file's directory.
+                let path = output.map { Self.relative(file, from: ($0 as NSString).deletingLastPathComponent) } ?? file
+                let yaml = result.yaml(name: name ?? Self.name(for: file), path: path, source: source)
+                for note in result.notes { Terminal.standardError("kiln: note: \(note)\n") }
+                if let output {
+                    do {
+                        try FileManager.default.createDirectory(
+                            atPath: (output as NSString).deletingLastPathComponent.isEmpty
+                                ? "." : (output as NSString).deletingLastPathComponent,
+                            withIntermediateDirectories: true)
+                        try Data(yaml.utf8).write(to: URL(fileURLWithPath: output), options: .withoutOverwriting)
+                    } catch {
+                        throw fail("cannot write '\(output)': \(error.localizedDescription)")
+                    }
+                    Terminal.standardError("kiln: wrote \(output) (\(result.rows) rows, \(result.schema.columns.count) columns)\n")
+                } else {
+                    Terminal.standardOutput(yaml)
+                    if !file.hasPrefix("/") {
+                        Terminal.standardError(
+                            "kiln: note: the spec's source path '\(file)' is relative to the current directory: a spec saved elsewhere needs it relative to its own folder (--output FILE writes it so)\n")
+                    }
+                }
+            } catch let error as DataError {
                 Terminal.standardError(
                     DiagnosticRenderer(sources: [:], colour: Terminal.colour(for: 2)).text(error.diagnostics))
                 throw ExitStatus.failure
             }
+        }
+
+        /// `path` relative to `directory` (both taken from the current directory when relative).
+        static func relative(_ path: String, from directory: String) -> String {
+            let cwd = FileManager.default.currentDirectoryPath
+            func components(_ p: String) -> [String] {
+                let absolute = p.hasPrefix("/") ? p : cwd + "/" + p
+                var out: [String] = []
+                for c in absolute.split(separator: "/").map(String.init) where c != "." && !c.isEmpty {
+                    if c == ".." { if !out.isEmpty { out.removeLast() } } else { out.append(c) }
+                }
+                return out
+            }
+            let target = components(path), base = components(directory.isEmpty ? "." : directory)
+            var common = 0
+            while common < min(target.count, base.count) && target[common] == base[common] { common += 1 }
+            let up = Array(repeating: "..", count: base.count - common)
+            return (up + target[common...]).joined(separator: "/")
         }
 
         /// A resource name from a file name: lower case, `-` for anything else, starting with a letter.

@@ -59,7 +59,7 @@ struct Predict: ParsableCommand {
         }
         // Only the feature columns are read; unknown categories become all-zero one-hot blocks.
         let schema = DataSchema(columns: model.featureColumns)
-        var reader = TableReader(source: SourceConfig(path: input), schema: schema)
+        var reader = TableReader(source: SourceConfig(path: input, nullValues: model.preprocessor?.nullValues), schema: schema)
         reader.allowUnknownCategories = true
         let width = engine.outputWidth
         var results: [Float] = []
@@ -130,7 +130,7 @@ extension Predict {
             }
         } else {
             let schema = DataSchema(columns: [ColumnSchema(text.column, .text)])
-            let reader = TableReader(source: SourceConfig(path: input), schema: schema)
+            let reader = TableReader(source: SourceConfig(path: input, nullValues: model.preprocessor?.nullValues), schema: schema)
             _ = try reader.stream(batchRows: 1024) { table in
                 guard let column = table.column(text.column) else { return }
                 var texts: [String] = []

@@ -179,8 +179,18 @@ struct RunCommand: ParsableCommand {
     /// Where the results are: trained models (cache), registered versions, the run record.
     private func results(_ result: RunResult, record: String?, root: String) -> String {
         var out = ""
+        // What this run registered and released; a cached node did nothing now (its summary is an earlier
+        // run's: the alias it names may have moved since), and a skipped one nothing at all.
         for node in result.nodes where (node.kind == "register" || node.kind == "release") && !node.summary.isEmpty {
-            out += "  \(node.kind == "register" ? "registered" : "released  ") \(node.summary)\n"
+            switch node.status {
+            case "done":
+                out += "  \(node.kind == "register" ? "registered" : "released  ") \(node.summary)\n"
+            case "cached" where node.kind == "register":
+                let version = node.summary.split(separator: " ").first.map(String.init) ?? node.summary
+                out += "  unchanged  \(version), registered by an earlier run (kiln log shows its aliases now)\n"
+            default:
+                continue
+            }
         }
         if let record { out += "  run record  \(DatasetConfig.normalized(record))\n" }
         return out

@@ -110,7 +110,7 @@ extension DatasetPayload {
             name: spec.name,
             source: SourceConfig(
                 path: path, format: spec.format.map(SourceFormat.init), header: spec.header,
-                delimiter: delimiter),
+                delimiter: delimiter, nullValues: spec.nullValues),
             schema: DataSchema(columns: columns, label: spec.label, features: spec.features),
             checks: spec.checks.map(\.data), transforms: spec.dataTransforms,
             split: SplitSpec(

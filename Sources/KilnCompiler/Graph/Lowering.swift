@@ -64,7 +64,12 @@ struct Lowering {
         var fingerprints = Dictionary(nodes.map { ($0.id, $0.fingerprint) }, uniquingKeysWith: { a, _ in a })
 
         let datasetKeys = fingerprints
-        nodes += Self.parallelMap(checked.trainings.sorted(by: { $0.nodeName < $1.nodeName }), parallel) { t -> [GraphNode] in
+        // A Training's cells in the order written: their registrations are made in graph order.
+        let trainings = checked.trainings.sorted {
+            ($0.resource.name, $0.cellIndex) < ($1.resource.name, $1.cellIndex)
+        }
+        let cellsOf = Dictionary(grouping: trainings, by: \.resource.name)
+        nodes += Self.parallelMap(trainings, parallel) { t -> [GraphNode] in
             var unit = Unit(known: datasetKeys, hash: hash)
             guard let dataset = checked.datasets[t.dataset] else { return [] }
             let r = ResourceID(.training, nodeName: t.nodeName)
@@ -103,7 +108,9 @@ struct Lowering {
                         (["training"], spec.raw), (["model"], model.raw), (["pretrained"], model[.pretrained]),
                         (["classes"], ds[.schema]), (["loss"], spec[.loss]), (["metrics"], spec[.metrics]), ([], spec.raw),
                     ])
-                unit.addGateAndRegister(r, t, model: model, dataset: dataset, sources: sources, root: workspace.root)
+                unit.addGateAndRegister(
+                    r, t, model: model, dataset: dataset, sources: sources, root: workspace.root,
+                    sweep: cellsOf[t.resource.name] ?? [])
                 return unit.nodes
             }
             let fit = FitPayload(
@@ -131,7 +138,9 @@ struct Lowering {
                     (["features", "columns"], ds[.schema]), (["loss"], spec[.loss]), (["metrics"], spec[.metrics]),
                     (["inputs"], model[.inputs]), (["outputs"], model[.outputs]), ([], spec.raw),
                 ])
-            unit.addGateAndRegister(r, t, model: model, dataset: dataset, sources: sources, root: workspace.root)
+            unit.addGateAndRegister(
+                r, t, model: model, dataset: dataset, sources: sources, root: workspace.root,
+                sweep: cellsOf[t.resource.name] ?? [])
             return unit.nodes
         }.flatMap { $0 }
         for node in nodes where fingerprints[node.id] == nil { fingerprints[node.id] = node.fingerprint }
@@ -209,7 +218,7 @@ extension Lowering.Unit {
     /// A training's gate and, when it registers, its register node (after its fit, whatever the kind).
     mutating func addGateAndRegister(
         _ r: ResourceID, _ t: CheckedTraining, model: ModelSpec, dataset: CheckedDataset, sources: [String: String],
-        root: String
+        root: String, sweep: [CheckedTraining]
     ) {
         let spec = t.spec
         let gates = spec.gates.map { g in
@@ -229,11 +238,21 @@ extension Lowering.Unit {
             for file in Set([t.resource.file, model.raw.span.file, dataset.resource.file]) {
                 if let text = sources[file] { specs[DatasetConfig.relative(file, to: root)] = text }
             }
+            // A sweep that selects: every cell waits for every cell's fit, and only the best moves the alias.
+            var selection: RegisterPayload.Selection?
+            if let select = spec.select, sweep.count > 1 {
+                selection = RegisterPayload.Selection(
+                    metric: select.metric, split: select.split.rawValue,
+                    higherIsBetter: select.higherIsBetter ?? (Metric(rawValue: select.metric)?.higherIsBetter ?? false),
+                    cells: sweep.map { NodeID(ResourceID(.training, nodeName: $0.nodeName), .fit) })
+                register.append(("select", spec[.select]?.json ?? .null))
+            }
             let payload = RegisterPayload(
-                model: name, message: spec.register?.message ?? "trained by \(r)", alias: spec.register?.alias,
-                specs: specs)
+                model: name, message: spec.register?.message.map { spec.expand($0).text } ?? "trained by \(r)",
+                alias: spec.register?.alias, specs: specs, selection: selection)
             add(
-                r, .register(payload), config: .object(register), inputs: [NodeID(r, .gate)],
+                r, .register(payload), config: .object(register),
+                inputs: [NodeID(r, .gate)] + (selection?.cells.filter { $0 != NodeID(r, .fit) } ?? []),
                 provenance: [([], spec[.register] ?? spec.raw)])
         }
     }

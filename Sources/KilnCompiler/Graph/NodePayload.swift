@@ -278,17 +278,35 @@ public struct GatePayload: Sendable, Codable {
 }
 
 public struct RegisterPayload: Sendable, Codable {
+    /// A sweep's choice: the alias moves only when this cell is the best of `cells` (its fit among them).
+    public struct Selection: Sendable, Codable, Hashable {
+        public var metric: String
+        public var split: String
+        public var higherIsBetter: Bool
+        /// Every cell's fit, in the order written (the first of equal values wins).
+        public var cells: [NodeID]
+
+        public init(metric: String, split: String, higherIsBetter: Bool, cells: [NodeID]) {
+            self.metric = metric
+            self.split = split
+            self.higherIsBetter = higherIsBetter
+            self.cells = cells
+        }
+    }
+
     public var model: String
     public var message: String
     public var alias: String?
     /// The spec files of the training, its model and its dataset, as compiled: workspace-relative path → text.
     public var specs: [String: String]
+    public var selection: Selection?
 
-    public init(model: String, message: String, alias: String?, specs: [String: String]) {
+    public init(model: String, message: String, alias: String?, specs: [String: String], selection: Selection? = nil) {
         self.model = model
         self.message = message
         self.alias = alias
         self.specs = specs
+        self.selection = selection
     }
 }
 

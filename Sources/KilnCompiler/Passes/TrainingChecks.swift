@@ -4,8 +4,50 @@ import KilnSpec
 extension CompilerContext {
     /// Checks a Training once per matrix cell (the matrix may change the model, the loss, anything).
     mutating func checkTraining(_ resource: Resource) {
-        for cell in TrainingSpec(name: resource.name, resource.spec).cells() {
+        let training = TrainingSpec(name: resource.name, resource.spec)
+        for cell in training.cells() {
+            let before = checked.trainings.count
             checkTrainingCell(resource, cell)
+            if checked.trainings.count > before { checked.trainings[checked.trainings.count - 1].cellIndex = cell.index }
+        }
+        checkSelection(training)
+    }
+
+    /// A sweep's `select`: it chooses among the cells of a matrix by a validation metric the cells compute,
+    /// for an alias to move.
+    private mutating func checkSelection(_ spec: TrainingSpec) {
+        guard let select = spec.select, let at = spec[.select] else { return }
+        let key = at.keySpan ?? at.span
+        if spec.matrix.isEmpty {
+            diagnostics.error(
+                .compiler(.selectField), "'select' chooses among the cells of a 'matrix', and this Training has none",
+                at: key, help: "add a 'matrix', or remove 'select'")
+        }
+        if spec.register?.alias == nil {
+            diagnostics.error(
+                .compiler(.selectField), "'select' chooses the cell an alias moves to, and 'register' names no alias",
+                at: key, help: "add 'register: {alias: staging}'")
+        }
+        if select.split == .test {
+            diagnostics.error(
+                .compiler(.selectField),
+                "choosing a cell by its test split makes the test score an optimistic estimate of the chosen model",
+                at: spec.span(.selectSplit), help: "write 'split: validation' (and give the dataset a validation split)")
+        }
+        for cell in checked.trainings where cell.resource.name == spec.name && cell.nodeName != spec.name {
+            if select.metric != "loss" && !cell.metrics.contains(select.metric) {
+                diagnostics.error(
+                    .compiler(.selectField), "'select' is by '\(select.metric)', which cell \(cell.nodeName) does not compute",
+                    at: spec.span(.selectMetric), help: "add '\(select.metric)' to the Training's 'metrics'")
+                break
+            }
+            if let dataset = checked.datasets[cell.dataset], dataset.spec.split.validation == 0 {
+                diagnostics.error(
+                    .compiler(.selectField),
+                    "'select' measures the cells on the validation split, and dataset '\(cell.dataset)' has none",
+                    at: spec.span(.selectMetric), help: "give the dataset's split a validation share ('validation: 0.1')")
+                break
+            }
         }
     }
 
@@ -285,6 +327,14 @@ extension CompilerContext {
         }
 
         // What the registry would refuse after training is refused here, before it.
+        if let message = spec[.registerMessage], let text = spec.register?.message {
+            for path in spec.expand(text).unknown {
+                diagnostics.error(
+                    .compiler(.registerMessage), "'{\(path)}' in 'register.message' names no field of this Training",
+                    at: message.span, help: "name a field by its dotted path, as the matrix does: '{optimizer.learning_rate}'")
+                break
+            }
+        }
         if let message = spec[.registerMessage], let text = spec.register?.message {
             switch ModelNames.messageProblem(text) {
             case .trailer?:

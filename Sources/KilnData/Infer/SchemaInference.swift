@@ -3,8 +3,16 @@ import Foundation
 /// Infers a Dataset spec from a data file: each column's type, nullability, observed range and, when a
 /// text column takes few values, its categories. `kiln data infer` prints the result as YAML to paste.
 public struct SchemaInference: Sendable {
-    /// A text column with at most this many distinct values (and repeats) becomes a category.
-    public var maxCategories = 20
+    /// A text column with at most this many distinct values becomes a category (past 20 values, when
+    /// each is seen about five times on average: fewer repeats make an identifier).
+    public var maxCategories = 200
+    /// Cells read as missing besides the empty one: the common spellings (as pandas reads them), and the
+    /// user's. Those a file holds become the source's `null_values`.
+    public var nullTokens: Set<String> = SchemaInference.commonNullTokens
+
+    public static let commonNullTokens: Set<String> = [
+        "NA", "N/A", "n/a", "#N/A", "<NA>", "NaN", "nan", "NULL", "null", "None", "?",
+    ]
 
     public init() {}
 
@@ -21,23 +29,41 @@ public struct SchemaInference: Sendable {
         /// Distinct texts in order of appearance, up to the category limit + 1.
         public var distinct: [String] = []
         var seen: Set<String> = []
+        /// Distinct texts counted up to `distinctCap` (for saying why a column is not a category).
+        public var distinctCount = 0
+        static let distinctCap = 100_000
+        /// Cells that were a null token, by token.
+        public var nullTokens: [String: Int] = [:]
+        /// Whole numbers written with a decimal point (`129.0`) among the integers.
+        public var decimalIntegers = 0
         public var maxLength = 0
         public var multiline = false
 
         init(name: String) { self.name = name }
 
         /// One cell; `isString`: a JSON string, which is text even when it reads like a number.
-        mutating func add(text: String?, isString: Bool = false, limit: Int) {
+        mutating func add(text: String?, isString: Bool = false, limit: Int, nullTokens tokens: Set<String> = []) {
             rows += 1
             guard let text, !text.isEmpty else {
                 nulls += 1
+                return
+            }
+            if !isString, tokens.contains(text) {
+                nulls += 1
+                nullTokens[text, default: 0] += 1
                 return
             }
             if isString { (allInt, allFloat, allBool) = (false, false, false) }
             let bytes = Array(text.utf8)
             bytes.withUnsafeBufferPointer { b in
                 guard let base = b.baseAddress else { return }
-                if allInt, case .failure = NumberParsing.int(base, count: b.count) { allInt = false }
+                if allInt {
+                    if case .failure = NumberParsing.int(base, count: b.count) {
+                        allInt = false
+                    } else if b.contains(0x2E) {
+                        decimalIntegers += 1
+                    }
+                }
                 if allFloat {
                     if case .success(let v) = NumberParsing.double(base, count: b.count) {
                         min = Swift.min(min, v)
@@ -51,7 +77,23 @@ public struct SchemaInference: Sendable {
             }
             maxLength = Swift.max(maxLength, text.count)
             if text.contains("\n") { multiline = true }
-            if distinct.count <= limit, seen.insert(text).inserted { distinct.append(text) }
+            if distinctCount < Self.distinctCap, seen.insert(text).inserted {
+                distinctCount += 1
+                if distinct.count <= limit { distinct.append(text) }
+            }
+        }
+
+        /// Why the column is not a feature as inferred, nil when it is one.
+        func ignoredBecause(maxCategories: Int, label: String?) -> String? {
+            let present = rows - nulls
+            if present == 0 { return "every cell is empty" }
+            if allBool || allInt || allFloat || name == label { return nil }
+            if multiline || maxLength > 100 { return "free text (up to \(maxLength) characters): a transformer's input, not a table feature" }
+            let count = distinctCount >= Self.distinctCap ? "more than \(Self.distinctCap)" : "\(distinctCount)"
+            if distinctCount > maxCategories {
+                return "\(count) distinct values in \(present) rows, more than --max-categories \(maxCategories): an identifier or free text"
+            }
+            return "\(count) distinct values in \(present) rows: too few repeats for a category (an identifier?)"
         }
 
         /// The column's inferred schema.
@@ -67,7 +109,9 @@ public struct SchemaInference: Sendable {
                 c.type = .int
             } else if allFloat {
                 c.type = .float
-            } else if distinct.count <= maxCategories && !multiline && distinct.count < present {
+            } else if distinctCount <= maxCategories && !multiline && distinctCount < present
+                && (distinctCount <= 20 || distinctCount * 5 <= present)
+            {
                 c.type = .category
                 c.values = distinct.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             } else {
@@ -83,6 +127,36 @@ public struct SchemaInference: Sendable {
         public var schema: DataSchema
         public var rows: Int
         public var format: SourceFormat
+        public var maxCategories: Int
+
+        /// The null tokens the file holds, most frequent first, with their counts.
+        public var nullTokens: [(token: String, cells: Int)] {
+            var total: [String: Int] = [:]
+            for c in columns { for (t, n) in c.nullTokens { total[t, default: 0] += n } }
+            return total.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) }
+        }
+
+        /// What a person should know about the inference: tokens read as missing, columns left out and why,
+        /// whole numbers written with a decimal point.
+        public var notes: [String] {
+            var out: [String] = []
+            let tokens = nullTokens
+            if !tokens.isEmpty {
+                let list = tokens.map { "'\($0.token)' (\($0.cells) cells)" }.joined(separator: ", ")
+                let columns = self.columns.filter { !$0.nullTokens.isEmpty }.map(\.name)
+                out.append(
+                    "read as missing: \(list), in \(columns.joined(separator: ", ")); the spec says so in 'source.null_values'")
+            }
+            for (c, stats) in zip(schema.columns, columns) where c.ignore {
+                if let why = stats.ignoredBecause(maxCategories: maxCategories, label: schema.label) {
+                    out.append("column '\(c.name)' is ignored: \(why)")
+                }
+            }
+            for (c, stats) in zip(schema.columns, columns) where c.type == .int && stats.decimalIntegers > 0 {
+                out.append("column '\(c.name)': whole numbers written with a decimal point (\(stats.decimalIntegers) cells like '129.0') are read as integers")
+            }
+            return out
+        }
     }
 
     public func infer(_ source: SourceConfig, label: String? = nil) throws(DataError) -> Result {
@@ -91,6 +165,7 @@ public struct SchemaInference: Sendable {
         var index: [String: Int] = [:]
         var rows = 0
         let format = source.format ?? SourceFormat(extensionOf: files[0]) ?? .csv
+        let tokens = nullTokens.union(source.nullValues ?? [])
         for file in files {
             switch format {
             case .conll:
@@ -133,7 +208,7 @@ public struct SchemaInference: Sendable {
                         }
                         for (i, name) in (header ?? []).enumerated() {
                             guard let k = index[name] ?? (source.header ? nil : i) else { continue }
-                            stats[k].add(text: block.string(r, i), limit: maxCategories)
+                            stats[k].add(text: block.string(r, i), limit: maxCategories, nullTokens: tokens)
                         }
                         rows += 1
                     }
@@ -185,7 +260,9 @@ public struct SchemaInference: Sendable {
         for i in columns.indices where columns[i].type == .string || columns[i].type == .text {
             if columns[i].name != chosen { columns[i].ignore = true }
         }
-        return Result(columns: stats, schema: DataSchema(columns: columns, label: chosen), rows: rows, format: format)
+        return Result(
+            columns: stats, schema: DataSchema(columns: columns, label: chosen), rows: rows, format: format,
+            maxCategories: maxCategories)
     }
 }
 
@@ -230,6 +307,11 @@ extension SchemaInference.Result {
         lines.append("    path: \(q(path))   # relative to this spec file's directory")
         lines.append("    format: \(format.rawValue)")
         if format != .jsonl {
+            let tokens = nullTokens
+            if !tokens.isEmpty {
+                lines.append(
+                    "    null_values: [\(tokens.map { q($0.token) }.joined(separator: ", "))]   # \(tokens.map { "\($0.cells) \($0.token)" }.joined(separator: ", "))")
+            }
             if !source.header { lines.append("    header: false") }
             if let d = source.delimiter, d != (format == .tsv ? 0x09 : 0x2C) {
                 lines.append("    delimiter: \(q(String(UnicodeScalar(d))))")
@@ -246,7 +328,10 @@ extension SchemaInference.Result {
             if c.type.isNumeric && stats.min <= stats.max {
                 line += "   # \(number(stats.min)) to \(number(stats.max))"
             }
-            if c.nullable { line += "\(line.contains("#") ? ";" : "   #") \(stats.nulls) empty" }
+            if c.nullable { line += "\(line.contains("#") ? ";" : "   #") \(stats.nulls) missing" }
+            if c.ignore, let why = stats.ignoredBecause(maxCategories: maxCategories, label: label) {
+                line += "\(line.contains("#") ? ";" : "   #") \(why)"
+            }
             lines.append(line)
         }
         if let label {
@@ -275,7 +360,7 @@ extension SchemaInference.Result {
             for t in transforms { lines.append("    - \(t)") }
         }
         let stratify = label.flatMap { schema.column($0) }.map { $0.type == .category || $0.type == .bool } ?? false
-        lines.append("  split: {strategy: \(stratify ? "stratified" : "random"), train: 0.8, test: 0.2, seed: 0}")
+        lines.append("  split: {strategy: \(stratify ? "stratified" : "random"), train: 0.7, validation: 0.1, test: 0.2, seed: 0}")
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -25,6 +25,8 @@ struct ColumnBuilder {
     private let pattern: Regex<AnyRegexOutput>?
     /// Reading data for inference: a category outside `values` is code -1 instead of an error.
     private let allowUnknownCategories: Bool
+    /// Unquoted cells that mean missing besides the empty one (the source's `null_values`), as bytes.
+    private let nullTokens: [[UInt8]]
 
     private var floats: [Double] = []
     private var ints: [Int64] = []
@@ -33,8 +35,9 @@ struct ColumnBuilder {
     private var strings: [String] = []
     private(set) var nulls = NullMask()
 
-    init(_ schema: ColumnSchema, allowUnknownCategories: Bool) throws(DataError) {
+    init(_ schema: ColumnSchema, allowUnknownCategories: Bool, nullValues: [String] = []) throws(DataError) {
         self.schema = schema
+        nullTokens = nullValues.filter { !$0.isEmpty }.map { Array($0.utf8) }
         categoryBytes = schema.values.map { Array($0.utf8) }
         var index: [String: Int32] = [:]
         for (i, v) in schema.values.enumerated() where index[v] == nil { index[v] = Int32(i) }
@@ -106,7 +109,7 @@ struct ColumnBuilder {
         }
         switch schema.type {
         case .float:
-            Self.fill(&floats, .nan, block, i, rows, nullable, &problems, &nullRows) { p, n in
+            Self.fill(&floats, .nan, block, i, rows, nullable, nullTokens, &problems, &nullRows) { p, n in
                 switch NumberParsing.paddedDouble(p, count: n) {
                 case .success(let v): (v, bounded(v))
                 case .failure(.syntax): (.nan, .notA("a number"))
@@ -114,7 +117,7 @@ struct ColumnBuilder {
                 }
             }
         case .int:
-            Self.fill(&ints, 0, block, i, rows, nullable, &problems, &nullRows) { p, n in
+            Self.fill(&ints, 0, block, i, rows, nullable, nullTokens, &problems, &nullRows) { p, n in
                 switch NumberParsing.int(p, count: n) {
                 case .success(let v): (v, bounded(Double(v)))
                 case .failure(.syntax): (0, .notA("an integer"))
@@ -122,13 +125,13 @@ struct ColumnBuilder {
                 }
             }
         case .bool:
-            Self.fill(&bools, false, block, i, rows, nullable, &problems, &nullRows) { p, n in
+            Self.fill(&bools, false, block, i, rows, nullable, nullTokens, &problems, &nullRows) { p, n in
                 NumberParsing.bool(p, count: n).map { ($0, nil) } ?? (false, .notA("a boolean (true/false or 1/0)"))
             }
         case .category:
             let categoryBytes = self.categoryBytes
             let allowUnknownCategories = self.allowUnknownCategories
-            Self.fill(&codes, -1, block, i, rows, nullable, &problems, &nullRows) { p, n in
+            Self.fill(&codes, -1, block, i, rows, nullable, nullTokens, &problems, &nullRows) { p, n in
                 for (c, value) in categoryBytes.enumerated() where value.count == n {
                     if value.withUnsafeBufferPointer({ v in v.indices.allSatisfy { v[$0] == p[$0] } }) {
                         return (Int32(c), nil)
@@ -142,7 +145,7 @@ struct ColumnBuilder {
             var k = old
             for r in rows {
                 let f = block.field(r, i)
-                if f.count == 0 && !f.quoted {
+                if f.count == 0 && !f.quoted || Self.isNullToken(block, f, nullTokens) {
                     strings.append("")
                     if !nullable { problems.append((r, .null)) }
                     nullRows.append(k)
@@ -165,15 +168,15 @@ struct ColumnBuilder {
     @inline(__always)
     private static func fill<T>(
         _ storage: inout [T], _ placeholder: T, _ block: RecordBlock, _ i: Int, _ rows: some Collection<Int>,
-        _ nullable: Bool, _ problems: inout [(row: Int, CellProblem)], _ nullRows: inout [Int],
-        _ parse: (UnsafePointer<UInt8>, Int) -> (T, CellProblem?)
+        _ nullable: Bool, _ nullTokens: [[UInt8]], _ problems: inout [(row: Int, CellProblem)],
+        _ nullRows: inout [Int], _ parse: (UnsafePointer<UInt8>, Int) -> (T, CellProblem?)
     ) {
         var k = storage.count
         storage.append(contentsOf: repeatElement(placeholder, count: rows.count))
         storage.withUnsafeMutableBufferPointer { out in
             for r in rows {
                 let f = block.field(r, i)
-                if f.count == 0 {
+                if f.count == 0 || Self.isNullToken(block, f, nullTokens) {
                     if !nullable { problems.append((r, .null)) }
                     nullRows.append(k)
                 } else {
@@ -184,6 +187,17 @@ struct ColumnBuilder {
                 k &+= 1
             }
         }
+    }
+
+    /// Whether an unquoted cell is one of the null tokens (false at once when there are none).
+    @inline(__always)
+    private static func isNullToken(_ block: RecordBlock, _ f: FieldRange, _ tokens: [[UInt8]]) -> Bool {
+        guard !tokens.isEmpty, !f.quoted else { return false }
+        let p = block.bytes(f), n = f.count
+        for t in tokens where t.count == n {
+            if t.withUnsafeBufferPointer({ v in (0..<n).allSatisfy { v[$0] == p[$0] } }) { return true }
+        }
+        return false
     }
 
     /// One value given as text (a number of a jsonl line).

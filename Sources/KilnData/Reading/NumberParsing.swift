@@ -198,7 +198,8 @@ public enum NumberParsing {
         }
     }
 
-    /// A 64-bit integer from the bytes: optional sign and digits only (`3.0` is not an integer).
+    /// A 64-bit integer from the bytes: optional sign and digits, and a decimal point only before zeros
+    /// (`3.0` is 3; `3.5` is not an integer).
     static func int(_ p: UnsafePointer<UInt8>, count: Int) -> Result<Int64, Failure> {
         var (i, end) = trimmed(p, count)
         guard i < end else { return .failure(.syntax) }
@@ -211,9 +212,17 @@ public enum NumberParsing {
         // Accumulate negatively: Int64.min has no positive counterpart.
         var v: Int64 = 0
         var overflow = false
+        let digits = i
         while i < end {
             let d = p[i] &- 0x30
-            guard d < 10 else { return .failure(.syntax) }
+            guard d < 10 else {
+                // A whole number written with a decimal point (`129.0`, as spreadsheets and pandas write
+                // an integer column that had a missing value) is that integer; `129.5` is not one.
+                guard p[i] == 0x2E, i > digits, (i &+ 1..<end).allSatisfy({ p[$0] == 0x30 }) else {
+                    return .failure(.syntax)
+                }
+                break
+            }
             if !overflow {
                 let (m, o1) = v.multipliedReportingOverflow(by: 10)
                 let (s, o2) = m.subtractingReportingOverflow(Int64(d))

@@ -74,7 +74,9 @@ public struct TableReader: Sendable {
     }
 
     public func read() throws(DataError) -> Table {
-        var state = try ReadState(schema.columns.filter { keptNames.contains($0.name) }, allowUnknownCategories)
+        var state = try ReadState(
+                schema.columns.filter { keptNames.contains($0.name) }, allowUnknownCategories,
+                nullValues: source.nullValues ?? [])
         let files = try readFiles(&state)
         try state.throwErrors()
         if state.rowCount == 0 {
@@ -94,7 +96,9 @@ public struct TableReader: Sendable {
     @discardableResult
     public func stream(batchRows: Int, _ body: (Table) throws -> Void) throws -> Int {
         try withoutActuallyEscaping(body) { body in
-            var state = try ReadState(schema.columns.filter { keptNames.contains($0.name) }, allowUnknownCategories)
+            var state = try ReadState(
+                schema.columns.filter { keptNames.contains($0.name) }, allowUnknownCategories,
+                nullValues: source.nullValues ?? [])
             state.batchRows = max(1, batchRows)
             state.emit = body
             do {
@@ -147,6 +151,7 @@ public struct TableReader: Sendable {
         var origins = RowOrigins()
         var errors: [Diagnostic] = []
         let allowUnknownCategories: Bool
+        let nullValues: [String]
         /// Streaming: the batch size, the first row of the batch being read, where batches go, and what the
         /// receiver threw (which ends the reading).
         var batchRows: Int?
@@ -154,10 +159,14 @@ public struct TableReader: Sendable {
         var emit: ((Table) throws -> Void)?
         var bodyError: (any Error)?
 
-        init(_ columns: [ColumnSchema], _ allowUnknownCategories: Bool) throws(DataError) {
+        init(_ columns: [ColumnSchema], _ allowUnknownCategories: Bool, nullValues: [String]) throws(DataError) {
             builders = []
-            for c in columns { builders.append(try ColumnBuilder(c, allowUnknownCategories: allowUnknownCategories)) }
+            for c in columns {
+                builders.append(
+                    try ColumnBuilder(c, allowUnknownCategories: allowUnknownCategories, nullValues: nullValues))
+            }
             self.allowUnknownCategories = allowUnknownCategories
+            self.nullValues = nullValues
         }
 
         var full: Bool { errors.count >= DataLimits.maxErrors }
@@ -195,7 +204,10 @@ public struct TableReader: Sendable {
             let table = Table(
                 columns: builders.map { $0.finish() }, rowCount: rowCount - batchStart, origins: batchOrigins)
             builders = []
-            for c in schemas { builders.append(try ColumnBuilder(c, allowUnknownCategories: allowUnknownCategories)) }
+            for c in schemas {
+                builders.append(
+                    try ColumnBuilder(c, allowUnknownCategories: allowUnknownCategories, nullValues: nullValues))
+            }
             origins.lines.removeAll(keepingCapacity: true)
             batchStart = rowCount
             do { try emit(table) } catch {

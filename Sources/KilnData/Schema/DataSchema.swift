@@ -97,11 +97,17 @@ public struct SourceConfig: Sendable, Codable, Hashable {
     public var header: Bool
     /// csv/tsv: one byte; nil: `,` for csv, a tab for tsv.
     public var delimiter: UInt8?
+    /// csv/tsv: unquoted cells that mean missing besides the empty cell (`NA`, `N/A`); nil: none.
+    public var nullValues: [String]?
 
-    public init(path: String, format: SourceFormat? = nil, header: Bool = true, delimiter: UInt8? = nil) {
+    public init(
+        path: String, format: SourceFormat? = nil, header: Bool = true, delimiter: UInt8? = nil,
+        nullValues: [String]? = nil
+    ) {
         self.path = path
         self.format = format
         self.header = header
         self.delimiter = delimiter
+        self.nullValues = nullValues.flatMap { $0.filter { !$0.isEmpty }.isEmpty ? nil : $0.filter { !$0.isEmpty } }
     }
 }

@@ -88,6 +88,8 @@ public struct Preprocessor: Sendable, Codable, Equatable {
     /// error: set for gradient-boosted trees, which learn a direction for it at each split. Absent in the
     /// card (nil) for networks, so their preprocessing reads as before.
     public var missingAsNaN: Bool?
+    /// The training source's `null_values`: `kiln predict` reads a file's cells as the training read them.
+    public var nullValues: [String]?
 
     public var width: Int { outputColumns.count }
 

@@ -28,6 +28,7 @@ struct FitExecutor: KindExecutor {
             prepared = try data.prepare(split: indices)
             // Trees take a missing value as it is (NaN): each split learns which way it goes.
             if fit.booster != nil { prepared.preprocessor.missingAsNaN = true }
+            prepared.preprocessor.nullValues = dataset.source.nullValues
             let table = data.table
             train = try prepared.preprocessor.examples(table, rows: prepared.split.train)
             validation = try prepared.preprocessor.examples(table, rows: prepared.split.validation)

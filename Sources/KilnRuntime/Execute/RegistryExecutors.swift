@@ -109,9 +109,19 @@ struct RegisterExecutor: KindExecutor {
             records["lineage.json"] = try? JSONSerialization.data(
                 withJSONObject: lineage, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         }
+        var alias = payload.alias
+        var passedOver: String?
+        if let selection = payload.selection, alias != nil {
+            let (best, own) = try self.best(selection, job)
+            if best.cell != job.id.sibling(.fit) {
+                alias = nil
+                passedOver =
+                    "not \(payload.alias ?? ""): the sweep's best by \(selection.split) \(selection.metric) is \(best.cell.resource) (\(String(format: "%.4f", best.value)); this cell \(String(format: "%.4f", own)))"
+            }
+        }
         let registration = Registration(
             model: payload.model, artifact: fitOutputs + "/model", records: records,
-            specs: payload.specs.mapValues { Data($0.utf8) }, message: payload.message, alias: payload.alias,
+            specs: payload.specs.mapValues { Data($0.utf8) }, message: payload.message, alias: alias,
             author: Identity.current, source: job.id.resource.description, key: job.key)
         let version: RegisteredVersion
         do { version = try e.registry.register(registration) } catch {
@@ -124,8 +134,36 @@ struct RegisterExecutor: KindExecutor {
         let location = DatasetConfig.normalized(version.location)
         let reference = ModelReference(version.reference) ?? ModelReference("\(payload.model)@v\(version.version)")
         return NodeOutput(
-            summary: "\(version.reference)" + (registration.alias.map { " (\($0))" } ?? "") + " at \(location)",
+            summary: "\(version.reference)" + (registration.alias.map { " (\($0))" } ?? "") + " at \(location)"
+                + (passedOver.map { "; \($0)" } ?? ""),
             registered: reference.map { .init(version: $0, alias: registration.alias, location: location) })
+    }
+
+    /// The sweep's best cell by the selection's metric (the first written among equals), read from each
+    /// cell's metrics.json in the cache.
+    private func best(_ selection: RegisterPayload.Selection, _ job: NodeJob) throws(NodeFailure)
+        -> (best: (cell: NodeID, value: Double), own: Double)
+    {
+        var best: (cell: NodeID, value: Double)?, own = Double.nan
+        for cell in selection.cells {
+            let key = try job.key(of: cell)
+            let metrics: TrainingMetrics
+            do {
+                metrics = try JSONDecoder().decode(TrainingMetrics.self, from: try environment.cache.read(key, "metrics.json"))
+            } catch {
+                throw .infrastructure(.run(.cache), "the metrics of \(cell) cannot be read from the cache", error)
+            }
+            guard let value = metrics.final[selection.split]?[selection.metric], value.isFinite else {
+                throw NodeFailure(
+                    .run(.selection), "\(cell.resource) has no \(selection.split) \(selection.metric) to choose by",
+                    help: "give the dataset a validation split, and the Training the metric")
+            }
+            if cell == job.id.sibling(.fit) { own = value }
+            if let b = best, selection.higherIsBetter ? value <= b.value : value >= b.value { continue }
+            best = (cell, value)
+        }
+        guard let best else { throw NodeFailure(.run(.selection), "the sweep has no cells to choose from") }
+        return (best, own)
     }
 }
 

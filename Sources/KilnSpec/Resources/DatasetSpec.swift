@@ -38,6 +38,7 @@ public struct ColumnSpec: SpecView {
 public struct DatasetSpec: SpecView {
     public enum Part: String, SpecPart {
         case source, path = "source.path", delimiter = "source.delimiter", format = "source.format"
+        case nullValues = "source.null_values"
         case schema, columns = "schema.columns", label = "schema.label", features = "schema.features"
         case checks, transforms, split, governance, encrypt = "governance.encrypt"
     }
@@ -51,6 +52,8 @@ public struct DatasetSpec: SpecView {
     public var format: Format?
     public var header: Bool
     public var delimiter: String?
+    /// Cells read as missing besides the empty one.
+    public var nullValues: [String]
     public var columns: [ColumnSpec]
     public var label: String?
     /// nil means `auto`.
@@ -74,6 +77,7 @@ public struct DatasetSpec: SpecView {
         format = source.optionalText("format").flatMap(Format.init)
         header = source.flag("header")
         delimiter = source.optionalText("delimiter")
+        nullValues = v["source"]?["null_values"]?.strings ?? []
         columns = (schema["columns"]?.fields ?? []).map { ColumnSpec(name: $0.name, $0.value) }
         label = schema.optionalText("label")
         let listed = schema["features"]?.list

@@ -95,6 +95,7 @@ public struct ScheduleSpec: Sendable {
 public struct TrainingSpec: SpecView {
     public enum Part: String, SpecPart {
         case model, dataset, loss, metrics, gates, register, timeout, matrix, optimizer, schedule, retry, checkpoint
+        case select, selectMetric = "select.metric", selectSplit = "select.split"
         case labelSmoothing = "label_smoothing", earlyStopping = "early_stopping"
         case monitor = "early_stopping.monitor", registerMessage = "register.message"
         case momentum = "optimizer.momentum", nesterov = "optimizer.nesterov", beta1 = "optimizer.beta1"
@@ -121,6 +122,14 @@ public struct TrainingSpec: SpecView {
     public struct Retry: Sendable {
         public var max: Int
         public var backoff: Double
+    }
+
+    /// A sweep's choice of the cell its alias moves to.
+    public struct Select: Sendable {
+        public var metric: String
+        public var split: DatasetSpec.Split.Name
+        /// nil: by the metric (larger is better but for loss, rmse and mae).
+        public var higherIsBetter: Bool?
     }
 
     /// What to register on success.
@@ -181,6 +190,7 @@ public struct TrainingSpec: SpecView {
     public var gates: [Gate]
     public var register: Register?
     public var matrix: [SpecField]
+    public var select: Select?
     public var optimizer: OptimizerSpec
     public var schedule: ScheduleSpec
     public var raw: SpecValue
@@ -214,9 +224,35 @@ public struct TrainingSpec: SpecView {
             return Register(name: r.optionalText("name"), alias: r.optionalText("alias"), message: r.optionalText("message"))
         }
         matrix = v["matrix"]?.fields ?? []
+        select = v["select"].map {
+            let r = FieldReader($0, SpecSchema.select)
+            let mode = r.text("mode")
+            return Select(
+                metric: r.optionalText("metric") ?? "loss", split: r.choice("split"),
+                higherIsBetter: mode == "max" ? true : (mode == "min" ? false : nil))
+        }
         optimizer = OptimizerSpec(v["optimizer"])
         schedule = ScheduleSpec(v["schedule"])
         raw = v
+    }
+
+    /// A message with `{path}` replaced by the text of the spec's field at the dotted path (a matrix
+    /// cell's value); the paths that name no field are returned, and left as written.
+    public func expand(_ template: String) -> (text: String, unknown: [String]) {
+        var out = "", unknown: [String] = []
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            out += rest[..<open]
+            let path = String(rest[rest.index(after: open)..<close])
+            if let value = raw[path: path.split(separator: ".").map(String.init)], let text = value.text ?? Optional(value.json.serialized()) {
+                out += text
+            } else {
+                unknown.append(path)
+                out += rest[open...close]
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return (out + rest, unknown)
     }
 
     /// The spec's fields as JSON, without some (the canonical config of what changes the trained weights).
@@ -228,6 +264,8 @@ public struct TrainingSpec: SpecView {
     /// One cell of a matrix: its node name, its spec (matrix values set), and the matrix keys whose parent
     /// object the Training does not declare (they could not be set).
     public struct Cell: Sendable {
+        /// Its place in the order written (the first axis outermost, values as listed).
+        public var index: Int
         public var nodeName: String
         public var spec: TrainingSpec
         public var unsetKeys: [SpecField]
@@ -236,10 +274,11 @@ public struct TrainingSpec: SpecView {
     /// The Cartesian product of the matrix (keys sorted), each cell's spec with its values set. Without a
     /// matrix, the one spec as it is, named after the resource.
     public func cells() -> [Cell] {
-        guard !matrix.isEmpty else { return [Cell(nodeName: name, spec: self, unsetKeys: [])] }
-        let axes = matrix.sorted { $0.name < $1.name }
+        guard !matrix.isEmpty else { return [Cell(index: 0, nodeName: name, spec: self, unsetKeys: [])] }
+        // Cells in the order written; their names list the keys sorted, so that a name does not change
+        // when the matrix's keys are reordered.
         var combinations: [[(String, SpecValue)]] = [[]]
-        for axis in axes {
+        for axis in matrix {
             let values = axis.value.list ?? []
             combinations = combinations.flatMap { cell in values.map { cell + [(axis.name, $0)] } }
         }
@@ -247,7 +286,7 @@ public struct TrainingSpec: SpecView {
             let parts = axis.name.split(separator: ".").map(String.init)
             return parts.count > 1 && raw[path: Array(parts.dropLast())] == nil
         }
-        return combinations.map { cell in
+        return combinations.enumerated().map { index, cell in
             var spec = raw
             for (path, value) in cell {
                 let parts = path.split(separator: ".").map(String.init)
@@ -261,8 +300,9 @@ public struct TrainingSpec: SpecView {
                     spec = updated
                 }
             }
-            let nodeName = name + "[" + cell.map { "\($0.0)=\($0.1.text ?? "")" }.joined(separator: ",") + "]"
-            return Cell(nodeName: nodeName, spec: TrainingSpec(name: name, spec), unsetKeys: unset)
+            let nodeName =
+                name + "[" + cell.sorted { $0.0 < $1.0 }.map { "\($0.0)=\($0.1.text ?? "")" }.joined(separator: ",") + "]"
+            return Cell(index: index, nodeName: nodeName, spec: TrainingSpec(name: name, spec), unsetKeys: unset)
         }
     }
 }

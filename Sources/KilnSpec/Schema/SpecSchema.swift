@@ -79,6 +79,9 @@ public enum SpecSchema {
                 "Default: from the file extension. `conll`: a token and its tag per line (the first and the last column; those between are ignored), a blank line between sentences."),
             Field("header", .boolean, default: "true", "csv/tsv: the first row names the columns."),
             Field("delimiter", .string(), "csv default `,`, tsv default a tab."),
+            Field(
+                "null_values", .list(.string()),
+                "csv/tsv: cells that mean a missing value besides the empty cell, matched whole and unquoted (`[NA, \"N/A\", \"?\"]`); a column holding them must be `nullable`. jsonl has `null`."),
         ])
 
     static let features: SchemaType = .oneOf([.enumeration(["auto"]), .list(.string(), minItems: 1)])
@@ -413,7 +416,21 @@ public enum SpecSchema {
         [
             Field("name", .string(.name), "Registered model name; default: the model's name."),
             Field("alias", .string(.alias), "An alias to move to the new version (`staging`)."),
-            Field("message", .string(), "The version's message, like a commit message."),
+            Field(
+                "message", .string(),
+                "The version's message, like a commit message; `{path}` is the cell's value of a Training field (`lr={optimizer.learning_rate}`)."),
+        ])
+
+    static let select = ObjectSchema(
+        "Select", doc: "A sweep's choice: the cell whose alias move counts.",
+        [
+            Field("metric", .enumeration(metrics + ["loss"]), required: true, "A metric the Training computes, or `loss`."),
+            Field(
+                "split", .enumeration(["validation", "test"]), default: "validation",
+                "The split it is measured on: `validation` (choosing on `test` is refused: it would no longer estimate the chosen model's error)."),
+            Field(
+                "mode", .enumeration(["auto", "max", "min"]), default: "auto",
+                "`auto`: the larger value wins, the smaller for `loss`, `rmse` and `mae`."),
         ])
 
     public static let training = ObjectSchema(
@@ -447,7 +464,10 @@ public enum SpecSchema {
             Field("register", .object(register), "Register the trained model."),
             Field(
                 "matrix", .matrix,
-                "A sweep: dotted field paths to lists of values; one training per combination (at most 1024)."),
+                "A sweep: dotted field paths to lists of values; one training per combination (at most 1024), registered in the order written."),
+            Field(
+                "select", .object(select),
+                "With `matrix` and `register.alias`: every cell is registered, and the alias moves to the best cell by this validation metric (ties: the first written)."),
         ])
 
     // MARK: Deployment
