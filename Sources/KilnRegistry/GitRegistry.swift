@@ -305,11 +305,13 @@ public final class GitRegistry: ModelRegistry, @unchecked Sendable {
     private func registered(_ model: String, _ number: Int, _ commit: ObjectID, _ repo: GitRepository) throws
         -> RegisteredVersion
     {
+        // JSONDecoder, not JSONSerialization: on Linux the latter rounds about half of all doubles to a
+        // neighbour, and a gate comparing a value with itself (`max_drop: 0`) would then fail.
+        struct Final: Decodable { var final: [String: [String: Double]] }
         var metrics: [String: [String: Double]] = [:]
         let tree = try repo.readTree(try repo.readCommit(commit).tree)
         if let entry = tree.first(where: { $0.name == "metrics.json" }),
-            let object = try JSONSerialization.jsonObject(with: try repo.readBlob(entry.id)) as? [String: Any],
-            let final = object["final"] as? [String: [String: Double]]
+            let final = try? JSONDecoder().decode(Final.self, from: try repo.readBlob(entry.id)).final
         {
             metrics = final
         }

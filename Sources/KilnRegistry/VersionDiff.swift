@@ -83,16 +83,15 @@ extension GitRegistry {
         return out
     }
 
+    /// Leaf values by dotted path, as JSON text (kiln's parser: numbers as written, not rounded).
     private func flatten(_ data: Data?) -> [String: String] {
-        guard let data, let object = try? JSONSerialization.jsonObject(with: data) else { return [:] }
+        guard let data, let object = try? JSON.parse(String(decoding: data, as: UTF8.self)) else { return [:] }
         var out: [String: String] = [:]
-        func walk(_ value: Any, _ path: String) {
-            if let o = value as? [String: Any] {
-                for (k, v) in o { walk(v, path.isEmpty ? k : path + "." + k) }
-            } else if let text = try? JSONSerialization.data(
-                withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys])
-            {
-                out[path] = String(decoding: text, as: UTF8.self)
+        func walk(_ value: JSON, _ path: String) {
+            if case .object(let fields) = value {
+                for (k, v) in fields { walk(v, path.isEmpty ? k : path + "." + k) }
+            } else {
+                out[path] = value.serialized()
             }
         }
         walk(object, "")
@@ -163,10 +162,11 @@ public enum LineDiff {
         while i < a.count || j < b.count {
             if i < a.count && j < b.count && a[i] == b[j] {
                 ops.append(.same(a[i])); i += 1; j += 1
-            } else if j < b.count && (i == a.count || lcs[i][j + 1] >= lcs[i + 1][j]) {
-                ops.append(.add(b[j])); j += 1
-            } else {
+            } else if i < a.count && (j == b.count || lcs[i + 1][j] >= lcs[i][j + 1]) {
+                // A deletion before the addition that replaces it, as diff(1) and git print a changed line.
                 ops.append(.del(a[i])); i += 1
+            } else {
+                ops.append(.add(b[j])); j += 1
             }
         }
         var lines = ["--- \(oldName)", "+++ \(newName)"]

@@ -34,12 +34,25 @@ struct RegistryOptions: ParsableArguments {
         }
         let known = (try? open().models()) ?? []
         var message = RegistryError.notRegistered(reference.description).description
+        var help: String?
         if !known.contains(reference.model) {
             message +=
                 known.isEmpty
                 ? " (the registry at \(path) is empty)" : " (registered models: \(known.joined(separator: ", ")))"
+            help = DidYouMean.help(for: reference.model, among: known)
+        } else {
+            // The model exists: say what it has (its aliases, its versions).
+            let aliases = ((try? open().aliases(reference.model)) ?? []).sorted { $0.alias < $1.alias }
+            let latest = (try? open().log(reference.model, limit: 1).first?.version) ?? 0
+            var has = ["v1\(latest > 1 ? "…v\(latest)" : "")"]
+            if !aliases.isEmpty { has.append("aliases " + aliases.map { "\($0.alias) (v\($0.version))" }.joined(separator: ", ")) }
+            message += "; \(reference.model) has \(has.joined(separator: ", and "))"
+            if case .alias(let a) = reference.target {
+                help = DidYouMean.help(for: a, among: aliases.map(\.alias), listing: false)
+                    ?? "set it with `kiln promote \(reference.model)@vN \(a)`"
+            }
         }
-        throw fail(message)
+        throw fail(message, help: help)
     }
 }
 

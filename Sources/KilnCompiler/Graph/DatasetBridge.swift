@@ -1,5 +1,6 @@
 import Foundation
 public import KilnData
+import KilnDiagnostics
 import KilnSpec
 
 /// The data layer's plain view of a checked Dataset spec. The compiler has checked names, types and
@@ -106,7 +107,7 @@ extension DatasetPayload {
             case .group: .group
             case .ordered: .ordered
             }
-        let dataset = DatasetConfig(
+        var dataset = DatasetConfig(
             name: spec.name,
             source: SourceConfig(
                 path: path, format: spec.format.map(SourceFormat.init), header: spec.header,
@@ -117,6 +118,11 @@ extension DatasetPayload {
                 strategy, by: split.by, train: split.train, validation: split.validation, test: split.test,
                 seed: UInt64(max(0, split.seed))),
             encrypt: spec.encrypt)
+        var spans: [String: SourceSpan] = [:]
+        for c in spec.columns where c.type == .category || c.type == .tags {
+            if let span = c.span(.values) { spans[c.name] = span }
+        }
+        dataset.valuesSpans = spans.isEmpty ? nil : spans
         self.init(dataset: dataset, sealing: spec.encrypt ? sealing : nil, badDelimiter: bad)
     }
 

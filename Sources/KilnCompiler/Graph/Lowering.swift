@@ -113,10 +113,11 @@ struct Lowering {
                     sweep: cellsOf[t.resource.name] ?? [])
                 return unit.nodes
             }
-            let fit = FitPayload(
+            var fit = FitPayload(
                 training: TrainingConfig(t), model: ModelConfig(model, inputs: t.inputs, outputs: t.outputs),
                 data: DatasetPayload(dataset, sealing: sealing), metrics: t.metrics, retry: t.retry,
                 timeout: t.timeout, timeoutSpan: spec.span(.timeout), booster: BoosterConfig(t))
+            fit.gated = spec.gates.map { FitPayload.GatedValue(metric: $0.metric, split: $0.split.rawValue) }
             unit.add(
                 r, .fit(fit),
                 config: .object([

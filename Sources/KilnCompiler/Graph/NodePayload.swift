@@ -93,6 +93,18 @@ public struct FitPayload: Sendable, Codable {
     public var data: DatasetPayload
     /// The metrics as the spec names them, in order (the summary shows the first two).
     public var metrics: [String]
+    /// The gates' (metric, split) pairs: the summary shows them too, so a gate's value is in the line above it.
+    public var gated: [GatedValue]? = nil
+
+    public struct GatedValue: Sendable, Codable, Hashable {
+        public var metric: String
+        public var split: String
+
+        public init(metric: String, split: String) {
+            self.metric = metric
+            self.split = split
+        }
+    }
     public var retry: RetryPolicy
     /// Seconds; nil: none.
     public var timeout: Double?

@@ -105,7 +105,7 @@ extension CompilerContext {
             } else {
                 labelMismatch(
                     label, task: task, expected: "a category (or bool) column", at: datasetValue?.span,
-                    taskSpan: taskSpan)
+                    taskSpan: taskSpan, help: Self.numbersAsClasses(label))
             }
         case .binary:
             if label.type == .bool || (label.type == .category && label.values.count == 2) {
@@ -113,14 +113,19 @@ extension CompilerContext {
             } else {
                 labelMismatch(
                     label, task: task, expected: "a bool column or a category with two values", at: datasetValue?.span,
-                    taskSpan: taskSpan)
+                    taskSpan: taskSpan,
+                    help: label.type == .category
+                        ? "a label of \(label.values.count) classes is a 'classification' task (a softmax over them): write 'task: classification'"
+                        : Self.numbersAsClasses(label))
             }
         case .regression:
             if label.isNumeric {
                 outputs = 1
             } else {
                 labelMismatch(
-                    label, task: task, expected: "a float or int column", at: datasetValue?.span, taskSpan: taskSpan)
+                    label, task: task, expected: "a float or int column", at: datasetValue?.span, taskSpan: taskSpan,
+                    help: label.type == .category || label.type == .bool
+                        ? "a \(label.type.rawValue) label is predicted by 'task: classification' (or 'binary' for two values)" : nil)
             }
         case .tokenClassification:
             if label.type == .tags {
@@ -202,6 +207,22 @@ extension CompilerContext {
             if let min = gate.min, let max = gate.max, min > max {
                 diagnostics.error(
                     .compiler(.gateBounds), "gate 'min' is greater than 'max'", at: gate.span(.min) ?? gate.span)
+            }
+            // Scores between 0 and 1 (r2 at most 1): a bound past 1 is a percentage, and the gate can never pass.
+            let fractions: Set<String> = [
+                "accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "entity_f1", "entity_precision",
+                "entity_recall", "token_accuracy", "r2",
+            ]
+            if fractions.contains(gate.metric) {
+                for (part, bound) in [(TrainingSpec.Gate.Part.min, gate.min), (.max, gate.max)] {
+                    guard let bound, bound > 1 else { continue }
+                    let never = part == .min ? "can never pass" : "always passes"
+                    diagnostics.warning(
+                        .compiler(.gateBounds),
+                        "'\(gate.metric)' is a fraction, at most 1: '\(part.rawValue): \(bound.diagnosticText)' \(never)",
+                        at: gate.span(part) ?? gate.span,
+                        help: bound <= 100 ? "write '\(part.rawValue): \((bound / 100).diagnosticText)' for \(bound.diagnosticText) %" : nil)
+                }
             }
         }
 
@@ -463,8 +484,15 @@ extension CompilerContext {
         return ok
     }
 
+    /// The help for a numeric label under a classifying task: declare its numbers as classes.
+    static func numbersAsClasses(_ label: ColumnSpec) -> String? {
+        guard label.type == .int else { return nil }
+        return "an int label is a number to a model: to read its values as classes, declare it '{type: category, values: [\"0\", \"1\"]}' (or '{type: bool}' for 0/1)"
+    }
+
     private mutating func labelMismatch(
-        _ label: ColumnSpec, task: ModelTask, expected: String, at span: SourceSpan?, taskSpan: SourceSpan?
+        _ label: ColumnSpec, task: ModelTask, expected: String, at span: SourceSpan?, taskSpan: SourceSpan?,
+        help: String? = nil
     ) {
         diagnostics.error(
             .compiler(.taskLabelMismatch),
@@ -473,6 +501,6 @@ extension CompilerContext {
             notes: [
                 DiagnosticNote("the task is set here", at: taskSpan),
                 DiagnosticNote("the label's type is declared here", at: label.span(.type) ?? label.span),
-            ])
+            ], help: help)
     }
 }

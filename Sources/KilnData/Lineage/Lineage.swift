@@ -1,3 +1,5 @@
+public import KilnDiagnostics
+
 /// Everything the data layer needs to know about one Dataset: the spec's content as plain values.
 public struct DatasetConfig: Sendable, Codable, Hashable {
     public var name: String
@@ -7,6 +9,8 @@ public struct DatasetConfig: Sendable, Codable, Hashable {
     public var transforms: [TransformSpec]
     public var split: SplitSpec
     public var encrypt: Bool
+    /// Where each category column's `values:` is written in its spec (a cell outside them points there).
+    public var valuesSpans: [String: SourceSpan]? = nil
 
     public init(
         name: String, source: SourceConfig, schema: DataSchema, checks: [CheckSpec] = [],
@@ -86,6 +90,7 @@ public struct IngestedDataset: Sendable {
             return IngestedDataset(config: config, table: table, sources: try sources(of: table))
         }
         var reader = TableReader(source: config.source, schema: config.schema, keep: keep)
+        reader.valuesSpans = config.valuesSpans ?? [:]
         reader.hashSources = true
         let table = try reader.read()
         return IngestedDataset(config: config, table: table, sources: try sources(of: table))

@@ -3,7 +3,7 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import KilnDiagnostics
+public import KilnDiagnostics
 
 /// Reads a dataset's files into a typed `Table`, by its schema: every cell parsed by its column's type and
 /// checked against its constraints. A cell that does not fit is an error naming the file, line, column
@@ -19,6 +19,8 @@ public struct TableReader: Sendable {
     /// Hash each file while reading it (one pass; the hash covers exactly the bytes parsed), into
     /// `RowOrigins.File.digest`.
     public var hashSources = false
+    /// Where each category column's `values:` is written in its spec, for the errors of unknown values.
+    public var valuesSpans: [String: SourceSpan] = [:]
 
     public init(source: SourceConfig, schema: DataSchema, keep: Set<String>? = nil) {
         self.source = source
@@ -75,8 +77,9 @@ public struct TableReader: Sendable {
 
     public func read() throws(DataError) -> Table {
         var state = try ReadState(
-                schema.columns.filter { keptNames.contains($0.name) }, allowUnknownCategories,
-                nullValues: source.nullValues ?? [])
+            schema.columns.filter { keptNames.contains($0.name) }, allowUnknownCategories,
+            nullValues: source.nullValues ?? [])
+        state.valuesSpans = valuesSpans
         let files = try readFiles(&state)
         try state.throwErrors()
         if state.rowCount == 0 {
@@ -99,6 +102,7 @@ public struct TableReader: Sendable {
             var state = try ReadState(
                 schema.columns.filter { keptNames.contains($0.name) }, allowUnknownCategories,
                 nullValues: source.nullValues ?? [])
+            state.valuesSpans = valuesSpans
             state.batchRows = max(1, batchRows)
             state.emit = body
             do {
@@ -152,6 +156,9 @@ public struct TableReader: Sendable {
         var errors: [Diagnostic] = []
         let allowUnknownCategories: Bool
         let nullValues: [String]
+        var valuesSpans: [String: SourceSpan] = [:]
+        /// One error per unknown value of a column: its first cell, and how many cells hold it.
+        var unknownValues: [String: (error: Int, cells: Int)] = [:]
         /// Streaming: the batch size, the first row of the batch being read, where batches go, and what the
         /// receiver threw (which ends the reading).
         var batchRows: Int?
@@ -174,6 +181,10 @@ public struct TableReader: Sendable {
         /// The errors so far, in file order (column-wise parsing finds a block's errors column by column).
         func throwErrors() throws(DataError) {
             guard !errors.isEmpty else { return }
+            var errors = self.errors
+            for (_, u) in unknownValues where u.cells > 1 {
+                errors[u.error].message += " (\(u.cells) cells; the first is here)"
+            }
             var diagnostics = Array(errors.sorted().prefix(DataLimits.maxErrors))
             if errors.count >= DataLimits.maxErrors {
                 diagnostics.append(
@@ -228,8 +239,8 @@ public struct TableReader: Sendable {
                     Diagnostic(
                         .data(.parse), "'\(text)' in column '\(name)' is not \(what)", at: span,
                         help: nullWords.contains(text.lowercased())
-                            ? "kiln reads only an empty cell as a missing value: write '' instead of '\(text)'"
-                                + (column.nullable ? "" : ", and declare the column 'nullable: true'") : nil))
+                            ? "to read '\(text)' as a missing value, list it in the source's 'null_values: [\(text)]'"
+                                + (column.nullable ? "" : " and declare the column 'nullable: true'") : nil))
             case .overflow(let what):
                 errors.append(
                     Diagnostic(.data(.parse), "'\(text)' in column '\(name)' is too large for \(what)", at: span))
@@ -249,9 +260,16 @@ public struct TableReader: Sendable {
                         .data(.range), "\(text) in column '\(name)' is above its maximum \(max.diagnosticText)", at: span
                     ))
             case .unknownCategory:
+                let key = name + "\u{1F}" + text
+                if let seen = unknownValues[key] {
+                    unknownValues[key] = (seen.error, seen.cells + 1)
+                    return
+                }
+                unknownValues[key] = (errors.count, 1)
                 errors.append(
                     Diagnostic(
-                        .data(.category), "'\(text)' in column '\(name)' is not one of its values", at: span,
+                        .data(.category), .error, "'\(text)' in column '\(name)' is not one of its values", at: span,
+                        notes: valuesSpans[name].map { [DiagnosticNote("the column's values are declared here", at: $0)] } ?? [],
                         help: DidYouMean.help(for: text, among: column.values)
                             ?? "add it to 'values' (\(column.values.prefix(8).joined(separator: ", "))\(column.values.count > 8 ? ", ..." : ""))"
                     ))

@@ -81,7 +81,11 @@ struct FitExecutor: KindExecutor {
         var summary = trained.summary
         let final = trained.final
         let split = final["test"] != nil ? "test" : (final["validation"] != nil ? "validation" : "train")
-        for metric in fit.metrics.prefix(2) {
+        var shown = fit.metrics.prefix(2).map { (metric: $0, split: split) }
+        for g in fit.gated ?? [] where !shown.contains(where: { $0 == (g.metric, g.split) }) {
+            shown.append((g.metric, g.split))
+        }
+        for (metric, split) in shown {
             if let v = final[split]?[metric] { summary += ", \(split) \(metric) \(String(format: "%.4f", v))" }
         }
         var flat: [String: Double] = [:]

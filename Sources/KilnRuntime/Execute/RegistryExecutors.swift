@@ -98,16 +98,17 @@ struct RegisterExecutor: KindExecutor {
         }
         // The registry's lineage also says which workspace commit made the version, and with which kiln
         // (not the cache's: its outputs must not change with every commit of the workspace).
+        // Through kiln's JSON, which keeps every number as written (the fitted means and scales).
         if let data = records["lineage.json"],
-            var lineage = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            case .object(var lineage)? = try? JSON.parse(String(decoding: data, as: UTF8.self))
         {
-            lineage["kiln"] = KilnVersion.string
+            var extra: [(String, JSON)] = [("kiln", .string(KilnVersion.string))]
             if let head = WorkspaceGit.head(of: e.paths.root) {
-                lineage["workspace_commit"] = head.commit
-                lineage["workspace_dirty"] = head.dirty
+                extra += [("workspace_commit", .string(head.commit)), ("workspace_dirty", .bool(head.dirty))]
             }
-            records["lineage.json"] = try? JSONSerialization.data(
-                withJSONObject: lineage, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            lineage.removeAll { field in extra.contains { $0.0 == field.0 } }
+            lineage = (lineage + extra).sorted { $0.0 < $1.0 }
+            records["lineage.json"] = Data(JSON.object(lineage).serialized(pretty: true).utf8)
         }
         var alias = payload.alias
         var passedOver: String?

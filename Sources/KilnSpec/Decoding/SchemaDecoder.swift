@@ -71,6 +71,12 @@ public struct SchemaDecoder {
 
         case .number(let min, let max, let exclusive):
             guard let s = node.scalar, !node.isNull else { return mismatch() }
+            // A fraction (0 to 1) written as a percentage: `70%`, or `70`.
+            let isFraction = min == 0 && max == 1
+            let percent = s.hasSuffix("%") ? ScalarParsing.number(String(s.dropLast())) : nil
+            if isFraction, let p = percent, p >= 0, p <= 100 {
+                return mismatch("a fraction: write \((p / 100).diagnosticText) for \(s)")
+            }
             guard node.style == .plain else {
                 return ScalarParsing.number(s) != nil
                     ? mismatch("drop the quotes to write the number \(s)") : mismatch()
@@ -80,7 +86,10 @@ public struct SchemaDecoder {
                 return outOfRange(
                     s, name, exclusive ? "greater than \(min.diagnosticText)" : "at least \(min.diagnosticText)", span)
             }
-            if let max, d > max { return outOfRange(s, name, "at most \(max.diagnosticText)", span) }
+            if let max, d > max {
+                let help = isFraction && d >= 2 && d <= 100 ? "a fraction: write \((d / 100).diagnosticText) for \(s)%" : nil
+                return outOfRange(s, name, "at most \(max.diagnosticText)", span, help: help)
+            }
             return SpecValue(.number(d), span: span, text: s)
 
         case .boolean:
@@ -315,8 +324,10 @@ public struct SchemaDecoder {
         }
     }
 
-    private mutating func outOfRange(_ s: String, _ name: String, _ bound: String, _ span: SourceSpan) -> SpecValue? {
-        error(.spec(.outOfRange), "'\(name)' must be \(bound), found \(s)", at: span)
+    private mutating func outOfRange(
+        _ s: String, _ name: String, _ bound: String, _ span: SourceSpan, help: String? = nil
+    ) -> SpecValue? {
+        error(.spec(.outOfRange), "'\(name)' must be \(bound), found \(s)", at: span, help: help)
         return nil
     }
 
