@@ -1,0 +1,149 @@
+import Foundation
+import KilnTestSupport
+import Testing
+
+/// Issue 21 through the real binary: sweeps that choose their best cell by a validation metric, what
+/// `kiln data infer` makes of messy files, and the papercuts a first-time user hit (each assertion here
+/// failed before its fix).
+extension CLI {
+    /// Two boosters swept in one Training: written weak first, so that the registration order (as written)
+    /// differs from the names' order, and the alias must land on the second.
+    static func sweepSpecs() -> [String: String] {
+        var files = boosterSpecs(trees: 60)
+        files["specs/loans.yaml"] = files["specs/loans.yaml"]!
+            .replacingOccurrences(of: "metadata: {name: risk}", with: "metadata: {name: strong}")
+            .replacingOccurrences(
+                of: "metadata: {name: risk-train}",
+                with: "metadata: {name: risk-train}")
+            .replacingOccurrences(of: "  model: risk\n", with: "  model: strong\n")
+            .replacingOccurrences(
+                of: "  register: {alias: staging}",
+                with: """
+                      matrix: {model: [weak, strong]}
+                      select: {metric: roc_auc, split: validation}
+                      register: {name: risk, alias: staging, message: "{model} booster"}
+                    """)
+            .replacingOccurrences(of: "early_stopping: {monitor: val_roc_auc, patience: 10}", with: "seed: 1")
+            .replacingOccurrences(of: "    - {metric: roc_auc, min: 0.85}", with: "    - {metric: roc_auc, min: 0.5}")
+            + """
+
+            ---
+            apiVersion: kiln/v1
+            kind: Model
+            metadata: {name: weak}
+            spec:
+              task: binary
+              architecture: {type: gradient_boosting, trees: 1, max_depth: 1}
+            """
+        return files
+    }
+
+    @Test func aSweepRegistersEveryCellInOrderAndTheAliasGoesToTheBestByValidation() throws {
+        let ws = try TemporaryDirectory(files: Self.sweepSpecs())
+        let run = try kiln("run", ws.path)
+        #expect(run.status == 0, Comment(rawValue: run.stderr + run.stdout))
+        let log = try kiln("log", "risk", "--oneline", "-C", ws.path)
+        // v1 is the first cell written (weak), v2 the second; staging is on v2, the better by validation.
+        let lines = log.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2, Comment(rawValue: log.stdout))
+        #expect(lines.last?.hasPrefix("v1 ") == true && lines.last?.contains("weak booster") == true, Comment(rawValue: log.stdout))
+        #expect(lines.first?.hasPrefix("v2 ") == true && lines.first?.contains("(staging) strong booster") == true, Comment(rawValue: log.stdout))
+        #expect(run.stdout.contains("not staging: the sweep's best by validation roc_auc is training/risk-train[model=strong]"), Comment(rawValue: run.stdout))
+
+        let show = try kiln("runs", "show", "-C", ws.path)
+        #expect(show.status == 0, Comment(rawValue: show.stderr))
+        let rows = show.stdout.split(separator: "\n").map(String.init).filter { $0.contains("risk@v") }
+        #expect(rows.count == 2, Comment(rawValue: show.stdout))
+        #expect(rows.first?.contains("weak") == true && rows.first?.hasPrefix("  *") == false, Comment(rawValue: show.stdout))
+        #expect(rows.last?.contains("strong") == true && rows.last?.hasPrefix("  *") == true, Comment(rawValue: show.stdout))
+        #expect(show.stdout.contains("val_roc_auc"))
+
+        // Fully cached: nothing is registered now, and the footer does not say so.
+        let again = try kiln("run", ws.path)
+        #expect(again.status == 0)
+        #expect(!again.stdout.contains("  registered "), Comment(rawValue: again.stdout))
+        #expect(again.stdout.contains("unchanged  risk@v2, registered by an earlier run"), Comment(rawValue: again.stdout))
+    }
+
+    @Test func aFailedGateSaysSoAndTheFooterRegistersNothing() throws {
+        var files = Self.boosterSpecs(trees: 20)
+        files["specs/loans.yaml"] = files["specs/loans.yaml"]!
+            .replacingOccurrences(of: "metrics: [roc_auc, accuracy]", with: "metrics: [accuracy, f1_macro, roc_auc]")
+            .replacingOccurrences(of: "{metric: roc_auc, min: 0.85}", with: "{metric: roc_auc, min: 0.9999}")
+        let ws = try TemporaryDirectory(files: files)
+        let run = try kiln("run", ws.path)
+        #expect(run.status == 1)
+        #expect(!run.stdout.contains("registered upstream"), Comment(rawValue: run.stdout))
+        // The gated metric (third in the list) is in the fit's summary line.
+        let fit = run.stdout.split(separator: "\n").first { $0.contains("done") && $0.contains(":fit") } ?? ""
+        #expect(fit.contains("test roc_auc"), Comment(rawValue: String(fit)))
+    }
+
+    @Test func anUnknownAliasListsTheModelsAliases() throws {
+        let ws = try TemporaryDirectory(files: Self.boosterSpecs(trees: 10))
+        #expect(try kiln("run", ws.path, "--quiet").status == 0)
+        try ws.write("new.csv", "income,grade,years\n25.0,D,3\n")
+        let r = try kiln("predict", "risk@prod", "--input", ws.path + "/new.csv", "-C", ws.path)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("risk has v1, and aliases staging (v1)"), Comment(rawValue: r.stderr))
+        let typo = try kiln("predict", "risk@stagin", "--input", ws.path + "/new.csv", "-C", ws.path)
+        #expect(typo.stderr.contains("did you mean 'staging'?"), Comment(rawValue: typo.stderr))
+        let show = try kiln("show", "risk@v1", "-C", ws.path)
+        #expect(!show.stdout.contains("[]"), Comment(rawValue: show.stdout))
+    }
+
+    /// A file as R and pandas write them: NA for missing, an identifier column, a category of 30 values,
+    /// integers written 129.0.
+    @Test func inferReadsMissingTokensAndSaysWhatItIgnores() throws {
+        var csv = "\"id\",\"city\",\"rooms\",\"price\",\"area\"\n"
+        for i in 0..<300 {
+            let rooms = i % 11 == 0 ? "NA" : "\(1 + i % 5).0"
+            let area = i % 13 == 0 ? "NA" : String(format: "%.1f", 40 + Double(i % 50))
+            csv += "\"u\(i)\",\"city\(i % 30)\",\(rooms),\(100 + i),\(area)\n"
+        }
+        let ws = try TemporaryDirectory(files: ["data/raw/houses.csv": csv])
+        let r = try kiln("data", "infer", ws.path + "/data/raw/houses.csv", "--label", "price", "-o", ws.path + "/specs/houses.yaml")
+        #expect(r.status == 0, Comment(rawValue: r.stderr))
+        #expect(r.stderr.contains("read as missing: 'NA'"), Comment(rawValue: r.stderr))
+        #expect(r.stderr.contains("column 'id' is ignored: 300 distinct values in 300 rows"), Comment(rawValue: r.stderr))
+        #expect(r.stderr.contains("column 'rooms': whole numbers written with a decimal point"), Comment(rawValue: r.stderr))
+        let spec = try String(contentsOfFile: ws.path + "/specs/houses.yaml", encoding: .utf8)
+        #expect(spec.contains("null_values: [NA]"), Comment(rawValue: spec))
+        #expect(spec.contains("path: \"../data/raw/houses.csv\""), Comment(rawValue: spec))
+        #expect(spec.contains("rooms: {type: int, nullable: true}"), Comment(rawValue: spec))
+        #expect(spec.contains("city: {type: category, values: ["), Comment(rawValue: spec))
+        // The inferred spec checks and its data reads as it is: no hand edits.
+        let check = try kiln("data", "check", ws.path)
+        #expect(check.status == 0, Comment(rawValue: check.stderr + check.stdout))
+        // Not over an existing spec.
+        let again = try kiln("data", "infer", ws.path + "/data/raw/houses.csv", "-o", ws.path + "/specs/houses.yaml")
+        #expect(again.status == 1 && again.stderr.contains("exists"))
+    }
+
+    @Test func aCategoryValueOutsideItsValuesIsOneErrorWithItsCount() throws {
+        var csv = "colour,size\n"
+        for i in 0..<40 { csv += "\(i % 2 == 0 ? "purple" : "red"),\(i)\n" }
+        let ws = try TemporaryDirectory(files: [
+            "data/items.csv": csv,
+            "specs/items.yaml": """
+                apiVersion: kiln/v1
+                kind: Dataset
+                metadata: {name: items}
+                spec:
+                  source: {path: ../data/items.csv}
+                  schema:
+                    columns:
+                      colour: {type: category, values: [red, green]}
+                      size: {type: int}
+                  transforms:
+                    - {op: one_hot, columns: [colour]}
+                """,
+        ])
+        let r = try kiln("data", "check", ws.path)
+        #expect(r.status == 1)
+        let errors = r.stderr.components(separatedBy: "'purple' in column 'colour' is not one of its values")
+        #expect(errors.count == 2, Comment(rawValue: r.stderr))
+        #expect(r.stderr.contains("(20 cells; the first is here)"), Comment(rawValue: r.stderr))
+        #expect(r.stderr.contains("items.yaml:8:40: note: the column's values are declared here"), Comment(rawValue: r.stderr))
+    }
+}
