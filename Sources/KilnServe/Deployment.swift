@@ -27,6 +27,8 @@ public struct DeploymentConfig: Sendable {
     /// A transformer's text longer than its max_length: refused (400) instead of truncated (and flagged in
     /// the `truncated` output).
     public var refuseLongText = false
+    /// A category value the model was not trained on.
+    public var unknownCategories = UnknownCategories.warn
 
     /// What the server serves: the environment's alias (`iris-mlp@production`), which only a release,
     /// promote, rollback or alias set moves, each needing `promote` in that environment. `model` is what a
@@ -63,6 +65,7 @@ public struct DeploymentConfig: Sendable {
             maxConcurrency: spec.limits.maxConcurrency, authRequired: spec.auth == .required,
             host: spec.server.host, port: spec.server.port)
         refuseLongText = spec.refuseLongText
+        unknownCategories = UnknownCategories(rawValue: spec.unknownCategories) ?? .warn
     }
 }
 

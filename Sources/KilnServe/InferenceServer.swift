@@ -410,7 +410,8 @@ public final class InferenceServer: Sendable {
         for _ in 0..<3 {
             let batcher = try host.route(requestID: requestID, version: version)
             let model = batcher.served
-            let input = try model.prepare(decoded, refuseLongText: host.config.refuseLongText)
+            let input = try model.prepare(
+                decoded, refuseLongText: host.config.refuseLongText, unknownCategories: host.config.unknownCategories)
             let rows = input.rows
             guard rows > 0 else { throw InferenceProtocol.Failure(400, "the request has no rows") }
             let result: [Float]
@@ -424,9 +425,18 @@ public final class InferenceServer: Sendable {
                 try model.outputs(
                     r, rows: rows, requested: decoded.outputs?.map(\.name), truncated: input.truncated, input: input)
             }
+            var parameters = ["model": model.reference]
+            if !input.unknownCategories.isEmpty {
+                metrics.unknownCategories(deployment: host.config.name, input.unknownCategories)
+                if host.config.unknownCategories == .warn {
+                    // The sign a client can see: which inputs held values the model never saw.
+                    parameters["unknown_categories"] = input.unknownCategories.sorted { $0.key < $1.key }
+                        .map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                }
+            }
             let response = InferenceProtocol.InferenceResponse(
                 modelName: host.config.name, modelVersion: "\(model.version)", id: decoded.id,
-                parameters: ["model": model.reference], outputs: outputs)
+                parameters: parameters, outputs: outputs)
             var headers = HTTPFields()
             headers[Self.modelHeader] = model.reference
             return Self.json(response, headers: headers)
@@ -569,6 +579,19 @@ final class ServerMetrics: Sendable {
         registry.makeValueHistogram(
             descriptor: Self.batchRows, labels: [("model", model)], buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
         ).record(Double(rows))
+    }
+
+    private static var unknown: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "kiln", metricName: "unknown_categories", unitName: "total",
+            helpText: "Category values a request held that the model was not trained on (answered with an all-zero one-hot block), by input column.")
+    }
+
+    func unknownCategories(deployment: String, _ counts: [String: Int]) {
+        for (column, n) in counts {
+            registry.makeCounter(descriptor: Self.unknown, labels: [("deployment", deployment), ("column", column)])
+                .increment(by: Int64(n))
+        }
     }
 
     func queue(deployment: String, depth: Int) {

@@ -193,19 +193,19 @@ public final class ServedModel: Sendable {
     /// The feature matrix (rows × `card.model.inputs`, row-major) of a request, preprocessed by the card's
     /// fitted transforms. Two forms: one numeric tensor [N, F] of the F raw features in the card's order,
     /// or one input per feature column named like it ([N] or [N, 1]).
-    public func features(_ request: InferenceProtocol.InferenceRequest) throws(InferenceProtocol.Failure) -> (
-        rows: Int, values: [Float]
-    ) {
+    public func features(_ request: InferenceProtocol.InferenceRequest, unknownCategories: UnknownCategories = .warn)
+        throws(InferenceProtocol.Failure) -> (rows: Int, values: [Float], unknown: [String: Int])
+    {
         let columns = featureColumns
         guard let preprocessor else { throw .badRequest("\(reference) reads text: send its column as BYTES") }
         do {
             // One input not named like a column: the single-tensor form, straight through the steps.
             if request.inputs.count == 1, !columns.contains(where: { $0.name == request.inputs[0].name }) {
                 let (rows, values) = try singleTensor(request.inputs[0], columns)
-                return (rows, try preprocessor.features(values: values, rows: rows))
+                return (rows, try preprocessor.features(values: values, rows: rows), [:])
             }
-            let table = try namedInputsTable(request.inputs, columns)
-            return (table.rowCount, try preprocessor.features(table))
+            let table = try namedInputsTable(request.inputs, columns, unknownCategories)
+            return (table.rowCount, try preprocessor.features(table), Self.unknownCategories(table))
         } catch let error as DataError {
             let message = error.diagnostics.map(\.message).joined(separator: "; ")
             throw .badRequest(message.replacingOccurrences(of: " is empty here", with: " has a null value"))
@@ -255,7 +255,21 @@ public final class ServedModel: Sendable {
         return (rows, values)
     }
 
-    private func namedInputsTable(_ inputs: [InferenceProtocol.InputTensor], _ columns: [ColumnSchema])
+    /// Cells of each category column outside its values (code -1, not null), by column.
+    public static func unknownCategories(_ table: Table) -> [String: Int] {
+        var out: [String: Int] = [:]
+        for c in table.columns {
+            guard case .category(let codes) = c.values else { continue }
+            var n = 0
+            for (r, code) in codes.enumerated() where code < 0 && !c.nulls.isNull(r) { n += 1 }
+            if n > 0 { out[c.name] = n }
+        }
+        return out
+    }
+
+    private func namedInputsTable(
+        _ inputs: [InferenceProtocol.InputTensor], _ columns: [ColumnSchema], _ unknown: UnknownCategories
+    )
         throws(InferenceProtocol.Failure) -> Table
     {
         let byName = Dictionary(inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -285,14 +299,14 @@ public final class ServedModel: Sendable {
                 throw .badRequest("input '\(c.name)' has \(n) rows; the other inputs have \(rows)")
             }
             rows = n
-            tableColumns.append(try column(c, input))
+            tableColumns.append(try column(c, input, unknown))
         }
         return Table(columns: tableColumns, rowCount: max(rows, 0))
     }
 
     /// One column from a named input, checked against the column's type.
-    private func column(_ c: ColumnSchema, _ input: InferenceProtocol.InputTensor) throws(InferenceProtocol.Failure)
-        -> Column
+    private func column(_ c: ColumnSchema, _ input: InferenceProtocol.InputTensor, _ unknown: UnknownCategories)
+        throws(InferenceProtocol.Failure) -> Column
     {
         var nulls = NullMask()
         let wrongType = InferenceProtocol.Failure.badRequest(
@@ -330,8 +344,16 @@ public final class ServedModel: Sendable {
             return Column(schema: c, values: .bool(v.map { $0 == 1 }), nulls: nulls)
         case (.category, .strings(let v)):
             let index = Dictionary(c.values.enumerated().map { ($1, Int32($0)) }, uniquingKeysWith: { a, _ in a })
-            for x in v { nulls.append(null: x == nil) }
-            // A value the training data never had encodes as an all-zero one-hot block (unknown category).
+            for (k, x) in v.enumerated() {
+                nulls.append(null: x == nil)
+                if unknown == .error, let x, index[x] == nil {
+                    let hint = DidYouMean.suggestion(for: x, among: c.values).map { "; did you mean '\($0)'?" } ?? ""
+                    throw .badRequest(
+                        "input '\(c.name)': element \(k) '\(x)' is not a value the model was trained on (\(c.values.prefix(8).joined(separator: ", "))\(c.values.count > 8 ? ", …" : ""))\(hint)")
+                }
+            }
+            // A value the training data never had encodes as an all-zero one-hot block (unknown category),
+            // counted by the caller.
             return Column(schema: c, values: .category(v.map { $0.flatMap { index[$0] } ?? -1 }), nulls: nulls)
         default:
             throw wrongType

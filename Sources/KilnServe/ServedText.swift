@@ -91,8 +91,20 @@ public struct TextProblem: Error, Sendable {
 
 /// What a request becomes before the batcher: a feed-forward model's feature rows, or a transformer's
 /// token ids (and which texts were cut).
+/// What to do with a category value the model was not trained on (its one-hot block would be all zero).
+public enum UnknownCategories: String, Sendable, CaseIterable {
+    /// Refuse the request (or the file), naming the value.
+    case error
+    /// Answer, count it, and say so (response parameters, predict's summary).
+    case warn
+    /// Answer and count it.
+    case zero
+}
+
 public struct PreparedInput: Sendable {
     public var rows: Int
+    /// Cells of a category column outside its values, by column (answered with an all-zero block).
+    public var unknownCategories: [String: Int] = [:]
     public var features: [Float] = []
     public var tokens: [[Int32]] = []
     public var truncated: [Bool] = []
@@ -113,12 +125,15 @@ public struct PreparedInput: Sendable {
 extension ServedModel {
     /// The request as the model's batcher takes it: features (feed-forward), or tokenized text
     /// (transformer: one BYTES input named like the text column, [N] or [N, 1], no nulls).
-    public func prepare(_ request: InferenceProtocol.InferenceRequest, refuseLongText: Bool = false)
-        throws(InferenceProtocol.Failure) -> PreparedInput
-    {
+    public func prepare(
+        _ request: InferenceProtocol.InferenceRequest, refuseLongText: Bool = false,
+        unknownCategories: UnknownCategories = .warn
+    ) throws(InferenceProtocol.Failure) -> PreparedInput {
         guard let text else {
-            let (rows, values) = try features(request)
-            return PreparedInput(rows: rows, features: values)
+            let (rows, values, unknown) = try features(request, unknownCategories: unknownCategories)
+            var input = PreparedInput(rows: rows, features: values)
+            input.unknownCategories = unknown
+            return input
         }
         let column = text.column
         guard request.inputs.count == 1, let input = request.inputs.first else {

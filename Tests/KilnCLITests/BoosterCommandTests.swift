@@ -114,6 +114,26 @@ extension CLI {
         #expect(served.count == 3)
         for i in 0..<min(3, served.count) { #expect(abs(served[i] - p[i]) < 1e-5, "row \(i)") }
 
+        // A misspelled category: answered (all-zero block), named in the response and counted in /metrics.
+        let misspelled = body.replacingOccurrences(of: "[\"D\",\"A\",\"A\"]", with: "[\"D\",\"a\",\"A\"]")
+        let warned = try client.post("/v2/models/risk-api/infer", json: misspelled)
+        #expect(warned.status == 200, Comment(rawValue: warned.text))
+        #expect((warned.json?["parameters"] as? [String: Any])?["unknown_categories"] as? String == "grade=1", Comment(rawValue: warned.text))
+        let scrape = try client.request("GET", "/metrics")
+        #expect(scrape.text.contains("kiln_unknown_categories_total{deployment=\"risk-api\",column=\"grade\"} 1"), Comment(rawValue: scrape.text))
+
+        // kiln predict: ids kept for a join; an unknown category warned about, or refused at its line.
+        try ws.write("ids.csv", "id,income,grade,years\nL-1,25.0,D,3\nL-2,,Z,10\n")
+        let kept = try kiln("predict", "risk@staging", "--input", ws.path + "/ids.csv", "--keep", "id", "-C", ws.path)
+        #expect(kept.status == 0, Comment(rawValue: kept.stderr))
+        #expect(kept.stdout.hasPrefix("id,label,p_yes\nL-1,"), Comment(rawValue: kept.stdout))
+        #expect(kept.stderr.contains("1 cells held a category value the model was not trained on (1 in 'grade')"), Comment(rawValue: kept.stderr))
+        let refused = try kiln(
+            "predict", "risk@staging", "--input", ws.path + "/ids.csv", "--unknown-categories", "error", "-C", ws.path)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("ids.csv:3:"), Comment(rawValue: refused.stderr))
+        #expect(refused.stderr.contains("'Z' in column 'grade' is not one of its values"), Comment(rawValue: refused.stderr))
+
         // A retrained booster with more rounds: diff gives the rounds and the gain shares.
         try ws.write(
             "specs/loans.yaml",

@@ -149,8 +149,11 @@ import Testing
         let r = try request(
             #"{"inputs":[{"name":"size","shape":[3],"datatype":"FP64","data":[2.5,null,4]},{"name":"shiny","shape":[3],"datatype":"BOOL","data":[true,false,true]},{"name":"colour","shape":[3,1],"datatype":"BYTES","data":["green","red","purple"]}]}"#
         )
-        let (rows, x) = try model.features(r)
+        let (rows, x, unknown) = try model.features(r)
         #expect(rows == 3)
+        // 'purple' is not a colour the model was trained on: counted, and refused when the policy says so.
+        #expect(unknown == ["colour": 1])
+        #expect(throws: InferenceProtocol.Failure.self) { try model.features(r, unknownCategories: .error) }
         #expect(model.preprocessor?.width == 4)
         // size: impute (mean 2.5), standardise → 0 for 2.5 and for the null; colour one-hot, an unknown
         // colour an all-zero block.

@@ -20,9 +20,15 @@ struct Predict: ParsableCommand {
             a classifier, or `prediction` for a regressor; jsonl (an --output ending in .jsonl, or --format jsonl)
             with the same fields.
 
+            --keep copies columns of the input (an id, a name) into each output row, first, so that the
+            predictions can be joined back. A category value the model was not trained on is answered with an
+            all-zero one-hot block and counted in the summary on standard error (--unknown-categories warn,
+            the default), refused at its file and line (error), or answered without a word (zero).
+
             Examples:
               kiln predict iris-mlp@staging --input data/new.csv
               kiln predict iris-mlp@v2 --input rows.jsonl --output predictions.jsonl
+              kiln predict risk@production --input loans.csv --keep id,name --unknown-categories error
             """)
 
     @Argument(help: "The version: NAME@vN, NAME@ALIAS or NAME@latest.") var reference: String
@@ -30,6 +36,10 @@ struct Predict: ParsableCommand {
     @Option(name: .shortAndLong, help: "Where to write (default: standard output).") var output: String?
     @Option(help: "csv or jsonl (default: from --output's extension, else csv).") var format: String?
     @Option(help: "Rows per batch through the compute core.") var batchRows = 4096
+    @Option(help: "Input columns to copy into each output row, comma-separated (an id to join on).")
+    var keep: String?
+    @Option(help: "A category value the model was not trained on: error, warn or zero.")
+    var unknownCategories = "warn"
     @OptionGroup var registry: RegistryOptions
 
     func run() throws {
@@ -38,6 +48,11 @@ struct Predict: ParsableCommand {
         guard ["csv", "jsonl", "conll"].contains(outputFormat) else {
             throw ValidationError("--format is csv or jsonl (conll for a token classifier), not '\(outputFormat)'")
         }
+        guard let unknownPolicy = UnknownCategories(rawValue: unknownCategories) else {
+            throw ValidationError("--unknown-categories is error, warn or zero, not '\(unknownCategories)'")
+        }
+        let kept = (keep ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard Set(kept).count == kept.count else { throw ValidationError("--keep names a column twice") }
         guard FileManager.default.fileExists(atPath: input) else {
             throw fail("no file '\(input)'")
         }
@@ -53,30 +68,52 @@ struct Predict: ParsableCommand {
             try tag(text, engine, model)
             return
         }
+        let features = Set(model.featureColumns.map(\.name))
+        if let header = TableReader.header(of: input, delimiter: input.hasSuffix(".tsv") ? 0x09 : 0x2C), !input.hasSuffix(".jsonl") {
+            for name in kept where !header.contains(name) {
+                throw fail(
+                    "--keep names '\(name)', which '\(input)' has no column of",
+                    help: DidYouMean.help(for: name, among: header))
+            }
+        }
         let sink: PredictionSink
-        do { sink = try PredictionSink(path: output, format: outputFormat, model: model) } catch {
+        do { sink = try PredictionSink(path: output, format: outputFormat, model: model, kept: kept) } catch {
             throw fail("cannot write '\(output ?? "-")': \(error.localizedDescription)")
         }
-        // Only the feature columns are read; unknown categories become all-zero one-hot blocks.
-        let schema = DataSchema(columns: model.featureColumns)
+        // The feature columns, and the kept ones as text; unknown categories become all-zero one-hot blocks
+        // (or errors at their line, with --unknown-categories error).
+        let schema = DataSchema(
+            columns: model.featureColumns + kept.filter { !features.contains($0) }.map { ColumnSchema($0, .string, nullable: true) })
         var reader = TableReader(source: SourceConfig(path: input, nullValues: model.preprocessor?.nullValues), schema: schema)
-        reader.allowUnknownCategories = true
+        reader.allowUnknownCategories = unknownPolicy != .error
         let width = engine.outputWidth
         var results: [Float] = []
+        var unknown: [String: Int] = [:]
         do {
             let rows = try reader.stream(batchRows: model.text == nil ? batchRows : 1024) { table in
                 let input = try Self.prepare(table, model)
+                for (column, n) in ServedModel.unknownCategories(table) where features.contains(column) {
+                    unknown[column, default: 0] += n
+                }
                 results = [Float](repeating: 0, count: table.rowCount * width)
                 try results.withUnsafeMutableBufferPointer { r in
                     try engine.predict([input], into: r, inputsPerRow: model.card.model.inputs)
                 }
+                let keptValues = kept.map { name in
+                    (0..<table.rowCount).map { r in table.column(name).flatMap { $0.nulls.isNull(r) ? nil : $0.text(r) } }
+                }
                 try results.withUnsafeBufferPointer {
-                    try sink.write($0, rows: table.rowCount, truncated: input.truncated)
+                    try sink.write($0, rows: table.rowCount, truncated: input.truncated, kept: keptValues)
                 }
             }
             try sink.close()
             if let output {
                 Terminal.standardError("kiln: \(rows) predictions by \(model.reference) in \(output)\n")
+            }
+            if unknownPolicy == .warn, !unknown.isEmpty {
+                let list = unknown.sorted { $0.key < $1.key }.map { "\($0.value) in '\($0.key)'" }.joined(separator: ", ")
+                Terminal.standardError(
+                    "kiln: warning: \(unknown.values.reduce(0, +)) cells held a category value the model was not trained on (\(list)); they were predicted with an all-zero one-hot block (--unknown-categories error refuses them at their line)\n")
             }
         } catch let error as DataError {
             sink.abandon()
@@ -210,9 +247,13 @@ final class PredictionSink {
     private let model: ServedModel
     private var buffer = Data()
 
-    init(path: String?, format: String, model: ServedModel) throws {
+    /// Input columns copied into each row, first.
+    private let kept: [String]
+
+    init(path: String?, format: String, model: ServedModel, kept: [String] = []) throws {
         self.path = path
         self.model = model
+        self.kept = kept
         jsonl = format == "jsonl"
         if let path {
             let temporary = path + ".kiln-tmp-\(getpid())"
@@ -231,7 +272,7 @@ final class PredictionSink {
                 case .classification, .binary: ["label"] + classColumns + (model.text == nil ? [] : ["truncated"])
                 case .regression: model.card.labels.count > 1 ? model.card.labels : ["prediction"]
                 }
-            buffer.append(contentsOf: (header.map(Self.csvField).joined(separator: ",") + "\n").utf8)
+            buffer.append(contentsOf: ((kept + header).map(Self.csvField).joined(separator: ",") + "\n").utf8)
         }
     }
 
@@ -243,7 +284,9 @@ final class PredictionSink {
     /// Rows written so far (to name a bad one).
     private var written = 0
 
-    func write(_ result: UnsafeBufferPointer<Float>, rows: Int, truncated: [Bool] = []) throws {
+    func write(_ result: UnsafeBufferPointer<Float>, rows: Int, truncated: [Bool] = [], kept keptValues: [[String?]] = [])
+        throws
+    {
         let k = result.count / max(rows, 1)
         let labels = model.card.labels
         for r in 0..<rows {
@@ -282,6 +325,16 @@ final class PredictionSink {
                         : "{\"prediction\":[\(row.map(Self.number).joined(separator: ","))]}"
                 } else {
                     line = row.map(Self.number).joined(separator: ",")
+                }
+            }
+            if !kept.isEmpty {
+                // The kept columns first: `id,label,p_…` in csv, `{"id": …, "label": …}` in jsonl.
+                let values = kept.indices.map { j in r < (keptValues.count > j ? keptValues[j].count : 0) ? keptValues[j][r] : nil }
+                if jsonl {
+                    let fields = zip(kept, values).map { "\(Self.jsonString($0)):\($1.map(Self.jsonString) ?? "null")" }
+                    line = "{" + fields.joined(separator: ",") + "," + line.dropFirst()
+                } else {
+                    line = values.map { Self.csvField($0 ?? "") }.joined(separator: ",") + "," + line
                 }
             }
             buffer.append(contentsOf: (line + "\n").utf8)

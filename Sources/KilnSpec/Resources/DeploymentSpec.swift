@@ -47,6 +47,8 @@ public struct DeploymentSpec: SpecView {
     public var limits: Limits
     /// A transformer's text longer than its max_length is refused instead of cut.
     public var refuseLongText: Bool
+    /// `error`, `warn` or `zero`.
+    public var unknownCategories: String
     public var raw: SpecValue
 
     public init(_ resource: Resource) {
@@ -73,6 +75,7 @@ public struct DeploymentSpec: SpecView {
         self.limits = Limits(
             maxRequestBytes: Int(limits.number("max_request_bytes")), maxConcurrency: limits.integer("max_concurrency"))
         refuseLongText = FieldReader(v["text"], SpecSchema.textInput).text("truncation") == "refuse"
+        unknownCategories = FieldReader(v, SpecSchema.deployment).text("unknown_categories")
         raw = v
     }
 }

@@ -530,6 +530,9 @@ public enum SpecSchema {
             Field("limits", .object(limits), default: "{}", "Backpressure."),
             Field("text", .object(textInput), default: "{}", "A transformer's text inputs."),
             Field(
+                "unknown_categories", .enumeration(["error", "warn", "zero"]), default: "warn",
+                "A category value the model was not trained on: `error` refuses the request (400, naming the value); `warn` answers with the value's one-hot block all zero, counts it in `/metrics` (`kiln_unknown_categories_total`) and names it in the response's parameters; `zero` answers so and counts it."),
+            Field(
                 "auth", .enumeration(["required", "none"]), default: "required",
                 "`none` is an error in an environment a Policy protects."),
         ])
