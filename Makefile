@@ -3,7 +3,7 @@ SWIFT ?= swift
 KILN_RELEASE := .build/release/kiln
 FUZZ_SECONDS ?= 60
 
-.PHONY: setup build release demo demo-text test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve bench-scale bench-text bench-bert bench-bert-train reference models
+.PHONY: setup build release demo demo-text demo-tabular test unit schema-check artifact-check fuzz bench bench-compute bench-peers bench-datasets bench-contention bench-data bench-runner bench-registry bench-serve bench-scale bench-text bench-bert bench-bert-train reference models
 
 setup:
 	@scripts/setup
@@ -23,6 +23,11 @@ demo: release
 ## Rotten Tomatoes snippets for one epoch, gate it, register it (examples/sentiment; about a minute on 2 cores).
 demo-text: release models
 	$(KILN_RELEASE) run examples/sentiment training/sentiment-demo
+
+## demo-tabular: a messy table (NA, an identifier, 132 teams) from `kiln data infer` to gradient-boosted trees
+## and an MLP swept in one Training, the alias on the best by validation R² (examples/baseball; a few seconds).
+demo-tabular: release
+	$(KILN_RELEASE) run examples/baseball
 
 ## test: the whole suite: unit, conformance and end-to-end tests, the JSON Schema check, a bounded fuzz run.
 test: unit schema-check artifact-check fuzz
