@@ -397,7 +397,8 @@ public final class ServedModel: Sendable {
             return try Self.select(all, requested)
         }
         let k = Predictor.outputWidth(card.model)
-        let values = Array(result.prefix(rows * k))
+        var values = Array(result.prefix(rows * k))
+        mapToLabelScale(&values)
         // Never an answer that cannot be encoded (or a silent null): the row is named.
         if let bad = values.firstIndex(where: { !$0.isFinite }) {
             throw .badRequest(
@@ -434,6 +435,13 @@ public final class ServedModel: Sendable {
                 .init(name: "prediction", datatype: .fp32, shape: k == 1 ? [rows] : [rows, k], data: .floats(values)))
         }
         return try Self.select(all, requested)
+    }
+
+    /// A regression trained on a transformed target (`standardize`, `log` on the label): its predictions
+    /// mapped back to the label's own scale. Nothing for other models.
+    public func mapToLabelScale(_ values: inout [Float]) {
+        guard card.model.task == .regression, let label = preprocessor?.label, label.steps != nil else { return }
+        for i in values.indices { values[i] = label.original(values[i]) }
     }
 
     /// The outputs a request names (all when it names none).

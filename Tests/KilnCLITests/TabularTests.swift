@@ -147,3 +147,87 @@ extension CLI {
         #expect(r.stderr.contains("items.yaml:8:40: note: the column's values are declared here"), Comment(rawValue: r.stderr))
     }
 }
+
+/// Targets on their own scale: a regression trained on the standardized (or log) price, its metrics and
+/// predictions in the price's units.
+extension CLI {
+    static func houses(_ target: String) -> [String: String] {
+        var csv = "area,rooms,price\n"
+        var state: UInt64 = 7
+        for _ in 0..<400 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let area = 40 + Double(state >> 11) / Double(1 << 53) * 160
+            let rooms = 1 + Int(area / 40)
+            let noise = Double((state >> 20) % 20_000) - 10_000
+            csv += String(format: "%.1f,%d,%.0f\n", area, rooms, 2_500 * area + 30_000 * Double(rooms) + 50_000 + noise)
+        }
+        return [
+            "data/houses.csv": csv,
+            "specs/houses.yaml": """
+                apiVersion: kiln/v1
+                kind: Dataset
+                metadata: {name: houses}
+                spec:
+                  source: {path: ../data/houses.csv}
+                  schema:
+                    columns:
+                      area: {type: float}
+                      rooms: {type: int}
+                      price: {type: float}
+                    label: price
+                  transforms:
+                    - {op: standardize, columns: [area, rooms]}
+                \(target)
+                  split: {train: 0.7, validation: 0.1, test: 0.2}
+                ---
+                apiVersion: kiln/v1
+                kind: Model
+                metadata: {name: price}
+                spec: {task: regression, architecture: {type: linear}}
+                ---
+                apiVersion: kiln/v1
+                kind: Training
+                metadata: {name: price-train}
+                spec:
+                  model: price
+                  dataset: houses
+                  epochs: 60
+                  optimizer: {type: adam, learning_rate: 0.01}
+                  metrics: [r2, rmse]
+                  register: {alias: staging}
+                """,
+        ]
+    }
+
+    @Test func aScaledTargetTrainsAndPredictsInTheLabelsUnits() throws {
+        // Unscaled, adam at 0.01 barely moves a linear model off zero on prices of 200,000 to 700,000.
+        let raw = try TemporaryDirectory(files: Self.houses(""))
+        #expect(try kiln("run", raw.path, "--quiet").status == 0)
+        let rawShow = try kiln("show", "price@v1", "--json", "-C", raw.path)
+        let rawR2 = ((try JSONSerialization.jsonObject(with: Data(rawShow.stdout.utf8)) as? [String: Any])?["metrics"]
+            as? [String: [String: Double]])?["test"]?["r2"] ?? 0
+        #expect(rawR2 < 0, "raw r2 \(rawR2)")
+
+        for target in [
+            "    - {op: standardize, columns: [price]}",
+            // log(1 + price), then standardized: the model trains near 0 and the prediction is mapped back twice.
+            "    - {op: log, columns: [price]}\n    - {op: standardize, columns: [price]}",
+        ] {
+            let ws = try TemporaryDirectory(files: Self.houses(target))
+            let run = try kiln("run", ws.path, "--quiet")
+            #expect(run.status == 0, Comment(rawValue: run.stderr))
+            let show = try kiln("show", "price@v1", "--json", "-C", ws.path)
+            let metrics = (try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["metrics"]
+                as? [String: [String: Double]]
+            let r2 = metrics?["test"]?["r2"] ?? -1, rmse = metrics?["test"]?["rmse"] ?? 0
+            #expect(r2 > 0.9, "\(target): r2 \(r2)")
+            // rmse in the price's units: thousands, not a standardized unit.
+            #expect(rmse > 1_000 && rmse < 60_000, "\(target): rmse \(rmse)")
+            try ws.write("new.csv", "area,rooms\n100,3\n")
+            let p = try kiln("predict", "price@staging", "--input", ws.path + "/new.csv", "-C", ws.path)
+            let value = Double(p.stdout.split(separator: "\n").last ?? "") ?? 0
+            // 2,500 × 100 + 30,000 × 3 + 50,000 = 390,000.
+            #expect(abs(value - 390_000) < 40_000, "\(target): predicted \(value)")
+        }
+    }
+}

@@ -99,6 +99,7 @@ struct Predict: ParsableCommand {
                 try results.withUnsafeMutableBufferPointer { r in
                     try engine.predict([input], into: r, inputsPerRow: model.card.model.inputs)
                 }
+                model.mapToLabelScale(&results)
                 let keptValues = kept.map { name in
                     (0..<table.rowCount).map { r in table.column(name).flatMap { $0.nulls.isNull(r) ? nil : $0.text(r) } }
                 }

@@ -46,6 +46,7 @@ extension DatasetSpec.Transform {
             }
         case .standardize: op = .standardize
         case .minMax: op = .minMax
+        case .log: op = .log
         case .oneHot: op = .oneHot
         case .ordinal: op = .ordinal
         case .drop: op = .drop

@@ -198,9 +198,13 @@ extension CompilerContext {
         case .unknownColumn(let name, let place):
             _ = requireColumn(name, in: spec, at: span(place), role: "transform column")
         case .transformsLabel(let name, let place):
+            let numeric = spec.column(name).map { $0.type == .float || $0.type == .int } ?? false
             diagnostics.error(
                 .compiler(.transformLabel), "'\(op(place))' applies to features, and '\(name)' is the label",
-                at: span(place), help: "the label is encoded by its 'values'; remove it here")
+                at: span(place),
+                help: numeric
+                    ? "a numeric label takes 'standardize', 'min_max' or 'log' (trained on the scaled target, predictions mapped back); remove '\(op(place))' here"
+                    : "the label is encoded by its 'values'; remove it here")
         case .notAFeature(let name, let place):
             diagnostics.error(
                 .compiler(.transformNotFeature), "'\(op(place))' names '\(name)', which is not a feature",

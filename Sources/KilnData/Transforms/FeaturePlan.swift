@@ -63,6 +63,8 @@ public struct FeaturePlan: Sendable, Equatable {
     /// Token-sequence features (a token source's tokens column): a transformer's token classification.
     public var sequences: [String] = []
     public var problems: [Problem] = []
+    /// The transforms (indices) that name a numeric label: its target transforms, in order.
+    public var labelTransforms: [Int] = []
 
     /// The model's input columns, in order.
     public var outputColumns: [String] { features.flatMap(\.outputColumns) }
@@ -76,7 +78,7 @@ public struct FeaturePlan: Sendable, Equatable {
     /// categories; impute and drop to any.
     public static func applies(_ op: TransformSpec.Op, to type: ColumnType) -> Needs? {
         switch op {
-        case .standardize, .minMax: return type.isNumeric ? nil : .numeric
+        case .standardize, .minMax, .log: return type.isNumeric ? nil : .numeric
         case .oneHot, .ordinal: return type == .category ? nil : .category
         case .impute, .drop: return nil
         }
@@ -95,7 +97,12 @@ public struct FeaturePlan: Sendable, Equatable {
                         continue
                     }
                     if name == schema.label {
-                        problems.append(.transformsLabel(name, at: place))
+                        // A numeric target may be scaled for training (and mapped back); nothing else.
+                        if [.standardize, .minMax, .log].contains(t.op), schema.column(name)?.type.isNumeric == true {
+                            labelTransforms.append(index)
+                        } else {
+                            problems.append(.transformsLabel(name, at: place))
+                        }
                         continue
                     }
                     if t.op != .drop && !current.contains(name) {
@@ -134,7 +141,7 @@ public struct FeaturePlan: Sendable, Equatable {
                         problems.append(.imputeStrategyType(name, column.type, t.strategy, at: place))
                         continue
                     }
-                case .standardize, .minMax:
+                case .standardize, .minMax, .log:
                     break
                 }
                 applications.append(Application(transform: index, column: name))

@@ -7,6 +7,7 @@ public struct TransformSpec: Sendable, Codable, Hashable {
     public enum Op: String, Sendable, Codable, CaseIterable {
         case impute, standardize
         case minMax = "min_max"
+        case log
         case oneHot = "one_hot"
         case ordinal, drop
     }
@@ -75,6 +76,37 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         public var column: String
         /// Class names in index order (category values, or false/true); empty for a numeric target.
         public var classes: [String]
+        /// A numeric target's transforms (`standardize`, `min_max`, `log`), in order: the model trains on
+        /// the transformed values, and its predictions are mapped back (`original(_:)`). nil: none.
+        public var steps: [Step]? = nil
+
+        /// A prediction on the training scale mapped back to the label's own (the steps undone, last first).
+        public func original(_ value: Float) -> Float {
+            guard let steps else { return value }
+            var v = Double(value)
+            for step in steps.reversed() {
+                if step.op == "log" {
+                    v = Foundation.expm1(v)
+                } else if let center = step.center, let scale = step.scale {
+                    v = v * scale + center
+                }
+            }
+            return Float(v)
+        }
+
+        /// A label value on the training scale (nil: outside the steps' domain, a log of a value below 0).
+        func transformed(_ value: Double) -> Double? {
+            var v = value
+            for step in steps ?? [] {
+                if step.op == "log" {
+                    guard v >= 0 else { return nil }
+                    v = Foundation.log1p(v)
+                } else if let center = step.center, let scale = step.scale {
+                    v = (v - center) / scale
+                }
+            }
+            return v
+        }
     }
 
     public var version = currentVersion
@@ -123,6 +155,9 @@ public struct Preprocessor: Sendable, Codable, Equatable {
             switch t.op {
             case .drop, .oneHot, .ordinal:
                 break  // the plan has them
+            case .log:
+                steps[name, default: []].append(Step(op: "log"))
+                values[name] = try trainValues(name).map { $0.map { $0 >= 0 ? Foundation.log1p($0) : .nan } }
             case .impute:
                 let v = try trainValues(name)
                 let fill = try imputeValue(t, column: column, values: v)
@@ -156,6 +191,40 @@ public struct Preprocessor: Sendable, Codable, Equatable {
             label = Label(
                 column: name,
                 classes: column.type == .category ? column.values : column.type == .bool ? ["false", "true"] : [])
+            // A numeric target's transforms, fitted on the train split's labels as they stand after each.
+            if !plan.labelTransforms.isEmpty, let labels = table.column(name) {
+                var v = rows.compactMap { labels.number($0) }
+                var fitted: [Step] = []
+                for index in plan.labelTransforms {
+                    let op = transforms[index].op
+                    if op == .log {
+                        if let bad = rows.first(where: { (labels.number($0) ?? 0) < 0 }) {
+                            let (file, line) = table.origins.origin(of: bad)
+                            throw DataError(
+                                .data(.transformType), "'log' on the label '\(name)': this row's value is below 0",
+                                at: .data(file, line: line), help: "log(1 + y) needs values from 0 up; use 'standardize'")
+                        }
+                        fitted.append(Step(op: "log"))
+                        v = v.map { Foundation.log1p($0) }
+                        continue
+                    }
+                    var center = 0.0, scale = 1.0
+                    if !v.isEmpty {
+                        if op == .standardize {
+                            center = v.reduce(0, +) / Double(v.count)
+                            let variance = v.reduce(0) { $0 + ($1 - center) * ($1 - center) } / Double(v.count)
+                            scale = variance > 0 ? variance.squareRoot() : 1
+                        } else {
+                            center = v.min() ?? 0
+                            let range = (v.max() ?? 0) - center
+                            scale = range > 0 ? range : 1
+                        }
+                    }
+                    fitted.append(Step(op: op.rawValue, center: center, scale: scale))
+                    v = v.map { ($0 - center) / scale }
+                }
+                label?.steps = fitted
+            }
         }
         let used = Set(current + (schema.label.map { [$0] } ?? []))
         return Preprocessor(
@@ -340,6 +409,8 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         for step in feature.steps {
             if step.op == "impute" {
                 if v == nil { v = step.fill }
+            } else if step.op == "log" {
+                if let x = v { v = x >= 0 ? Foundation.log1p(x) : .nan }
             } else if let x = v, let center = step.center, let scale = step.scale {
                 v = (x - center) / scale
             }
@@ -377,7 +448,13 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                     .data(.nullLabel), "the label '\(label.column)' is empty here", at: .data(file, line: line),
                     help: "every row used for training needs a label")
             }
-            out[k] = Float(v)
+            guard let t = label.transformed(v) else {
+                let (file, line) = table.origins.origin(of: r)
+                throw DataError(
+                    .data(.transformType), "'log' on the label '\(label.column)': this row's value is below 0",
+                    at: .data(file, line: line), help: "log(1 + y) needs values from 0 up; use 'standardize'")
+            }
+            out[k] = Float(t)
         }
         return out
     }

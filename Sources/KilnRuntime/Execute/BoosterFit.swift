@@ -2,6 +2,7 @@ import Foundation
 import KilnBoost
 import KilnCompiler
 import KilnCompute
+import KilnData
 import KilnDiagnostics
 
 extension FitExecutor {
@@ -10,7 +11,8 @@ extension FitExecutor {
     /// saved with its feature importance. A cancelled booster keeps nothing: the next run starts over.
     func boost(
         _ config: BoosterConfig, _ fit: FitPayload, _ job: NodeJob, _ context: ExecutionContext, threads: Int,
-        splits: [(name: String, examples: Examples)], card: ([String: Double]) -> ModelCard
+        splits: [(name: String, examples: Examples)], label: Preprocessor.Label?,
+        card: ([String: Double]) -> ModelCard
     ) throws(NodeFailure) -> Trained {
         let train = splits[0].examples, validation = splits[1].examples
         let deadline = fit.timeout.map { Date().addingTimeInterval($0) } ?? context.deadline
@@ -54,8 +56,13 @@ extension FitExecutor {
         var final: [String: [String: Double]] = [:]
         var model = card([:])
         do {
+            let predictor = try BoosterPredictor(result.booster, task: config.task, classes: config.classes)
             for (name, examples) in splits where examples.count > 0 {
-                final[name] = try BoosterTraining.evaluate(result.booster, examples, config)
+                let outputs = try predictor.predict(examples.features)
+                final[name] = BoosterTraining.evaluate(outputs, examples.count, Array(examples.targets.buffer), config)
+                if let label, label.steps != nil {
+                    Self.rescore(&final[name, default: [:]], outputs, examples, label, config.metrics, task: config.task)
+                }
             }
             model = card(final["test"] ?? final["validation"] ?? final["train"] ?? [:])
             let (gain, splits) = try result.booster.importance(features: fit.model.inputs)

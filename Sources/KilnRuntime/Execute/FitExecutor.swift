@@ -58,10 +58,12 @@ struct FitExecutor: KindExecutor {
         if let booster = fit.booster {
             trained = try boost(
                 booster, fit, job, context, threads: fit.training.threads ?? e.computeThreads,
-                splits: [("train", train), ("validation", validation), ("test", test)], card: card)
+                splits: [("train", train), ("validation", validation), ("test", test)],
+                label: prepared.preprocessor.label, card: card)
         } else {
             trained = try trainNetwork(
-                fit, job, context, train: train, validation: validation, test: test, card: card)
+                fit, job, context, train: train, validation: validation, test: test,
+                label: prepared.preprocessor.label, card: card)
         }
         let metrics = TrainingMetrics(
             final: trained.final, history: trained.history, epochsRun: trained.history.last?.epoch ?? 0,
@@ -101,10 +103,22 @@ struct FitExecutor: KindExecutor {
         var summary: String
     }
 
+    /// A regression on a transformed target: its metrics recomputed from `outputs` (the model's, on the
+    /// training scale) and the targets, both mapped back to the label's scale; the loss stays the one
+    /// trained on.
+    static func rescore(
+        _ values: inout [String: Double], _ outputs: [Float], _ examples: Examples, _ label: Preprocessor.Label,
+        _ metrics: [Metric], task: ModelConfig.Task
+    ) {
+        let truth = examples.targets.buffer.map(label.original)
+        let p = Metrics.predictions(outputs.map(label.original), rows: examples.count, task: task, truth: truth)
+        for metric in metrics { values[metric.rawValue] = Metrics.value(of: metric, p, truth: truth, classes: 1) }
+    }
+
     /// The network trained (resuming from its checkpoint), evaluated and saved to `outputs/model`.
     private func trainNetwork(
         _ fit: FitPayload, _ job: NodeJob, _ context: ExecutionContext, train: Examples, validation: Examples,
-        test: Examples, card: ([String: Double]) -> ModelCard
+        test: Examples, label: Preprocessor.Label?, card: ([String: Double]) -> ModelCard
     ) throws(NodeFailure) -> Trained {
         let e = environment
         let modelConfig = fit.model
@@ -160,12 +174,16 @@ struct FitExecutor: KindExecutor {
             throw .cancelled("cancelled; the checkpoint is kept and the next run resumes")
         }
 
-        // Evaluate on every split that has rows.
+        // Evaluate on every split that has rows (a scaled target's metrics on the label's own scale).
         var final: [String: [String: Double]] = [:]
         do {
             for (name, examples) in [("train", train), ("validation", validation), ("test", test)]
             where examples.count > 0 {
                 final[name] = try trainer.evaluate(examples)
+                if let label, label.steps != nil {
+                    let p = try trainer.predict(examples)
+                    Self.rescore(&final[name, default: [:]], p.values, examples, label, config.metrics, task: modelConfig.task)
+                }
             }
         } catch { throw .infrastructure(.run(.training), "evaluation failed", error) }
 

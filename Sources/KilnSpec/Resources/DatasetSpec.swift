@@ -147,7 +147,7 @@ public struct DatasetSpec: SpecView {
     public struct Transform: SpecView {
         public enum Operation: Sendable {
             case impute(Strategy, value: String?)
-            case standardize, minMax, oneHot, ordinal, drop
+            case standardize, minMax, log, oneHot, ordinal, drop
         }
 
         public enum Strategy: String, Sendable {
@@ -178,6 +178,7 @@ public struct DatasetSpec: SpecView {
             case "impute": operation = .impute(f.choice("strategy"), value: v["value"].flatMap { $0.string ?? $0.text })
             case "standardize": operation = .standardize
             case "min_max": operation = .minMax
+            case "log": operation = .log
             case "one_hot": operation = .oneHot
             case "ordinal": operation = .ordinal
             case "drop": operation = .drop

@@ -181,13 +181,20 @@ public enum SpecSchema {
         TaggedVariant(
             "standardize",
             ObjectSchema(
-                "StandardizeTransform", doc: "Subtract the train mean, divide by the train standard deviation.",
+                "StandardizeTransform",
+                doc: "Subtract the train mean, divide by the train standard deviation. On a regression's label: the model trains on the scaled target, and its predictions are mapped back.",
                 [Field("columns", transformColumns, default: "auto", "Columns, or `auto` (numeric features).")])),
         TaggedVariant(
             "min_max",
             ObjectSchema(
-                "MinMaxTransform", doc: "Scale to [0, 1] by the train minimum and maximum.",
+                "MinMaxTransform", doc: "Scale to [0, 1] by the train minimum and maximum (a regression's label too).",
                 [Field("columns", transformColumns, default: "auto", "Columns, or `auto` (numeric features).")])),
+        TaggedVariant(
+            "log",
+            ObjectSchema(
+                "LogTransform",
+                doc: "log(1 + x), for values from 0 up (a skewed amount: prices, counts). On a regression's label: the model trains on log(1 + y), and its predictions are mapped back by exp(p) − 1.",
+                [Field("columns", .list(.string(), minItems: 1), required: true, "Numeric columns.")])),
         TaggedVariant(
             "one_hot",
             ObjectSchema(
