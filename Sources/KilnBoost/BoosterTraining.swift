@@ -30,6 +30,9 @@ public enum BoosterTraining {
     ) throws(BoosterError) -> BoosterResult {
         guard train.count > 0 else { throw BoosterError("the train split is empty") }
         let dtrain = try DMatrix(train)
+        if let w = config.classWeights {
+            try dtrain.setWeights(train.targets.buffer.map { y in Int(y) >= 0 && Int(y) < w.count ? w[Int(y)] : 1 })
+        }
         var dvalid: DMatrix?
         if let validation, validation.count > 0 { dvalid = try DMatrix(validation) }
         let booster = try Booster(caching: [dtrain] + (dvalid.map { [$0] } ?? []))

@@ -48,6 +48,12 @@ final class DMatrix {
         try check(XGDMatrixSetFloatInfo(handle, "label", y.data, UInt64(y.count)), "set the labels")
     }
 
+    /// A weight per row (XGBoost's instance weights).
+    func setWeights(_ weights: [Float]) throws(BoosterError) {
+        guard weights.count == rows else { throw BoosterError("\(weights.count) weights for \(rows) rows") }
+        try check(XGDMatrixSetFloatInfo(handle, "weight", weights, UInt64(weights.count)), "set the row weights")
+    }
+
     deinit { XGDMatrixFree(handle) }
 }
 

@@ -4,6 +4,7 @@ public import KilnDiagnostics
 
 /// `compiler.*`: names, references, shapes and semantics checked by `kiln check`.
 public enum CompilerDiagnostic: String, CaseIterable, Sendable {
+    case binaryField = "compiler.binary-field"
     case boosterOnlyField = "compiler.booster-only-field"
     case boosterTraining = "compiler.booster-training"
     case canarySameVersion = "compiler.canary-same-version"

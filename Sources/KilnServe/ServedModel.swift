@@ -424,8 +424,9 @@ public final class ServedModel: Sendable {
                         data: .bools(truncated.count == rows ? truncated : Array(repeating: false, count: rows))))
             }
         case .binary:
+            let threshold = Float(card.threshold ?? 0.5)
             let labels = values.map { p in
-                let i = p >= 0.5 ? 1 : 0
+                let i = p >= threshold ? 1 : 0
                 return i < card.labels.count ? card.labels[i] : "\(i)"
             }
             all.append(.init(name: "label", datatype: .bytes, shape: [rows], data: .strings(labels)))

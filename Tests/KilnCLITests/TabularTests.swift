@@ -231,3 +231,46 @@ extension CLI {
         }
     }
 }
+
+/// A binary task that names its positive class, decides at its own threshold and weighs its classes.
+extension CLI {
+    @Test func aBinaryModelNamesItsPositiveClassThresholdAndWeights() throws {
+        for architecture in ["{type: gradient_boosting, trees: 30, max_depth: 3}", "{type: mlp, hidden: [8]}"] {
+            var files = Self.boosterSpecs(trees: 30)
+            files["specs/loans.yaml"] = files["specs/loans.yaml"]!
+                .replacingOccurrences(
+                    of: "  architecture: {type: gradient_boosting, trees: 30, max_depth: 3, learning_rate: 0.2}",
+                    with: "  architecture: \(architecture)\n  positive_class: \"no\"\n  threshold: 0.3")
+                .replacingOccurrences(of: "  metrics: [roc_auc, accuracy]", with: "  metrics: [roc_auc, accuracy]\n  class_weights: balanced")
+                .replacingOccurrences(of: "{metric: roc_auc, min: 0.85}", with: "{metric: roc_auc, min: 0.6}")
+                .replacingOccurrences(
+                    of: "    - {op: one_hot, columns: [grade]}",
+                    with: "    - {op: one_hot, columns: [grade]}\n    - {op: impute, columns: [income], strategy: median}\n    - {op: standardize, columns: [income, years]}")
+            let ws = try TemporaryDirectory(files: files)
+            let run = try kiln("run", ws.path, "--quiet")
+            #expect(run.status == 0, Comment(rawValue: run.stderr + run.stdout))
+            let show = try kiln("show", "risk@v1", "-C", ws.path)
+            #expect(show.stdout.contains("labels   yes, no  (positive: no, threshold 0.3)"), Comment(rawValue: show.stdout))
+            try ws.write("new.csv", "income,grade,years\n25.0,D,3\n60,B,10\n95.5,A,20\n")
+            let p = try kiln("predict", "risk@staging", "--input", ws.path + "/new.csv", "-C", ws.path)
+            #expect(p.status == 0, Comment(rawValue: p.stderr))
+            let lines = p.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.first == "label,p_no", Comment(rawValue: p.stdout))
+            for line in lines.dropFirst() {
+                let fields = line.split(separator: ",").map(String.init)
+                let probability = Double(fields[1]) ?? -1
+                #expect(fields[0] == (probability >= 0.3 ? "no" : "yes"), Comment(rawValue: line))
+            }
+        }
+        // Named wrongly: said at check time.
+        var bad = Self.boosterSpecs(trees: 5)
+        bad["specs/loans.yaml"] = bad["specs/loans.yaml"]!
+            .replacingOccurrences(of: "  task: binary\n", with: "  task: binary\n  positive_class: nope\n")
+            .replacingOccurrences(of: "  metrics: [roc_auc, accuracy]", with: "  metrics: [roc_auc, accuracy]\n  class_weights: {yse: 3}")
+        let ws = try TemporaryDirectory(files: bad)
+        let check = try kiln("check", ws.path)
+        #expect(check.status == 1)
+        #expect(check.stderr.contains("'positive_class' is 'nope', which is not a value of the label 'defaulted'"), Comment(rawValue: check.stderr))
+        #expect(check.stderr.contains("'class_weights' names 'yse'") && check.stderr.contains("did you mean 'yes'?"), Comment(rawValue: check.stderr))
+    }
+}

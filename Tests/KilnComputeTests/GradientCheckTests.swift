@@ -131,6 +131,29 @@ func gradientCheck(
             targets: Tensor(shape: [5, 1], values: [0, 1, 1, 0, 1]))
     }
 
+    /// Class weights (issue 21): the weighted mean Σ w·loss / Σ w and its gradient.
+    @Test func classWeightedLosses() throws {
+        try lossGradientCheck(
+            Loss(.crossEntropy, classWeights: [1, 4, 0.5]), logits: randomTensor([4, 3], seed: 46),
+            targets: Tensor(shape: [4, 1], values: [0, 2, 1, 2]))
+        try lossGradientCheck(
+            Loss(.binaryCrossEntropy, classWeights: [1, 3]), logits: randomTensor([5, 1], seed: 47, scale: 3),
+            targets: Tensor(shape: [5, 1], values: [0, 1, 1, 0, 1]))
+        // Weights of 1 are no weights; the weighted mean matches PyTorch's definition.
+        let logits = randomTensor([4, 3], seed: 48), targets = try Tensor(shape: [4, 1], values: [0, 2, 1, 2])
+        let plain = try Loss(.crossEntropy).evaluate(logits, targets, gradient: false).loss
+        #expect(abs(try Loss(.crossEntropy, classWeights: [1, 1, 1]).evaluate(logits, targets, gradient: false).loss - plain) < 1e-6)
+        let w: [Float] = [2, 1, 3]
+        var sum = 0.0, weights = 0.0
+        for r in 0..<4 {
+            let one = try Tensor(shape: [1, 3], values: Array(logits.buffer[(r * 3)..<(r * 3 + 3)]))
+            let l = try Loss(.crossEntropy).evaluate(one, Tensor(shape: [1, 1], values: [targets.data[r]]), gradient: false).loss
+            sum += Double(w[Int(targets.data[r])]) * l
+            weights += Double(w[Int(targets.data[r])])
+        }
+        #expect(abs(try Loss(.crossEntropy, classWeights: w).evaluate(logits, targets, gradient: false).loss - sum / weights) < 1e-5)
+    }
+
     @Test func meanSquaredError() throws {
         try lossGradientCheck(
             Loss(.mse), logits: randomTensor([4, 2], seed: 42), targets: randomTensor([4, 2], seed: 43))

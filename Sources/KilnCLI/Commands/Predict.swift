@@ -303,7 +303,7 @@ final class PredictionSink {
             case .classification, .binary:
                 let index =
                     model.card.model.task == .binary
-                    ? (row[0] >= 0.5 ? 1 : 0) : (row.indices.max { row[$0] < row[$1] } ?? 0)
+                    ? (row[0] >= Float(model.card.threshold ?? 0.5) ? 1 : 0) : (row.indices.max { row[$0] < row[$1] } ?? 0)
                 let label = index < labels.count ? labels[index] : "\(index)"
                 if jsonl {
                     let probabilities = zip(classColumns, row).map {

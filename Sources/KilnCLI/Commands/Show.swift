@@ -75,7 +75,11 @@ struct Show: ParsableCommand {
             out += "model    \(model.task.rawValue) \(model.architecture.rawValue), "
                 + "\(widths.map(String.init).joined(separator: " → ")) (inputs → outputs)\n"
         }
-        out += "labels   \(Escaped(details.card.labels.joined(separator: ", ")))\n"
+        out += "labels   \(Escaped(details.card.labels.joined(separator: ", ")))"
+        if model.task == .binary, let positive = details.card.labels.last {
+            out += "  (positive: \(Escaped(positive)), threshold \(String(format: "%g", details.card.threshold ?? 0.5)))"
+        }
+        out += "\n"
         for split in ["train", "validation", "test"] {
             guard let values = version.metrics[split] else { continue }
             out +=

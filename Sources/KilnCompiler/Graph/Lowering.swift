@@ -118,6 +118,16 @@ struct Lowering {
                 data: DatasetPayload(dataset, sealing: sealing), metrics: t.metrics, retry: t.retry,
                 timeout: t.timeout, timeoutSpan: spec.span(.timeout), booster: BoosterConfig(t))
             fit.gated = spec.gates.map { FitPayload.GatedValue(metric: $0.metric, split: $0.split.rawValue) }
+            if model.task == .binary {
+                fit.positiveClass = model.positiveClass
+                fit.threshold = model.threshold
+            }
+            switch spec.classWeights {
+            case .balanced?: fit.classWeights = .balanced
+            case .by(let named)?:
+                fit.classWeights = .by(Dictionary(named.map { ($0.label, $0.weight) }, uniquingKeysWith: { _, b in b }))
+            case nil: break
+            }
             unit.add(
                 r, .fit(fit),
                 config: .object([

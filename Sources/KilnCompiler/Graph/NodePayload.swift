@@ -95,6 +95,17 @@ public struct FitPayload: Sendable, Codable {
     public var metrics: [String]
     /// The gates' (metric, split) pairs: the summary shows them too, so a gate's value is in the line above it.
     public var gated: [GatedValue]? = nil
+    /// binary: the label value predicted as positive (nil: the second of its values), and the decision
+    /// threshold on its probability.
+    public var positiveClass: String? = nil
+    public var threshold: Double? = nil
+    /// Loss weights per class name, or `balanced` (fitted on the train split when the node runs).
+    public var classWeights: ClassWeights? = nil
+
+    public enum ClassWeights: Sendable, Codable, Hashable {
+        case balanced
+        case by([String: Double])
+    }
 
     public struct GatedValue: Sendable, Codable, Hashable {
         public var metric: String

@@ -13,6 +13,36 @@ extension CompilerContext {
         checkSelection(training)
     }
 
+    /// binary's positive class and threshold, and class weights: on the tasks that have classes, naming them.
+    private mutating func checkClasses(_ spec: TrainingSpec, _ model: ModelSpec, _ label: ColumnSpec, classes: [String]) {
+        for part in [ModelSpec.Part.positiveClass, .threshold] where model.writes(part) && model.task != .binary {
+            diagnostics.error(
+                .compiler(.binaryField), "'\(part.rawValue)' applies to a 'binary' task; model '\(model.name)' is '\(model.task.rawValue)'",
+                at: model.keySpan(part), help: "remove '\(part.rawValue)'")
+        }
+        if model.task == .binary, let positive = model.positiveClass, !classes.contains(positive) {
+            diagnostics.error(
+                .compiler(.binaryField), "'positive_class' is '\(positive)', which is not a value of the label '\(label.name)'",
+                at: model.span(.positiveClass),
+                notes: [DiagnosticNote("the label's values are declared here", at: label.span(.values) ?? label.span)],
+                help: DidYouMean.help(for: positive, among: classes))
+        }
+        guard let weights = spec.classWeights, let at = spec[.classWeights] else { return }
+        guard model.task == .classification || model.task == .binary else {
+            diagnostics.error(
+                .compiler(.binaryField), "'class_weights' weigh the classes of a classification; model '\(model.name)' is '\(model.task.rawValue)'",
+                at: at.keySpan ?? at.span, help: "remove 'class_weights'")
+            return
+        }
+        if case .by(let named) = weights {
+            for (name, field) in zip(named.map(\.label), at.fields ?? []) where !classes.contains(name) {
+                diagnostics.error(
+                    .compiler(.binaryField), "'class_weights' names '\(name)', which is not a value of the label '\(label.name)'",
+                    at: field.value.keySpan ?? field.value.span, help: DidYouMean.help(for: name, among: classes))
+            }
+        }
+    }
+
     /// A sweep's `select`: it chooses among the cells of a matrix by a validation metric the cells compute,
     /// for an alias to move.
     private mutating func checkSelection(_ spec: TrainingSpec) {
@@ -136,6 +166,8 @@ extension CompilerContext {
                     at: datasetValue?.span, taskSpan: taskSpan)
             }
         }
+
+        checkClasses(spec, model, label, classes: dataset.classes ?? [])
 
         // Loss and metrics by task.
         let allowedLosses: [TrainingSpec.Loss] =

@@ -51,6 +51,9 @@ public struct ModelCard: Sendable, Codable, Equatable {
     /// layers too large to build, labels that are not printable names. A card can come from a registry
     /// kiln did not write.
     public var problem: String? {
+        if let t = threshold, !(t > 0 && t < 1) || model.task != .binary {
+            return "a decision threshold of \(t) on a \(model.task.rawValue) model"
+        }
         if model.architecture == .gradientBoosting || booster != nil {
             guard model.architecture == .gradientBoosting, let b = booster, transformer == nil else {
                 return "a booster's card needs both architecture 'gradient_boosting' and its 'booster' section"
@@ -131,6 +134,8 @@ public struct ModelCard: Sendable, Codable, Equatable {
     public var transformer: TransformerCard?
     /// Gradient-boosted trees: rounds, parameters, feature importance (nil for networks).
     public var booster: BoosterCard?
+    /// binary: the probability of labels[1] at or above which the predicted label is labels[1] (nil: 0.5).
+    public var threshold: Double?
 
     public init(
         model: ModelConfig, inputColumns: [String], preprocessing: JSONValue = .null, labels: [String],
@@ -146,7 +151,7 @@ public struct ModelCard: Sendable, Codable, Equatable {
             case _ where model.architecture == .gradientBoosting:
                 "booster.json's predictions: \(model.task == .classification ? "the probabilities of the classes of 'labels' (multi:softprob)" : model.task == .binary ? "the probability of labels[1] (binary:logistic)" : "the predicted value")"
             case .classification: "logits over the classes of 'labels'; softmax gives their probabilities"
-            case .binary: "one logit; sigmoid gives the probability of labels[1]"
+            case .binary: "one logit; sigmoid gives the probability of labels[1] (the positive class)"
             case .regression: "the predicted value\(model.outputs > 1 ? "s" : "") of \(labels.joined(separator: ", "))"
             }
     }

@@ -15,12 +15,23 @@ public final class Loss {
     public let kind: Kind
     public let labelSmoothing: Float
     public let huberDelta: Float
+    /// Classification: a weight per class index (binary: [negative, positive]); the loss is then the
+    /// weighted mean Σ wᵢ·lossᵢ / Σ wᵢ, as PyTorch's `CrossEntropyLoss(weight=…)` computes it. nil: 1 each.
+    public let classWeights: [Float]?
     private var gradientBuffer: Tensor?
 
-    public init(_ kind: Kind, labelSmoothing: Float = 0, huberDelta: Float = 1) {
+    public init(_ kind: Kind, labelSmoothing: Float = 0, huberDelta: Float = 1, classWeights: [Float]? = nil) {
         self.kind = kind
         self.labelSmoothing = labelSmoothing
         self.huberDelta = huberDelta
+        self.classWeights = classWeights
+    }
+
+    /// A row's weight by its class index (1 without class weights).
+    @inline(__always)
+    private func weight(_ label: Int) -> Float {
+        guard let w = classWeights, label >= 0, label < w.count else { return 1 }
+        return w[label]
     }
 
     /// The mean loss; with `gradient`, also ∂loss/∂logits into the returned tensor.
@@ -45,7 +56,14 @@ public final class Loss {
         let g: Tensor? = gradient ? try reuse(&gradientBuffer, rows: rows, width: k) : nil
         let gp = g?.data
         var total = 0.0
-        let invRows = 1 / Float(max(rows, 1))
+        var invRows = 1 / Float(max(rows, 1))
+        var weightSum = Double(rows)
+        if classWeights != nil, kind == .crossEntropy || kind == .binaryCrossEntropy {
+            var sum: Float = 0
+            for r in 0..<rows { sum += weight(Int(targets.data[r])) }
+            weightSum = Double(sum)
+            invRows = 1 / max(sum, .leastNormalMagnitude)
+        }
         switch kind {
         case .crossEntropy:
             let eps = labelSmoothing, off = eps / Float(k), on = 1 - eps + off
@@ -66,18 +84,19 @@ public final class Loss {
                     let q = j == label ? on : off
                     if q > 0 { rowLoss -= q * (z[j] - logSum) }
                 }
-                total += Double(rowLoss)
+                let w = weight(label)
+                total += Double(w * rowLoss)
                 if let gp {
-                    let gr = gp + r &* k
-                    for j in 0..<k { gr[j] = (exp(z[j] - logSum) - (j == label ? on : off)) * invRows }
+                    let gr = gp + r &* k, scale = w * invRows
+                    for j in 0..<k { gr[j] = (exp(z[j] - logSum) - (j == label ? on : off)) * scale }
                 }
             }
         case .binaryCrossEntropy:
             for r in 0..<rows {
-                let z = logits.data[r], t = targets.data[r]
+                let z = logits.data[r], t = targets.data[r], w = weight(Int(t))
                 // max(z, 0) − z·t + log(1 + e^−|z|): stable for any z.
-                total += Double(max(z, 0) - z * t + log1p(exp(-abs(z))))
-                gp?[r] = (Activation.sigmoid(z) - t) * invRows
+                total += Double(w * (max(z, 0) - z * t + log1p(exp(-abs(z)))))
+                gp?[r] = (Activation.sigmoid(z) - t) * w * invRows
             }
         case .mse:
             let inv = 1 / Float(max(rows * k, 1))
@@ -96,7 +115,7 @@ public final class Loss {
             }
             total /= Double(k)
         }
-        return (total / Double(max(rows, 1)), g)
+        return (total / max(weightSum, Double.leastNormalMagnitude), g)
     }
 }
 

@@ -28,6 +28,8 @@ public struct BoosterConfig: Sendable, Codable, Equatable {
     public var seed: UInt64
     /// nil: the runner's default (all cores). Results are deterministic for a given thread count.
     public var threads: Int?
+    /// Classification: each train row weighted by its class's weight (XGBoost's instance weights).
+    public var classWeights: [Float]? = nil
 
     public init(
         task: ModelConfig.Task, classes: Int, trees: Int, maxDepth: Int, learningRate: Double, subsample: Double,

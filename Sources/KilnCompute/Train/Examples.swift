@@ -23,4 +23,11 @@ public struct Predictions: Sendable {
     public var scores: [Float]
     /// Outputs (regression), row-major; empty otherwise.
     public var values: [Float]
+
+    public init(loss: Double, classes: [Int], scores: [Float], values: [Float]) {
+        self.loss = loss
+        self.classes = classes
+        self.scores = scores
+        self.values = values
+    }
 }

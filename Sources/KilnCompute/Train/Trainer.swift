@@ -28,6 +28,8 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     public var seed: UInt64
     /// Compute threads; nil: OpenBLAS's default.
     public var threads: Int?
+    /// Classification: a loss weight per class index (`Loss.classWeights`); nil: none.
+    public var classWeights: [Float]? = nil
 
     public init(
         epochs: Int, batchSize: Int, optimizer: OptimizerConfig, schedule: LearningRateSchedule? = nil, loss: Loss.Kind,
@@ -96,7 +98,7 @@ public final class Trainer {
         self.config = config
         self.blas = blas
         optimizer = Optimizer(config.optimizer, parameters: network.parameters)
-        loss = Loss(config.loss, labelSmoothing: config.labelSmoothing)
+        loss = Loss(config.loss, labelSmoothing: config.labelSmoothing, classWeights: config.classWeights)
         shuffle = RandomGenerator(seed: config.seed)
         let targetWidth =
             config.loss == .crossEntropy || config.loss == .binaryCrossEntropy ? 1 : network.config.outputs

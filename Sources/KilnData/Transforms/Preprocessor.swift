@@ -76,6 +76,9 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         public var column: String
         /// Class names in index order (category values, or false/true); empty for a numeric target.
         public var classes: [String]
+        /// Category code → class index, when the classes are not in the category's order (a binary task's
+        /// positive class written first in `values`). nil: the code is the index.
+        public var codes: [Int]? = nil
         /// A numeric target's transforms (`standardize`, `min_max`, `log`), in order: the model trains on
         /// the transformed values, and its predictions are mapped back (`original(_:)`). nil: none.
         public var steps: [Step]? = nil
@@ -164,19 +167,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                 steps[name, default: []].append(Step(op: "impute", fill: fill))
                 values[name] = v.map { $0 ?? fill }
             case .standardize, .minMax:
-                let v = try trainValues(name).compactMap { $0 }
-                var center = 0.0, scale = 1.0
-                if !v.isEmpty {
-                    if t.op == .standardize {
-                        center = v.reduce(0, +) / Double(v.count)
-                        let variance = v.reduce(0) { $0 + ($1 - center) * ($1 - center) } / Double(v.count)
-                        scale = variance > 0 ? variance.squareRoot() : 1
-                    } else {
-                        center = v.min() ?? 0
-                        let range = (v.max() ?? 0) - center
-                        scale = range > 0 ? range : 1
-                    }
-                }
+                let (center, scale) = Self.scaling(t.op, try trainValues(name).compactMap { $0 })
                 steps[name, default: []].append(Step(op: t.op.rawValue, center: center, scale: scale))
                 values[name] = try trainValues(name).map { $0.map { ($0 - center) / scale } }
             }
@@ -208,18 +199,7 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                         v = v.map { Foundation.log1p($0) }
                         continue
                     }
-                    var center = 0.0, scale = 1.0
-                    if !v.isEmpty {
-                        if op == .standardize {
-                            center = v.reduce(0, +) / Double(v.count)
-                            let variance = v.reduce(0) { $0 + ($1 - center) * ($1 - center) } / Double(v.count)
-                            scale = variance > 0 ? variance.squareRoot() : 1
-                        } else {
-                            center = v.min() ?? 0
-                            let range = (v.max() ?? 0) - center
-                            scale = range > 0 ? range : 1
-                        }
-                    }
+                    let (center, scale) = Self.scaling(op, v)
                     fitted.append(Step(op: op.rawValue, center: center, scale: scale))
                     v = v.map { ($0 - center) / scale }
                 }
@@ -230,6 +210,19 @@ public struct Preprocessor: Sendable, Codable, Equatable {
         return Preprocessor(
             inputs: schema.columns.filter { used.contains($0.name) }, features: features, label: label,
             outputColumns: output)
+    }
+
+    /// x ↦ (x − center) / scale of `standardize` (mean, standard deviation) or `min_max` (minimum,
+    /// range) fitted on `values`; a constant column keeps its scale 1.
+    static func scaling(_ op: TransformSpec.Op, _ values: [Double]) -> (center: Double, scale: Double) {
+        guard !values.isEmpty else { return (0, 1) }
+        if op == .standardize {
+            let center = values.reduce(0, +) / Double(values.count)
+            let variance = values.reduce(0) { $0 + ($1 - center) * ($1 - center) } / Double(values.count)
+            return (center, variance > 0 ? variance.squareRoot() : 1)
+        }
+        let low = values.min() ?? 0, range = (values.max() ?? 0) - low
+        return (low, range > 0 ? range : 1)
     }
 
     /// The data layer's error for a plan problem (the compiler reports the same at the spec's position; this
@@ -448,6 +441,10 @@ public struct Preprocessor: Sendable, Codable, Equatable {
                     .data(.nullLabel), "the label '\(label.column)' is empty here", at: .data(file, line: line),
                     help: "every row used for training needs a label")
             }
+            if let codes = label.codes, !label.classes.isEmpty {
+                out[k] = Float(Int(v) < codes.count ? codes[Int(v)] : Int(v))
+                continue
+            }
             guard let t = label.transformed(v) else {
                 let (file, line) = table.origins.origin(of: r)
                 throw DataError(
@@ -457,6 +454,14 @@ public struct Preprocessor: Sendable, Codable, Equatable {
             out[k] = Float(t)
         }
         return out
+    }
+
+    /// A binary label's classes with `positive` second (index 1, the class whose probability is predicted).
+    public mutating func makePositive(_ positive: String) {
+        guard var l = label, l.classes.count == 2, l.classes[0] == positive else { return }
+        l.classes = [l.classes[1], l.classes[0]]
+        l.codes = [1, 0]
+        label = l
     }
 
     /// Features and targets of `rows` as the compute core's examples.
@@ -537,8 +542,16 @@ extension Preprocessor {
         guard total == outputColumns.count else {
             return "its features fill \(total) columns, but it names \(outputColumns.count)"
         }
-        if let label, let column = inputsByName[label.column], column.type == .category, label.classes != column.values {
-            return "the label's classes differ from the label column's values"
+        if let label, let column = inputsByName[label.column], column.type == .category {
+            // The classes are the column's values, in order or by `codes` (a permutation of the indices).
+            let codes = label.codes ?? Array(column.values.indices)
+            guard codes.count == column.values.count, Set(codes) == Set(column.values.indices),
+                label.classes.count == column.values.count,
+                column.values.indices.allSatisfy({ label.classes[codes[$0]] == column.values[$0] })
+            else { return "the label's classes differ from the label column's values" }
+        }
+        if let label, label.codes != nil, inputsByName[label.column]?.type != .category {
+            return "the label's class codes are for a category label"
         }
         return nil
     }

@@ -63,6 +63,9 @@ extension FitExecutor {
                 if let label, label.steps != nil {
                     Self.rescore(&final[name, default: [:]], outputs, examples, label, config.metrics, task: config.task)
                 }
+                if config.task == .binary, let t = fit.threshold, t != 0.5 {
+                    Self.rescore(&final[name, default: [:]], scores: outputs, examples, threshold: t, config.metrics)
+                }
             }
             model = card(final["test"] ?? final["validation"] ?? final["train"] ?? [:])
             let (gain, splits) = try result.booster.importance(features: fit.model.inputs)

@@ -29,6 +29,7 @@ struct FitExecutor: KindExecutor {
             // Trees take a missing value as it is (NaN): each split learns which way it goes.
             if fit.booster != nil { prepared.preprocessor.missingAsNaN = true }
             prepared.preprocessor.nullValues = dataset.source.nullValues
+            if let positive = fit.positiveClass { prepared.preprocessor.makePositive(positive) }
             let table = data.table
             train = try prepared.preprocessor.examples(table, rows: prepared.split.train)
             validation = try prepared.preprocessor.examples(table, rows: prepared.split.validation)
@@ -49,13 +50,18 @@ struct FitExecutor: KindExecutor {
         }
         let classes = prepared.preprocessor.label?.classes ?? []
         let labels = modelConfig.task == .regression ? [dataset.schema.label ?? "value"] : classes
+        let threshold = fit.threshold.flatMap { $0 == 0.5 ? nil : $0 }
         let card = { (headline: [String: Double]) in
-            ModelCard(
+            var card = ModelCard(
                 model: modelConfig, inputColumns: prepared.preprocessor.outputColumns,
                 preprocessing: prepared.preprocessor.cardValue, labels: labels, metrics: headline)
+            card.threshold = threshold
+            return card
         }
+        let weights = Self.classWeights(fit.classWeights, classes: classes, train: train)
         let trained: Trained
-        if let booster = fit.booster {
+        if var booster = fit.booster {
+            booster.classWeights = weights
             trained = try boost(
                 booster, fit, job, context, threads: fit.training.threads ?? e.computeThreads,
                 splits: [("train", train), ("validation", validation), ("test", test)],
@@ -63,7 +69,7 @@ struct FitExecutor: KindExecutor {
         } else {
             trained = try trainNetwork(
                 fit, job, context, train: train, validation: validation, test: test,
-                label: prepared.preprocessor.label, card: card)
+                label: prepared.preprocessor.label, weights: weights, threshold: threshold, card: card)
         }
         let metrics = TrainingMetrics(
             final: trained.final, history: trained.history, epochsRun: trained.history.last?.epoch ?? 0,
@@ -115,15 +121,44 @@ struct FitExecutor: KindExecutor {
         for metric in metrics { values[metric.rawValue] = Metrics.value(of: metric, p, truth: truth, classes: 1) }
     }
 
+    /// A binary model with a decision threshold other than 0.5: its class metrics recomputed from the
+    /// positive class's probabilities (`scores`) thresholded there (roc_auc and the loss do not change).
+    static func rescore(
+        _ values: inout [String: Double], scores: [Float], _ examples: Examples, threshold: Double, _ metrics: [Metric]
+    ) {
+        let truth = Array(examples.targets.buffer)
+        let p = Predictions(loss: 0, classes: scores.map { Double($0) >= threshold ? 1 : 0 }, scores: scores, values: [])
+        for metric in metrics where metric != .rocAUC {
+            values[metric.rawValue] = Metrics.value(of: metric, p, truth: truth, classes: 2)
+        }
+    }
+
+    /// Loss weights by class index from the spec's names (1 for a class not named), or balanced by the
+    /// train split's counts (n / (classes × count)); nil without class weights.
+    static func classWeights(_ spec: FitPayload.ClassWeights?, classes: [String], train: Examples) -> [Float]? {
+        guard let spec, !classes.isEmpty else { return nil }
+        switch spec {
+        case .by(let named):
+            return classes.map { Float(named[$0] ?? 1) }
+        case .balanced:
+            var counts = [Int](repeating: 0, count: classes.count)
+            for y in train.targets.buffer where Int(y) >= 0 && Int(y) < counts.count { counts[Int(y)] += 1 }
+            let n = Float(train.count), k = Float(classes.count)
+            return counts.map { $0 > 0 ? n / (k * Float($0)) : 1 }
+        }
+    }
+
     /// The network trained (resuming from its checkpoint), evaluated and saved to `outputs/model`.
     private func trainNetwork(
         _ fit: FitPayload, _ job: NodeJob, _ context: ExecutionContext, train: Examples, validation: Examples,
-        test: Examples, label: Preprocessor.Label?, card: ([String: Double]) -> ModelCard
+        test: Examples, label: Preprocessor.Label?, weights: [Float]?, threshold: Double?,
+        card: ([String: Double]) -> ModelCard
     ) throws(NodeFailure) -> Trained {
         let e = environment
         let modelConfig = fit.model
         var config = fit.training
         config.threads = config.threads ?? e.computeThreads
+        config.classWeights = weights
         let work = e.paths.work + "/" + job.key
         let checkpoint = work + "/checkpoint.safetensors"
         do {
@@ -183,6 +218,10 @@ struct FitExecutor: KindExecutor {
                 if let label, label.steps != nil {
                     let p = try trainer.predict(examples)
                     Self.rescore(&final[name, default: [:]], p.values, examples, label, config.metrics, task: modelConfig.task)
+                }
+                if let threshold {
+                    let p = try trainer.predict(examples)
+                    Self.rescore(&final[name, default: [:]], scores: p.scores, examples, threshold: threshold, config.metrics)
                 }
             }
         } catch { throw .infrastructure(.run(.training), "evaluation failed", error) }

@@ -130,6 +130,7 @@ public struct ModelSpec: SpecView {
         case columnSample = "architecture.column_sample", minChildWeight = "architecture.min_child_weight"
         case l1 = "architecture.l1", l2 = "architecture.l2", minSplitLoss = "architecture.min_split_loss"
         case maxBins = "architecture.max_bins"
+        case positiveClass = "positive_class", threshold
     }
 
     /// A width: inferred (`auto`) or declared.
@@ -148,6 +149,9 @@ public struct ModelSpec: SpecView {
     public var initialisation: Initialisation
     public var seed: Int
     public var fineTuning: FineTuningSpec
+    /// binary: the label value predicted as positive; nil: the second of its values.
+    public var positiveClass: String?
+    public var threshold: Double
     public var raw: SpecValue
 
     /// The hidden widths (an mlp's; none for other architectures).
@@ -169,6 +173,8 @@ public struct ModelSpec: SpecView {
         self.initialisation = initialisation.choice("scheme")
         seed = initialisation.integer("seed")
         fineTuning = FineTuningSpec(v["fine_tuning"])
+        positiveClass = f.optionalText("positive_class")
+        threshold = f.number("threshold")
         raw = v
     }
 }

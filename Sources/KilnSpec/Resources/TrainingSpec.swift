@@ -95,7 +95,7 @@ public struct ScheduleSpec: Sendable {
 public struct TrainingSpec: SpecView {
     public enum Part: String, SpecPart {
         case model, dataset, loss, metrics, gates, register, timeout, matrix, optimizer, schedule, retry, checkpoint
-        case select, selectMetric = "select.metric", selectSplit = "select.split"
+        case select, selectMetric = "select.metric", selectSplit = "select.split", classWeights = "class_weights"
         case labelSmoothing = "label_smoothing", earlyStopping = "early_stopping"
         case monitor = "early_stopping.monitor", registerMessage = "register.message"
         case momentum = "optimizer.momentum", nesterov = "optimizer.nesterov", beta1 = "optimizer.beta1"
@@ -122,6 +122,12 @@ public struct TrainingSpec: SpecView {
     public struct Retry: Sendable {
         public var max: Int
         public var backoff: Double
+    }
+
+    /// Loss weights per class.
+    public enum ClassWeights: Sendable {
+        case balanced
+        case by([(label: String, weight: Double)])
     }
 
     /// A sweep's choice of the cell its alias moves to.
@@ -191,6 +197,7 @@ public struct TrainingSpec: SpecView {
     public var register: Register?
     public var matrix: [SpecField]
     public var select: Select?
+    public var classWeights: ClassWeights?
     public var optimizer: OptimizerSpec
     public var schedule: ScheduleSpec
     public var raw: SpecValue
@@ -230,6 +237,10 @@ public struct TrainingSpec: SpecView {
             return Select(
                 metric: r.optionalText("metric") ?? "loss", split: r.choice("split"),
                 higherIsBetter: mode == "max" ? true : (mode == "min" ? false : nil))
+        }
+        if let w = v["class_weights"] {
+            classWeights =
+                w.string == "balanced" ? .balanced : .by((w.fields ?? []).map { ($0.name, $0.value.double ?? 1) })
         }
         optimizer = OptimizerSpec(v["optimizer"])
         schedule = ScheduleSpec(v["schedule"])

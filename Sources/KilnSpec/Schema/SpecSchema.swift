@@ -351,6 +351,12 @@ public enum SpecSchema {
                 "Output width; `auto`: the label's classes, or 1 for regression/binary."),
             Field("init", .object(initialisation), default: "{}", "Initialisation."),
             Field("fine_tuning", .object(fineTuning), "transformer only: full fine-tuning or LoRA, and freezing."),
+            Field(
+                "positive_class", .string(),
+                "binary: the label's value whose probability the model predicts (default: the second of its `values`, `true` for a bool)."),
+            Field(
+                "threshold", .number(min: 0, max: 1, exclusiveMinimum: true), whenRead: "0.5",
+                "binary: the probability at or above which the predicted label is the positive class (in metrics, `kiln predict` and serving)."),
         ])
 
     // MARK: Training
@@ -461,6 +467,9 @@ public enum SpecSchema {
             Field(
                 "metrics", .list(.enumeration(metrics), minItems: 1),
                 "Default: accuracy and f1_macro (classification, binary), rmse and r2 (regression)."),
+            Field(
+                "class_weights", .oneOf([.enumeration(["balanced"]), .map(.number(min: 0, exclusiveMinimum: true))]),
+                "classification, binary: a loss weight per class (`{yes: 5}`; a class not named weighs 1), or `balanced`: n / (classes × the class's train rows). The loss is the weighted mean (Σ w·loss / Σ w); a booster weights each train row."),
             Field("early_stopping", .object(earlyStopping), "Stop early."),
             Field("checkpoint", .object(checkpoint), default: "{}", "Checkpoints."),
             Field("seed", .integer(min: 0), default: "0", "Seed of shuffling and dropout."),
