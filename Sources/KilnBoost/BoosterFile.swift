@@ -39,11 +39,17 @@ enum BoosterFile {
         guard trees.count == rounds * perRound, info.count == trees.count else {
             return "it holds \(trees.count) trees; the card's \(rounds) rounds make \(rounds * perRound)"
         }
+        // XGBoost loads trees by these counts and ids without checking them against the arrays.
+        guard let treeParam = model["gbtree_model_param"] as? [String: Any],
+            (treeParam["num_trees"] as? String).flatMap({ Int($0) }) == trees.count,
+            (treeParam["num_parallel_tree"] as? String).map({ $0 == "1" }) ?? true
+        else { return "its gbtree_model_param does not count its \(trees.count) trees" }
         for (k, group) in info.enumerated() {
             guard let g = group as? Int, g >= 0, g < perRound else { return "tree \(k) belongs to no output" }
         }
         for (k, tree) in trees.enumerated() {
             guard let tree = tree as? [String: Any] else { return "tree \(k) is not an object" }
+            guard (tree["id"] as? NSNumber)?.intValue == k else { return "tree \(k) has another id" }
             if let problem = self.problem(tree: tree, features: features) { return "tree \(k): \(problem)" }
         }
         return nil
@@ -57,21 +63,32 @@ enum BoosterFile {
             n >= 1, n <= maxNodesPerTree
         else { return "no node count within 1…\(maxNodesPerTree)" }
         guard let left = ints("left_children"), let right = ints("right_children"), let split = ints("split_indices"),
-            let conditions = tree["split_conditions"] as? [Any], let defaults = tree["default_left"] as? [Any],
-            let base = tree["base_weights"] as? [Any],
-            [left.count, right.count, split.count, conditions.count, defaults.count, base.count].allSatisfy({ $0 == n })
+            let parents = ints("parents"), let conditions = tree["split_conditions"] as? [Any],
+            let defaults = tree["default_left"] as? [Any], let base = tree["base_weights"] as? [Any],
+            [left.count, right.count, split.count, parents.count, conditions.count, defaults.count, base.count]
+                .allSatisfy({ $0 == n })
         else { return "its node arrays are missing or not \(n) long" }
-        if let types = ints("split_type"), types.contains(where: { $0 != 0 }) {
-            return "it has categorical splits, which kiln's models never make"
+        if let types = tree["split_type"] {
+            guard let t = types as? [Any], t.count == n, t.allSatisfy({ ($0 as? NSNumber)?.intValue == 0 }) else {
+                return "its split_type is not \(n) numeric splits (kiln's models make no categorical ones)"
+            }
         }
-        if let categories = tree["categories"] as? [Any], !categories.isEmpty {
-            return "it has categorical splits, which kiln's models never make"
+        for key in ["categories", "categories_nodes", "categories_segments", "categories_sizes"] {
+            if let c = tree[key], (c as? [Any])?.isEmpty != true {
+                return "it has categorical splits ('\(key)'), which kiln's models never make"
+            }
         }
         for i in 0..<n {
             let (l, r) = (left[i], right[i])
             if l == -1 && r == -1 { continue }
             guard l > i, l < n, r > i, r < n, l != r else { return "node \(i) has children \(l) and \(r) outside the tree" }
             guard split[i] >= 0, split[i] < features else { return "node \(i) splits on feature \(split[i]) of \(features)" }
+        }
+        // The root's parent is a sentinel XGBoost never follows; every other node's is a node before it
+        // whose child it is.
+        for i in 1..<max(n, 1) {
+            let p = parents[i]
+            guard p >= 0, p < i, left[p] == i || right[p] == i else { return "node \(i) has parent \(p), not its own" }
         }
         return nil
     }

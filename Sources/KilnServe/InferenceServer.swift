@@ -584,7 +584,7 @@ final class ServerMetrics: Sendable {
     private static var unknown: MetricNameDescriptor {
         MetricNameDescriptor(
             namespace: "kiln", metricName: "unknown_categories", unitName: "total",
-            helpText: "Category values a request held that the model was not trained on (answered with an all-zero one-hot block), by input column.")
+            helpText: "Category values a request held that the model was not trained on (answered with an all-zero one-hot block, or -1 for an ordinal column), by input column.")
     }
 
     func unknownCategories(deployment: String, _ counts: [String: Int]) {

@@ -147,6 +147,29 @@ import Testing
             }
         }
         #expect(feature.contains("splits on feature 9 of 2"), "\(feature)")
+        // What XGBoost itself loads without looking: the tree count, the ids, the parents, split types.
+        let count = try edit { json in
+            var learner = json["learner"] as! [String: Any], gb = learner["gradient_booster"] as! [String: Any]
+            var model = gb["model"] as! [String: Any], param = model["gbtree_model_param"] as! [String: Any]
+            param["num_trees"] = "40"
+            model["gbtree_model_param"] = param
+            gb["model"] = model
+            learner["gradient_booster"] = gb
+            json["learner"] = learner
+        }
+        #expect(count.contains("does not count its 3 trees"), "\(count)")
+        let id = try edit { json in tree(&json) { t in t["id"] = 2 } }
+        #expect(id.contains("tree 0 has another id"), "\(id)")
+        let parent = try edit { json in
+            tree(&json) { t in
+                var parents = t["parents"] as! [Int]
+                parents[1] = 1_000_000
+                t["parents"] = parents
+            }
+        }
+        #expect(parent.contains("node 1 has parent 1000000"), "\(parent)")
+        let types = try edit { json in tree(&json) { t in t["split_type"] = [Int]() } }
+        #expect(types.contains("split_type"), "\(types)")
         let notJSON = try { () throws -> String in
             try Data("{\"learner\": 3".utf8).write(to: URL(fileURLWithPath: path))
             do { _ = try BoosterModel.load(dir, threads: 1); return "loaded" } catch { return "\(error)" }

@@ -48,6 +48,8 @@ extension CLI {
         #expect(lines.count == 2, Comment(rawValue: log.stdout))
         #expect(lines.last?.hasPrefix("v1 ") == true && lines.last?.contains("weak booster") == true, Comment(rawValue: log.stdout))
         #expect(lines.first?.hasPrefix("v2 ") == true && lines.first?.contains("(staging) strong booster") == true, Comment(rawValue: log.stdout))
+        // The cell's parameters follow its message.
+        #expect(lines.first?.contains("strong booster [model=strong]") == true, Comment(rawValue: log.stdout))
         #expect(run.stdout.contains("not staging: the sweep's best by validation roc_auc is training/risk-train[model=strong]"), Comment(rawValue: run.stdout))
 
         let show = try kiln("runs", "show", "-C", ws.path)
@@ -272,5 +274,67 @@ extension CLI {
         #expect(check.status == 1)
         #expect(check.stderr.contains("'positive_class' is 'nope', which is not a value of the label 'defaulted'"), Comment(rawValue: check.stderr))
         #expect(check.stderr.contains("'class_weights' names 'yse'") && check.stderr.contains("did you mean 'yes'?"), Comment(rawValue: check.stderr))
+    }
+}
+
+/// examples/baseball: its Dataset spec is what `kiln data infer` writes (no hand edits beyond the label),
+/// and the sweep of trees and an MLP leaves staging on the better cell by validation R².
+extension CLI {
+    @Test func theBaseballExampleIsInferredAsItIsAndItsSweepChoosesByValidation() throws {
+        let ws = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: ws.path + "/data", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: Repository.path("examples/baseball/data/batting.csv"), toPath: ws.path + "/data/batting.csv")
+        let infer = try kiln("data", "infer", ws.path + "/data/batting.csv", "--label", "hr", "-o", ws.path + "/specs/batting.yaml")
+        #expect(infer.status == 0, Comment(rawValue: infer.stderr))
+        #expect(infer.stderr.contains("column 'id' is ignored"), Comment(rawValue: infer.stderr))
+        let inferred = try String(contentsOfFile: ws.path + "/specs/batting.yaml", encoding: .utf8)
+        let committed = try String(contentsOfFile: Repository.path("examples/baseball/specs/batting.yaml"), encoding: .utf8)
+        #expect(inferred == committed, "examples/baseball/specs/batting.yaml is not what kiln data infer writes")
+        #expect(committed.contains("team: {type: category, values: ["), "the 132 teams stay a category")
+
+        try FileManager.default.copyItem(
+            atPath: Repository.path("examples/baseball/specs/models.yaml"), toPath: ws.path + "/specs/models.yaml")
+        let run = try kiln("run", ws.path, "--quiet")
+        #expect(run.status == 0, Comment(rawValue: run.stderr + run.stdout))
+        let show = try kiln("runs", "show", "-C", ws.path, "--json")
+        let cells = ((try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["cells"]
+            as? [[String: Any]]) ?? []
+        #expect(cells.count == 2, Comment(rawValue: show.stdout))
+        let best = cells.max { (($0["metrics"] as? [String: Double])?["validation_r2"] ?? 0) < (($1["metrics"] as? [String: Double])?["validation_r2"] ?? 0) }
+        #expect(best?["chosen"] as? Bool == true, Comment(rawValue: show.stdout))
+        #expect(cells.filter { $0["chosen"] as? Bool == true }.count == 1)
+        for c in cells { #expect((c["metrics"] as? [String: Double])?["test_r2"] ?? 0 > 0.8) }
+    }
+
+    /// A log on a feature is part of the card's preprocessing: trained, shown, predicted alike.
+    @Test func aLogFeatureIsServedAsItWasTrained() throws {
+        var files = Self.boosterSpecs(trees: 10)
+        files["specs/loans.yaml"] = files["specs/loans.yaml"]!
+            .replacingOccurrences(of: "    - {op: one_hot, columns: [grade]}", with: "    - {op: one_hot, columns: [grade]}\n    - {op: log, columns: [income]}")
+            .replacingOccurrences(of: "{metric: roc_auc, min: 0.85}", with: "{metric: roc_auc, min: 0.5}")
+        let ws = try TemporaryDirectory(files: files)
+        let run = try kiln("run", ws.path, "--quiet")
+        #expect(run.status == 0, Comment(rawValue: run.stderr))
+        try ws.write("new.csv", "income,grade,years\n25.0,D,3\n,A,10\n")
+        let p = try kiln("predict", "risk@staging", "--input", ws.path + "/new.csv", "-C", ws.path)
+        #expect(p.status == 0, Comment(rawValue: p.stderr))
+        #expect(p.stdout.split(separator: "\n").count == 3, Comment(rawValue: p.stdout))
+    }
+
+    /// kiln show of a network names its layers' widths, and nothing empty (`→ [] →` once).
+    @Test func showNamesALinearModelsWidths() throws {
+        var files = Self.boosterSpecs(trees: 1)
+        files["specs/loans.yaml"] = files["specs/loans.yaml"]!
+            .replacingOccurrences(
+                of: "  architecture: {type: gradient_boosting, trees: 1, max_depth: 3, learning_rate: 0.2}",
+                with: "  architecture: {type: linear}")
+            .replacingOccurrences(of: "    - {op: one_hot, columns: [grade]}", with: "    - {op: one_hot, columns: [grade]}\n    - {op: impute, columns: [income]}")
+            .replacingOccurrences(of: "{metric: roc_auc, min: 0.85}", with: "{metric: roc_auc, min: 0.5}")
+        let ws = try TemporaryDirectory(files: files)
+        #expect(try kiln("run", ws.path, "--quiet").status == 0)
+        let show = try kiln("show", "risk@v1", "-C", ws.path)
+        #expect(show.stdout.contains("model    binary linear, 6 → 1 (inputs → outputs)"), Comment(rawValue: show.stdout))
+        #expect(!show.stdout.contains("[]"))
     }
 }

@@ -135,9 +135,10 @@ struct Diff: ParsableCommand {
     /// Two boosters' rounds and their inputs' shares of the total gain (the newer's ten largest, with the
     /// older's share beside).
     static func boosterChange(_ old: BoosterCard, _ new: BoosterCard, columns: [String]) -> String {
-        var out = "  rounds  \(old.rounds) → \(new.rounds)\(old.rounds == new.rounds ? "" : String(format: "  %+d", new.rounds - old.rounds))\n"
+        let delta = Int64(new.rounds) - Int64(old.rounds)
+        var out = "  rounds  \(old.rounds) → \(new.rounds)\(delta == 0 ? "" : "  \(delta > 0 ? "+" : "")\(delta)")\n"
         let (ot, nt) = (old.gain.reduce(0, +), new.gain.reduce(0, +))
-        guard nt > 0, old.gain.count == new.gain.count, new.gain.count == columns.count else {
+        guard nt > 0, nt.isFinite, ot.isFinite, old.gain.count == new.gain.count, new.gain.count == columns.count else {
             return out + "  (the inputs differ: no importance comparison)\n"
         }
         let ranked = new.gain.indices.sorted { new.gain[$0] > new.gain[$1] }.prefix(10)

@@ -65,9 +65,16 @@ struct Log: ParsableCommand {
         for v in versions {
             let tags = aliases[v.version].map { " (" + $0.joined(separator: ", ") + ")" } ?? ""
             if oneline {
+                // A sweep cell's parameters (`[model=hr-mlp]`, from its source), unless its message has them.
+                let subject = String(v.message.split(separator: "\n").first ?? "")
+                var cell = ""
+                if let open = v.source.firstIndex(of: "["), v.source.hasSuffix("]") {
+                    let params = String(v.source[open...])
+                    if !subject.contains(params) { cell = " " + paint("\(Escaped(params))", 36, colour) }
+                }
                 out +=
                     paint("v\(v.version)", 33, colour)
-                    + " \(v.commit.prefix(7))\(tags) \(Escaped(String(v.message.split(separator: "\n").first ?? "")))  \(headline(v.metrics))\n"
+                    + " \(v.commit.prefix(7))\(tags) \(Escaped(subject))\(cell)  \(headline(v.metrics))\n"
                 continue
             }
             out += paint("version v\(v.version)", 33, colour) + paint(tags, 36, colour) + "\n"

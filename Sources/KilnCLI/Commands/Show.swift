@@ -101,6 +101,10 @@ struct Show: ParsableCommand {
 
     /// The booster's most important inputs by total gain, with their share of it and their splits.
     static func importance(_ b: BoosterCard, columns: [String], top: Int = 10) -> String {
+        // A card from a registry is hostile: its arrays must line up before they are indexed.
+        guard b.gain.count == columns.count, b.splits.count == columns.count, b.gain.allSatisfy(\.isFinite) else {
+            return "features the card's importance does not match its \(columns.count) inputs (a damaged card)\n"
+        }
         let total = b.gain.reduce(0, +)
         guard total > 0 else { return "features no split was made (every tree is a single leaf)\n" }
         let ranked = b.gain.indices.filter { b.gain[$0] > 0 }.sorted { b.gain[$0] > b.gain[$1] }

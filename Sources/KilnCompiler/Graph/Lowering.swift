@@ -255,7 +255,14 @@ extension Lowering.Unit {
                 selection = RegisterPayload.Selection(
                     metric: select.metric, split: select.split.rawValue,
                     higherIsBetter: select.higherIsBetter ?? (Metric(rawValue: select.metric)?.higherIsBetter ?? false),
-                    cells: sweep.map { NodeID(ResourceID(.training, nodeName: $0.nodeName), .fit) })
+                    cells: sweep.map { NodeID(ResourceID(.training, nodeName: $0.nodeName), .fit) },
+                    gates: sweep.map { cell in
+                        cell.spec.gates.map { g in
+                            GateSpec(
+                                metric: g.metric, split: g.split.rawValue, min: g.min, max: g.max, compareTo: g.compareTo,
+                                maxDrop: g.maxDrop, span: g.span)
+                        }
+                    })
                 register.append(("select", spec[.select]?.json ?? .null))
             }
             let payload = RegisterPayload(

@@ -308,12 +308,16 @@ public struct RegisterPayload: Sendable, Codable {
         public var higherIsBetter: Bool
         /// Every cell's fit, in the order written (the first of equal values wins).
         public var cells: [NodeID]
+        /// Each cell's gates: a cell whose `min`/`max` gates fail is not chosen (its own registration
+        /// will not run), so the alias goes to the best cell that will be registered.
+        public var gates: [[GateSpec]]
 
-        public init(metric: String, split: String, higherIsBetter: Bool, cells: [NodeID]) {
+        public init(metric: String, split: String, higherIsBetter: Bool, cells: [NodeID], gates: [[GateSpec]] = []) {
             self.metric = metric
             self.split = split
             self.higherIsBetter = higherIsBetter
             self.cells = cells
+            self.gates = gates
         }
     }
 

@@ -61,6 +61,9 @@ public struct ModelCard: Sendable, Codable, Equatable {
             guard model.inputs > 0, model.inputs <= 1 << 24, model.hidden.isEmpty else {
                 return "a booster of \(model.inputs) inputs"
             }
+            guard model.task == .classification ? model.outputs >= 2 && model.outputs <= 1 << 16 : model.outputs == 1 else {
+                return "a \(model.task.rawValue) booster of \(model.outputs) outputs"
+            }
             if let problem = b.problem(inputs: model.inputs) { return problem }
         } else if model.architecture == .transformer || transformer != nil {
             guard model.architecture == .transformer, let t = transformer else {

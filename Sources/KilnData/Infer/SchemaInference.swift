@@ -208,7 +208,10 @@ public struct SchemaInference: Sendable {
                         }
                         for (i, name) in (header ?? []).enumerated() {
                             guard let k = index[name] ?? (source.header ? nil : i) else { continue }
-                            stats[k].add(text: block.string(r, i), limit: maxCategories, nullTokens: tokens)
+                            stats[k].add(
+                                text: block.string(r, i), limit: maxCategories,
+                                // The reader matches null tokens unquoted only; so does inference.
+                                nullTokens: block.field(r, i).quoted ? [] : tokens)
                         }
                         rows += 1
                     }

@@ -533,6 +533,8 @@ extension Preprocessor {
                     guard let c = step.center, let k = step.scale, c.isFinite, k.isFinite, k != 0 else {
                         return "a \(step.op) step of '\(feature.column)' has no finite center and non-zero scale"
                     }
+                case "log":
+                    continue
                 default:
                     return "'\(step.op)' is not a step kiln knows"
                 }
@@ -542,17 +544,30 @@ extension Preprocessor {
         guard total == outputColumns.count else {
             return "its features fill \(total) columns, but it names \(outputColumns.count)"
         }
-        if let label, let column = inputsByName[label.column], column.type == .category {
-            // The classes are the column's values, in order or by `codes` (a permutation of the indices).
-            let codes = label.codes ?? Array(column.values.indices)
-            guard codes.count == column.values.count, Set(codes) == Set(column.values.indices),
-                label.classes.count == column.values.count,
-                column.values.indices.allSatisfy({ label.classes[codes[$0]] == column.values[$0] })
+        if let label, let column = inputsByName[label.column], column.type == .category || column.type == .bool {
+            // The classes are the column's values (false, true for a bool), in order or by `codes` (a
+            // permutation of the indices: a binary task's positive class written first).
+            let values = column.type == .bool ? ["false", "true"] : column.values
+            let codes = label.codes ?? Array(values.indices)
+            guard codes.count == values.count, Set(codes) == Set(values.indices), label.classes.count == values.count,
+                values.indices.allSatisfy({ label.classes[codes[$0]] == values[$0] })
             else { return "the label's classes differ from the label column's values" }
+        } else if let label, label.codes != nil {
+            return "the label's class codes are for a category or bool label"
         }
-        if let label, label.codes != nil, inputsByName[label.column]?.type != .category {
-            return "the label's class codes are for a category label"
+        // A numeric target's steps: known ones, each mapping back to a finite value.
+        for step in label?.steps ?? [] {
+            switch step.op {
+            case "log": continue
+            case "standardize", "min_max":
+                guard let c = step.center, let k = step.scale, c.isFinite, k.isFinite, k != 0 else {
+                    return "a \(step.op) step of the label has no finite center and non-zero scale"
+                }
+            default:
+                return "'\(step.op)' is not a label step kiln knows"
+            }
         }
+        if let label, label.steps != nil, !label.classes.isEmpty { return "a classifier's label has scaling steps" }
         return nil
     }
 }

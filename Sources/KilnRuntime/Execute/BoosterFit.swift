@@ -42,12 +42,13 @@ extension FitExecutor {
         } catch {
             throw .infrastructure(.run(.training), "the booster's training failed", error, retriable: true)
         }
-        if timedOut, let timeout = fit.timeout {
+        if timedOut {
+            let limit = fit.timeout.map { "its timeout of \(Format.seconds($0))" } ?? "the run's deadline"
             throw NodeFailure(
                 [
                     Diagnostic(
                         .run(.timeout), .error,
-                        "the booster ran past its timeout of \(Format.seconds(timeout)) (round \(result.roundsTrained) of \(config.trees))",
+                        "the booster ran past \(limit) (round \(result.roundsTrained) of \(config.trees))",
                         at: fit.timeoutSpan, help: "raise 'timeout', or lower 'architecture.trees'")
                 ], cause: .timeout, retriable: true)
         }

@@ -146,7 +146,7 @@ struct RegisterExecutor: KindExecutor {
         -> (best: (cell: NodeID, value: Double), own: Double)
     {
         var best: (cell: NodeID, value: Double)?, own = Double.nan
-        for cell in selection.cells {
+        for (index, cell) in selection.cells.enumerated() {
             let key = try job.key(of: cell)
             let metrics: TrainingMetrics
             do {
@@ -160,6 +160,13 @@ struct RegisterExecutor: KindExecutor {
                     help: "give the dataset a validation split, and the Training the metric")
             }
             if cell == job.id.sibling(.fit) { own = value }
+            // A cell that fails a min/max gate is never registered: it cannot hold the alias.
+            let gates = index < selection.gates.count ? selection.gates[index] : []
+            let fails = gates.contains { g in
+                guard let v = metrics.final[g.split]?[g.metric] else { return true }
+                return (g.min.map { v < $0 } ?? false) || (g.max.map { v > $0 } ?? false)
+            }
+            if fails { continue }
             if let b = best, selection.higherIsBetter ? value <= b.value : value >= b.value { continue }
             best = (cell, value)
         }
