@@ -1,5 +1,6 @@
 import CGit2
 import Foundation
+import KilnCompute
 import KilnDiagnostics
 import KilnSpec
 
@@ -312,6 +313,26 @@ extension GitRegistry {
             let info = try? JSONDecoder().decode(VersionInfo.self, from: try repo.readBlob(entry.id)),
             info.model == model, info.version == number
         else { throw RegistryError.damaged("\(what) is damaged or crafted: its kiln.json does not say it is \(what)") }
-        _ = try contents(of: commit, what, repo)
+        let contents = try contents(of: commit, what, repo)
+        // Its card, and a booster's trees, as a checkout's reader will check them: a version that no
+        // kiln could load is not taken (nor released, nor aliased).
+        guard let card = contents.files.first(where: { $0.path.string == Artifact.cardFile }) else {
+            throw RegistryError.damaged("\(what) is damaged or crafted: it has no card.json")
+        }
+        let decoded: ModelCard
+        do { decoded = try Artifact.decodeCard(try repo.readBlob(card.id), path: "card.json") } catch {
+            throw RegistryError.damaged("\(what) is damaged or crafted: \(error)")
+        }
+        if let problem = decoded.problem {
+            throw RegistryError.damaged("\(what) is damaged or crafted: its card: \(problem)")
+        }
+        if let section = decoded.booster {
+            guard let trees = contents.files.first(where: { $0.path.string == BoosterCard.file }) else {
+                throw RegistryError.damaged("\(what) is damaged or crafted: a booster's card without booster.json")
+            }
+            if let problem = BoosterFile.problem(try repo.readBlob(trees.id), card: decoded, rounds: section.rounds) {
+                throw RegistryError.damaged("\(what) is damaged or crafted: booster.json: \(problem)")
+            }
+        }
     }
 }

@@ -202,6 +202,10 @@ public final class ServedModel: Sendable {
             // One input not named like a column: the single-tensor form, straight through the steps.
             if request.inputs.count == 1, !columns.contains(where: { $0.name == request.inputs[0].name }) {
                 let (rows, values) = try singleTensor(request.inputs[0], columns)
+                if let k = values.indices.first(where: { values[$0] == nil && !columns[$0 % max(columns.count, 1)].nullable }) {
+                    throw InferenceProtocol.Failure.badRequest(
+                        "input '\(request.inputs[0].name)': row \(k / columns.count), column '\(columns[k % columns.count].name)' is null, and the column is not nullable")
+                }
                 return (rows, try preprocessor.features(values: values, rows: rows), [:])
             }
             let table = try namedInputsTable(request.inputs, columns, unknownCategories)
@@ -299,7 +303,13 @@ public final class ServedModel: Sendable {
                 throw .badRequest("input '\(c.name)' has \(n) rows; the other inputs have \(rows)")
             }
             rows = n
-            tableColumns.append(try column(c, input, unknown))
+            let col = try column(c, input, unknown)
+            // As `kiln predict` reads a file: a null in a column the training data never had one in is
+            // refused (a booster would otherwise take it as a missing value it was never trained on).
+            if !c.nullable, let k = (0..<n).first(where: { col.nulls.isNull($0) }) {
+                throw .badRequest("input '\(c.name)': element \(k) is null, and the column is not nullable")
+            }
+            tableColumns.append(col)
         }
         return Table(columns: tableColumns, rowCount: max(rows, 0))
     }

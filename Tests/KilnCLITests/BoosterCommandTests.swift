@@ -114,6 +114,11 @@ extension CLI {
         #expect(served.count == 3)
         for i in 0..<min(3, served.count) { #expect(abs(served[i] - p[i]) < 1e-5, "row \(i)") }
 
+        // A null where the training data never had one: refused, as kiln predict refuses the cell.
+        let nullGrade = body.replacingOccurrences(of: "[\"D\",\"A\",\"A\"]", with: "[\"D\",null,\"A\"]")
+        let refusedNull = try client.post("/v2/models/risk-api/infer", json: nullGrade)
+        #expect(refusedNull.status == 400 && refusedNull.text.contains("element 1 is null, and the column is not nullable"), Comment(rawValue: refusedNull.text))
+
         // A misspelled category: answered (all-zero block), named in the response and counted in /metrics.
         let misspelled = body.replacingOccurrences(of: "[\"D\",\"A\",\"A\"]", with: "[\"D\",\"a\",\"A\"]")
         let warned = try client.post("/v2/models/risk-api/infer", json: misspelled)

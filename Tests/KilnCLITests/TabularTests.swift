@@ -322,6 +322,24 @@ extension CLI {
         #expect(p.stdout.split(separator: "\n").count == 3, Comment(rawValue: p.stdout))
     }
 
+    /// A label far outside 32-bit floats' comfort trains or fails with what to do, never a trap: 1e19 (past
+    /// Int.max) is a finite regression target; log(1 + 1e300) predicts past Float's range.
+    @Test func aHugeLabelNeverTrapsTheFit() throws {
+        for (value, target) in [("1e19", ""), ("1e300", "    - {op: log, columns: [price]}")] {
+            var files = Self.houses(target)
+            files["data/houses.csv"] = files["data/houses.csv"]!.replacingOccurrences(
+                of: #"\n([0-9.]+),([0-9]+),[0-9]+\n"#, with: "\n$1,$2,\(value)\n", options: .regularExpression)
+            #expect(files["data/houses.csv"]!.contains(",\(value)\n"))
+            let ws = try TemporaryDirectory(files: files)
+            let run = try kiln("run", ws.path)
+            #expect(run.status == 0 || run.status == 1, "\(value): exit \(run.status)")
+            if run.status == 1 {
+                #expect(run.stderr.contains("is not finite") || run.stderr.contains("out of range"), Comment(rawValue: run.stderr))
+            }
+            #expect(FileManager.default.fileExists(atPath: ws.path + "/.kiln/runs"), "the run is recorded")
+        }
+    }
+
     /// kiln show of a network names its layers' widths, and nothing empty (`→ [] →` once).
     @Test func showNamesALinearModelsWidths() throws {
         var files = Self.boosterSpecs(trees: 1)

@@ -86,6 +86,34 @@ import Testing
         #expect(report.aliasMoves == [.init(model: "honest", alias: "staging", from: nil, to: 1)])
     }
 
+    /// A version whose card or booster.json no kiln could load is not taken by a pull (nor aliased, nor
+    /// released from), though its tree is laid out as kiln's.
+    @Test func pullRefusesAVersionWhoseBoosterIsCrafted() throws {
+        let dir = try TemporaryDirectory()
+        let remote = GitRegistry(path: dir.path + "/remote.git")
+        let path = dir.path + "/booster"
+        var card = ModelCard(
+            model: ModelConfig(task: .binary, architecture: .gradientBoosting, inputs: 2, outputs: 1),
+            inputColumns: ["a", "b"], labels: ["no", "yes"])
+        card.booster = BoosterCard(library: "xgboost 1.7.4", rounds: 1, roundsTrained: 1, parameters: [:], gain: [1, 0], splits: [1, 0])
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try Artifact.writeCard(card, to: path)
+        try SafeTensors.write(
+            SafeTensors.encode([("importance.gain", try Tensor(shape: [2], values: [1, 0]))], metadata: [:]),
+            to: path + "/model.safetensors")
+        // One tree whose root splits on feature 9 of 2: XGBoost would read past its inputs.
+        let trees = #"{"learner": {"learner_model_param": {"num_feature": "2", "num_class": "0", "base_score": "5E-1"}, "objective": {"name": "binary:logistic"}, "gradient_booster": {"name": "gbtree", "model": {"gbtree_model_param": {"num_trees": "1", "num_parallel_tree": "1"}, "tree_info": [0], "trees": [{"id": 0, "tree_param": {"num_nodes": "3"}, "left_children": [1, -1, -1], "right_children": [2, -1, -1], "parents": [2147483647, 0, 0], "split_indices": [9, 0, 0], "split_conditions": [0.5, 0.1, -0.1], "default_left": [0, 0, 0], "base_weights": [0, 0.1, -0.1], "split_type": [0, 0, 0], "categories": []}]}}}}"#
+        try Data(trees.utf8).write(to: URL(fileURLWithPath: path + "/booster.json"))
+        _ = try remote.register(
+            Registration(
+                model: "trees", artifact: path, records: [:], specs: [:], message: "crafted", alias: "production",
+                author: "mallory", source: "training/t"))
+        let local = GitRegistry(path: dir.path + "/local.git")
+        let report = try local.pull(from: remote.path)
+        #expect(report.refused.contains { $0.contains("booster.json: tree 0: node 0 splits on feature 9 of 2") }, Comment(rawValue: "\(report.refused)"))
+        #expect(try local.resolve(try #require(ModelReference("trees@production"))) == nil)
+    }
+
     @Test func pullRefusesReferencesKilnDoesNotKeepAndAliasesTheAuthorizerDenies() throws {
         let dir = try TemporaryDirectory()
         let remote = GitRegistry(path: dir.path + "/remote.git")

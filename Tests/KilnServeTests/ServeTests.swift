@@ -193,7 +193,7 @@ import Testing
             ),
             (
                 #"{"inputs":[{"name":"size","shape":[1],"datatype":"FP64","data":[1]},{"name":"shiny","shape":[1],"datatype":"BOOL","data":[null]},{"name":"colour","shape":[1],"datatype":"BYTES","data":["red"]}]}"#,
-                "feature 'shiny' has a null value"
+                "input 'shiny': element 0 is null, and the column is not nullable"
             ),
             (
                 #"{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}]}"#,

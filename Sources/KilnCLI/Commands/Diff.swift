@@ -90,6 +90,9 @@ struct Diff: ParsableCommand {
         let cards = (try? r.details(a).card.booster, try? r.details(b).card.booster, try? r.details(b).card.inputColumns)
         if let old = cards.0 ?? nil, let new = cards.1 ?? nil, let columns = cards.2 ?? nil {
             out += "\n" + paint("Trees", 1, c) + "\n" + Self.boosterChange(old, new, columns: columns)
+            // The trees themselves: their bytes (the card's figures can agree while the leaves differ).
+            let same = (try? r.blob(a, path: BoosterCard.file)) == (try? r.blob(b, path: BoosterCard.file))
+            out += "  booster.json  \(same ? "identical" : "changed")\n"
         }
         out += "\n" + paint("Metrics", 1, c) + "\n"
         for m in d.metrics {

@@ -16,7 +16,8 @@ public enum Metric: String, Sendable, Codable, CaseIterable {
 public enum Metrics {
     /// One metric of predictions against the targets (class indices, or values for regression).
     public static func value(of metric: Metric, _ p: Predictions, truth truthValues: [Float], classes: Int) -> Double {
-        let truth = truthValues.map { Int($0) }
+        // Class indices for the class metrics only (a regression's targets may be any float: 1e19 is not an Int).
+        var truth: [Int] { truthValues.map { $0.isFinite && abs($0) < 1e9 ? Int($0) : -1 } }
         switch metric {
         case .accuracy: return accuracy(truth: truth, predicted: p.classes)
         case .precisionMacro: return macro(truth: truth, predicted: p.classes, classes: classes).precision

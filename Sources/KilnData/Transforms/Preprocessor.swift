@@ -528,7 +528,13 @@ extension Preprocessor {
             for step in feature.steps {
                 switch step.op {
                 case "impute":
-                    guard step.fill?.isFinite ?? false else { return "an impute step of '\(feature.column)' has no finite fill" }
+                    guard let fill = step.fill, fill.isFinite else { return "an impute step of '\(feature.column)' has no finite fill" }
+                    // A category's fill is one of its codes.
+                    if feature.encoding != .number, column.type == .category,
+                        !(fill == fill.rounded() && fill >= 0 && fill < Double(column.values.count))
+                    {
+                        return "an impute step of '\(feature.column)' fills \(fill), which is not one of its \(column.values.count) values"
+                    }
                 case "standardize", "min_max":
                     guard let c = step.center, let k = step.scale, c.isFinite, k.isFinite, k != 0 else {
                         return "a \(step.op) step of '\(feature.column)' has no finite center and non-zero scale"

@@ -68,6 +68,7 @@ extension FitExecutor {
                     Self.rescore(&final[name, default: [:]], scores: outputs, examples, threshold: t, config.metrics)
                 }
             }
+            try Self.checkFinite(final, task: config.task, label: label?.column)
             model = card(final["test"] ?? final["validation"] ?? final["train"] ?? [:])
             let (gain, splits) = try result.booster.importance(features: fit.model.inputs)
             model.booster = BoosterCard(
@@ -75,6 +76,8 @@ extension FitExecutor {
                 parameters: Dictionary(
                     config.parameters(threads: threads).map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a }),
                 gain: gain, splits: splits)
+        } catch let failure as NodeFailure {
+            throw failure
         } catch { throw .infrastructure(.run(.training), "the booster's evaluation failed", error) }
         do {
             try BoosterModel.save(result.booster, card: model, to: context.outputs + "/model")

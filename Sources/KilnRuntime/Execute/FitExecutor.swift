@@ -121,6 +121,20 @@ struct FitExecutor: KindExecutor {
         for metric in metrics { values[metric.rawValue] = Metrics.value(of: metric, p, truth: truth, classes: 1) }
     }
 
+    /// A model whose evaluation is not finite (a target past Float's range, a diverged network) fails the
+    /// fit here, with what to do, before anything is saved: no card or gate could hold its metrics.
+    static func checkFinite(_ final: [String: [String: Double]], task: ModelConfig.Task, label: String?) throws(NodeFailure) {
+        for split in ["train", "validation", "test"] {
+            guard let (metric, _) = final[split]?.sorted(by: { $0.key < $1.key }).first(where: { !$0.value.isFinite })
+            else { continue }
+            throw NodeFailure(
+                .run(.training), "the trained model's \(metric) on the \(split) split is not finite",
+                help: task == .regression
+                    ? "the label's values may be too large for 32-bit floats or far from the features' scale: add {op: standardize, columns: [\(label ?? "label")]} (or log)"
+                    : "the training diverged: lower the learning rate, or standardize the features")
+        }
+    }
+
     /// A binary model with a decision threshold other than 0.5: its class metrics recomputed from the
     /// positive class's probabilities (`scores`) thresholded there (roc_auc and the loss do not change).
     static func rescore(
@@ -226,6 +240,7 @@ struct FitExecutor: KindExecutor {
             }
         } catch { throw .infrastructure(.run(.training), "evaluation failed", error) }
 
+        try Self.checkFinite(final, task: modelConfig.task, label: label?.column)
         let headline = final["test"] ?? final["validation"] ?? final["train"] ?? [:]
         do {
             try Artifact.save(trainer.network, card: card(headline), to: context.outputs + "/model")

@@ -1,14 +1,13 @@
-import Foundation
-import KilnCompute
+public import Foundation
 
 /// booster.json read as hostile before XGBoost parses it: XGBoost checks a model's syntax but walks its
 /// trees as written, so a crafted child index or feature index would read outside its arrays at the first
 /// prediction. Every tree must be well-formed (children after their parent, so no cycles; split features
 /// within the model's inputs; numeric splits only) and the model must be the one the card describes.
-enum BoosterFile {
+public enum BoosterFile {
     static let maxNodesPerTree = 1 << 22
 
-    static func problem(_ data: Data, card: ModelCard, rounds: Int) -> String? {
+    public static func problem(_ data: Data, card: ModelCard, rounds: Int) -> String? {
         guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let learner = root["learner"] as? [String: Any]
         else { return "it is not XGBoost's JSON model format" }
@@ -16,6 +15,11 @@ enum BoosterFile {
             let features = (param["num_feature"] as? String).flatMap({ Int($0) }),
             let numClass = (param["num_class"] as? String).flatMap({ Int($0) })
         else { return "it has no learner_model_param with num_feature and num_class" }
+        if let base = param["base_score"] {
+            guard let text = base as? String, let value = Double(text), value.isFinite else {
+                return "its base_score is not a finite number"
+            }
+        }
         let task = card.model.task
         guard features == card.model.inputs else {
             return "it reads \(features) features; the card's model reads \(card.model.inputs)"
