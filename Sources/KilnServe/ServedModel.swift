@@ -44,7 +44,9 @@ public final class ServedModel: Sendable {
         do { blas = try BLAS.get() } catch { throw ServeError("the compute core cannot start: \(error)") }
         let card: ModelCard
         let weights: [SafeTensors.Entry]
-        if let card = try? Artifact.readCard(directory), card.transformer != nil {
+        // Which loader: a transformer's, a booster's or a network's (each checks the card again, whole).
+        let kind = try? Artifact.readCard(directory)
+        if let card = kind, card.transformer != nil {
             do {
                 let text = try TextModel(directory: directory, blas: blas)
                 return ServedModel(model: model, version: version, card: card, text: text)
@@ -54,7 +56,7 @@ public final class ServedModel: Sendable {
         }
         var boosterModel: [UInt8]?
         do {
-            if let read = try? Artifact.readCard(directory), read.booster != nil {
+            if kind?.booster != nil {
                 // The card and booster.json, checked tree by tree, and read by XGBoost once here.
                 let booster = try BoosterModel.read(directory)
                 _ = try Booster(model: booster.model, threads: 1)

@@ -56,7 +56,7 @@ extension DataCommand {
         var noHeader = false
 
         @Option(help: "A text column with at most this many distinct values is a category.")
-        var maxCategories = 200
+        var maxCategories = SchemaInference().maxCategories
 
         @Option(parsing: .singleValue, help: "A cell that means a missing value, besides the usual ones (repeatable).")
         var nullValues: [String] = []

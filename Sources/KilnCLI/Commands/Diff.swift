@@ -87,9 +87,10 @@ struct Diff: ParsableCommand {
         for p in d.params {
             out += "  \(p.path.padding(toLength: width, withPad: " ", startingAt: 0))  \(p.old) → \(p.new)\n"
         }
-        let cards = (try? r.details(a).card.booster, try? r.details(b).card.booster, try? r.details(b).card.inputColumns)
-        if let old = cards.0 ?? nil, let new = cards.1 ?? nil, let columns = cards.2 ?? nil {
-            out += "\n" + paint("Trees", 1, c) + "\n" + Self.boosterChange(old, new, columns: columns)
+        if let oldCard = try? r.details(a).card, let newCard = try? r.details(b).card, let old = oldCard.booster,
+            let new = newCard.booster
+        {
+            out += "\n" + paint("Trees", 1, c) + "\n" + Self.boosterChange(old, new, columns: newCard.inputColumns)
             // The trees themselves: their bytes (the card's figures can agree while the leaves differ).
             let same = (try? r.blob(a, path: BoosterCard.file)) == (try? r.blob(b, path: BoosterCard.file))
             out += "  booster.json  \(same ? "identical" : "changed")\n"

@@ -76,15 +76,7 @@ struct FitExecutor: KindExecutor {
             stoppedEarly: trained.stoppedEarly)
         var lineage = prepared.lineage
         for i in lineage.sources.indices { lineage.sources[i].path = e.relative(lineage.sources[i].path) }
-        let params: JSON
-        do { params = try JSON.parse(job.config) } catch {
-            throw .infrastructure(.run(.internal), "the node's config is not JSON", error)
-        }
-        try write(ContentHash.canonicalJSON(metrics), context.outputs, "metrics.json")
-        try write(Data(params.serialized(pretty: true).utf8), context.outputs, "params.json")
-        try write(
-            ContentHash.canonicalJSON(FitLineage(data: lineage, training: job.id.description, key: job.key)),
-            context.outputs, "lineage.json")
+        try writeTrainingRecords(metrics, lineage: lineage, job, context)
 
         var summary = trained.summary
         let final = trained.final

@@ -155,6 +155,22 @@ extension KindExecutor {
             throw .infrastructure(.run(.io), "cannot write \(name)", error)
         }
     }
+
+    /// A training's records beside its model: `metrics.json`, `params.json` (the node's config) and
+    /// `lineage.json` (the data's lineage, the training and its key).
+    func writeTrainingRecords(
+        _ metrics: TrainingMetrics, lineage: Lineage, _ job: NodeJob, _ context: ExecutionContext
+    ) throws(NodeFailure) {
+        let params: JSON
+        do { params = try JSON.parse(job.config) } catch {
+            throw .infrastructure(.run(.internal), "the node's config is not JSON", error)
+        }
+        try write(ContentHash.canonicalJSON(metrics), context.outputs, "metrics.json")
+        try write(Data(params.serialized(pretty: true).utf8), context.outputs, "params.json")
+        try write(
+            ContentHash.canonicalJSON(FitExecutor.FitLineage(data: lineage, training: job.id.description, key: job.key)),
+            context.outputs, "lineage.json")
+    }
 }
 
 /// A value computed at most once, from any thread.

@@ -493,15 +493,7 @@ struct FineTuneExecutor: KindExecutor {
         let metrics = TrainingMetrics(
             final: final, history: state.history, epochsRun: state.epochsDone, stoppedEarly: state.stoppedEarly,
             confusion: confusion, labels: p.classes, entities: entities.isEmpty ? nil : entities)
-        let params: JSON
-        do { params = try JSON.parse(job.config) } catch {
-            throw .infrastructure(.run(.internal), "the node's config is not JSON", error)
-        }
-        try write(ContentHash.canonicalJSON(metrics), context.outputs, "metrics.json")
-        try write(Data(params.serialized(pretty: true).utf8), context.outputs, "params.json")
-        try write(
-            ContentHash.canonicalJSON(FitExecutor.FitLineage(data: dataLineage, training: job.id.description, key: job.key)),
-            context.outputs, "lineage.json")
+        try writeTrainingRecords(metrics, lineage: dataLineage, job, context)
 
         var summary = "\(state.epochsDone) epochs"
         if state.stoppedEarly { summary += " (stopped early)" }
