@@ -190,7 +190,9 @@ struct Denying: RunAuthorizer {
         #expect(fake.peakFits == 1, "a training on 2 threads takes both compute slots")
 
         let single = try Setup(Self.workspace(6, threads: 1))
-        let parallel = FakeExecutor(delay: 0.02)
+        // Long enough that two ready fits overlap even when the whole suite loads both cores (at 20 ms a
+        // scheduling lag on a busy CI machine once let them run one after the other).
+        let parallel = FakeExecutor(delay: 0.15)
         _ = try await single.run(parallel, jobs: 4, slots: 2)
         #expect(parallel.peakFits == 2, "one-thread trainings share the two slots")
     }
